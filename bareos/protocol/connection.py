@@ -1,0 +1,252 @@
+"""The one Twisted protocol of the suite: bytes in, Bareos messages out.
+
+``BareosConnection`` turns the byte stream into packets (data ``bytes`` or
+``Signal``) and hands them to conversations written as coroutines::
+
+    packet = await conn.receive(timeout=30)
+    conn.send(b"1000 OK auth\\n")
+
+Packets queue up until somebody receives them; when too many are waiting the
+transport is paused, which gives back-pressure all the way to the sender.
+
+``SniffingServerFactory`` decides per accepted connection, from its first
+bytes, whether the peer speaks cleartext (a hello packet) or starts TLS.
+"""
+
+import collections
+
+from twisted.internet import defer, error, interfaces, protocol
+from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
+
+from bareos.protocol import framing
+from bareos.protocol.framing import Signal
+
+_SKIPPED_SIGNALS = (Signal.HEARTBEAT, Signal.HB_RESPONSE)
+
+
+class ConnectionClosed(Exception):
+    """The peer closed the connection (or we did) while a packet was awaited."""
+
+
+class ReceiveTimeout(Exception):
+    """No packet arrived in time."""
+
+
+class BareosConnection(protocol.Protocol):
+    """Packets in, packets out; see the module docstring."""
+
+    log = Logger(namespace="bareos.protocol")
+    # Pause the transport above this many queued bytes, resume below a quarter of it.
+    high_water_bytes = 4 * 1024 * 1024
+
+    def __init__(self, clock=None, on_connect=None):
+        self._decoder = framing.PacketDecoder()
+        self._queue = collections.deque()
+        self._queued_bytes = 0
+        self._waiters = collections.deque()
+        self._paused = False
+        self._closed_reason = None
+        self._on_connect = on_connect
+        self.clock = clock
+        self.connected_at = None
+        self.last_received_at = None
+        self.closed = defer.Deferred()
+
+    # -- Twisted side --------------------------------------------------------
+
+    def connectionMade(self):
+        self.connected_at = self._now()
+        if self._on_connect is not None:
+            self._on_connect(self)
+
+    def dataReceived(self, data):
+        if self._closed_reason is not None:
+            return
+        self.last_received_at = self._now()
+        try:
+            packets = self._decoder.feed(data)
+        except framing.FramingError as exc:
+            self.log.warn("Closing connection from {peer}: {reason}",
+                          peer=self.peer_text(), reason=exc)
+            self.abort(str(exc))
+            return
+        for packet in packets:
+            if packet in _SKIPPED_SIGNALS:
+                continue
+            if self._waiters:
+                self._waiters.popleft().callback(packet)
+            else:
+                self._queue.append(packet)
+                self._queued_bytes += _size(packet)
+        if self._queued_bytes > self.high_water_bytes and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+
+    def connectionLost(self, reason=protocol.connectionDone):
+        if self._closed_reason is None:
+            self._closed_reason = _describe(reason)
+        while self._waiters:
+            self._waiters.popleft().errback(ConnectionClosed(self._closed_reason))
+        if not self.closed.called:
+            self.closed.callback(self._closed_reason)
+
+    # -- conversation side ---------------------------------------------------
+
+    def receive(self, timeout=None):
+        """A Deferred firing with the next packet (bytes, or a Signal / int)."""
+        if self._queue:
+            packet = self._queue.popleft()
+            self._queued_bytes -= _size(packet)
+            if self._paused and self._queued_bytes < self.high_water_bytes // 4:
+                self._paused = False
+                self.transport.resumeProducing()
+            return defer.succeed(packet)
+        if self._closed_reason is not None:
+            return defer.fail(ConnectionClosed(self._closed_reason))
+        waiter = defer.Deferred(lambda d: self._waiters.remove(d))
+        self._waiters.append(waiter)
+        if timeout is not None:
+            waiter.addTimeout(timeout, self._clock())
+            waiter.addErrback(_translate_timeout, timeout)
+        return waiter
+
+    def send(self, payload):
+        """Send a message (bytes or str), split into packets if long."""
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        if self._closed_reason is None:
+            self.transport.write(framing.encode_message(payload))
+
+    def send_signal(self, signal):
+        if self._closed_reason is None:
+            self.transport.write(framing.encode_signal(signal))
+
+    def close(self, terminate=True):
+        """End the conversation politely: TERMINATE, then close after the write."""
+        if self._closed_reason is not None:
+            return
+        if terminate:
+            self.send_signal(Signal.TERMINATE)
+        self._closed_reason = "closed by us"
+        self.transport.loseConnection()
+
+    def abort(self, reason):
+        if self._closed_reason is None:
+            self._closed_reason = reason
+        self.transport.loseConnection()
+        while self._waiters:
+            self._waiters.popleft().errback(ConnectionClosed(reason))
+
+    @property
+    def is_tls(self):
+        return interfaces.ISSLTransport.providedBy(self.transport)
+
+    @property
+    def is_open(self):
+        return self._closed_reason is None
+
+    def peer_host(self):
+        peer = self.transport.getPeer()
+        return getattr(peer, "host", str(peer))
+
+    def peer_text(self):
+        peer = self.transport.getPeer()
+        host, port = getattr(peer, "host", None), getattr(peer, "port", None)
+        return f"{host}:{port}" if host is not None else str(peer)
+
+    def _clock(self):
+        if self.clock is None:
+            from twisted.internet import reactor
+            self.clock = reactor
+        return self.clock
+
+    def _now(self):
+        return self._clock().seconds()
+
+
+def _size(packet):
+    return len(packet) if isinstance(packet, bytes) else 4
+
+
+def _describe(reason):
+    if reason is None or reason.check(error.ConnectionDone):
+        return "connection closed by peer"
+    return reason.getErrorMessage()
+
+
+def _translate_timeout(failure, timeout):
+    failure.trap(defer.TimeoutError)
+    raise ReceiveTimeout(f"no answer within {timeout:g} seconds")
+
+
+class _Sniffer(protocol.Protocol):
+    """Buffers the first bytes of an accepted connection, then hands over.
+
+    Bytes 4..10 of a cleartext connection read ``Hello `` (after the length
+    header of the hello packet); anything else is taken as a TLS ClientHello.
+    """
+
+    _SNIFF_BYTES = 10
+
+    def __init__(self, factory, addr):
+        self._factory = factory
+        self._addr = addr
+        self._buffer = b""
+        self._inner = None
+        self._timeout = None
+
+    def connectionMade(self):
+        self._timeout = self._factory.clock.callLater(
+            self._factory.sniff_timeout, self.transport.abortConnection)
+
+    def dataReceived(self, data):
+        if self._inner is not None:
+            self._inner.dataReceived(data)
+            return
+        self._buffer += data
+        if len(self._buffer) < self._SNIFF_BYTES:
+            return
+        self._cancel_timeout()
+        buffered, self._buffer = self._buffer, b""
+        if buffered[4:10] == b"Hello ":
+            self._inner = self._factory.wrapped.buildProtocol(self._addr)
+        elif self._factory.tls is not None:
+            self._inner = self._factory.tls.buildProtocol(self._addr)
+        else:
+            self._factory.log.warn("Refusing TLS from {peer}: no TLS configured", peer=self._addr)
+            self.transport.loseConnection()
+            return
+        self._inner.makeConnection(self.transport)
+        self._inner.dataReceived(buffered)
+
+    def connectionLost(self, reason=protocol.connectionDone):
+        self._cancel_timeout()
+        if self._inner is not None:
+            self._inner.connectionLost(reason)
+
+    def _cancel_timeout(self):
+        if self._timeout is not None and self._timeout.active():
+            self._timeout.cancel()
+        self._timeout = None
+
+
+class SniffingServerFactory(protocol.Factory):
+    """Accepts cleartext and TLS on one port, as every Bareos daemon does.
+
+    ``wrapped`` builds the BareosConnection; ``tls_context`` (an
+    IOpenSSLServerConnectionCreator, e.g. a PSK context factory) or None.
+    """
+
+    log = Logger(namespace="bareos.protocol")
+    sniff_timeout = 30
+
+    def __init__(self, wrapped, tls_context=None, clock=None):
+        self.wrapped = wrapped
+        self.tls = TLSMemoryBIOFactory(tls_context, False, wrapped) if tls_context else None
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.clock = clock
+
+    def buildProtocol(self, addr):
+        return _Sniffer(self, addr)

@@ -1,0 +1,129 @@
+"""Bareos packets: a signed big-endian 32-bit length, then that many bytes.
+
+A positive length announces a data packet, zero an empty data packet and a
+negative value is a *signal* without payload.  Receivers refuse packets above
+``MAX_PACKET_SIZE``; senders split longer messages into several packets.
+"""
+
+import enum
+import struct
+
+MAX_PACKET_SIZE = 1_000_000
+MAX_MESSAGE_LEN = MAX_PACKET_SIZE - 4
+
+_HEADER = struct.Struct("!i")
+
+
+class Signal(enum.IntEnum):
+    EOD = -1
+    EOD_POLL = -2
+    STATUS = -3
+    TERMINATE = -4
+    POLL = -5
+    HEARTBEAT = -6
+    HB_RESPONSE = -7
+    PROMPT = -8
+    BTIME = -9
+    BREAK = -10
+    START_SELECT = -11
+    END_SELECT = -12
+    INVALID_CMD = -13
+    CMD_FAILED = -14
+    CMD_OK = -15
+    CMD_BEGIN = -16
+    MSGS_PENDING = -17
+    MAIN_PROMPT = -18
+    SELECT_INPUT = -19
+    WARNING_MSG = -20
+    ERROR_MSG = -21
+    INFO_MSG = -22
+    RUN_CMD = -23
+    YESNO = -24
+    START_RTREE = -25
+    END_RTREE = -26
+    SUB_PROMPT = -27
+    TEXT_INPUT = -28
+
+
+class FramingError(Exception):
+    """The peer sent something that is not a Bareos packet stream."""
+
+
+def encode_packet(payload):
+    """One data packet; ``payload`` must fit in a single packet."""
+    if len(payload) > MAX_MESSAGE_LEN:
+        raise ValueError(f"packet payload of {len(payload)} bytes exceeds {MAX_MESSAGE_LEN}")
+    return _HEADER.pack(len(payload)) + payload
+
+
+def encode_message(payload):
+    """A message of any length, split into packets the receiver accepts."""
+    if len(payload) <= MAX_MESSAGE_LEN:
+        return _HEADER.pack(len(payload)) + payload
+    return b"".join(
+        encode_packet(payload[i:i + MAX_MESSAGE_LEN])
+        for i in range(0, len(payload), MAX_MESSAGE_LEN)
+    )
+
+
+def encode_signal(signal):
+    return _HEADER.pack(int(signal))
+
+
+def signal_name(value):
+    try:
+        return Signal(value).name
+    except ValueError:
+        return f"signal {value}"
+
+
+class PacketDecoder:
+    """Incremental decoder: feed bytes, get back data packets (bytes) and signals (Signal/int).
+
+    Unknown negative values are passed on as plain ints so a receiver can name them.
+    """
+
+    def __init__(self, max_packet_size=MAX_PACKET_SIZE):
+        self._buffer = bytearray()
+        self._max = max_packet_size
+
+    def feed(self, data):
+        """Return the complete packets in ``data`` plus what was buffered before.
+
+        Raises FramingError on a length above the maximum; the caller must then
+        close the connection, the stream cannot be resynchronised.
+        """
+        self._buffer += data
+        packets = []
+        offset = 0
+        buffer = self._buffer
+        while len(buffer) - offset >= 4:
+            (length,) = _HEADER.unpack_from(buffer, offset)
+            if length < 0:
+                packets.append(_as_signal(length))
+                offset += 4
+                continue
+            if length > self._max:
+                raise FramingError(
+                    f"packet size too big ({length} bytes, limit {self._max})")
+            if len(buffer) - offset - 4 < length:
+                break
+            packets.append(bytes(buffer[offset + 4:offset + 4 + length]))
+            offset += 4 + length
+        del buffer[:offset]
+        return packets
+
+    @property
+    def buffered(self):
+        return len(self._buffer)
+
+
+def _as_signal(value):
+    try:
+        return Signal(value)
+    except ValueError:
+        return value
+
+
+def is_signal(packet):
+    return isinstance(packet, int)
