@@ -1,0 +1,164 @@
+"""Binds a syntax tree to a daemon schema: typed values, then whole-config checks.
+
+Checks, in order: known resource types and directives, value types, duplicate
+names, resource counts (one Director, ...), references, JobDefs inheritance,
+required directives. Derived attributes and warnings come last.
+"""
+
+from .errors import ConfigError
+from .model import Configuration, Resource, Section
+from .schema import AT_LEAST_ONE, EXACTLY_ONE
+from .types import Addresses, BadValue, Block, Ref, raw_text
+
+
+def build(resource_nodes, schema, source):
+    """Return a Configuration from ResourceNodes; *source* names the config in
+    errors that have no line (a missing Director resource)."""
+    config = Configuration(schema)
+    for node in resource_nodes:
+        _add(config, _bind_resource(node, schema))
+    _check_counts(config, source)
+    for resource in config:
+        _check_references(config, resource)
+    for resource in config:
+        _link_parent(config, resource)
+    for resource in config:
+        _check_required(resource)
+    for resource in config:
+        _finalize(resource)
+        config.warnings.extend(_warnings(resource, resource))
+    return config
+
+
+def _fail(location, message):
+    raise ConfigError(location[0], location[1], message)
+
+
+def _describe(resource):
+    return f"{resource.type} resource '{resource.name}'"
+
+
+def _bind_resource(node, schema):
+    resource_schema = schema.resource(node.type_name)
+    if resource_schema is None:
+        known = ", ".join(resource.name for resource in schema.resources)
+        _fail((node.file, node.line),
+              f"unknown resource type '{node.type_name}' for {schema.daemon_name} (expected one of {known})")
+    resource = Resource(resource_schema, node.file, node.line)
+    _bind_section(resource, node.directives, f"{resource_schema.name} resource")
+    if not resource.is_set("name"):
+        _fail(resource.location, f"{resource.type} resource: missing required directive 'Name'")
+    return resource
+
+
+def _bind_section(section, nodes, context):
+    for node in nodes:
+        directive = section._schema.directive(node.name)
+        if directive is None:
+            _fail((node.file, node.line), f"unknown directive '{node.name}' in {context}")
+        _store(section, directive, _convert(directive, node), node)
+
+
+def _convert(directive, node):
+    kind = directive.type
+    location = (node.file, node.line)
+    if isinstance(kind, (Block, Addresses)):
+        if node.block is None:
+            _fail(location, f"'{directive.name}' expects a {{ ... }} block")
+        if isinstance(kind, Addresses):
+            return kind.convert_block(node.block)
+        block = Section(kind.schema, node.file, node.line)
+        _bind_section(block, node.block, f"'{directive.name}' block")
+        return [block]
+    if node.block is not None:
+        _fail(location, f"'{directive.name}' takes a value, not a {{ ... }} block")
+    try:
+        return kind.convert(node.tokens)
+    except BadValue as error:
+        _fail(location, f"invalid value '{raw_text(node.tokens)}' for '{directive.name}': {error}")
+
+
+def _store(section, directive, value, node):
+    attr = directive.attr
+    if attr not in section._values:
+        section._values[attr] = value
+        section._lines[attr] = (node.file, node.line)
+    elif directive.type.accumulates:
+        section._values[attr] = section._values[attr] + value
+    else:
+        first_file, first_line = section._lines[attr]
+        _fail((node.file, node.line), f"'{directive.name}' is set twice (first at {first_file}:{first_line})")
+
+
+def _add(config, resource):
+    existing = config.get(resource.type, resource.name)
+    if existing is not None:
+        file, line = existing.location
+        _fail(resource.location, f"duplicate {_describe(resource)} (first defined at {file}:{line})")
+    if resource._schema.count == EXACTLY_ONE and config.resources(resource.type):
+        file, line = config.resources(resource.type)[0].location
+        _fail(resource.location, f"only one {resource.type} resource is allowed (first defined at {file}:{line})")
+    config._resources.append(resource)
+
+
+def _check_counts(config, source):
+    for resource_schema in config.schema.resources:
+        if resource_schema.count in (EXACTLY_ONE, AT_LEAST_ONE) and not config.resources(resource_schema.name):
+            raise ConfigError(source, None, f"no {resource_schema.name} resource defined")
+
+
+def _references(resource):
+    for directive in resource._schema.directives:
+        if isinstance(directive.type, Ref) and resource.is_set(directive.attr):
+            value = resource._values[directive.attr]
+            for name in value if isinstance(value, list) else [value]:
+                yield directive, name
+
+
+def _check_references(config, resource):
+    for directive, name in _references(resource):
+        if config.get(directive.type.ref_type, name) is None:
+            _fail(resource.line_of(directive.attr),
+                  f"{_describe(resource)}: '{directive.name}' names {directive.type.ref_type} '{name}',"
+                  f" which is not defined")
+
+
+def _link_parent(config, resource):
+    attr = resource._schema.inherit_via
+    if attr is None or not resource.is_set(attr):
+        return
+    directive = resource._schema.by_attr(attr)
+
+    def inherited(section):
+        return config.get(directive.type.ref_type, section._values[attr])
+
+    resource._parent = inherited(resource)
+    seen, current = set(), resource
+    while current.is_set(attr):
+        if id(current) in seen:
+            _fail(resource.line_of(attr), f"{_describe(resource)}: '{directive.name}' inherits from itself")
+        seen.add(id(current))
+        current = inherited(current)
+
+
+def _check_required(resource):
+    for directive in resource._schema.directives:
+        if directive.required and not resource.is_set_or_inherited(directive.attr):
+            _fail(resource.location, f"{_describe(resource)}: missing required directive '{directive.name}'")
+
+
+def _finalize(resource):
+    if resource._schema.finalize is not None:
+        resource._derived.update(resource._schema.finalize(resource))
+
+
+def _warnings(resource, section):
+    for attr, value in section._values.items():
+        directive = section._schema.by_attr(attr)
+        if not directive.acted_on:
+            file, line = section.line_of(attr)
+            yield (f"{file}:{line}: warning: '{directive.name}' in {_describe(resource)}"
+                   f" is accepted but not acted on yet")
+        if isinstance(directive.type, Block):
+            for block in value:
+                yield from _warnings(resource, block)

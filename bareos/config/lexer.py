@@ -1,0 +1,154 @@
+"""Tokenizer for the Bareos resource syntax, with ``@include`` expansion.
+
+Includes are lexical in Bareos (``@path`` may appear anywhere a token may), so
+they are expanded here: the tokens of each included file are spliced in place.
+"""
+
+import glob
+import os
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+WORD = "word"
+STRING = "string"
+NEWLINE = "newline"
+EOF = "eof"
+PUNCTUATION = frozenset("{}=;,")
+
+# Characters that end an unquoted word.
+_WORD_END = frozenset(' \t\r\n\f\v"#') | PUNCTUATION
+_MAX_INCLUDE_DEPTH = 32
+_MAX_FILE_SIZE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # WORD, STRING, NEWLINE, EOF or the punctuation character itself
+    value: str  # unescaped content for strings, the source text otherwise
+    text: str  # exactly as written in the source
+    file: str
+    line: int
+    space_before: bool  # whitespace separates it from the previous token
+
+
+def tokenize(text, filename="<string>", depth=0):
+    """Return the tokens of *text*, ending with one EOF token on its last line."""
+    tokens = _Lexer(text, str(filename), depth).run()
+    last_line = max(1, text.count("\n") + (not text.endswith("\n")))
+    return tokens + [Token(EOF, "", "", str(filename), last_line, True)]
+
+
+def tokenize_file(path, depth=0):
+    return tokenize(read_text(path), path, depth)
+
+
+def read_text(path):
+    try:
+        if os.stat(path).st_size > _MAX_FILE_SIZE:
+            raise ConfigError(path, None, f"configuration file larger than {_MAX_FILE_SIZE} bytes")
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(path, None, f"cannot read configuration file: {error}") from None
+
+
+class _Lexer:
+    def __init__(self, text, filename, depth):
+        self.text = text
+        self.filename = filename
+        self.depth = depth
+        self.pos = 0
+        self.line = 1
+        self.space_before = True
+        self.tokens = []
+
+    def run(self):
+        while self.pos < len(self.text):
+            self._step()
+        return self.tokens
+
+    def _step(self):
+        char = self.text[self.pos]
+        if char == "\n":
+            self._emit(NEWLINE, "\n")
+            self.pos += 1
+            self.line += 1
+            self.space_before = True
+        elif char.isspace():
+            self.pos += 1
+            self.space_before = True
+        elif char == "#":
+            end = self.text.find("\n", self.pos)
+            self.pos = len(self.text) if end < 0 else end
+        elif char == '"':
+            self._quoted_string()
+        elif char in PUNCTUATION:
+            self._emit(char, char)
+            self.pos += 1
+        elif char == "@":
+            self._include()
+        else:
+            self._emit(WORD, self._word())
+
+    def _emit(self, kind, value, text=None, line=None):
+        token = Token(kind, value, value if text is None else text, self.filename,
+                      self.line if line is None else line, self.space_before)
+        self.tokens.append(token)
+        self.space_before = False
+
+    def _word(self):
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] not in _WORD_END:
+            self.pos += 1
+        return self.text[start:self.pos]
+
+    def _read_quoted(self):
+        """Consume a quoted string at pos; return its unescaped value."""
+        start_line = self.line
+        chars = []
+        self.pos += 1
+        while self.pos < len(self.text):
+            char = self.text[self.pos]
+            self.pos += 1
+            if char == '"':
+                return "".join(chars)
+            if char == "\\" and self.pos < len(self.text):
+                char = self.text[self.pos]
+                self.pos += 1
+            if char == "\n":
+                self.line += 1
+            chars.append(char)
+        raise ConfigError(self.filename, start_line, "unterminated quoted string")
+
+    def _quoted_string(self):
+        start, start_line = self.pos, self.line
+        value = self._read_quoted()
+        self._emit(STRING, value, self.text[start:self.pos], start_line)
+
+    def _include(self):
+        line = self.line
+        self.pos += 1
+        if self.text.startswith('"', self.pos):
+            pattern = self._read_quoted()
+        else:
+            pattern = self._word()
+        if not pattern:
+            raise ConfigError(self.filename, line, "'@' must be followed by a file name to include")
+        for path in self._include_paths(pattern, line):
+            self.tokens.extend(tokenize_file(path, self.depth + 1)[:-1])
+        self.space_before = True
+
+    def _include_paths(self, pattern, line):
+        if self.depth >= _MAX_INCLUDE_DEPTH:
+            raise ConfigError(self.filename, line, f"includes nested deeper than {_MAX_INCLUDE_DEPTH} levels")
+        if not os.path.isabs(pattern):
+            base = "." if self.filename.startswith("<") else os.path.dirname(self.filename)
+            pattern = os.path.join(base, pattern)
+        try:
+            paths = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        except (OSError, ValueError):
+            paths = []
+        if not paths:
+            raise ConfigError(self.filename, line, f"include '{pattern}' matches no file")
+        return paths

@@ -1,0 +1,46 @@
+"""Entry points: load a daemon's configuration from a file, a directory or text."""
+
+from pathlib import Path
+
+from .binder import build
+from .errors import ConfigError
+from .lexer import tokenize, tokenize_file
+from .parser import parse
+
+
+def parse_config_text(text, schema, filename="<string>"):
+    """Parse configuration *text*; relative ``@includes`` resolve from the current directory."""
+    return build(parse(tokenize(text, filename)), schema, filename)
+
+
+def load_config(path, schema):
+    """Load the configuration at *path* (a file or a directory, see ``config_files``)."""
+    path = Path(path)
+    nodes = [node for file in config_files(path, schema.daemon_name) for node in parse(tokenize_file(file))]
+    return build(nodes, schema, path)
+
+
+def config_files(path, daemon_name):
+    """The files making up a configuration, as Bareos finds them.
+
+    *path* may be the file itself; a directory holding ``<daemon>.conf``; a
+    directory holding the ``<daemon>.d/`` tree; or that tree itself. A tree
+    contributes ``<resource type>/<name>.conf`` files in sorted order.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise ConfigError(path, None, "no such configuration file or directory")
+    single_file = path / f"{daemon_name}.conf"
+    if single_file.is_file():
+        return [single_file]
+    tree = path / f"{daemon_name}.d"
+    if not tree.is_dir() and path.name == f"{daemon_name}.d":
+        tree = path
+    if not tree.is_dir():
+        raise ConfigError(path, None, f"found neither {daemon_name}.conf nor {daemon_name}.d/")
+    files = sorted(file for file in tree.glob("*/*.conf") if file.is_file())
+    if not files:
+        raise ConfigError(tree, None, "no configuration files (<type>/<name>.conf) found")
+    return files

@@ -1,0 +1,461 @@
+"""The four configuration schemas: DIRECTOR, FILEDAEMON, STORAGEDAEMON, CONSOLE.
+
+Directive names are Bareos' canonical spellings; Bareos' alternative spellings
+are aliases. The one deliberate difference: a daemon's own listening resource
+names its address directives ``Address``/``Port``/``Addresses``/``Source Address``
+with Bareos' ``DirPort``, ``FdAddress``, ``SdAddresses``, ... as aliases, so that
+every resource reads the same way (``res.address``, ``res.port``). Directives
+built with ``_later`` are accepted for compatibility, warned about, and ignored.
+"""
+
+from dataclasses import replace
+from functools import partial
+
+from .schema import AT_LEAST_ONE, EXACTLY_ONE, DaemonSchema, Directive, ResourceSchema, SectionSchema
+from .types import (
+    ADDRESS, ADDRESSES, BOOLEAN, DURATION, INTEGER, NAME, PASSWORD, PORT, POSITIVE, RAW_LIST, SIZE,
+    STRING_LIST, STRING_VALUE, Block, DestinationType, Enum, Ref, RefList,
+)
+
+DIR_PORT, FD_PORT, SD_PORT = 9101, 9102, 9103
+
+_ = Directive
+_later = partial(Directive, acted_on=False)
+
+
+def _required(name, kind, **options):
+    return Directive(name, kind, required=True, **options)
+
+
+def _later_all(kind, *names):
+    return tuple(_later(name, kind) for name in names)
+
+
+IDENTITY = (_required("Name", NAME), _("Description", STRING_VALUE))
+
+TLS = (
+    _("TLS Enable", BOOLEAN, True),
+    _("TLS Require", BOOLEAN, True),
+    _("TLS Verify Peer", BOOLEAN, False),
+    _later("TLS Authenticate", BOOLEAN, False),
+    _("TLS CA Certificate File", STRING_VALUE),
+    _("TLS CA Certificate Dir", STRING_VALUE),
+    _("TLS Certificate", STRING_VALUE),
+    _("TLS Key", STRING_VALUE),
+    _("TLS Allowed CN", STRING_LIST),
+    _("TLS Cipher List", STRING_VALUE),
+    _("TLS Cipher Suites", STRING_VALUE),
+    _("TLS Protocol", STRING_VALUE),
+    _later("TLS DH File", STRING_VALUE),
+    _later("TLS Certificate Revocation List", STRING_VALUE),
+)
+
+DAEMON_PATHS = (
+    _("Working Directory", STRING_VALUE),
+    _later("Pid Directory", STRING_VALUE),
+    _later("Plugin Directory", STRING_VALUE),
+    _later("Plugin Names", STRING_LIST),
+    _later("Scripts Directory", STRING_VALUE),
+    _later("Secure Erase Command", STRING_VALUE),
+    _later("Log Timestamp Format", STRING_VALUE),
+    _later("Absolute Job Timeout", DURATION),
+)
+
+
+def _listening(port, prefix):
+    """Where a daemon listens; ``prefix`` is Bareos' spelling (Dir, Fd, Sd)."""
+    return (
+        _("Address", ADDRESS, aliases=(f"{prefix}Address",)),
+        _("Port", PORT, port, aliases=(f"{prefix}Port",)),
+        _("Addresses", ADDRESSES, aliases=(f"{prefix}Addresses",)),
+        _later("Source Address", ADDRESS, aliases=(f"{prefix}SourceAddress",)),
+    )
+
+
+def _listen_addresses(resource):
+    """Derived ``addresses``: (host, port) pairs to listen on; host "" = all interfaces."""
+    if resource.is_set("addresses"):
+        return {"addresses": [(host, port or resource.port) for host, port in resource.addresses]}
+    return {"addresses": [(resource.address or "", resource.port)]}
+
+
+def _peer(port, prefix, *, address_required=True):
+    """How to reach another daemon (Client or Storage in the director, Director elsewhere)."""
+    return (_("Address", ADDRESS, required=address_required, aliases=(f"{prefix}Address",)),
+            _("Port", PORT, port, aliases=(f"{prefix}Port",)))
+
+
+CONNECTION_DIRECTIONS = (
+    _("Connection From Client To Director", BOOLEAN, False),
+    _("Connection From Director To Client", BOOLEAN, True),
+)
+
+# --- Messages (all four daemons) -------------------------------------------
+
+_DESTINATIONS = (
+    # (directive, target: "required" / "optional" / "none", acted on)
+    ("Append", "required", True),
+    ("File", "required", True),
+    ("Director", "required", True),
+    ("Console", "none", True),
+    ("Catalog", "none", True),
+    ("Stdout", "none", True),
+    ("Stderr", "none", True),
+    ("Syslog", "optional", False),
+    ("Mail", "required", False),
+    ("Mail On Error", "required", False),
+    ("Mail On Success", "required", False),
+    ("Operator", "required", False),
+)
+
+
+def _collect_destinations(resource):
+    return {"destinations": [destination
+                             for name, value in resource.items()
+                             if isinstance(MESSAGES.directive(name).type, DestinationType)
+                             for destination in value]}
+
+
+MESSAGES = ResourceSchema("Messages", IDENTITY + (
+    _later("Mail Command", STRING_VALUE),
+    _later("Operator Command", STRING_VALUE),
+    _later("Timestamp Format", STRING_VALUE),
+) + tuple(_(name, DestinationType(name.lower(), target), acted_on=acted)
+          for name, target, acted in _DESTINATIONS), finalize=_collect_destinations)
+
+# --- Director ---------------------------------------------------------------
+
+DIR_DIRECTOR = ResourceSchema("Director", IDENTITY + DAEMON_PATHS + _listening(DIR_PORT, "Dir") + (
+    _required("Password", PASSWORD),
+    _("Messages", Ref("Messages")),
+    _("Query File", STRING_VALUE),
+    _("Maximum Concurrent Jobs", POSITIVE, 1),
+    _("Maximum Console Connections", POSITIVE, 20),
+    _("FD Connect Timeout", DURATION, 180),
+    _("SD Connect Timeout", DURATION, 1800),
+    _("Heartbeat Interval", DURATION, 0),
+    _later("Statistics Retention", DURATION),
+    _later("Statistics Collect Interval", DURATION),
+    _later("Auditing", BOOLEAN, False),
+    _later("Audit Events", STRING_LIST),
+    _later("Subscriptions", INTEGER),
+    _later("Optimize For Size", BOOLEAN),
+    _later("Optimize For Speed", BOOLEAN),
+    _later("Omit Defaults", BOOLEAN),
+    _later("Key Encryption Key", PASSWORD),
+    _later("NDMP Snooping", BOOLEAN),
+    _later("NDMP Log Level", INTEGER),
+    _later("Maximum Reload Requests", INTEGER),
+    _later("Backend Directory", STRING_LIST),
+) + TLS, count=EXACTLY_ONE, finalize=_listen_addresses)
+
+# Directives of a Client or Storage in the director that we do not act on.
+_REMOTE_LATER = (
+    _later("Protocol", Enum("Native", "NDMPv2", "NDMPv3", "NDMPv4")),
+    _later("Auth Type", Enum("None", "Clear", "MD5")),
+    _later("Username", STRING_VALUE),
+    _later("Maximum Bandwidth Per Job", SIZE),
+)
+
+DIR_CLIENT = ResourceSchema("Client", IDENTITY + _peer(FD_PORT, "Fd") + CONNECTION_DIRECTIONS + (
+    _("Lan Address", ADDRESS),
+    _required("Password", PASSWORD),
+    _("Passive", BOOLEAN, False),
+    _("Heartbeat Interval", DURATION, 0),
+    _("Maximum Concurrent Jobs", POSITIVE, 1),
+    _("Enabled", BOOLEAN, True),
+    _later("Catalog", Ref("Catalog")),
+    _later("File Retention", DURATION, 60 * 86400),
+    _later("Job Retention", DURATION, 180 * 86400),
+    _later("Auto Prune", BOOLEAN, False),
+    _later("Hard Quota", SIZE),
+    _later("Soft Quota", SIZE),
+    _later("Soft Quota Grace Period", DURATION),
+    _later("Strict Quotas", BOOLEAN),
+    _later("Quota Include Failed Jobs", BOOLEAN),
+    _later("NDMP Log Level", INTEGER),
+    _later("NDMP Block Size", SIZE),
+    _later("NDMP Use LMDB", BOOLEAN),
+) + _REMOTE_LATER + TLS)
+
+DIR_STORAGE = ResourceSchema("Storage", IDENTITY + _peer(SD_PORT, "Sd") + (
+    _("Lan Address", ADDRESS),
+    _required("Password", PASSWORD),
+    _required("Device", STRING_LIST),
+    _required("Media Type", STRING_VALUE),
+    _("Maximum Concurrent Jobs", POSITIVE, 1),
+    _("Heartbeat Interval", DURATION, 0),
+    _("Enabled", BOOLEAN, True),
+    _later("Allow Compression", BOOLEAN, True),
+    _later("Auto Changer", BOOLEAN, False),
+    _later("Maximum Concurrent Read Jobs", INTEGER),
+    _later("Paired Storage", Ref("Storage")),
+    _later("Collect Statistics", BOOLEAN),
+    _later("Cache Status Interval", DURATION),
+) + _REMOTE_LATER + TLS)
+
+_ACLS = tuple(_(f"{kind} ACL", STRING_LIST) for kind in (
+    "Job", "Client", "Storage", "Schedule", "Pool", "Command", "FileSet", "Catalog", "Where",
+    "Plugin Options"))
+
+DIR_CONSOLE = ResourceSchema("Console", IDENTITY + _ACLS + (
+    _required("Password", PASSWORD),
+    _("Profile", RefList("Profile")),
+    _later("Use Pam Authentication", BOOLEAN, False),
+) + TLS)
+
+PROFILE = ResourceSchema("Profile", IDENTITY + _ACLS)
+
+RUN_SCRIPT = SectionSchema("Run Script", (
+    _("Command", STRING_LIST),
+    _("Console", STRING_LIST),
+    _("Runs When", Enum("Before", "After", "AfterVSS", "Always", "Never")),
+    _("Runs On Client", BOOLEAN, True),
+    _("Runs On Success", BOOLEAN, True),
+    _("Runs On Failure", BOOLEAN, False),
+    _("Fail Job On Error", BOOLEAN, True),
+))
+
+_JOB_DIRECTIVES = IDENTITY + (
+    _required("Type", Enum("Backup", "Restore", "Verify", "Admin", "Migrate", "Copy", "Consolidate"),
+              attribute="job_type"),  # "type" is the resource type of every resource
+    _("Level", Enum("Full", "Incremental", "Differential", "VirtualFull", "Base", "InitCatalog",
+                    "Catalog", "VolumeToCatalog", "DiskToCatalog")),
+    _("Client", Ref("Client")),
+    _("FileSet", Ref("FileSet")),
+    _("Storage", RefList("Storage")),
+    _required("Pool", Ref("Pool")),
+    _("Full Backup Pool", Ref("Pool")),
+    _("Incremental Backup Pool", Ref("Pool")),
+    _("Differential Backup Pool", Ref("Pool")),
+    _("Schedule", Ref("Schedule")),
+    _required("Messages", Ref("Messages")),
+    _("JobDefs", Ref("JobDefs")),
+    _("Where", STRING_VALUE),
+    _("Replace", Enum("Always", "IfNewer", "IfOlder", "Never"), "Always"),
+    _("Priority", POSITIVE, 10),
+    _("Maximum Concurrent Jobs", POSITIVE, 1),
+    _("Write Bootstrap", STRING_VALUE),
+    _("Run On Incoming Connect Interval", DURATION, 0),
+    _("Accurate", BOOLEAN, False),
+    _("Enabled", BOOLEAN, True),
+    _later("Run Script", Block(RUN_SCRIPT)),
+    _later("Next Pool", Ref("Pool")),
+    _later("Virtual Full Backup Pool", Ref("Pool")),
+    _later("Catalog", Ref("Catalog")),
+    _later("Bootstrap", STRING_VALUE),
+    _later("Max Run Time", DURATION),
+    _later("Max Wait Time", DURATION),
+    _later("Max Start Delay", DURATION),
+    _later("Max Full Interval", DURATION),
+    _later("Maximum Bandwidth", SIZE),
+    _later("Spool Size", SIZE),
+    _later("Reschedule Interval", DURATION),
+    _later("Reschedule Times", INTEGER),
+    _later("Selection Type", STRING_VALUE),
+    _later("Selection Pattern", STRING_VALUE),
+    _later("Protocol", STRING_VALUE),
+    _later("Backup Format", STRING_VALUE),
+) + _later_all(STRING_LIST, "Run Before Job", "Run After Job", "Run After Failed Job",
+               "Client Run Before Job", "Client Run After Job", "Plugin Options") \
+  + _later_all(STRING_VALUE, "Add Prefix", "Add Suffix", "Strip Prefix", "Regex Where") \
+  + _later_all(BOOLEAN, "Spool Data", "Spool Attributes", "Prefer Mounted Volumes", "Prune Jobs",
+               "Prune Files", "Prune Volumes", "Reschedule On Error", "Allow Duplicate Jobs",
+               "Cancel Lower Level Duplicates", "Cancel Queued Duplicates", "Cancel Running Duplicates",
+               "Prefix Links", "Rerun Failed Levels", "Allow Mixed Priority", "Save File History",
+               "Always Incremental")
+
+JOB = ResourceSchema("Job", _JOB_DIRECTIVES, inherit_via="jobdefs")
+# JobDefs carries the same directives, but only its name is required.
+JOBDEFS = ResourceSchema("JobDefs", IDENTITY + tuple(
+    replace(directive, required=False) for directive in _JOB_DIRECTIVES[len(IDENTITY):]
+), inherit_via="jobdefs")
+
+OPTIONS = SectionSchema("Options", (
+    _("Signature", Enum("MD5", "SHA1", "SHA256", "SHA512", "XXH128")),
+    _("Compression", Enum("GZIP", *(f"GZIP{level}" for level in range(1, 10)),
+                          "LZO", "LZFAST", "LZ4", "LZ4HC")),
+    _("Exclude", BOOLEAN, False),
+    _("One FS", BOOLEAN, True),
+    _("Sparse", BOOLEAN, False),
+    _("No Atime", BOOLEAN, False),
+    _("Mtime Only", BOOLEAN, False),
+    _("Recurse", BOOLEAN, True),
+) + tuple(_(name, STRING_LIST) for name in (
+    "Wild", "Wild Dir", "Wild File", "Regex", "Regex Dir", "Regex File",
+)) + _later_all(BOOLEAN, "Portable", "ACL Support", "XAttr Support", "Honor No Dump Flag", "Ignore Case",
+                "HFS Plus Support", "Read Fifo", "Keep Atime", "Hard Links", "Auto Exclude",
+                "Check File Changes", "Encryption")
+  + _later_all(STRING_LIST, "FS Type", "Drive Type", "Meta")
+  + _later_all(STRING_VALUE, "Verify", "Accurate", "Base Job", "Size", "Shadowing", "Strip Path"))
+
+INCLUDE = SectionSchema("Include", (
+    _("File", STRING_LIST),
+    _("Exclude Dir Containing", STRING_LIST),
+    _("Options", Block(OPTIONS)),
+    _later("Plugin", STRING_LIST),
+))
+
+EXCLUDE = SectionSchema("Exclude", (_("File", STRING_LIST),))
+
+FILESET = ResourceSchema("FileSet", IDENTITY + (
+    _("Include", Block(INCLUDE)),
+    _("Exclude", Block(EXCLUDE)),
+    _("Ignore FileSet Changes", BOOLEAN, False),
+    _later("Enable VSS", BOOLEAN, True),
+))
+
+SCHEDULE = ResourceSchema("Schedule", IDENTITY + (
+    _("Run", RAW_LIST),  # kept as written; the scheduler parses "Level=Full sun at 2:05"
+    _("Enabled", BOOLEAN, True),
+))
+
+POOL = ResourceSchema("Pool", IDENTITY + (
+    _("Pool Type", Enum("Backup", "Archive", "Cloned", "Migration", "Copy", "Save", "Scratch"), "Backup"),
+    _("Label Format", STRING_VALUE),
+    _("Maximum Volume Bytes", SIZE),
+    _("Volume Use Duration", DURATION),
+    _("Maximum Volume Jobs", INTEGER),
+    _("Maximum Volumes", INTEGER),
+    _("Volume Retention", DURATION, 365 * 86400),
+    _("Auto Prune", BOOLEAN, True),
+    _("Recycle", BOOLEAN, True),
+    _("Storage", RefList("Storage")),
+    _later("Catalog", Ref("Catalog")),
+    _later("Recycle Pool", Ref("Pool")),
+    _later("Scratch Pool", Ref("Pool")),
+    _later("Next Pool", Ref("Pool")),
+    _later("Maximum Volume Files", INTEGER),
+    _later("File Retention", DURATION),
+    _later("Job Retention", DURATION),
+    _later("Label Type", STRING_VALUE),
+    _later("Action On Purge", STRING_VALUE),
+    _later("Cleaning Prefix", STRING_VALUE),
+    _later("Maximum Block Size", SIZE),
+    _later("Minimum Block Size", SIZE),
+    _later("Migration Time", DURATION),
+    _later("Migration High Bytes", SIZE),
+    _later("Migration Low Bytes", SIZE),
+) + _later_all(BOOLEAN, "Use Catalog", "Recycle Oldest Volume", "Recycle Current Volume",
+               "Purge Oldest Volume"))
+
+CATALOG = ResourceSchema("Catalog", IDENTITY + (
+    # Bareos defaults to postgresql; our default when omitted is the embedded sqlite3.
+    _("DB Driver", Enum("sqlite3", "postgresql"), "sqlite3"),
+    _required("DB Name", STRING_VALUE),
+    _("DB User", STRING_VALUE, aliases=("User",)),
+    _("DB Password", STRING_VALUE, aliases=("Password",)),
+    _("DB Address", ADDRESS, aliases=("Address",)),
+    _("DB Port", PORT, aliases=("Port",)),
+    _("DB Socket", STRING_VALUE),
+) + _later_all(BOOLEAN, "Disable Batch Insert", "Reconnect", "Exit On Fatal", "Multiple Connections")
+  + _later_all(INTEGER, "Min Connections", "Max Connections", "Inc Connections")
+  + _later_all(DURATION, "Idle Timeout", "Validate Timeout"))
+
+DIRECTOR = DaemonSchema("bareos-dir", (
+    DIR_DIRECTOR, DIR_CLIENT, DIR_STORAGE, DIR_CONSOLE, JOB, JOBDEFS, FILESET, SCHEDULE, POOL, CATALOG,
+    MESSAGES, PROFILE,
+))
+
+# --- File daemon ------------------------------------------------------------
+
+_BANDWIDTH_LATER = (
+    _later("Maximum Bandwidth Per Job", SIZE),
+    _later("Allow Bandwidth Bursting", BOOLEAN, False),
+    _later("Maximum Network Buffer Size", SIZE),
+)
+
+FD_CLIENT = ResourceSchema("Client", IDENTITY + DAEMON_PATHS + _listening(FD_PORT, "Fd") + (
+    _("Maximum Concurrent Jobs", POSITIVE, 1000),
+    _("Heartbeat Interval", DURATION, 0),
+    _("SD Connect Timeout", DURATION, 1800),
+    _("Compatible", BOOLEAN, False),
+    _("Messages", Ref("Messages")),
+    # Project extensions (not Bareos): backoff of the client-initiated director link.
+    _("Reconnect Min Interval", DURATION, 1),
+    _("Reconnect Max Interval", DURATION, 60),
+    _later("Allowed Script Dir", STRING_LIST),
+    _later("Allowed Job Command", STRING_LIST),
+    _later("Always Use LMDB", BOOLEAN),
+    _later("LMDB Threshold", INTEGER),
+    _later("Ver Id", STRING_VALUE),
+) + _later_all(STRING_VALUE, "PKI Key Pair", "PKI Cipher")
+  + _later_all(STRING_LIST, "PKI Signer", "PKI Master Key")
+  + _later_all(BOOLEAN, "PKI Signatures", "PKI Encryption")
+  + _BANDWIDTH_LATER + TLS,
+    aliases=("FileDaemon",), count=EXACTLY_ONE, finalize=_listen_addresses)
+
+FD_DIRECTOR = ResourceSchema("Director", IDENTITY + _peer(DIR_PORT, "Dir", address_required=False)
+                             + CONNECTION_DIRECTIONS + (
+    _required("Password", PASSWORD),
+    _("Monitor", BOOLEAN, False),
+    _later("Allowed Script Dir", STRING_LIST),
+    _later("Allowed Job Command", STRING_LIST),
+    _later("Maximum Bandwidth Per Job", SIZE),
+) + TLS)
+
+FILEDAEMON = DaemonSchema("bareos-fd", (FD_CLIENT, FD_DIRECTOR, MESSAGES))
+
+# --- Storage daemon ---------------------------------------------------------
+
+SD_STORAGE = ResourceSchema("Storage", IDENTITY + DAEMON_PATHS + _listening(SD_PORT, "Sd") + (
+    _("Maximum Concurrent Jobs", POSITIVE, 20),
+    _("Client Connect Wait", DURATION, 1800),
+    _("FD Connect Timeout", DURATION, 1800),
+    _("SD Connect Timeout", DURATION, 1800),
+    _("Heartbeat Interval", DURATION, 0),
+    _("Messages", Ref("Messages")),
+    _later("Compatible", BOOLEAN, False),
+    _later("Statistics Collect Interval", DURATION),
+    _later("Backend Directory", STRING_LIST),
+) + _later_all(BOOLEAN, "Collect Device Statistics", "Collect Job Statistics",
+               "Device Reserve By Media Type", "File Device Concurrent Read", "Just In Time Reservation")
+  + _BANDWIDTH_LATER + TLS, count=EXACTLY_ONE, finalize=_listen_addresses)
+
+SD_DIRECTOR = ResourceSchema("Director", IDENTITY + (
+    _required("Password", PASSWORD),
+    _("Monitor", BOOLEAN, False),
+    _later("Maximum Bandwidth Per Job", SIZE),
+    _later("Key Encryption Key", PASSWORD),
+) + TLS)
+
+DEVICE = ResourceSchema("Device", IDENTITY + (
+    _required("Archive Device", STRING_VALUE),
+    _required("Media Type", STRING_VALUE),
+    _("Device Type", Enum("File", "Tape", "Fifo", "GFAPI", "Droplet"), "File"),
+    _("Label Media", BOOLEAN, False),
+    _("Random Access", BOOLEAN, True),
+    _("Automatic Mount", BOOLEAN, False),
+    _("Removable Media", BOOLEAN, True),
+    _("Always Open", BOOLEAN, True),
+    _("Maximum Concurrent Jobs", POSITIVE, 1),
+    _("Maximum Block Size", SIZE),
+    _later("Minimum Block Size", SIZE),
+    _later("Maximum File Size", SIZE),
+    _later("Maximum Volume Size", SIZE),
+    _later("Maximum Spool Size", SIZE),
+    _later("Count", POSITIVE),
+    _later("Drive Index", INTEGER),
+) + _later_all(BOOLEAN, "Auto Select", "Autochanger", "Requires Mount", "Collect Statistics")
+  + _later_all(STRING_VALUE, "Device Options", "Diagnostic Device", "Changer Device", "Changer Command",
+               "Spool Directory", "Mount Point", "Mount Command", "Unmount Command", "Label Type"))
+
+STORAGEDAEMON = DaemonSchema("bareos-sd", (SD_STORAGE, SD_DIRECTOR, DEVICE, MESSAGES))
+
+# --- bconsole ---------------------------------------------------------------
+
+CONSOLE_DIRECTOR = ResourceSchema("Director", IDENTITY + _peer(DIR_PORT, "Dir") + (
+    _required("Password", PASSWORD),
+    _("Heartbeat Interval", DURATION, 0),
+) + TLS, count=AT_LEAST_ONE)
+
+CONSOLE_CONSOLE = ResourceSchema("Console", IDENTITY + (
+    _("Password", PASSWORD),
+    _("Director", STRING_VALUE),
+    _("History File", STRING_VALUE),
+    _("History Length", INTEGER, 100),
+    _("Heartbeat Interval", DURATION, 0),
+    _later("Rc File", STRING_VALUE),
+) + TLS)
+
+CONSOLE = DaemonSchema("bconsole", (CONSOLE_DIRECTOR, CONSOLE_CONSOLE))
