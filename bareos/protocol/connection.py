@@ -240,6 +240,7 @@ class SniffingServerFactory(protocol.Factory):
 
     log = Logger(namespace="bareos.protocol")
     sniff_timeout = 30
+    noisy = False
 
     def __init__(self, wrapped, tls_context=None, clock=None):
         self.wrapped = wrapped

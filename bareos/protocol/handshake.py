@@ -74,7 +74,9 @@ async def dial(reactor, host, port, hello, key, own_name, policy, connect_timeou
     if policy >= TlsPolicy.ENABLED:
         identity = psk_identity(hello.kind.psk_type, hello.name)
         endpoint = wrapClientTLS(PskClientContextFactory(identity, key), endpoint)
-    conn = await endpoint.connect(Factory.forProtocol(lambda: BareosConnection(clock=reactor)))
+    factory = Factory.forProtocol(lambda: BareosConnection(clock=reactor))
+    factory.noisy = False
+    conn = await endpoint.connect(factory)
     try:
         conn.send(format_hello(hello))
         remote_policy = await authenticate_as_initiator(conn, key, own_name, policy, reactor)

@@ -1,0 +1,1 @@
+"""bconsole: the administrator's console to the director."""

@@ -1,0 +1,1 @@
+"""What the three daemons share: command-line options, listening, peer authentication."""

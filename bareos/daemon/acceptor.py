@@ -1,0 +1,41 @@
+"""Authenticating the peer of an accepted connection: one routine for all daemons."""
+
+import secrets
+
+from bareos.protocol import handshake
+from bareos.protocol.handshake import AuthenticationFailed
+from bareos.protocol.tls import TlsPolicy, negotiated_psk_identity, tls_policy
+
+
+def resource_policy(resource):
+    return tls_policy(bool(resource.tls_enable), bool(resource.tls_require))
+
+
+async def authenticate_peer(conn, hello, key, policy, own_name, clock):
+    """Check TLS identity or the cleartext rule, then run CRAM-MD5 as acceptor.
+
+    ``key`` is None for an unknown peer: it is challenged with a random key, so
+    it is refused exactly like a wrong password (same reply, same delay) and
+    nothing tells which part was wrong.  Raises AuthenticationFailed with the
+    reason for our log.
+    """
+    unknown = key is None
+    if unknown:
+        key, policy = secrets.token_hex(16).encode(), TlsPolicy.NONE
+    elif conn.is_tls:
+        identity = negotiated_psk_identity(conn.transport)
+        if identity != (hello.kind.psk_type, hello.name):
+            raise AuthenticationFailed(
+                f"hello names {hello.kind.psk_type} {hello.name!r} but TLS-PSK identity was {identity!r}")
+    elif not handshake.cleartext_hello_allowed(hello, policy):
+        raise AuthenticationFailed(
+            f"cleartext connection refused for {hello.name!r}: TLS is enabled for it")
+    try:
+        remote_policy = await handshake.authenticate_as_acceptor(conn, key, own_name, policy, clock)
+    except AuthenticationFailed as exc:
+        if unknown:
+            raise AuthenticationFailed(f"unknown {hello.kind.value} {hello.name!r}") from None
+        raise AuthenticationFailed(f"{hello.kind.value} {hello.name!r}: {exc}") from None
+    if not handshake.cleartext_session_allowed(conn.is_tls, policy, remote_policy):
+        raise AuthenticationFailed(f"TLS required but {hello.name!r} connected in cleartext")
+    return remote_policy

@@ -1,0 +1,45 @@
+"""The twistd options every daemon takes: ``-c/--config`` and ``-t/--test-config``."""
+
+import sys
+
+from twisted.python import usage
+
+from bareos.config import ConfigError, load_config
+
+
+class DaemonOptions(usage.Options):
+    """Subclasses set ``schema`` and ``default_config``."""
+
+    schema = None
+    default_config = "/etc/bareos"
+
+    optFlags = [
+        ["test-config", "t", "Check the configuration, print the verdict and exit "
+                             "(non-zero on error)."],
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self["config"] = self.default_config
+        self.config = None
+
+    def opt_config(self, path):
+        """Configuration file, or directory holding <daemon>.conf or <daemon>.d/"""
+        self["config"] = path
+
+    opt_c = opt_config
+
+    def postOptions(self):
+        name = self.schema.daemon_name
+        try:
+            self.config = load_config(self["config"], self.schema)
+        except ConfigError as exc:
+            if self["test-config"]:
+                print(f"{name}: configuration error: {exc}", file=sys.stderr)
+                raise SystemExit(1)
+            raise usage.UsageError(f"configuration error: {exc}") from None
+        if self["test-config"]:
+            for warning in self.config.warnings:
+                print(f"{name}: warning: {warning}")
+            print(f"{name}: configuration {self['config']} OK")
+            raise SystemExit(0)

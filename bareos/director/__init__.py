@@ -1,0 +1,1 @@
+"""The director: console server, jobs, scheduler, links to file and storage daemons."""

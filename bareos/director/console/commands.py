@@ -1,0 +1,224 @@
+"""The console command table.
+
+Commands are matched by case-insensitive prefix in table order (``stat`` is
+``status``), as Bareos does.  Each command is a coroutine
+``run(session, reply, args)`` where ``args`` are ``(keyword, value)`` pairs;
+returning False marks the command as failed.
+"""
+
+import dataclasses
+
+import bareos
+from bareos.director.console import status as status_report
+from bareos.director.console.output import API_JSON, API_SIGNALS, API_TEXT
+
+
+@dataclasses.dataclass
+class Command:
+    name: str
+    help: str
+    usage: str
+    run: object
+    always_allowed: bool = False
+    changes_api: bool = False
+
+
+TABLE = []
+
+
+def command(name, help, usage="", always_allowed=False, changes_api=False):
+    def register(function):
+        TABLE.append(Command(name, help, usage, function, always_allowed, changes_api))
+        return function
+    return register
+
+
+def lookup(word):
+    word = word.lower()
+    for entry in TABLE:
+        if entry.name == word:
+            return entry
+    for entry in TABLE:
+        if entry.name.startswith(word):
+            return entry
+    return None
+
+
+def _keyword(args, *names):
+    """The value of the first ``name=value`` (or bare ``name``) among ``args``."""
+    for key, value in args:
+        if key.lower() in names:
+            return value if value is not None else ""
+    return None
+
+
+@command("autodisplay", "Automatically display job messages", "on | off")
+async def autodisplay(session, reply, args):
+    if not args or args[0][0].lower() not in ("on", "off"):
+        reply.error("Usage: autodisplay on | off")
+        return False
+    session.autodisplay = args[0][0].lower() == "on"
+    return True
+
+
+@command("exit", "Terminate the console session", always_allowed=True)
+async def exit_(session, reply, args):
+    return True
+
+
+@command("help", "Print help on a command, or list all commands", "[command]")
+async def help_(session, reply, args):
+    wanted = [c for c in TABLE if not c.name.startswith(".")]
+    if args:
+        match = lookup(args[0][0])
+        wanted = [match] if match else []
+        if not wanted:
+            reply.error(f"{args[0][0]}: no such command.")
+            return False
+    reply.send("  Command       Description\n  =======       ===========\n")
+    for entry in wanted:
+        reply.send(f"  {entry.name:<13} {entry.help}\n")
+        if args and entry.usage:
+            reply.send(f"\nArguments:\n\t{entry.usage}\n")
+    reply.result("commands", {c.name: {"description": c.help, "arguments": c.usage} for c in wanted})
+    reply.send("\nWhen at a prompt, entering a period (.) cancels the command.\n")
+    return True
+
+
+@command("list", "List objects from the catalog", "clients")
+async def list_(session, reply, args):
+    if not args:
+        reply.error("list: what? Try: list clients")
+        return False
+    what = args[0][0].lower()
+    if "clients".startswith(what) or what == "client":
+        rows = [{"clientid": str(index), "name": client.name, "uname": "",
+                 "autoprune": "1", "fileretention": "0", "jobretention": "0"}
+                for index, client in enumerate(session.director.config.resources("client"), 1)
+                if session.acl_allows("client_acl", client.name)]
+        reply.result("clients", rows)
+        reply.send(format_table(["clientid", "name", "uname", "autoprune",
+                                 "fileretention", "jobretention"], rows))
+        return True
+    reply.error(f"list: unknown keyword {args[0][0]!r}")
+    return False
+
+
+@command("quit", "Terminate the console session", always_allowed=True)
+async def quit_(session, reply, args):
+    return True
+
+
+@command("show", "Show resource definitions", "all | <type>[=<name>]")
+async def show(session, reply, args):
+    config = session.director.config
+    if not args:
+        reply.error("show: what? Try: show clients, show client=<name>, show all")
+        return False
+    key, value = args[0]
+    wanted_type = None if key.lower() == "all" else _singular(key.lower())
+    shown = []
+    for resource in config.resources():
+        if wanted_type and resource.type.lower() != wanted_type:
+            continue
+        if value and resource.name != value:
+            continue
+        shown.append(resource)
+    if not shown:
+        reply.error(f"show: no {key}{'=' + value if value else ''} found.")
+        return False
+    for resource in shown:
+        reply.send(format_resource(resource))
+    return True
+
+
+@command("status", "Report the status of the director, a client or a storage",
+         "[director | client=<name> | storage=<name>]")
+async def status(session, reply, args):
+    target = args[0][0].lower() if args else "director"
+    if target in ("director", "dir", "all"):
+        report = status_report.director_status(session.director)
+        reply.send(status_report.render_text(report))
+        for key in ("header", "scheduled", "running", "terminated", "client-connection"):
+            reply.result(key, report[key])
+        return True
+    reply.error(f"status: unknown or not yet supported target {target!r}")
+    return False
+
+
+@command("version", "Print the director's version")
+async def version(session, reply, args):
+    director = session.director
+    reply.send(f"{director.name} Version: {bareos.VERSION} ({bareos.VERSION_DATE}) "
+               f"bareos-twisted\n")
+    reply.result("version", {"name": director.name, "version": bareos.VERSION,
+                             "date": bareos.VERSION_DATE})
+    return True
+
+
+@command("whoami", "Print the name of the console you are logged in with", always_allowed=True)
+async def whoami(session, reply, args):
+    reply.send(f"{session.display_name}\n")
+    reply.result("whoami", session.display_name)
+    return True
+
+
+@command(".api", "Switch the api mode", "[0 | 1 | 2 | off | on | json] [compact=yes|no]",
+         changes_api=True)
+async def dot_api(session, reply, args):
+    modes = {"0": API_TEXT, "off": API_TEXT, "1": API_SIGNALS, "on": API_SIGNALS,
+             "2": API_JSON, "json": API_JSON}
+    mode = API_SIGNALS
+    compact = False
+    for key, value in args:
+        if key.lower() == "compact":
+            compact = (value or "").lower() in ("yes", "true", "1")
+        elif key.lower() in modes:
+            mode = modes[key.lower()]
+        else:
+            reply.error(f".api: unknown mode {key!r}")
+            return False
+    session.api, session.compact = mode, compact
+    reply.switch_mode(mode, compact)
+    reply.result("api", mode)
+    reply.send(f"api: {mode}\n")
+    return True
+
+
+def _singular(type_name):
+    aliases = {"dir": "director", "directors": "director", "clients": "client",
+               "storages": "storage", "consoles": "console", "jobs": "job",
+               "jobdefs": "jobdefs", "filesets": "fileset", "schedules": "schedule",
+               "pools": "pool", "catalogs": "catalog", "messages": "messages",
+               "profiles": "profile"}
+    return aliases.get(type_name, type_name)
+
+
+def format_table(columns, rows):
+    """Bareos' boxed table for list output."""
+    widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+\n"
+    head = "|" + "|".join(f" {c:<{w}} " for c, w in zip(columns, widths)) + "|\n"
+    body = "".join(
+        "|" + "|".join(f" {str(r.get(c, '')):<{w}} " for c, w in zip(columns, widths)) + "|\n"
+        for r in rows)
+    return rule + head + rule + body + rule
+
+
+def format_resource(resource):
+    """A resource in configuration syntax; passwords are never shown."""
+    lines = [f"{resource.type} {{"]
+    for name, value in resource.items():
+        if "password" in name.lower():
+            value = "****"
+        lines.append(f"  {name} = {_show_value(value)}")
+    return "\n".join(lines) + "\n}\n\n"
+
+
+def _show_value(value):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_show_value(v) for v in value)
+    text = str(value)
+    return f'"{text}"' if (" " in text or not text) else text

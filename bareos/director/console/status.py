@@ -1,0 +1,90 @@
+"""``status director``: one data structure, rendered as Bareos' text or as JSON."""
+
+import platform
+
+import bareos
+from bareos.daemon.service import format_datetime
+
+RULE = "=" * 100
+CLIENT_CONNECTION_ROW = "{:<20}{:<20}{:<20}{:<40}"
+
+
+def director_status(director):
+    """Everything the report shows, as plain data."""
+    return {
+        "header": {
+            "name": director.name,
+            "version": bareos.VERSION,
+            "date": bareos.VERSION_DATE,
+            "os": f"{platform.system().lower()}",
+            "started": format_datetime(director.started_at),
+            "jobs_run": director.jobs_run,
+            "jobs_running": len(director.running_jobs()),
+            "db": director.catalog_driver,
+        },
+        "scheduled": director.scheduled_jobs(),
+        "running": director.running_jobs(),
+        "consoles": [format_datetime(c.connected_at) for c in director.consoles],
+        "terminated": director.terminated_jobs(),
+        "client-connection": [
+            {"connecttime": format_datetime(c.connected_at),
+             "protocol_version": c.protocol_version,
+             "authenticated": 1,
+             "name": c.name}
+            for c in director.waiting_client_connections()],
+    }
+
+
+def render_text(status):
+    header = status["header"]
+    lines = [
+        f"{header['name']} Version: {header['version']} ({header['date']}) {header['os']}",
+        f"Daemon started {header['started']}. Jobs: run={header['jobs_run']}, "
+        f"running={header['jobs_running']} db:{header['db']}, bareos-twisted binary",
+        "",
+    ]
+    lines += _scheduled(status["scheduled"])
+    lines += ["", "Running Jobs:"]
+    lines += [f"Console connected at {when}" for when in status["consoles"]]
+    lines += _running(status["running"])
+    lines += _terminated(status["terminated"])
+    lines += ["", "Client Initiated Connections (waiting for jobs):",
+              CLIENT_CONNECTION_ROW.format("Connect time", "Protocol", "Authenticated", "Name"),
+              RULE]
+    lines += [CLIENT_CONNECTION_ROW.format(c["connecttime"], c["protocol_version"],
+                                           c["authenticated"], c["name"])
+              for c in status["client-connection"]]
+    lines.append("====")
+    return "\n".join(lines) + "\n"
+
+
+def _scheduled(jobs):
+    if not jobs:
+        return ["No Scheduled Jobs.", "===="]
+    rows = ["Scheduled Jobs:",
+            "Level          Type     Pri  Scheduled          Job Name           Volume",
+            "=" * 87]
+    rows += [f"{j['level']:<14} {j['type']:<8} {j['priority']:>3}  {j['scheduled']:<18} "
+             f"{j['name']:<18} {j.get('volume', '*unknown*')}" for j in jobs]
+    return rows + ["===="]
+
+
+def _running(jobs):
+    if not jobs:
+        return ["No Jobs running.", "===="]
+    rows = [" JobId  Type Level     Files     Bytes  Name              Status",
+            "=" * 70]
+    rows += [f"{j['jobid']:>6}  {j['type']:<4} {j['level']:<5} {j['jobfiles']:>9} "
+             f"{j['jobbytes']:>9}  {j['name']:<17} {j['status']}" for j in jobs]
+    return rows + ["===="]
+
+
+def _terminated(jobs):
+    if not jobs:
+        return ["No Terminated Jobs.", "===="]
+    rows = ["", "Terminated Jobs:",
+            " JobId  Level      Files    Bytes   Status   Finished        Name ",
+            "=" * 68]
+    rows += [f"{j['jobid']:>6}  {j['level']:<5} {j['jobfiles']:>9} {j['jobbytes']:>9}   "
+             f"{j['status']:<8} {j['finished']:<15} {j['name']}" for j in jobs]
+    return rows + ["===="]

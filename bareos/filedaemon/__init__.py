@@ -1,0 +1,1 @@
+"""The file daemon: serves directors, reads and writes this machine's files."""

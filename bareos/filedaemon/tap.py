@@ -1,0 +1,14 @@
+"""``twistd bareos-fd``: options and service construction."""
+
+from bareos.config.schemas import FILEDAEMON
+from bareos.daemon.options import DaemonOptions
+from bareos.filedaemon.daemon import FileDaemon
+
+
+class Options(DaemonOptions):
+    schema = FILEDAEMON
+    longdesc = "The Bareos-compatible file daemon: backs up and restores this machine's files."
+
+
+def makeService(options):
+    return FileDaemon(options.config)

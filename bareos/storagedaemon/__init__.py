@@ -1,0 +1,1 @@
+"""The storage daemon: writes and reads volumes on its devices."""

@@ -1,0 +1,14 @@
+"""``twistd bareos-sd``: options and service construction."""
+
+from bareos.config.schemas import STORAGEDAEMON
+from bareos.daemon.options import DaemonOptions
+from bareos.storagedaemon.daemon import StorageDaemon
+
+
+class Options(DaemonOptions):
+    schema = STORAGEDAEMON
+    longdesc = "The Bareos-compatible storage daemon: writes and reads backup volumes."
+
+
+def makeService(options):
+    return StorageDaemon(options.config)
