@@ -1,0 +1,36 @@
+"""In-process daemons on 127.0.0.1 driven by the real reactor (pytest-twisted)."""
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+
+from bareos.config import parse_config_text
+from bareos.config.schemas import DIRECTOR
+from bareos.director.daemon import Director
+from bareos.testing.ports import free_port
+
+DIRECTOR_CONFIG = """
+Director {{ Name = test-dir; DirAddress = 127.0.0.1; DirPort = {port}; Password = "dirpw";
+           Messages = Daemon; Working Directory = "{workdir}"; TLS Enable = no;
+           Maximum Console Connections = 3 }}
+Console {{ Name = admin; Password = "adminpw"; TLS Enable = no;
+          Command ACL = *all*; Client ACL = *all* }}
+Console {{ Name = limited; Password = "limitedpw"; TLS Enable = no;
+          Command ACL = status, list; Client ACL = fd-one }}
+Console {{ Name = tlsonly; Password = "tlspw" }}
+Client {{ Name = fd-one; Address = 127.0.0.1; Password = "fdpw" }}
+Client {{ Name = fd-two; Address = 127.0.0.1; Password = "fdpw" }}
+Messages {{ Name = Daemon; Console = all }}
+Pool {{ Name = Full; Pool Type = Backup }}
+"""
+
+
+@pytest.fixture
+def director(tmp_path):
+    port = free_port()
+    config = parse_config_text(DIRECTOR_CONFIG.format(port=port, workdir=tmp_path), DIRECTOR)
+    service = Director(config, reactor)
+    service.port = port
+    service.startService()
+    yield service
+    pytest_twisted.blockon(service.stopService())
