@@ -1,0 +1,860 @@
+"""Real daemons as separate ``twistd`` processes, for system and interop tests.
+
+* :class:`DaemonProcess` runs ``twistd -n --pidfile= --logfile=<run>/<name>.log
+  <plugin> -c <config>`` with the repository on ``PYTHONPATH`` (so the dropins
+  in ``twisted/plugins/`` are found), waits until it listens, and stops it by
+  PID (SIGTERM, then SIGKILL after a bounded wait; always reaped).
+* :func:`write_config_tree` writes a Bareos-style ``bareos-dir.d/<type>/<name>.conf``
+  tree; :func:`write_config_file` a single file.
+* :class:`Suite` makes matching director / file daemon / storage daemon /
+  bconsole configurations on free loopback ports with generated passwords,
+  and starts and stops the daemons.
+
+Every process started here is registered; :func:`stop_all` (called by the
+test fixtures and at interpreter exit) stops whatever is still running.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Optional, Sequence, Union
+
+from bareos.testing.ports import LOOPBACK, DaemonNotListening, free_ports, log_tail, wait_for_port
+
+__all__ = [
+    "REPO_ROOT",
+    "PLUGINS",
+    "DaemonNotListening",
+    "DaemonProcess",
+    "ConsoleSpec",
+    "FULL_ACCESS_ACLS",
+    "Suite",
+    "TLS_NONE",
+    "TLS_ENABLED",
+    "TLS_REQUIRED",
+    "run_twistd",
+    "stop_all",
+    "tls_directives",
+    "twistd_command",
+    "write_config_file",
+    "write_config_tree",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+#: short daemon name -> twistd plugin name
+PLUGINS = {"dir": "bareos-dir", "fd": "bareos-fd", "sd": "bareos-sd"}
+
+#: default time a daemon gets to start listening (a hang guard, not a measurement)
+START_TIMEOUT = float(os.environ.get("BAREOS_TEST_START_TIMEOUT", "60"))
+#: how long stop() waits after SIGTERM before SIGKILL
+STOP_TIMEOUT = 10.0
+
+PathLike = Union[str, os.PathLike]
+
+
+# --------------------------------------------------------------------------
+# the command line
+# --------------------------------------------------------------------------
+
+def default_python() -> str:
+    """The interpreter that runs the daemons: ``$BAREOS_TEST_PYTHON``, else ours."""
+    return os.environ.get("BAREOS_TEST_PYTHON") or sys.executable
+
+
+def twistd_command(
+    plugin: str,
+    plugin_args: Sequence[str] = (),
+    *,
+    logfile: Optional[PathLike] = None,
+    python: Optional[str] = None,
+) -> list[str]:
+    """argv for ``twistd -n --pidfile= [--logfile=F] <plugin> <plugin_args>``.
+
+    Note: ``python -m twisted`` runs ``twist``, not ``twistd`` (it has no
+    ``-n``/``--pidfile``), so twistd's entry point is called explicitly.
+    """
+    argv = [
+        python or default_python(),
+        "-c",
+        "import sys; sys.argv[0] = 'twistd'; "
+        "from twisted.scripts.twistd import run; sys.exit(run())",
+        "--nodaemon",
+        "--pidfile=",
+    ]
+    if logfile is not None:
+        argv.append(f"--logfile={logfile}")
+    argv.append(plugin)
+    argv.extend(str(a) for a in plugin_args)
+    return argv
+
+
+def daemon_env(extra_pythonpath: Iterable[PathLike] = (), base: Optional[Mapping[str, str]] = None) -> dict:
+    """Environment for a daemon: the repository (and *extra_pythonpath*) first on PYTHONPATH."""
+    env = dict(os.environ if base is None else base)
+    parts = [str(p) for p in extra_pythonpath] + [str(REPO_ROOT)]
+    if env.get("PYTHONPATH"):
+        parts.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_twistd(
+    plugin: str,
+    plugin_args: Sequence[str] = (),
+    *,
+    timeout: float = 60.0,
+    cwd: PathLike = REPO_ROOT,
+    extra_pythonpath: Iterable[PathLike] = (),
+    logfile: Optional[PathLike] = None,
+) -> subprocess.CompletedProcess:
+    """Run twistd to completion (e.g. ``-t``) and return its output (text).
+
+    ``stdout`` and ``stderr`` are captured separately.  The process is killed
+    by PID if it has not exited after *timeout* seconds (then
+    ``subprocess.TimeoutExpired`` is raised).
+    """
+    argv = twistd_command(plugin, plugin_args, logfile=logfile)
+    proc = subprocess.Popen(
+        argv,
+        cwd=str(cwd),
+        env=daemon_env(extra_pythonpath),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        _kill_and_reap(proc)
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _kill_and_reap(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.communicate(timeout=30)
+    except Exception:
+        proc.wait()
+
+
+# --------------------------------------------------------------------------
+# DaemonProcess
+# --------------------------------------------------------------------------
+
+_LIVE: "set[DaemonProcess]" = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def stop_all() -> None:
+    """Stop every DaemonProcess of this interpreter that is still running."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for d in live:
+        try:
+            d.stop()
+        except Exception:  # pragma: no cover - best effort at teardown
+            pass
+
+
+atexit.register(stop_all)
+
+
+class DaemonProcess:
+    """One real daemon: ``twistd -n <plugin> -c <config>`` in its own process.
+
+    :param plugin: twistd plugin name (``bareos-dir``, ``bareos-fd``, ``bareos-sd``)
+    :param config: path passed to ``-c`` (a file or a directory)
+    :param port: the TCP port it must listen on (``None``: do not wait)
+    :param run_dir: where ``<name>.log`` (twistd's log) and ``<name>.out``
+        (stdout+stderr) go
+    """
+
+    def __init__(
+        self,
+        plugin: str,
+        config: Optional[PathLike],
+        *,
+        port: Optional[int],
+        run_dir: PathLike,
+        name: Optional[str] = None,
+        host: str = LOOPBACK,
+        extra_args: Sequence[str] = (),
+        cwd: PathLike = REPO_ROOT,
+        extra_pythonpath: Iterable[PathLike] = (),
+        start_timeout: float = START_TIMEOUT,
+    ):
+        self.plugin = plugin
+        self.config = Path(config) if config is not None else None
+        self.port = port
+        self.host = host
+        self.name = name or plugin
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.run_dir / f"{self.name}.log"
+        self.output_path = self.run_dir / f"{self.name}.out"
+        self.extra_args = list(extra_args)
+        self.cwd = Path(cwd)
+        self.extra_pythonpath = [Path(p) for p in extra_pythonpath]
+        self.start_timeout = start_timeout
+        self.proc: Optional[subprocess.Popen] = None
+        self.returncode: Optional[int] = None
+        self.starts = 0
+        self.killed_after_timeout = False
+        self._log_offset = 0
+        self._out_file = None
+
+    # -- introspection ------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else f"exited {self.returncode}"
+        return f"<DaemonProcess {self.name} pid={self.pid} port={self.port} {state}>"
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def argv(self) -> list[str]:
+        args = []
+        if self.config is not None:
+            args += ["-c", str(self.config)]
+        args += self.extra_args
+        return twistd_command(self.plugin, args, logfile=self.log_path)
+
+    def log_text(self, since_start: bool = False) -> str:
+        """twistd's log file (all runs, or only since the latest start)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                if since_start:
+                    f.seek(self._log_offset)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def output_text(self) -> str:
+        """What the process wrote to stdout/stderr (all runs)."""
+        try:
+            return self.output_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def describe(self) -> str:
+        """Log and output tails, for error messages."""
+        return (
+            f"--- {self.name}: argv {self.argv}\n"
+            f"--- {self.name}: log tail ({self.log_path})\n{log_tail(self.log_path)}\n"
+            f"--- {self.name}: stdout/stderr tail ({self.output_path})\n{log_tail(self.output_path)}"
+        )
+
+    # -- life cycle ---------------------------------------------------------
+
+    def start(self, wait: bool = True) -> "DaemonProcess":
+        if self.running:
+            raise RuntimeError(f"{self!r} is already running")
+        self._reap()
+        try:
+            self._log_offset = self.log_path.stat().st_size
+        except FileNotFoundError:
+            self._log_offset = 0
+        self._out_file = open(self.output_path, "ab")
+        self.returncode = None
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=str(self.cwd),
+            env=daemon_env(self.extra_pythonpath),
+            stdin=subprocess.DEVNULL,
+            stdout=self._out_file,
+            stderr=subprocess.STDOUT,
+            # own session: a ^C at the terminal reaches pytest, whose teardown
+            # then stops the daemon by PID; the daemon is never signalled twice
+            start_new_session=True,
+        )
+        self.starts += 1
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        if wait:
+            try:
+                self.wait_listening()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def wait_listening(self, timeout: Optional[float] = None) -> None:
+        """Block until the daemon's socket listens on its port (owned by its PID)."""
+        if self.port is None:
+            return
+        assert self.proc is not None, "not started"
+        wait_for_port(
+            self.port,
+            self.host,
+            timeout=self.start_timeout if timeout is None else timeout,
+            process=self.proc,
+            log_path=self.log_path,
+            name=f"{self.plugin} ({self.name})",
+            describe=lambda: f"--- stdout/stderr ({self.output_path})\n{log_tail(self.output_path)}",
+        )
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Wait for the process to exit on its own; return its exit status.
+
+        Raises ``subprocess.TimeoutExpired`` (the process keeps running; the
+        fixture's teardown stops it).
+        """
+        assert self.proc is not None, "not started"
+        rc = self.proc.wait(timeout=timeout)
+        self._reap()
+        return rc
+
+    def send_signal(self, sig: int) -> None:
+        """Send *sig* to the daemon's PID (only while it runs)."""
+        if self.running:
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> Optional[int]:
+        """SIGTERM by PID, wait up to *timeout* s, then SIGKILL; always reap.
+
+        Returns the exit status as ``subprocess`` reports it (negative = killed
+        by that signal), or ``None`` if the daemon was never started.
+        """
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.killed_after_timeout = True
+                try:
+                    os.kill(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+        self._reap()
+        return self.returncode
+
+    def kill(self) -> Optional[int]:
+        """SIGKILL by PID (a crash), reap, return the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self._reap()
+        return self.returncode
+
+    def restart(self, wait: bool = True) -> "DaemonProcess":
+        """stop() then start() with the same config, port and log file."""
+        self.stop()
+        return self.start(wait=wait)
+
+    def _reap(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            self.returncode = self.proc.returncode
+            with _LIVE_LOCK:
+                _LIVE.discard(self)
+        if self._out_file is not None and (self.proc is None or self.proc.poll() is not None):
+            self._out_file.close()
+            self._out_file = None
+
+    def __enter__(self) -> "DaemonProcess":
+        if self.proc is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------
+# config files
+# --------------------------------------------------------------------------
+
+def write_config_tree(root: PathLike, daemon_dir_name: str, files: Mapping[str, str]) -> Path:
+    """Write ``<root>/<daemon_dir_name>/<type>/<name>.conf`` files; return that directory.
+
+    ``daemon_dir_name`` is ``bareos-dir.d`` (``.d`` is appended if missing);
+    ``files`` maps ``"director/bareos-dir.conf"``-style relative paths to text.
+    Pass *root* (the directory that contains ``bareos-dir.d``) to ``-c``, like
+    ``-c /etc/bareos``.
+    """
+    if not daemon_dir_name.endswith(".d"):
+        daemon_dir_name += ".d"
+    base = Path(root) / daemon_dir_name
+    for rel, text in files.items():
+        relp = Path(rel)
+        if relp.is_absolute() or ".." in relp.parts:
+            raise ValueError(f"config path must be relative and inside the tree: {rel!r}")
+        path = base / relp
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return base
+
+
+def write_config_file(path: PathLike, text: str) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+    return p
+
+
+# --------------------------------------------------------------------------
+# resource text
+# --------------------------------------------------------------------------
+
+TLS_NONE = "none"
+TLS_ENABLED = "enabled"
+TLS_REQUIRED = "required"
+
+TlsPolicy = Union[None, bool, str]
+
+
+def _norm_tls(tls: TlsPolicy) -> str:
+    if tls in (None, False, TLS_NONE, "no"):
+        return TLS_NONE
+    if tls in (True, TLS_ENABLED, "yes"):
+        return TLS_ENABLED
+    if tls == TLS_REQUIRED:
+        return TLS_REQUIRED
+    raise ValueError(f"TLS policy must be none/enabled/required (or a bool), not {tls!r}")
+
+
+def tls_directives(tls: TlsPolicy) -> list[str]:
+    """``TLS Enable``/``TLS Require`` lines for a policy.
+
+    ``None``/``False``/``"none"`` → Enable = no (and Require = no, since
+    Bareos' default for both is yes); ``True``/``"enabled"`` → Enable = yes,
+    Require = no; ``"required"`` → both yes.
+    """
+    policy = _norm_tls(tls)
+    if policy == TLS_NONE:
+        return ["TLS Enable = no", "TLS Require = no"]
+    if policy == TLS_ENABLED:
+        return ["TLS Enable = yes", "TLS Require = no"]
+    return ["TLS Enable = yes", "TLS Require = yes"]
+
+
+def quote(value: str) -> str:
+    """A Bareos quoted string."""
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def resource(rtype: str, lines: Iterable[str]) -> str:
+    """``Type {\\n  line\\n  ...\\n}\\n``."""
+    body = "".join(f"  {line}\n" for line in lines if line)
+    return f"{rtype} {{\n{body}}}\n"
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+#: ACL lines that give a named console everything (as Bareos' admin console does);
+#: a named console without ACLs may run only exit/quit/whoami.
+FULL_ACCESS_ACLS = tuple(
+    f"{kind} ACL = *all*"
+    for kind in ("Command", "Job", "Client", "Storage", "Schedule", "Pool", "FileSet", "Catalog", "Where",
+                 "Plugin Options")
+)
+
+
+@dataclass
+class ConsoleSpec:
+    """A named console in the director (and optionally a bconsole.conf for it)."""
+
+    name: str
+    password: str = field(default_factory=generate_password)
+    tls: TlsPolicy = TLS_NONE
+    extra: Sequence[str] = ()  # extra directive lines, e.g. ACLs or Profile
+    full_access: bool = True  # add FULL_ACCESS_ACLS
+
+    def directives(self) -> list[str]:
+        return [
+            f"Name = {quote(self.name)}",
+            f"Password = {quote(self.password)}",
+            *tls_directives(self.tls),
+            *(FULL_ACCESS_ACLS if self.full_access else ()),
+            *self.extra,
+        ]
+
+
+class Suite:
+    """Matching dir/fd/sd/bconsole configs on free loopback ports, and their daemons.
+
+    Everything lives under *tmp_path*: ``etc/`` (configs), ``run/`` (logs),
+    ``dir-work``, ``fd-work``, ``sd-work``, ``storage``.  Attributes worth
+    reading in tests: ``dir_port``, ``fd_port``, ``sd_port``,
+    ``director_name``, ``client_name``, ``storage_daemon_name``,
+    ``dir_password`` (the Director's = default console's), ``fd_password``
+    (director↔fd), ``sd_password`` (director↔sd), ``consoles`` (name →
+    :class:`ConsoleSpec`), ``daemons`` (started :class:`DaemonProcess`es).
+
+    TLS options take ``"none"`` / ``"enabled"`` / ``"required"`` (or a bool).
+    The defaults are cleartext everywhere (``TLS Enable = no``).
+    """
+
+    def __init__(
+        self,
+        tmp_path: PathLike,
+        *,
+        director_name: str = "bareos-dir",
+        client_name: str = "bareos-fd",
+        storage_daemon_name: str = "bareos-sd",
+        storage_name: str = "File",
+        host: str = LOOPBACK,
+    ):
+        self.base = Path(tmp_path)
+        self.host = host
+        self.etc = self.base / "etc"
+        self.run_dir = self.base / "run"
+        self.dir_work = self.base / "dir-work"
+        self.fd_work = self.base / "fd-work"
+        self.sd_work = self.base / "sd-work"
+        self.storage_dir = self.base / "storage"
+        for d in (self.etc, self.run_dir, self.dir_work, self.fd_work, self.sd_work, self.storage_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.dir_port, self.fd_port, self.sd_port = free_ports(3, host)
+        self.director_name = director_name
+        self.client_name = client_name
+        self.storage_daemon_name = storage_daemon_name
+        self.storage_name = storage_name
+        self.dir_password = generate_password()
+        self.fd_password = generate_password()
+        self.sd_password = generate_password()
+        self.consoles: dict[str, ConsoleSpec] = {}
+        self.daemons: dict[str, DaemonProcess] = {}
+
+    # -- consoles -----------------------------------------------------------
+
+    def add_console(
+        self,
+        name: str,
+        password: Optional[str] = None,
+        tls: TlsPolicy = TLS_NONE,
+        extra: Sequence[str] = (),
+        full_access: bool = True,
+    ) -> ConsoleSpec:
+        """Declare a named console (goes into the next director_config()).
+
+        ``full_access=True`` grants every ACL (``*all*``); pass ``False`` and
+        your own ACL/Profile lines in *extra* for a restricted console.
+        """
+        spec = ConsoleSpec(
+            name=name, password=password or generate_password(), tls=tls, extra=tuple(extra), full_access=full_access
+        )
+        self.consoles[name] = spec
+        return spec
+
+    # -- config text --------------------------------------------------------
+
+    def director_resources(
+        self,
+        *,
+        tls: TlsPolicy = TLS_NONE,
+        client_tls: TlsPolicy = TLS_NONE,
+        storage_tls: TlsPolicy = TLS_NONE,
+        consoles: Optional[Iterable[ConsoleSpec]] = None,
+        clients: Sequence[Mapping] = (),
+        director_extra: Sequence[str] = (),
+        extra_resources: Mapping[str, str] = None,
+    ) -> dict[str, str]:
+        """Director configuration as ``{"<type>/<name>.conf": text}``.
+
+        *tls* is the Director resource's policy (it governs the default
+        console ``*UserAgent*``); named consoles carry their own (see
+        :meth:`add_console`).  *clients* adds further Client resources
+        (mappings with ``name``, ``port``, ``password``, optional ``address``,
+        ``tls``, ``extra``).  *extra_resources* is merged in last.
+        """
+        files: dict[str, str] = {}
+        d = self.director_name
+        files[f"director/{d}.conf"] = resource(
+            "Director",
+            [
+                f"Name = {d}",
+                f"DirAddress = {self.host}",
+                f"DirPort = {self.dir_port}",
+                f"Password = {quote(self.dir_password)}",
+                f"Working Directory = {quote(self.dir_work)}",
+                "Messages = Daemon",
+                *tls_directives(tls),
+                *director_extra,
+            ],
+        )
+        for spec in self.consoles.values() if consoles is None else consoles:
+            files[f"console/{spec.name}.conf"] = resource("Console", spec.directives())
+        all_clients = [
+            {"name": self.client_name, "port": self.fd_port, "password": self.fd_password, "tls": client_tls}
+        ] + list(clients)
+        for c in all_clients:
+            files[f"client/{c['name']}.conf"] = resource(
+                "Client",
+                [
+                    f"Name = {c['name']}",
+                    f"Address = {c.get('address', self.host)}",
+                    f"Port = {c['port']}",
+                    f"Password = {quote(c['password'])}",
+                    *tls_directives(c.get("tls", TLS_NONE)),
+                    *c.get("extra", ()),
+                ],
+            )
+        files[f"storage/{self.storage_name}.conf"] = resource(
+            "Storage",
+            [
+                f"Name = {self.storage_name}",
+                f"Address = {self.host}",
+                f"Port = {self.sd_port}",
+                f"Password = {quote(self.sd_password)}",
+                "Device = FileStorage",
+                "Media Type = File",
+                *tls_directives(storage_tls),
+            ],
+        )
+        files["messages/Daemon.conf"] = resource("Messages", ["Name = Daemon", "Console = all"])
+        files["catalog/MyCatalog.conf"] = resource(
+            "Catalog", ["Name = MyCatalog", "DB Driver = sqlite3", "DB Name = bareos"]
+        )
+        files.update(extra_resources or {})
+        return files
+
+    def fd_resources(
+        self,
+        *,
+        director_tls: TlsPolicy = TLS_NONE,
+        client_tls: TlsPolicy = TLS_NONE,
+        monitor: bool = False,
+        monitors: Sequence[Mapping] = (),
+        extra_resources: Mapping[str, str] = None,
+    ) -> dict[str, str]:
+        """File daemon configuration as ``{"<type>/<name>.conf": text}``.
+
+        *monitor* puts ``Monitor = yes`` in the Director resource; *monitors*
+        adds further Director resources (mappings with ``name``, ``password``,
+        optional ``tls``, ``monitor`` (default yes), ``extra``).
+        """
+        files: dict[str, str] = {}
+        files[f"client/{self.client_name}.conf"] = resource(
+            "Client",
+            [
+                f"Name = {self.client_name}",
+                f"FdAddress = {self.host}",
+                f"FdPort = {self.fd_port}",
+                f"Working Directory = {quote(self.fd_work)}",
+                *tls_directives(client_tls),
+            ],
+        )
+        files[f"director/{self.director_name}.conf"] = resource(
+            "Director",
+            [
+                f"Name = {self.director_name}",
+                f"Password = {quote(self.fd_password)}",
+                "Monitor = yes" if monitor else "",
+                *tls_directives(director_tls),
+            ],
+        )
+        for m in monitors:
+            files[f"director/{m['name']}.conf"] = resource(
+                "Director",
+                [
+                    f"Name = {m['name']}",
+                    f"Password = {quote(m['password'])}",
+                    "Monitor = yes" if m.get("monitor", True) else "",
+                    *tls_directives(m.get("tls", TLS_NONE)),
+                    *m.get("extra", ()),
+                ],
+            )
+        files["messages/Standard.conf"] = resource(
+            "Messages", ["Name = Standard", f"Director = {self.director_name} = all"]
+        )
+        files.update(extra_resources or {})
+        return files
+
+    def sd_resources(
+        self,
+        *,
+        director_tls: TlsPolicy = TLS_NONE,
+        storage_tls: TlsPolicy = TLS_NONE,
+        monitor: bool = False,
+        extra_resources: Mapping[str, str] = None,
+    ) -> dict[str, str]:
+        """Storage daemon configuration as ``{"<type>/<name>.conf": text}``."""
+        files: dict[str, str] = {}
+        files[f"storage/{self.storage_daemon_name}.conf"] = resource(
+            "Storage",
+            [
+                f"Name = {self.storage_daemon_name}",
+                f"SdAddress = {self.host}",
+                f"SdPort = {self.sd_port}",
+                f"Working Directory = {quote(self.sd_work)}",
+                *tls_directives(storage_tls),
+            ],
+        )
+        files[f"director/{self.director_name}.conf"] = resource(
+            "Director",
+            [
+                f"Name = {self.director_name}",
+                f"Password = {quote(self.sd_password)}",
+                "Monitor = yes" if monitor else "",
+                *tls_directives(director_tls),
+            ],
+        )
+        files["device/FileStorage.conf"] = resource(
+            "Device",
+            [
+                "Name = FileStorage",
+                "Media Type = File",
+                f"Archive Device = {quote(self.storage_dir)}",
+                "Device Type = File",
+                "Label Media = yes",
+                "Random Access = yes",
+                "Automatic Mount = yes",
+                "Removable Media = no",
+                "Always Open = no",
+            ],
+        )
+        files["messages/Standard.conf"] = resource(
+            "Messages", ["Name = Standard", f"Director = {self.director_name} = all"]
+        )
+        files.update(extra_resources or {})
+        return files
+
+    def director_config(self, **kw) -> str:
+        """The director configuration as one text (see :meth:`director_resources`)."""
+        return _join(self.director_resources(**kw))
+
+    def fd_config(self, **kw) -> str:
+        return _join(self.fd_resources(**kw))
+
+    def sd_config(self, **kw) -> str:
+        return _join(self.sd_resources(**kw))
+
+    def bconsole_config(self, console: Optional[str] = None, *, tls: TlsPolicy = TLS_NONE) -> str:
+        """bconsole.conf for the default console, or for the named *console*."""
+        text = resource(
+            "Director",
+            [
+                f"Name = {self.director_name}",
+                f"Address = {self.host}",
+                f"DirPort = {self.dir_port}",
+                f"Password = {quote(self.dir_password)}",
+                *tls_directives(tls),
+            ],
+        )
+        if console is not None:
+            spec = self.consoles[console]
+            text += resource(
+                "Console",
+                [f"Name = {quote(spec.name)}", f"Password = {quote(spec.password)}", *tls_directives(spec.tls)],
+            )
+        return text
+
+    # -- writing ------------------------------------------------------------
+
+    def write(self, daemon: str, layout: str = "tree", **kw) -> Path:
+        """Write the config of *daemon* (``dir``/``fd``/``sd``) and return the ``-c`` path.
+
+        ``layout="tree"``: ``etc/<daemon>/bareos-<daemon>.d/<type>/<name>.conf``,
+        returns ``etc/<daemon>`` (the directory that holds the ``.d`` tree, like
+        ``/etc/bareos``).  ``layout="file"``: ``etc/bareos-<daemon>.conf``.
+        """
+        resources = {"dir": self.director_resources, "fd": self.fd_resources, "sd": self.sd_resources}[daemon](**kw)
+        plugin = PLUGINS[daemon]
+        if layout == "tree":
+            root = self.etc / daemon
+            write_config_tree(root, f"{plugin}.d", resources)
+            return root
+        if layout == "file":
+            return write_config_file(self.etc / f"{plugin}.conf", _join(resources))
+        raise ValueError(f"layout must be 'tree' or 'file', not {layout!r}")
+
+    def write_bconsole(self, console: Optional[str] = None, **kw) -> Path:
+        name = f"bconsole-{console}.conf" if console else "bconsole.conf"
+        return write_config_file(self.etc / name, self.bconsole_config(console, **kw))
+
+    # -- daemons ------------------------------------------------------------
+
+    def port_of(self, daemon: str) -> int:
+        return {"dir": self.dir_port, "fd": self.fd_port, "sd": self.sd_port}[daemon]
+
+    def daemon(self, daemon: str, config: PathLike, *, extra_args: Sequence[str] = ()) -> DaemonProcess:
+        """A (not yet started) DaemonProcess for *daemon* with the -c path *config*."""
+        return DaemonProcess(
+            PLUGINS[daemon],
+            config,
+            port=self.port_of(daemon),
+            host=self.host,
+            run_dir=self.run_dir,
+            name=PLUGINS[daemon],
+            extra_args=extra_args,
+        )
+
+    def start(self, daemon: str, layout: str = "tree", *, wait: bool = True, **kw) -> DaemonProcess:
+        """Write *daemon*'s config (options as for the ``*_resources`` methods) and start it."""
+        if daemon in self.daemons and self.daemons[daemon].running:
+            raise RuntimeError(f"{daemon} is already running: {self.daemons[daemon]!r}")
+        config = self.write(daemon, layout, **kw)
+        proc = self.daemon(daemon, config)
+        self.daemons[daemon] = proc
+        return proc.start(wait=wait)
+
+    def start_director(self, layout: str = "tree", **kw) -> DaemonProcess:
+        return self.start("dir", layout, **kw)
+
+    def start_fd(self, layout: str = "tree", **kw) -> DaemonProcess:
+        return self.start("fd", layout, **kw)
+
+    def start_sd(self, layout: str = "tree", **kw) -> DaemonProcess:
+        return self.start("sd", layout, **kw)
+
+    def start_all(self, layout: str = "tree") -> "Suite":
+        for d in ("sd", "fd", "dir"):
+            self.start(d, layout)
+        return self
+
+    def stop(self) -> dict[str, Optional[int]]:
+        """Stop every daemon this suite started; return their exit statuses."""
+        result = {}
+        for key, proc in list(self.daemons.items()):
+            result[key] = proc.stop()
+        return result
+
+    def describe(self) -> str:
+        return "\n".join(p.describe() for p in self.daemons.values())
+
+    def __enter__(self) -> "Suite":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _join(resources: Mapping[str, str]) -> str:
+    return "\n".join(resources.values())

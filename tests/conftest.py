@@ -1,0 +1,43 @@
+"""Fixtures shared by tests/system and tests/interop (real twistd processes).
+
+* ``suite``: a :class:`bareos.testing.daemons.Suite` in ``tmp_path``: matching
+  director / file daemon / storage daemon / bconsole configs on free loopback
+  ports with generated passwords.  Start daemons with ``suite.start_director()``,
+  ``suite.start_fd()``, ``suite.start_sd()`` (options: TLS policies, named
+  consoles via ``suite.add_console()``, ``monitor=True`` for the FD, ...).
+  Every daemon it started is stopped by PID at teardown, also when the test
+  failed; the daemons' log tails are printed for a failed test.
+"""
+
+import pytest
+
+from bareos.testing.daemons import Suite, stop_all
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+def _failed(request) -> bool:
+    node = request.node
+    return any(getattr(getattr(node, f"rep_{w}", None), "failed", False) for w in ("setup", "call"))
+
+
+@pytest.fixture
+def suite(tmp_path, request):
+    s = Suite(tmp_path)
+    try:
+        yield s
+    finally:
+        statuses = s.stop()
+        if _failed(request) and s.daemons:
+            print(f"\n=== daemons of the failed test (exit statuses: {statuses}) ===")
+            print(s.describe())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Safety net: nothing this test run started may outlive it.
+    stop_all()
