@@ -29,10 +29,14 @@ class DaemonOptions(usage.Options):
 
     opt_c = opt_config
 
+    def check(self, config):
+        """Daemon-specific rules beyond the schema; raise ConfigError."""
+
     def postOptions(self):
         name = self.schema.daemon_name
         try:
             self.config = load_config(self["config"], self.schema)
+            self.check(self.config)
         except ConfigError as exc:
             if self["test-config"]:
                 print(f"{name}: configuration error: {exc}", file=sys.stderr)

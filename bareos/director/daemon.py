@@ -1,10 +1,17 @@
-"""The director daemon: accepts consoles (and, later, client-initiated file daemons)."""
+"""The director daemon: consoles, jobs, the catalog, and links to the other daemons."""
 
+from twisted.internet import defer
 from twisted.logger import Logger
 
+from bareos.catalog import open_catalog_retrying
 from bareos.daemon.service import Daemon
 from bareos.director.console.session import DEFAULT_CONSOLE, accept_console
+from bareos.director.jobs.manager import JobManager
+from bareos.director.messages import MessageRouter
 from bareos.protocol.hello import HelloKind
+
+LEVEL_POOLS = {"F": "full_backup_pool", "I": "incremental_backup_pool",
+               "D": "differential_backup_pool"}
 
 
 class Director(Daemon):
@@ -16,13 +23,87 @@ class Director(Daemon):
         self.name = self.resource.name
         self.qualified_name = f"R_DIRECTOR::{self.name}"
         self.consoles = []
-        self.jobs_run = 0
+        self.catalog = None
+        self.pool_ids = {}
+        self._catalog_waiters = []
+        self.messages = MessageRouter(self)
+        self.jobs = JobManager(self)
         self.listen(self.resource.addresses)
 
     @property
-    def catalog_driver(self):
+    def catalog_resource(self):
         catalogs = self.config.resources("catalog")
-        return catalogs[0].db_driver if catalogs else "sqlite3"
+        return catalogs[0] if catalogs else None
+
+    @property
+    def catalog_driver(self):
+        resource = self.catalog_resource
+        return (resource.db_driver if resource else None) or "sqlite3"
+
+    @property
+    def jobs_run(self):
+        return self.jobs.jobs_run
+
+    # -- start and stop -----------------------------------------------------
+
+    def startService(self):
+        super().startService()
+        defer.ensureDeferred(self._open_catalog())
+
+    async def _open_catalog(self):
+        resource = self.catalog_resource
+        if resource is None:
+            self.log.error("No Catalog resource is configured: jobs cannot run")
+            return
+        try:
+            catalog = await open_catalog_retrying(
+                resource, self.resource.working_directory, self.reactor)
+            await self._register_resources(catalog)
+            self.catalog = catalog
+        except Exception as exc:
+            self.log.critical("Cannot use the catalog {name}: {error}", name=resource.name, error=exc)
+            self.reactor.stop()
+            return
+        self.log.info("Catalog {name} ({driver}) is ready", name=resource.name,
+                      driver=self.catalog_driver)
+        waiters, self._catalog_waiters = self._catalog_waiters, []
+        for waiter in waiters:
+            waiter.callback(self.catalog)
+
+    def catalog_ready(self):
+        """A Deferred that fires with the catalog once it is open."""
+        if self.catalog is not None and not self._catalog_waiters:
+            return defer.succeed(self.catalog)
+        waiter = defer.Deferred()
+        self._catalog_waiters.append(waiter)
+        return waiter
+
+    async def _register_resources(self, catalog):
+        """Clients, pools and storages of the configuration get their catalog rows."""
+        for client in self.config.resources("client"):
+            await catalog.ensure_client(client.name)
+        for storage in self.config.resources("storage"):
+            await catalog.ensure_storage(storage.name)
+        for pool in self.config.resources("pool"):
+            self.pool_ids[pool.name] = await catalog.ensure_pool(
+                pool.name, pool_type=pool.pool_type or "Backup", label_format=pool.label_format,
+                max_volume_bytes=pool.maximum_volume_bytes or 0,
+                volume_use_duration=pool.volume_use_duration or 0,
+                max_volume_jobs=pool.maximum_volume_jobs or 0,
+                max_vols=pool.maximum_volumes or 0)
+
+    def stopService(self):
+        d = defer.maybeDeferred(super().stopService)
+        if self.catalog is not None:
+            d.addBoth(lambda _: self.catalog.close())
+        return d
+
+    # -- configuration helpers ---------------------------------------------
+
+    def pool_for_level(self, job_resource, level, default_pool):
+        """The Full/Incremental/Differential Backup Pool of a job, if it names one."""
+        name = getattr(job_resource, LEVEL_POOLS.get(level, ""), None)
+        return self.config.get("pool", name) if name else default_pool
 
     # -- connections ---------------------------------------------------------
 
@@ -47,16 +128,16 @@ class Director(Daemon):
         if session in self.consoles:
             self.consoles.remove(session)
 
-    # -- what status reports (filled in by the job machinery) ----------------
+    # -- what status reports -------------------------------------------------
 
     def scheduled_jobs(self):
         return []
 
     def running_jobs(self):
-        return []
+        return [job.summary() for job in list(self.jobs.running.values()) + self.jobs.waiting]
 
     def terminated_jobs(self):
-        return []
+        return [job.summary() for job in self.jobs.terminated]
 
     def waiting_client_connections(self):
         return []

@@ -22,6 +22,7 @@ Client {{ Name = fd-one; Address = 127.0.0.1; Password = "fdpw" }}
 Client {{ Name = fd-two; Address = 127.0.0.1; Password = "fdpw" }}
 Messages {{ Name = Daemon; Console = all }}
 Pool {{ Name = Full; Pool Type = Backup }}
+Catalog {{ Name = MyCatalog; DB Driver = sqlite3; DB Name = bareos }}
 """
 
 
@@ -32,5 +33,6 @@ def director(tmp_path):
     service = Director(config, reactor)
     service.port = port
     service.startService()
+    pytest_twisted.blockon(service.catalog_ready())
     yield service
     pytest_twisted.blockon(service.stopService())

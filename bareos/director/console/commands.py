@@ -9,7 +9,6 @@ returning False marks the command as failed.
 import dataclasses
 
 import bareos
-from bareos.director.console import status as status_report
 from bareos.director.console.output import API_JSON, API_SIGNALS, API_TEXT
 
 
@@ -23,12 +22,17 @@ class Command:
     changes_api: bool = False
 
 
+# Bareos' table order, which decides what a prefix means ("s" is "status").
+ORDER = ["autodisplay", "cancel", "delete", "estimate", "exit", "help", "label", "list", "llist",
+         "messages", "quit", "restore", "run", "status", "setip", "show", "version", "wait",
+         "whoami", ".api"]
 TABLE = []
 
 
 def command(name, help, usage="", always_allowed=False, changes_api=False):
     def register(function):
         TABLE.append(Command(name, help, usage, function, always_allowed, changes_api))
+        TABLE.sort(key=lambda entry: ORDER.index(entry.name))
         return function
     return register
 
@@ -85,25 +89,6 @@ async def help_(session, reply, args):
     return True
 
 
-@command("list", "List objects from the catalog", "clients")
-async def list_(session, reply, args):
-    if not args:
-        reply.error("list: what? Try: list clients")
-        return False
-    what = args[0][0].lower()
-    if "clients".startswith(what) or what == "client":
-        rows = [{"clientid": str(index), "name": client.name, "uname": "",
-                 "autoprune": "1", "fileretention": "0", "jobretention": "0"}
-                for index, client in enumerate(session.director.config.resources("client"), 1)
-                if session.acl_allows("client_acl", client.name)]
-        reply.result("clients", rows)
-        reply.send(format_table(["clientid", "name", "uname", "autoprune",
-                                 "fileretention", "jobretention"], rows))
-        return True
-    reply.error(f"list: unknown keyword {args[0][0]!r}")
-    return False
-
-
 @command("quit", "Terminate the console session", always_allowed=True)
 async def quit_(session, reply, args):
     return True
@@ -130,20 +115,6 @@ async def show(session, reply, args):
     for resource in shown:
         reply.send(format_resource(resource))
     return True
-
-
-@command("status", "Report the status of the director, a client or a storage",
-         "[director | client=<name> | storage=<name>]")
-async def status(session, reply, args):
-    target = args[0][0].lower() if args else "director"
-    if target in ("director", "dir", "all"):
-        report = status_report.director_status(session.director)
-        reply.send(status_report.render_text(report))
-        for key in ("header", "scheduled", "running", "terminated", "client-connection"):
-            reply.result(key, report[key])
-        return True
-    reply.error(f"status: unknown or not yet supported target {target!r}")
-    return False
 
 
 @command("version", "Print the director's version")

@@ -11,7 +11,8 @@ from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
 from bareos.protocol.tls import TlsPolicy, negotiated_cipher
 from bareos.director.console import commands
-from bareos.director.console.output import API_TEXT, Reply
+from bareos.director.console import jobcommands  # noqa: F401 -- registers the job commands
+from bareos.director.console.output import API_JSON, API_TEXT, Reply
 
 DEFAULT_CONSOLE = "*UserAgent*"
 NOT_AUTHORIZED = b"1999 You are not authorized.\n"
@@ -57,6 +58,16 @@ class ConsoleSession:
             profile = self.director.config.get("profile", profile_name)
             entries += getattr(profile, acl_name, None) or []
         return entries
+
+    async def confirm(self, question, reply):
+        """Ask a yes/no question inside a command (api 0 and 1 only)."""
+        if self.api == API_JSON:
+            reply.error("This command needs confirmation: add 'yes' to it in api mode 2.")
+            return False
+        self.conn.send(question)
+        self.conn.send_signal(Signal.SUB_PROMPT)
+        answer = await self.conn.receive()
+        return isinstance(answer, bytes) and answer.strip().lower() in (b"yes", b"y")
 
     async def run(self):
         while self.conn.is_open:

@@ -1,0 +1,477 @@
+"""Console commands about jobs and the catalog: run, restore, list, wait, cancel, ...
+
+Registered into the command table of ``commands``.
+"""
+
+import time
+from datetime import datetime
+
+from bareos.director.console import status as status_report
+from bareos.director.console.commands import _keyword, command, format_table
+from bareos.director.jobs.backup import decide_level, send_fileset, send_level
+from bareos.director.jobs.job import STATUS_TEXT, JobFailed
+from bareos.director.jobs.manager import new_job
+from bareos.director.links import (
+    DaemonUnreachable, ProtocolViolation, connect_client, connect_storage, query_status)
+from bareos.filedaemon.fileset import fileset_to_lines
+from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
+from bareos.protocol.cram import bash_spaces
+from bareos.protocol.framing import Signal
+
+JOB_COLUMNS = ["jobid", "name", "client", "starttime", "duration", "type", "level", "jobfiles",
+               "jobbytes", "jobstatus"]
+
+
+def _resource(session, reply, kind, name, acl):
+    resource = session.director.config.get(kind, name)
+    if resource is None or not session.acl_allows(acl, name):
+        reply.error(f'{kind.capitalize()} "{name}" not found.')
+        return None
+    return resource
+
+
+async def _catalog(session):
+    return await session.director.catalog_ready()
+
+
+@command("cancel", "Cancel a job", "jobid=<id> | job=<name>")
+async def cancel(session, reply, args):
+    director = session.director
+    jobid = _keyword(args, "jobid")
+    name = _keyword(args, "job")
+    job = director.jobs.find(jobid=int(jobid) if jobid and jobid.isdigit() else None, job=name)
+    if job is None or job.is_final:
+        reply.error(f"No running job matches {('jobid=' + jobid) if jobid else ('job=' + str(name))}.")
+        return False
+    if not session.acl_allows("job_acl", job.name):
+        reply.error(f"No running job matches jobid={job.jobid}.")
+        return False
+    await director.jobs.cancel(job)
+    reply.send(f"JobId {job.jobid}, Job {job.job} marked to be canceled.\n")
+    reply.result("cancel", {"jobid": job.jobid, "job": job.job})
+    return True
+
+
+@command("delete", "Delete a job and its file records from the catalog", "jobid=<id>")
+async def delete(session, reply, args):
+    catalog = await _catalog(session)
+    jobid = _keyword(args, "jobid")
+    if not jobid or not jobid.isdigit():
+        reply.error("delete: give jobid=<id>")
+        return False
+    if not await catalog.delete_job(int(jobid)):
+        reply.error(f"JobId {jobid} not found in the catalog.")
+        return False
+    reply.send(f"JobId {jobid} and associated records deleted from the catalog.\n")
+    reply.result("deleted", {"jobid": int(jobid)})
+    return True
+
+
+@command("estimate", "Estimate the files and bytes a backup would save",
+         "job=<name> [level=<level>] [client=<name>] [fileset=<name>] [listing]")
+async def estimate(session, reply, args):
+    director = session.director
+    job_name = _keyword(args, "job")
+    resource = _resource(session, reply, "job", job_name or "", "job_acl")
+    if resource is None:
+        return False
+    job = new_job(director, resource, level=_keyword(args, "level"),
+                  client=_optional(session, args, "client"), fileset=_optional(session, args, "fileset"))
+    listing = _keyword(args, "listing") is not None
+    if job.level != "F":
+        await _catalog(session)
+        await decide_level(director, job, announce=False)
+    try:
+        link = await connect_client(director, job.client, timeout=15, retry_interval=1)
+    except DaemonUnreachable as exc:
+        reply.error(str(exc))
+        return False
+    try:
+        await link.command(f"JobId=0 Job={job.name}.estimate SDid=0 SDtime=0 "
+                           f"Authorization=dummy ssl=0\n", "2000 OK Job")
+        await send_level(link, job)
+        await send_fileset(link, fileset_to_lines(job.fileset))
+        link.send(f"estimate listing={int(listing)}\n")
+        output = await query_lines(link)
+    except (ProtocolViolation, ConnectionClosed, ReceiveTimeout, JobFailed) as exc:
+        reply.error(f"Estimate failed: {exc}")
+        return False
+    finally:
+        link.close()
+    for line in output:
+        reply.send(line if line.endswith("\n") else line + "\n")
+    reply.result("estimate", {"lines": output})
+    return True
+
+
+async def query_lines(link):
+    lines = []
+    while True:
+        packet = await link.receive(120)
+        if isinstance(packet, bytes):
+            lines.append(packet.decode("utf-8", "replace"))
+        elif packet in (Signal.EOD, Signal.TERMINATE):
+            return lines
+
+
+def _optional(session, args, kind):
+    name = _keyword(args, kind)
+    return session.director.config.get(kind, name) if name else None
+
+
+@command("label", "Label a new volume", "storage=<name> volume=<name> pool=<name>")
+async def label(session, reply, args):
+    director = session.director
+    catalog = await _catalog(session)
+    storage = _resource(session, reply, "storage", _keyword(args, "storage") or
+                        (director.config.resources("storage")[0].name
+                         if director.config.resources("storage") else ""), "storage_acl")
+    volume = _keyword(args, "volume")
+    pool = _resource(session, reply, "pool", _keyword(args, "pool") or "", "pool_acl")
+    if storage is None or pool is None or not volume:
+        if not volume:
+            reply.error("label: give volume=<name>")
+        return False
+    if await catalog.get_volume(volume) is not None:
+        reply.error(f'Volume "{volume}" already exists in the catalog.')
+        return False
+    try:
+        link = await connect_storage(director, storage, timeout=15, retry_interval=1)
+    except DaemonUnreachable as exc:
+        reply.error(str(exc))
+        return False
+    try:
+        device = storage.device[0]
+        answer = await link.command(
+            f"label {bash_spaces(device)} VolumeName={bash_spaces(volume)} "
+            f"PoolName={bash_spaces(pool.name)} MediaType={bash_spaces(storage.media_type)} "
+            f"Slot=0 drive=0\n", "3000 OK label")
+    except (ProtocolViolation, ConnectionClosed, ReceiveTimeout) as exc:
+        reply.error(f"Label failed: {exc}")
+        return False
+    finally:
+        link.close()
+    storage_id = await catalog.ensure_storage(storage.name)
+    await catalog.create_volume(volume, pool.name, storage.media_type, storage_id=storage_id,
+                                label_date=datetime.now().replace(microsecond=0))
+    reply.send(f"{answer.strip()}\nCatalog record for Volume \"{volume}\", Slot 0 successfully created.\n")
+    reply.result("label", {"volume": volume, "pool": pool.name})
+    return True
+
+
+def _job_row(record):
+    duration = ""
+    if record.start_time and record.end_time:
+        seconds = int((record.end_time - record.start_time).total_seconds())
+        duration = time.strftime("%H:%M:%S", time.gmtime(seconds))
+    return {"jobid": str(record.job_id), "name": record.name, "client": record.client or "",
+            "starttime": str(record.start_time or ""), "duration": duration,
+            "type": record.type, "level": record.level, "jobfiles": str(record.job_files),
+            "jobbytes": str(record.job_bytes), "jobstatus": record.job_status}
+
+
+async def _list(session, reply, args, long_format):
+    catalog = await _catalog(session)
+    what = args[0][0].lower() if args else ""
+    value = args[0][1] if args else None
+    if what in ("jobs", "job") or what == "jobid":
+        jobid = int(value) if what == "jobid" and value and value.isdigit() else None
+        records = await catalog.list_jobs(
+            job_id=jobid, client=_keyword(args, "client"), name=_keyword(args, "job"),
+            status=_keyword(args, "jobstatus"), limit=int(_keyword(args, "limit") or 0) or None)
+        rows = [_job_row(r) for r in records if session.acl_allows("job_acl", r.name)]
+        if long_format:
+            for record, row in zip(records, rows):
+                row.update(job=record.job, readbytes=str(record.read_bytes),
+                           joberrors=str(record.job_errors), volsessionid=str(record.vol_session_id),
+                           volsessiontime=str(record.vol_session_time), pool=record.pool or "",
+                           fileset=record.fileset or "", schedtime=str(record.sched_time or ""),
+                           endtime=str(record.end_time or ""))
+        reply.result("jobs", rows)
+        _show_rows(reply, rows, JOB_COLUMNS, long_format)
+        return True
+    if what == "files":
+        jobid = _keyword(args, "jobid")
+        if not jobid or not jobid.isdigit():
+            reply.error("list files: give jobid=<id>")
+            return False
+        files = await catalog.list_files(int(jobid))
+        rows = [{"filename": f.filename} for f in files]
+        reply.result("filenames", rows)
+        _show_rows(reply, rows, ["filename"], long_format)
+        return True
+    if what in ("volumes", "volume", "media"):
+        volumes = await catalog.list_volumes(_keyword(args, "pool"))
+        rows = [{"mediaid": str(v.media_id), "volumename": v.volume_name,
+                 "volstatus": v.vol_status, "enabled": str(v.enabled),
+                 "volbytes": str(v.vol_bytes), "volfiles": str(v.vol_files),
+                 "voljobs": str(v.vol_jobs), "mediatype": v.media_type,
+                 "pool": v.pool or "", "lastwritten": str(v.last_written or "")}
+                for v in volumes]
+        reply.result("volumes", rows)
+        _show_rows(reply, rows, ["mediaid", "volumename", "volstatus", "enabled", "volbytes",
+                                 "volfiles", "voljobs", "mediatype", "pool", "lastwritten"],
+                   long_format)
+        return True
+    if what in ("pools", "pool"):
+        pools = await catalog.list_pools()
+        rows = [{"poolid": str(p.pool_id), "name": p.name, "numvols": str(p.num_vols),
+                 "maxvols": str(p.max_vols), "pooltype": p.pool_type,
+                 "labelformat": p.label_format or ""} for p in pools
+                if session.acl_allows("pool_acl", p.name)]
+        reply.result("pools", rows)
+        _show_rows(reply, rows, ["poolid", "name", "numvols", "maxvols", "pooltype",
+                                 "labelformat"], long_format)
+        return True
+    if what in ("clients", "client"):
+        clients = await catalog.list_clients()
+        rows = [{"clientid": str(c.client_id), "name": c.name, "uname": c.uname or "",
+                 "autoprune": str(c.auto_prune), "fileretention": str(c.file_retention),
+                 "jobretention": str(c.job_retention)} for c in clients
+                if session.acl_allows("client_acl", c.name)]
+        reply.result("clients", rows)
+        _show_rows(reply, rows, ["clientid", "name", "uname", "autoprune", "fileretention",
+                                 "jobretention"], long_format)
+        return True
+    reply.error(f"list: unknown keyword {what!r}; try jobs, jobid=, files jobid=, volumes, "
+                f"pools, clients")
+    return False
+
+
+def _show_rows(reply, rows, columns, long_format):
+    if not long_format:
+        reply.send(format_table(columns, rows))
+        return
+    for row in rows:
+        width = max(len(k) for k in row) + 1
+        reply.send("".join(f"{k:>{width}}: {v}\n" for k, v in row.items()) + "\n")
+
+
+@command("list", "List objects from the catalog",
+         "jobs | jobid=<id> | files jobid=<id> | volumes [pool=<name>] | pools | clients")
+async def list_(session, reply, args):
+    return await _list(session, reply, args, long_format=False)
+
+
+@command("llist", "List objects from the catalog, all columns", "as list")
+async def llist(session, reply, args):
+    return await _list(session, reply, args, long_format=True)
+
+
+@command("messages", "Show pending job messages")
+async def messages(session, reply, args):
+    pending = session.director.messages.take_console_messages()
+    if not pending:
+        reply.send("You have no messages.\n")
+    for line in pending:
+        reply.send(line if line.endswith("\n") else line + "\n")
+    reply.result("messages", pending)
+    return True
+
+
+@command("run", "Run a job", "job=<name> [level=<level>] [client=<name>] [fileset=<name>] "
+                             "[pool=<name>] [storage=<name>] [priority=<n>] [yes]")
+async def run(session, reply, args):
+    director = session.director
+    await _catalog(session)
+    resource = _resource(session, reply, "job", _keyword(args, "job") or "", "job_acl")
+    if resource is None:
+        return False
+    level = _keyword(args, "level")
+    if level and level.lower() not in ("full", "incremental", "differential"):
+        reply.error(f"Level {level} not valid.")
+        return False
+    try:
+        job = new_job(director, resource, level=level,
+                      client=_optional(session, args, "client"),
+                      fileset=_optional(session, args, "fileset"),
+                      pool=_optional(session, args, "pool"),
+                      storage=_optional(session, args, "storage"),
+                      priority=int(_keyword(args, "priority") or 0) or None)
+    except JobFailed as exc:
+        reply.error(str(exc))
+        return False
+    if _keyword(args, "yes") is None and not await session.confirm(
+            _run_summary(job) + "OK to run? (yes/no): ", reply):
+        reply.send("Job not run.\n")
+        return False
+    await director.jobs.submit(job)
+    reply.send(f"Job queued. JobId={job.jobid}\n")
+    reply.result("run", {"jobid": job.jobid})
+    return True
+
+
+def _run_summary(job):
+    return (f"Run {job.type_name} job\nJobName:  {job.name}\nLevel:    {job.level_name}\n"
+            f"Client:   {job.client.name}\nFileSet:  {job.fileset.name if job.fileset else ''}\n"
+            f"Pool:     {job.pool.name if job.pool else ''}\n"
+            f"Storage:  {job.storage.name if job.storage else ''}\nPriority: {job.priority}\n")
+
+
+@command("restore", "Restore files",
+         "jobid=<id>[,<id>...] | client=<name> select current [before=<time>] "
+         "[all | file=<path> ... | directory=<dir> ...] [where=<dir>] [replace=<how>] "
+         "[restoreclient=<name>] [restorejob=<name>] done yes")
+async def restore(session, reply, args):
+    director = session.director
+    catalog = await _catalog(session)
+    selection = await _restore_selection(session, reply, args, catalog)
+    if selection is None:
+        return False
+    restore_job = _restore_job_resource(session, reply, _keyword(args, "restorejob"))
+    if restore_job is None:
+        return False
+    files = _filter_files(selection, args)
+    if not files:
+        reply.error("No files selected to be restored (select with all, file=<path> or "
+                    "directory=<dir>).")
+        return False
+    target_name = _keyword(args, "restoreclient") or _keyword(args, "client")
+    target = director.config.get("client", target_name) if target_name else None
+    where = _keyword(args, "where")
+    replace = (_keyword(args, "replace") or restore_job.replace or "always").lower()
+    if replace not in ("always", "ifnewer", "ifolder", "never"):
+        reply.error(f"Invalid replace option: {replace}")
+        return False
+    chosen = {}
+    for f in files:
+        chosen.setdefault(f.job_id, set()).add(f.file_index)
+    job = new_job(director, restore_job, client=target, options={
+        "selection": chosen, "where": restore_job.where if where is None else where,
+        "replace": replace, "replace_name": replace.capitalize()})
+    reply.send(f"{len(files)} file{'s' if len(files) != 1 else ''} selected to be restored.\n")
+    if _keyword(args, "yes") is None and not await session.confirm(
+            _run_summary(job) + f"Where:    {job.options['where'] or '(original location)'}\n"
+                                f"OK to run? (yes/no): ", reply):
+        reply.send("Restore not run.\n")
+        return False
+    await director.jobs.submit(job)
+    reply.send(f"Job queued. JobId={job.jobid}\n")
+    reply.result("run", {"jobid": job.jobid, "files": len(files)})
+    return True
+
+
+async def _restore_selection(session, reply, args, catalog):
+    jobids = _keyword(args, "jobid")
+    if jobids:
+        try:
+            ids = [int(part) for part in jobids.split(",") if part]
+        except ValueError:
+            reply.error(f"Invalid jobid list {jobids!r}")
+            return None
+        newest = {}
+        for rank, jobid in enumerate(ids):
+            record = await catalog.get_job(jobid)
+            if record is None or record.type != "B":
+                reply.error(f"JobId {jobid} is not a backup job in the catalog.")
+                return None
+            if not session.acl_allows("job_acl", record.name):
+                reply.error(f"JobId {jobid} is not a backup job in the catalog.")
+                return None
+            for entry in await catalog.list_files(jobid):
+                if entry.file_index > 0:
+                    newest[entry.filename] = _Selected(jobid, entry.file_index, entry.filename)
+                else:
+                    newest.pop(entry.filename, None)      # deleted in this job (accurate mode)
+        return list(newest.values())
+    client_name = _keyword(args, "client")
+    if client_name and _keyword(args, "current") is not None:
+        client = _resource(session, reply, "client", client_name, "client_acl")
+        if client is None:
+            return None
+        before = _keyword(args, "before")
+        try:
+            before = datetime.strptime(before, "%Y-%m-%d %H:%M:%S") if before else None
+        except ValueError:
+            reply.error("before= takes a time as YYYY-MM-DD HH:MM:SS")
+            return None
+        result = await catalog.restore_selection(client.name, _keyword(args, "fileset"), before)
+        if not result.job_ids:
+            reply.error(f"No Full backup of client {client.name} found in the catalog.")
+            return None
+        return [_Selected(f.job_id, f.file_index, f.filename) for f in result.files]
+    reply.error("restore: give jobid=<id>[,<id>...] or client=<name> select current "
+                "(interactive file selection is not supported)")
+    return None
+
+
+class _Selected:
+    __slots__ = ("job_id", "file_index", "filename")
+
+    def __init__(self, job_id, file_index, filename):
+        self.job_id, self.file_index, self.filename = job_id, file_index, filename
+
+
+def _filter_files(files, args):
+    wanted_files = [v for k, v in args if k.lower() == "file" and v]
+    wanted_dirs = [v.rstrip("/") + "/" for k, v in args if k.lower() == "directory" and v]
+    if not wanted_files and not wanted_dirs:
+        return files if _keyword(args, "all") is not None else []
+    return [f for f in files
+            if f.filename in wanted_files or any(f.filename.startswith(d) for d in wanted_dirs)]
+
+
+def _restore_job_resource(session, reply, name):
+    jobs = [j for j in session.director.config.resources("job")
+            if j.job_type.lower() == "restore" and (name is None or j.name == name)]
+    if not jobs:
+        reply.error("No Restore Job resource found" + (f" named {name}." if name else "."))
+        return None
+    return jobs[0]
+
+
+@command("wait", "Wait until jobs have finished", "[jobid=<id>]")
+async def wait(session, reply, args):
+    director = session.director
+    jobid = _keyword(args, "jobid")
+    if jobid:
+        job = director.jobs.find(jobid=int(jobid)) if jobid.isdigit() else None
+        if job is None:
+            reply.error(f"JobId {jobid} not found.")
+            return False
+        await job.done if not job.done.called else None
+        reply.send(f"JobId={job.jobid}\nJobStatus={STATUS_TEXT.get(job.status, job.status)} "
+                   f"({job.status})\n")
+        reply.result("wait", {"jobid": job.jobid, "jobstatus": job.status})
+        return True
+    await director.jobs.wait_all()
+    return True
+
+
+async def status_of_daemon(session, reply, kind, name):
+    director = session.director
+    resource = _resource(session, reply, kind, name, f"{kind}_acl")
+    if resource is None:
+        return False
+    connect = connect_client if kind == "client" else connect_storage
+    try:
+        link = await connect(director, resource, timeout=15, retry_interval=1)
+    except DaemonUnreachable as exc:
+        reply.error(f"Failed to connect to {kind.capitalize()} {name}: {exc}")
+        return False
+    try:
+        text = await query_status(link)
+    except (ConnectionClosed, ReceiveTimeout) as exc:
+        reply.error(f"{kind.capitalize()} {name} did not answer: {exc}")
+        return False
+    finally:
+        link.close()
+    reply.send(text.lstrip("\n"))
+    reply.result("status", text)
+    return True
+
+
+@command("status", "Report the status of the director, a client or a storage",
+         "[director | client=<name> | storage=<name>]")
+async def status(session, reply, args):
+    target = args[0][0].lower() if args else "director"
+    if target in ("client", "storage") and args[0][1]:
+        return await status_of_daemon(session, reply, target, args[0][1])
+    if target in ("director", "dir", "all"):
+        report = status_report.director_status(session.director)
+        reply.send(status_report.render_text(report))
+        for key in ("header", "scheduled", "running", "terminated", "client-connection"):
+            reply.result(key, report[key])
+        return True
+    reply.error(f"status: unknown or not yet supported target {target!r}")
+    return False

@@ -1,0 +1,112 @@
+"""A backup job: the director's conversation with the storage and the file daemon.
+
+Sequence (PROTOCOL.md §5.1): SD job + device reservation; FD job, level,
+fileset and where the SD is; SD ``run``; FD ``backup``; then the FD streams to
+the SD while the SD forwards attributes and catalog requests to us, until the
+FD reports ``2800 End Job`` and the SD ``3099 Job ... end``.
+"""
+
+import time
+
+from twisted.internet import defer
+
+from bareos.director.jobs.common import (
+    epoch, final_status, open_storage_job, reach_client, tls_flag, wait_for_end_job)
+from bareos.director.jobs.job import JobFailed
+from bareos.director.jobs.storage import FileAttributes, StorageJobSession
+from bareos.network.addresses import storage_address_for_client
+from bareos.protocol.cram import bash_spaces
+from bareos.protocol.framing import Signal
+
+LEVEL_WORDS = {"F": "full", "I": "incremental", "D": "differential"}
+
+
+async def decide_level(director, job, announce=True):
+    """Set ``job.since`` for Incremental/Differential, or upgrade the job to Full.
+
+    ``announce`` puts the decision into the job log (not for estimates).
+    """
+    if job.level == "F":
+        return
+    levels = ("F",) if job.level == "D" else ("F", "D", "I")
+    prior_full = await director.catalog.last_successful_job(
+        job.name, job.client.name, job.fileset.name, levels=("F",))
+    if prior_full is None:
+        job.level = "F"
+        job.pool = director.pool_for_level(job.resource, "F", job.pool)
+        if announce:
+            director.messages.job_message(
+                job, "info", "No prior Full backup Job record found.\nNo prior or suitable Full "
+                             "backup found in catalog for the current FileSet. Doing FULL backup.")
+            await director.catalog.update_job(job.jobid, level="F")
+        return
+    prior = await director.catalog.last_successful_job(
+        job.name, job.client.name, job.fileset.name, levels=levels)
+    job.since, job.prev_job = epoch(prior.start_time), prior.job
+    if announce:
+        director.messages.job_message(
+            job, "info", f"Prior job {prior.job} (JobId {prior.job_id}) gives the since time "
+                         f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job.since))}")
+
+
+async def send_level(fd, job):
+    if job.level == "F":
+        await fd.command("level = full  mtime_only=0 \n", "2000 OK level")
+        return
+    fd.send(f"level = {LEVEL_WORDS[job.level]}  mtime_only=0 \n")
+    fd.send(f"level = since_utime {int(job.since)} mtime_only=0 prev_job={bash_spaces(job.prev_job)}\n")
+    while True:
+        packet = await fd.receive()
+        if packet == Signal.BTIME:
+            fd.send(f"btime {int(time.time() * 1_000_000)}\n")
+        elif isinstance(packet, bytes):
+            reply = packet.decode("utf-8", "replace")
+            if reply.startswith("2000 OK level"):
+                return
+            raise JobFailed(f"File daemon refused the level: {reply.strip()}")
+
+
+async def send_fileset(fd, lines):
+    fd.send("fileset\n")
+    for line in lines:
+        fd.send(line)
+    fd.conn.send_signal(Signal.EOD)
+    reply = await fd.receive_line()
+    if not reply.startswith("2000 OK include"):
+        raise JobFailed(f"File daemon refused the FileSet: {reply.strip()}")
+
+
+async def run_backup(director, job):
+    await decide_level(director, job)
+    messages = director.messages
+    messages.job_message(job, "info", f"Start Backup JobId {job.jobid}, Job={job.job}")
+
+    sd, key = await open_storage_job(director, job, append=True)
+    fd = await reach_client(director, job, "backup")
+    reply = await fd.command(
+        f"JobId={job.jobid} Job={bash_spaces(job.job)} SDid={job.vol_session_id} "
+        f"SDtime={job.vol_session_time} Authorization={key} ssl={tls_flag(job.storage)}\n",
+        "2000 OK Job")
+    job.client_uname = reply[len("2000 OK Job "):].strip()
+    await director.catalog.ensure_client(job.client.name, uname=job.client_uname)
+    await send_level(fd, job)
+    await send_fileset(fd, job.options["fileset_lines"])
+
+    address = storage_address_for_client(job.client, job.storage)
+    messages.job_message(job, "info", f"File daemon told to connect to Storage daemon at "
+                                      f"{address}:{job.storage.port}")
+    await fd.command(f"storage address={address} port={job.storage.port} "
+                     f"ssl={tls_flag(job.storage)}\n", "2000 OK storage")
+
+    attributes = FileAttributes(director.catalog, job.jobid)
+    session = StorageJobSession(director, job, sd, attributes)
+    sd.send("run")
+    serving = defer.ensureDeferred(session.serve())
+    await fd.command("backup FileIndex=0\n", "2000 OK backup")
+    await wait_for_end_job(job, fd)
+    fd.conn.send_signal(Signal.TERMINATE)
+    fd.close()
+    await serving
+    sd.close()
+    await attributes.finish()
+    return final_status(job)

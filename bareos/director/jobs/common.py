@@ -1,0 +1,119 @@
+"""Steps that backups and restores share: the storage daemon's job, reaching the client."""
+
+import re
+import time
+
+from bareos.director.links import ProtocolViolation, connect_client, connect_storage
+from bareos.director.jobs.job import JobFailed
+from bareos.protocol.cram import bash_spaces
+from bareos.protocol.framing import Signal
+from bareos.protocol.tls import TlsPolicy
+from bareos.daemon.acceptor import resource_policy
+
+_SD_JOB_REPLY = re.compile(r"^3000 OK Job SDid=(\d+) SDtime=(\d+) Authorization=(\S+)")
+_END_JOB = re.compile(
+    r"^2800 End Job TermCode=(\d+) JobFiles=(\d+) ReadBytes=(\d+) JobBytes=(\d+) Errors=(\d+)")
+
+
+def tls_flag(resource):
+    """``ssl=`` of data-channel commands: 4 (TLS-PSK first) if the peer resource enables TLS."""
+    return 4 if resource_policy(resource) >= TlsPolicy.ENABLED else 0
+
+
+def job_message_handler(director, job, origin):
+    """Turns ``Jmsg Job=<job> type=<n> level=<t> <text>`` packets into job messages."""
+    from bareos.director.messages import TYPE_NAMES
+
+    def handle(packet):
+        text = packet.decode("utf-8", "replace")
+        parts = text.split(" ", 4)
+        if len(parts) < 5:
+            return
+        type_number = int(parts[2].partition("=")[2] or 6)
+        timestamp = int(parts[3].partition("=")[2] or 0) or None
+        type_name = TYPE_NAMES.get(type_number, "info")
+        if type_name in ("error", "fatal") and origin == job.client.name:
+            job.fd_errors += 1
+        director.messages.job_message(job, type_name, parts[4], origin=origin, timestamp=timestamp)
+    return handle
+
+
+async def open_storage_job(director, job, append):
+    """Connect to the storage daemon, create its job and reserve a device.
+
+    Returns ``(link, session_key)``.
+    """
+    storage = job.storage
+    link = await connect_storage(director, storage)
+    job.links.append(link)
+    link.on_job_message = job_message_handler(director, job, storage.name)
+    reply = await link.command(
+        f"JobId={job.jobid} job={bash_spaces(job.job)} job_name={bash_spaces(job.name)} "
+        f"client_name={bash_spaces(job.client.name)} type={ord(job.type)} "
+        f"level={ord(job.level if job.level.strip() else 'F')} "
+        f"FileSet={bash_spaces(job.fileset.name if job.fileset else '*None*')} NoAttr=0 "
+        f"SpoolAttr=0 FileSetMD5={job.options.get('fileset_md5', '*None*')} SpoolData=0 "
+        f"PreferMountedVols=1 SpoolSize=0 rerunning=0 VolSessionId=0 VolSessionTime=0 "
+        f"Quota=0 Protocol=0 BackupFormat=Native\n", "3000 OK Job")
+    session_id, session_time, key = _SD_JOB_REPLY.match(reply).groups()
+    job.vol_session_id, job.vol_session_time = int(session_id), int(session_time)
+    link.send(f"use storage={bash_spaces(storage.name)} media_type={bash_spaces(storage.media_type)} "
+              f"pool_name={bash_spaces(job.pool.name)} pool_type=Backup append={int(append)} "
+              f"copy=0 stripe=0\n")
+    for device in storage.device or []:
+        link.send(f"use device={bash_spaces(device)}\n")
+    link.conn.send_signal(Signal.EOD)
+    link.conn.send_signal(Signal.EOD)
+    reply = await link.receive_line()
+    if not reply.startswith("3000 OK use device"):
+        raise JobFailed(f"Storage daemon {storage.name} cannot reserve a device: {reply.strip()}")
+    director.messages.job_message(
+        job, "info", f"Using Device \"{reply.split('device=', 1)[-1].strip()}\" to "
+                     f"{'write' if append else 'read'}.")
+    return link, key
+
+
+async def reach_client(director, job, purpose):
+    """An authenticated link to the job's client."""
+    client = job.client
+    link = await connect_client(director, client)
+    job.links.append(link)
+    link.on_job_message = job_message_handler(director, job, client.name)
+    director.messages.job_message(
+        job, "info", f"Connected Client: {client.name} at {client.address}:{client.port} "
+                     f"for {purpose}")
+    return link
+
+
+async def wait_for_end_job(job, link):
+    """Read the file daemon's messages up to ``2800 End Job``; record its counters."""
+    while True:
+        packet = await link.receive(timeout=None)
+        if packet in (Signal.TERMINATE, Signal.EOD):
+            raise JobFailed(f"File daemon {link.name} ended the session before reporting the job's end")
+        if not isinstance(packet, bytes):
+            continue
+        line = packet.decode("utf-8", "replace")
+        match = _END_JOB.match(line)
+        if match:
+            code, files, read_bytes, job_bytes, errors = (int(v) for v in match.groups())
+            job.fd_status = chr(code)
+            job.fd_files, job.read_bytes, job.fd_bytes = files, read_bytes, job_bytes
+            job.fd_errors = max(job.fd_errors, errors)
+            return
+        if line.startswith("2000 OK storage end"):
+            job.options["storage_end"] = True
+            return
+        raise ProtocolViolation(f"File daemon {link.name} sent {line.strip()!r} during the job")
+
+
+def epoch(value):
+    """A catalog time (naive local datetime) as seconds since the epoch."""
+    return time.mktime(value.timetuple()) if value is not None else None
+
+
+def final_status(job):
+    """The job's status from what both daemons reported."""
+    if job.fd_status == "T" and job.sd_status == "T":
+        return "W" if job.fd_errors else "T"
+    return "A" if "A" in (job.fd_status, job.sd_status) else "f"

@@ -1,0 +1,202 @@
+"""Job ids, concurrency limits, and the lists ``status`` shows.
+
+A job waits until the Director, its Job, its Client and its Storage all have a
+free slot (``Maximum Concurrent Jobs`` of each), then runs; higher priority
+(lower number) first.  Whatever happens, a started job ends with a final
+status in the catalog, an end-of-job report and a place in the terminated list.
+"""
+
+import collections
+import hashlib
+import time
+from datetime import datetime
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from bareos.catalog.api import JobRecord
+from bareos.director.jobs.backup import run_backup
+from bareos.director.jobs.job import (
+    Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
+from bareos.director.jobs.restore import run_restore
+from bareos.filedaemon.fileset import fileset_to_lines
+from bareos.director.links import DaemonUnreachable, ProtocolViolation, connect_client, connect_storage
+from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
+from bareos.protocol.cram import bash_spaces
+
+log = Logger(namespace="bareos.director.jobs")
+
+RUNNERS = {"B": run_backup, "R": run_restore}
+KEEP_TERMINATED = 100
+
+
+def _local(timestamp):
+    return datetime.fromtimestamp(timestamp).replace(microsecond=0) if timestamp else None
+
+
+class JobManager:
+    def __init__(self, director):
+        self.director = director
+        self.waiting = []
+        self.running = {}                                   # JobId -> Job
+        self.terminated = collections.deque(maxlen=KEEP_TERMINATED)
+        self.jobs_run = 0
+        self._sequence = 0
+
+    # -- creating and starting -------------------------------------------------
+
+    async def submit(self, job):
+        """Give the job its JobId and unique name, record it, and start it when it may run."""
+        catalog = self.director.catalog
+        self._sequence += 1
+        job.job = unique_job_name(job.name, self._sequence, job.sched_time)
+        client_id = await catalog.ensure_client(job.client.name)
+        pool_id = self.director.pool_ids.get(job.pool.name) if job.pool else None
+        fileset_id = None
+        if job.fileset is not None and job.type == "B":
+            lines = fileset_to_lines(job.fileset)
+            digest = hashlib.md5("\n".join(lines).encode("utf-8")).hexdigest()
+            job.options.update(fileset_lines=lines, fileset_md5=digest)
+            fileset_id = await catalog.ensure_fileset(job.fileset.name, "\n".join(lines), digest)
+        job.jobid = await catalog.create_job(JobRecord(
+            job=job.job, name=job.name, type=job.type, level=job.level, client_id=client_id,
+            pool_id=pool_id, fileset_id=fileset_id, job_status="C",
+            sched_time=_local(job.sched_time), job_tdate=int(job.sched_time)))
+        self.waiting.append(job)
+        self._dispatch()
+        return job
+
+    def _dispatch(self):
+        for job in sorted(self.waiting, key=lambda j: (j.priority, j.jobid)):
+            if self._may_start(job):
+                self.waiting.remove(job)
+                self.running[job.jobid] = job
+                defer.ensureDeferred(self._run(job))
+
+    def _may_start(self, job):
+        limits = [
+            (lambda j: True, self.director.resource.maximum_concurrent_jobs),
+            (lambda j: j.resource is job.resource, job.resource.maximum_concurrent_jobs),
+            (lambda j: j.client is job.client, job.client.maximum_concurrent_jobs),
+            (lambda j: j.storage is job.storage, job.storage.maximum_concurrent_jobs),
+        ]
+        running = list(self.running.values())
+        return all(not limit or sum(1 for j in running if same(j)) < limit
+                   for same, limit in limits)
+
+    async def _run(self, job):
+        director = self.director
+        job.status, job.start_time = "R", time.time()
+        await director.catalog.update_job(job.jobid, job_status="R", start_time=_local(job.start_time))
+        try:
+            job.status = await RUNNERS[job.type](director, job)
+        except JobCanceled:
+            job.status = "A"
+        except (JobFailed, DaemonUnreachable, ProtocolViolation, ReceiveTimeout) as exc:
+            director.messages.job_message(job, "fatal", f"Fatal error: {exc}")
+            job.status = "f"
+        except ConnectionClosed as exc:
+            if job.cancel_requested:
+                job.status = "A"
+            else:
+                director.messages.job_message(job, "fatal", f"Fatal error: connection lost: {exc}")
+                job.status = "f"
+        except Exception as exc:
+            log.failure("JobId {jobid} failed unexpectedly", jobid=job.jobid)
+            director.messages.job_message(job, "fatal", f"Fatal error: internal error: {exc}")
+            job.status = "f"
+        finally:
+            await self._finish(job)
+
+    async def _finish(self, job):
+        director = self.director
+        if job.cancel_requested and job.status not in ("T", "W"):
+            job.status = "A"
+        job.end_time = time.time()
+        for link in job.links:
+            link.close()
+        try:
+            await director.catalog.update_job(
+                job.jobid, job_status=job.status, end_time=_local(job.end_time),
+                real_end_time=_local(job.end_time), job_files=job.fd_files,
+                job_bytes=job.fd_bytes if job.type == "B" else job.fd_bytes,
+                read_bytes=job.read_bytes, job_errors=job.fd_errors + job.sd_errors,
+                vol_session_id=job.vol_session_id, vol_session_time=job.vol_session_time,
+                level=job.level, job_tdate=int(job.end_time))
+        except Exception:
+            log.failure("Recording the end of JobId {jobid} in the catalog failed", jobid=job.jobid)
+        report = end_of_job_report(job, director.name)
+        director.messages.job_message(job, "terminate" if job.status in ("T", "W") else "error",
+                                      report)
+        self.running.pop(job.jobid, None)
+        self.terminated.append(job)
+        self.jobs_run += 1
+        job.done.callback(job)
+        self._dispatch()
+
+    # -- looking up, cancelling -------------------------------------------------
+
+    def find(self, jobid=None, job=None):
+        for candidate in list(self.running.values()) + self.waiting + list(self.terminated):
+            if (jobid is not None and candidate.jobid == jobid) or \
+                    (job is not None and job in (candidate.job, candidate.name)):
+                return candidate
+        return None
+
+    async def cancel(self, job):
+        """Stop a waiting or running job; the daemons are told on separate connections."""
+        if job in self.waiting:
+            self.waiting.remove(job)
+            job.cancel_requested = True
+            job.status = "A"
+            await self._finish(job)
+            return
+        job.cancel_requested = True
+        await self._tell_daemons_to_cancel(job)
+        for link in job.links:
+            link.close()
+
+    async def _tell_daemons_to_cancel(self, job):
+        for connect, resource in ((connect_client, job.client), (connect_storage, job.storage)):
+            if resource is None:
+                continue
+            try:
+                link = await connect(self.director, resource, timeout=15, retry_interval=1)
+            except DaemonUnreachable as exc:
+                self.director.messages.job_message(job, "warning", f"Cancel: {exc}")
+                continue
+            try:
+                link.send(f"cancel Job={bash_spaces(job.job)}\n")
+                reply = await link.receive_line(timeout=15)
+                self.director.messages.job_message(job, "info", reply.strip())
+            except (ConnectionClosed, ReceiveTimeout, ProtocolViolation):
+                pass
+            finally:
+                link.close()
+
+    def wait_all(self):
+        pending = [job.done for job in list(self.running.values()) + self.waiting]
+        return defer.DeferredList(pending) if pending else defer.succeed(None)
+
+
+def new_job(director, resource, level=None, client=None, fileset=None, pool=None, storage=None,
+            priority=None, options=None):
+    """A Job from a Job resource and the overrides of ``run`` (or a schedule)."""
+    config = director.config
+    job_type = {"backup": "B", "restore": "R"}.get(resource.job_type.lower())
+    if job_type is None:
+        raise JobFailed(f"Job type {resource.job_type} is not supported yet")
+    level_code = " " if job_type == "R" else \
+        {"full": "F", "incremental": "I", "differential": "D"}[(level or resource.level or "Incremental").lower()]
+    pool = pool or config.get("pool", resource.pool)
+    if job_type == "B":
+        pool = director.pool_for_level(resource, level_code, pool)
+    return Job(
+        resource=resource, type=job_type, level=level_code,
+        client=client or config.get("client", resource.client),
+        fileset=fileset or (config.get("fileset", resource.fileset) if resource.fileset else None),
+        pool=pool,
+        storage=storage or config.get("storage", resource.storage[0] if isinstance(resource.storage, list) else resource.storage),
+        messages=config.get("messages", resource.messages),
+        priority=priority or resource.priority or 10,
+        options=dict(options or {}))

@@ -1,0 +1,101 @@
+"""A restore job: bootstrap to the storage daemon, records from it to the file daemon.
+
+Sequence (PROTOCOL.md §5.2): SD job, read reservation and the bootstrap (which
+volumes, sessions, addresses and FileIndexes to read); FD job; SD ``run``; FD
+``storage ...`` and ``restore ...``; the FD reads from the SD and writes files,
+says ``2000 OK storage end``; after the SD's ``3099`` we send ``endrestore`` and
+the FD reports ``2800 End Job``.
+"""
+
+from twisted.internet import defer
+
+from bareos.director.jobs.common import (
+    final_status, open_storage_job, reach_client, tls_flag, wait_for_end_job)
+from bareos.director.jobs.job import JobFailed
+from bareos.director.jobs.storage import StorageJobSession
+from bareos.network.addresses import storage_address_for_client
+from bareos.protocol.cram import bash_spaces
+from bareos.protocol.framing import Signal
+
+REPLACE_CODES = {"always": "a", "ifnewer": "w", "ifolder": "o", "never": "n"}
+
+
+def index_ranges(indexes):
+    """Sorted FileIndexes as ``[(first, last), ...]`` runs."""
+    runs = []
+    for index in sorted(set(indexes)):
+        if runs and runs[-1][1] == index - 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return [tuple(run) for run in runs]
+
+
+def bootstrap_lines(jobmedia, selected):
+    """The bootstrap for the storage daemon: one block per volume part that holds selected files.
+
+    ``selected``: {JobId: set of FileIndexes}.
+    """
+    lines = []
+    for entry in jobmedia:
+        wanted = [i for i in selected.get(entry.job_id, ())
+                  if entry.first_index <= i <= entry.last_index]
+        if not wanted:
+            continue
+        start = (entry.start_file << 32) | entry.start_block
+        end = (entry.end_file << 32) | entry.end_block
+        lines += [f'Volume="{entry.volume_name}"', f'MediaType="{entry.media_type}"',
+                  f"VolSessionId={entry.vol_session_id}",
+                  f"VolSessionTime={entry.vol_session_time}", f"VolAddr={start}-{end}"]
+        lines += [f"FileIndex={a}" if a == b else f"FileIndex={a}-{b}" for a, b in index_ranges(wanted)]
+        lines.append(f"Count={len(set(wanted))}")
+    return lines
+
+
+async def run_restore(director, job):
+    selected = job.options["selection"]            # {JobId: set of FileIndexes}
+    messages = director.messages
+    jobmedia = await director.catalog.jobmedia_for_jobs(sorted(selected))
+    lines = bootstrap_lines(jobmedia, selected)
+    if not lines:
+        raise JobFailed("Nothing to restore: the selected jobs have no data on any volume.")
+    job.options["expected_files"] = sum(len(v) for v in selected.values())
+    messages.job_message(job, "info", f"Start Restore Job {job.job}")
+
+    sd, key = await open_storage_job(director, job, append=False)
+    sd.send("bootstrap\n")
+    for line in lines:
+        sd.send(line + "\n")
+    sd.conn.send_signal(Signal.EOD)
+    reply = await sd.receive_line()
+    if not reply.startswith("3000 OK bootstrap"):
+        raise JobFailed(f"Storage daemon refused the bootstrap: {reply.strip()}")
+
+    fd = await reach_client(director, job, "restore")
+    reply = await fd.command(
+        f"JobId={job.jobid} Job={bash_spaces(job.job)} SDid={job.vol_session_id} "
+        f"SDtime={job.vol_session_time} Authorization={key} ssl={tls_flag(job.storage)}\n",
+        "2000 OK Job")
+    job.client_uname = reply[len("2000 OK Job "):].strip()
+
+    session = StorageJobSession(director, job, sd)
+    sd.send("run")
+    serving = defer.ensureDeferred(session.serve())
+    address = storage_address_for_client(job.client, job.storage)
+    messages.job_message(job, "info", f"File daemon told to connect to Storage daemon at "
+                                      f"{address}:{job.storage.port}")
+    await fd.command(f"storage address={address} port={job.storage.port} "
+                     f"ssl={tls_flag(job.storage)} Authorization={key}\n", "2000 OK storage")
+    where = job.options.get("where") or ""
+    replace = REPLACE_CODES[job.options.get("replace", "always").lower()]
+    await fd.command(f"restore replace={replace} prelinks=0 where={bash_spaces(where)}\n",
+                     "2000 OK restore")
+    await wait_for_end_job(job, fd)
+    await serving
+    sd.close()
+    if job.options.get("storage_end"):
+        fd.send("endrestore")
+        await wait_for_end_job(job, fd)
+    fd.conn.send_signal(Signal.TERMINATE)
+    fd.close()
+    return final_status(job)

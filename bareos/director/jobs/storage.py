@@ -1,0 +1,274 @@
+"""The director's side of a job on a storage daemon, once ``run`` was sent.
+
+The storage daemon reports on the director's connection: job status, job
+messages, catalog requests (volumes and JobMedia, answered at once) and the
+attributes of every saved file, and finally ``3099 Job ... end``.
+"""
+
+import base64
+import re
+import struct
+import time
+from datetime import datetime
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from bareos.catalog.api import FileRecord
+from bareos.protocol.connection import ConnectionClosed
+from bareos.protocol.cram import bash_spaces, unbash_spaces
+from bareos.protocol.framing import Signal
+
+log = Logger(namespace="bareos.director.jobs")
+
+_ATTRIBUTE_HEADER = struct.Struct("!IIiiI")
+_UPDCAT = re.compile(rb"^UpdCat Job=\S+ FileAttributes ")
+_KEYVALUE = re.compile(r"(\w+)=(\S*)")
+_END = re.compile(r"^3099 Job \S+ end JobStatus=(\d+) JobFiles=(\d+) JobBytes=(\d+) JobErrors=(\d+)")
+_STATUS = re.compile(r"^Status Job=\S+ JobStatus=(\d+)")
+
+STREAM_ATTRIBUTES = 1
+DIGEST_STREAMS = (3, 10, 17, 18)
+FILE_BATCH = 10_000
+
+
+def fields(line):
+    return {key: value for key, value in _KEYVALUE.findall(line)}
+
+
+def volume_info_line(volume):
+    """The ``1000 OK VolName=...`` answer that tells a storage daemon all about a volume."""
+    return (
+        f"1000 OK VolName={bash_spaces(volume.volume_name)} VolJobs={volume.vol_jobs} "
+        f"VolFiles={volume.vol_files} VolBlocks={volume.vol_blocks} VolBytes={volume.vol_bytes} "
+        f"VolMounts={volume.vol_mounts} VolErrors={volume.vol_errors} VolWrites={volume.vol_writes} "
+        f"MaxVolBytes={volume.max_vol_bytes} VolCapacityBytes={volume.vol_capacity_bytes} "
+        f"VolStatus={volume.vol_status} Slot={volume.slot} MaxVolJobs={volume.max_vol_jobs} "
+        f"MaxVolFiles={volume.max_vol_files} InChanger={volume.in_changer} "
+        f"VolReadTime={volume.vol_read_time} VolWriteTime={volume.vol_write_time} "
+        f"EndFile={volume.end_file} EndBlock={volume.end_block} LabelType={volume.label_type} "
+        f"MediaId={volume.media_id} EncryptionKey={volume.encryption_key or ''} "
+        f"MinBlocksize={volume.min_block_size} MaxBlocksize={volume.max_block_size}\n"
+    )
+
+
+class FileAttributes:
+    """Collects the attributes the storage daemon forwards and stores them in batches."""
+
+    def __init__(self, catalog, job_id):
+        self.catalog = catalog
+        self.job_id = job_id
+        self._pending = {}          # FileIndex -> [path, name, lstat, md5]
+        self._ready = []
+        self._writes = defer.succeed(None)
+        self.files = 0
+        self.failure = None
+
+    def add(self, payload):
+        session_id, session_time, file_index, stream, length = _ATTRIBUTE_HEADER.unpack_from(payload)
+        data = payload[_ATTRIBUTE_HEADER.size:_ATTRIBUTE_HEADER.size + length]
+        if stream == STREAM_ATTRIBUTES:
+            self._complete_all()
+            path, name, lstat = parse_attribute_record(data)
+            self._pending[file_index] = [path, name, lstat, "0"]
+        elif stream in DIGEST_STREAMS and file_index in self._pending:
+            self._pending[file_index][3] = base64.b64encode(data).decode("ascii").rstrip("=")
+
+    def _complete_all(self):
+        for file_index, (path, name, lstat, md5) in self._pending.items():
+            self._ready.append(FileRecord(file_index, path, name, lstat, md5))
+        self._pending.clear()
+        if len(self._ready) >= FILE_BATCH:
+            self._flush()
+
+    def _flush(self):
+        batch, self._ready = self._ready, []
+        if not batch:
+            return
+        self.files += len(batch)
+        self._writes.addCallback(lambda _: self.catalog.add_file_records(self.job_id, batch))
+        self._writes.addErrback(self._remember_failure)
+
+    def _remember_failure(self, failure):
+        self.failure = failure
+        log.failure("Storing file records of JobId {jobid} failed", failure, jobid=self.job_id)
+
+    async def finish(self):
+        """Store what is left; fires when every batch is in the catalog."""
+        self._complete_all()
+        self._flush()
+        await self._writes
+        if self.failure is not None:
+            raise self.failure.value
+
+
+def parse_attribute_record(data):
+    """``(path, name, lstat)`` of a stream-1 record, split as the catalog stores files."""
+    header, _, rest = data.partition(b"\x00")
+    _index, _type, fname = header.split(b" ", 2)
+    lstat = rest.split(b"\x00", 1)[0].decode("ascii", "replace")
+    text = fname.decode("utf-8", "backslashreplace")
+    if text.endswith("/"):
+        return text, "", lstat
+    slash = text.rfind("/")
+    return text[:slash + 1], text[slash + 1:], lstat
+
+
+class StorageJobSession:
+    """Serves one job's storage daemon connection until ``3099 Job ... end`` and EOD."""
+
+    def __init__(self, director, job, link, attributes=None):
+        self.director = director
+        self.catalog = director.catalog
+        self.job = job
+        self.link = link
+        self.attributes = attributes
+        self.ended = False
+        self.started = defer.Deferred()
+
+    async def serve(self):
+        job = self.job
+        while True:
+            try:
+                packet = await self.link.receive(timeout=None)
+            except ConnectionClosed as exc:
+                if not self.ended:
+                    job.sd_status = job.sd_status or "E"
+                    self.director.messages.job_message(
+                        job, "error", f"Storage daemon {self.link.name} closed the connection "
+                                      f"before the job ended: {exc}")
+                return
+            if packet == Signal.EOD and self.ended:
+                return
+            if packet == Signal.TERMINATE:
+                return
+            if not isinstance(packet, bytes):
+                continue
+            if _UPDCAT.match(packet):
+                if self.attributes is not None:
+                    self.attributes.add(packet[_UPDCAT.match(packet).end():])
+                continue
+            line = packet.decode("utf-8", "replace").rstrip("\x00")
+            await self._handle_line(line)
+
+    async def _handle_line(self, line):
+        job = self.job
+        if line.lower().startswith("catreq "):
+            self.link.send(await self._catalog_request(line))
+        elif line.startswith("3010 Job"):
+            if not self.started.called:
+                self.started.callback(None)
+        elif _END.match(line):
+            status, files, byte_count, errors = _END.match(line).groups()
+            job.sd_status, job.sd_files = chr(int(status)), int(files)
+            job.sd_bytes, job.sd_errors = int(byte_count), int(errors)
+            self.ended = True
+        elif _STATUS.match(line):
+            pass
+        else:
+            log.debug("Storage daemon said {line!r}", line=line)
+
+    async def _catalog_request(self, line):
+        values = fields(line)
+        try:
+            if "FindMedia" in values:
+                return await self._find_media(values)
+            if " UpdateMedia " in line:
+                return await self._update_media(values)
+            if " CreateJobMedia " in line:
+                return await self._create_jobmedia(values)
+            if " GetVolInfo " in line:
+                volume = await self.catalog.get_volume(unbash_spaces(values.get("VolName", "")))
+                if volume is None:
+                    return f'1997 Volume "{values.get("VolName")}" not in catalog.\n'
+                return volume_info_line(volume)
+            if " UpdateJobRecord " in line or " UpdateFileList" in line:
+                return "1000 OK UpdateJobRecord\n"
+            if " DeleteNullJobmediaRecords " in line:
+                return "1000 OK DeleteNullJobmediaRecords\n"
+        except Exception as exc:
+            log.failure("Catalog request {line!r} failed", line=line)
+            return f"1990 Invalid Catalog Request: {exc}\n"
+        return f"1990 Invalid Catalog Request: {line}\n"
+
+    async def _find_media(self, values):
+        job = self.job
+        pool_name = unbash_spaces(values.get("pool_name", job.pool.name))
+        media_type = unbash_spaces(values.get("media_type", ""))
+        unwanted = [unbash_spaces(v) for v in values.get("unwanted_volumes", "").split(",") if v]
+        volume = await appendable_volume(self.director, pool_name, media_type, job.storage, unwanted)
+        if volume is None:
+            self.director.messages.job_message(
+                job, "error", f'No appendable volume in pool "{pool_name}" and none can be '
+                              f'created (check Label Format and Maximum Volumes).')
+            return "1901 No Media.\n"
+        return volume_info_line(volume)
+
+    async def _update_media(self, values):
+        name = unbash_spaces(values["VolName"])
+        volume = await self.catalog.get_volume(name)
+        if volume is None:
+            return f'1997 Volume "{name}" not in catalog.\n'
+        changes = {column: int(values[key]) for key, column in (
+            ("VolJobs", "vol_jobs"), ("VolFiles", "vol_files"), ("VolBlocks", "vol_blocks"),
+            ("VolBytes", "vol_bytes"), ("VolMounts", "vol_mounts"), ("VolErrors", "vol_errors"),
+            ("VolWrites", "vol_writes")) if key in values}
+        if values.get("VolStatus"):
+            changes["vol_status"] = values["VolStatus"]
+        now = datetime.now().replace(microsecond=0)
+        changes["last_written"] = now
+        if volume.first_written is None:
+            changes["first_written"] = now
+        if volume.label_date is None:
+            changes["label_date"] = now
+        volume = await self.catalog.update_volume(name, **changes)
+        return volume_info_line(volume)
+
+    async def _create_jobmedia(self, values):
+        job = self.job
+        media_id = int(values["MediaId"])
+        await self.catalog.create_jobmedia(
+            job.jobid, media_id, int(values["FirstIndex"]), int(values["LastIndex"]),
+            int(values["StartFile"]), int(values["EndFile"]), int(values["StartBlock"]),
+            int(values["EndBlock"]))
+        volume = await self.catalog.get_volume(media_id)
+        if volume is not None and volume.volume_name not in job.volumes:
+            job.volumes.append(volume.volume_name)
+        return "1000 OK CreateJobMedia\n"
+
+
+async def appendable_volume(director, pool_name, media_type, storage, unwanted=()):
+    """A volume the job may append to: an open one of the pool, or a new one from its Label Format.
+
+    Volumes past ``Maximum Volume Jobs`` or ``Volume Use Duration`` are marked
+    Used on the way, as Bareos does when it looks for media.
+    """
+    catalog = director.catalog
+    pool = director.config.get("pool", pool_name)
+    excluded = list(unwanted)
+    while True:
+        volume = await catalog.find_appendable_volume(pool_name, media_type, excluded)
+        if volume is None:
+            break
+        if _volume_used_up(volume):
+            await catalog.update_volume(volume.volume_name, vol_status="Used")
+            excluded.append(volume.volume_name)
+            continue
+        return volume
+    if pool is None or not pool.label_format:
+        return None
+    if pool.maximum_volumes and await catalog.count_volumes(pool_name) >= pool.maximum_volumes:
+        return None
+    name = await catalog.next_volume_name(pool_name)
+    storage_id = await catalog.ensure_storage(storage.name)
+    await catalog.create_volume(name, pool_name, media_type, storage_id=storage_id)
+    return await catalog.get_volume(name)
+
+
+def _volume_used_up(volume):
+    if volume.max_vol_jobs and volume.vol_jobs >= volume.max_vol_jobs:
+        return True
+    if volume.vol_use_duration and volume.first_written is not None:
+        first = time.mktime(volume.first_written.timetuple())
+        return time.time() >= first + volume.vol_use_duration
+    return False

@@ -1,0 +1,78 @@
+"""Job and daemon messages, delivered where the Messages resources say.
+
+Destinations acted on: ``Console`` (queued for the ``messages`` command),
+``Catalog`` (the Log table), ``Append`` and ``File`` (a local file), ``Stdout``
+(the director's own log).  Each message has a Bareos type name (``info``,
+``warning``, ``error``, ``fatal``, ``skipped``, ...), which the destinations
+filter on.
+"""
+
+import time
+from datetime import datetime
+
+from twisted.logger import Logger
+
+log = Logger(namespace="bareos.director.messages")
+
+# Message type numbers on the wire (``Jmsg Job=... type=<n>``).
+TYPE_NAMES = {
+    1: "abort", 2: "debug", 3: "fatal", 4: "error", 5: "warning", 6: "info", 7: "saved",
+    8: "notsaved", 9: "skipped", 10: "mount", 11: "error", 12: "terminate", 13: "restored",
+    14: "security", 15: "alert", 16: "volmgmt", 17: "audit",
+}
+TYPE_NUMBERS = {"fatal": 3, "error": 4, "warning": 5, "info": 6, "terminate": 12}
+
+
+def message_time(timestamp=None):
+    return time.strftime("%d-%b %H:%M", time.localtime(timestamp))
+
+
+class MessageRouter:
+    def __init__(self, director):
+        self.director = director
+        self.console_queue = []
+
+    def job_message(self, job, type_name, text, origin=None, timestamp=None):
+        """Deliver one job message; ``origin`` is the daemon that produced it."""
+        text = text.rstrip("\n")
+        line = f"{message_time(timestamp)} {origin or self.director.name} JobId {job.jobid}: {text}"
+        job.log.append(line)
+        resource = job.messages or self._default_resource()
+        self._deliver(resource, type_name, line, job)
+
+    def daemon_message(self, type_name, text):
+        line = f"{message_time()} {self.director.name}: {text.rstrip()}"
+        self._deliver(self._default_resource(), type_name, line, None)
+
+    def take_console_messages(self):
+        messages, self.console_queue = self.console_queue, []
+        return messages
+
+    def _default_resource(self):
+        name = self.director.resource.messages
+        return self.director.config.get("messages", name) if name else None
+
+    def _deliver(self, resource, type_name, line, job):
+        if resource is None:
+            log.info("{line}", line=line)
+            return
+        for destination in resource.destinations:
+            if not destination.types.wants(type_name):
+                continue
+            kind = destination.kind
+            if kind == "console":
+                self.console_queue.append(line)
+            elif kind == "catalog" and job is not None and self.director.catalog is not None:
+                self.director.catalog.add_log(job.jobid, datetime.now(), line).addErrback(
+                    lambda failure: log.failure("Storing a job message failed", failure))
+            elif kind in ("append", "file"):
+                self._append(destination.target, line)
+            elif kind == "stdout":
+                log.info("{line}", line=line)
+
+    def _append(self, path, line):
+        try:
+            with open(path, "a", encoding="utf-8") as stream:
+                stream.write(line + "\n")
+        except OSError as exc:
+            log.warn("Cannot write message to {path}: {error}", path=path, error=exc)

@@ -1,0 +1,1 @@
+"""Pure connection planning: who dials which address (the Lan Address rule)."""

@@ -1,0 +1,27 @@
+"""The Lan Address rule: which address the director tells a daemon to dial.
+
+When both daemons of a data channel have a ``Lan Address`` they sit in the same
+LAN, so the initiating daemon is told the other's LAN address; otherwise it is
+told its ``Address``.  The director itself always dials ``Address``.
+"""
+
+
+def _both_in_lan(first, second):
+    return bool(first.lan_address) and bool(second.lan_address)
+
+
+def storage_address_for_client(client, storage):
+    """Active client: the address of ``storage`` the file daemon dials."""
+    return storage.lan_address if _both_in_lan(client, storage) else storage.address
+
+
+def client_address_for_storage(client, storage):
+    """Passive client: the address of ``client`` the storage daemon dials."""
+    return client.lan_address if _both_in_lan(client, storage) else client.address
+
+
+def storage_address_for_storage(reading_storage, writing_storage):
+    """SD-to-SD copy: the address of the writing storage the reading one dials."""
+    if _both_in_lan(reading_storage, writing_storage):
+        return writing_storage.lan_address
+    return writing_storage.address
