@@ -8,6 +8,7 @@ from bareos.daemon.service import Daemon
 from bareos.director.console.session import DEFAULT_CONSOLE, accept_console
 from bareos.director.jobs.manager import JobManager
 from bareos.director.messages import MessageRouter
+from bareos.director.scheduler import Scheduler
 from bareos.protocol.hello import HelloKind
 
 LEVEL_POOLS = {"F": "full_backup_pool", "I": "incremental_backup_pool",
@@ -28,6 +29,7 @@ class Director(Daemon):
         self._catalog_waiters = []
         self.messages = MessageRouter(self)
         self.jobs = JobManager(self)
+        self.scheduler = Scheduler(self, self.reactor)
         self.listen(self.resource.addresses)
 
     @property
@@ -49,6 +51,7 @@ class Director(Daemon):
     def startService(self):
         super().startService()
         defer.ensureDeferred(self._open_catalog())
+        self.scheduler.start()
 
     async def _open_catalog(self):
         resource = self.catalog_resource
@@ -93,6 +96,7 @@ class Director(Daemon):
                 max_vols=pool.maximum_volumes or 0)
 
     def stopService(self):
+        self.scheduler.stop()
         d = defer.maybeDeferred(super().stopService)
         if self.catalog is not None:
             d.addBoth(lambda _: self.catalog.close())
@@ -131,7 +135,7 @@ class Director(Daemon):
     # -- what status reports -------------------------------------------------
 
     def scheduled_jobs(self):
-        return []
+        return self.scheduler.upcoming()
 
     def running_jobs(self):
         return [job.summary() for job in list(self.jobs.running.values()) + self.jobs.waiting]

@@ -4,6 +4,7 @@ from bareos.config import ConfigError
 from bareos.config.schemas import DIRECTOR
 from bareos.daemon.options import DaemonOptions
 from bareos.director.daemon import Director
+from bareos.director.scheduler import parse_schedules
 
 
 class Options(DaemonOptions):
@@ -11,6 +12,7 @@ class Options(DaemonOptions):
     longdesc = "The Bareos-compatible director: consoles, jobs, scheduler and catalog."
 
     def check(self, config):
+        parse_schedules(config)
         if not config.resources("catalog"):
             director = config.only("director")
             raise ConfigError(director.location[0], None,

@@ -1,0 +1,98 @@
+"""Starts the jobs whose Schedule says so.
+
+Once a minute (on the minute, from an injected clock) every Job with a
+Schedule is checked against its ``Run`` lines; a matching line starts the
+job with the line's level and overrides.  ``upcoming`` feeds the
+"Scheduled Jobs" list of ``status director``.
+"""
+
+import time
+from datetime import datetime, timedelta
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from bareos.config import ConfigError
+from bareos.director.schedule import ScheduleError, parse_run, upcoming
+
+log = Logger(namespace="bareos.director.scheduler")
+
+
+def parse_schedules(config):
+    """``{schedule name: [RunSpec]}``; a bad Run line is a ConfigError naming its file and line."""
+    schedules = {}
+    for schedule in config.resources("schedule"):
+        specs = []
+        for text in schedule.run or []:
+            try:
+                specs.append(parse_run(text))
+            except ScheduleError as exc:
+                file, line = schedule.line_of("run")
+                raise ConfigError(file, line, f"Schedule {schedule.name}: Run = {text}: {exc}") from None
+        if schedule.enabled is not False:
+            schedules[schedule.name] = specs
+    return schedules
+
+
+class Scheduler:
+    def __init__(self, director, clock):
+        self.director = director
+        self.clock = clock
+        self.schedules = parse_schedules(director.config)
+        self._call = None
+
+    def start(self):
+        self._arm()
+
+    def stop(self):
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+
+    def _arm(self):
+        now = self.clock.seconds()
+        self._call = self.clock.callLater(60 - now % 60 + 0.5, self._tick)
+
+    def _tick(self):
+        minute = datetime.fromtimestamp(self.clock.seconds()).replace(second=0, microsecond=0)
+        for job_resource, spec in self._runs():
+            if spec.matches(minute):
+                defer.ensureDeferred(self._start(job_resource, spec))
+        self._arm()
+
+    def _runs(self):
+        for job_resource in self.director.config.resources("job"):
+            if job_resource.schedule and job_resource.enabled is not False:
+                for spec in self.schedules.get(job_resource.schedule, []):
+                    yield job_resource, spec
+
+    async def _start(self, job_resource, spec):
+        from bareos.director.jobs.manager import new_job
+        config = self.director.config
+        overrides = spec.overrides
+
+        def resource(kind, key):
+            return config.get(kind, overrides[key]) if key in overrides else None
+        try:
+            await self.director.catalog_ready()
+            job = new_job(self.director, job_resource, level=spec.level,
+                          pool=resource("pool", "Pool"), storage=resource("storage", "Storage"),
+                          priority=overrides.get("Priority"),
+                          options={"triggered_by": "Scheduler"})
+            await self.director.jobs.submit(job)
+        except Exception:
+            log.failure("Scheduled start of job {name} failed", name=job_resource.name)
+
+    def upcoming(self, hours=24):
+        """Rows for the "Scheduled Jobs" section: each Run line's next start within ``hours``."""
+        now = datetime.fromtimestamp(self.clock.seconds())
+        rows = []
+        for job_resource, spec in self._runs():
+            for when, _ in upcoming([spec], now, now + timedelta(hours=hours), first_only=True):
+                rows.append({
+                    "level": spec.level or job_resource.level or "", "type": job_resource.job_type,
+                    "priority": spec.overrides.get("Priority", job_resource.priority),
+                    "scheduled": when.strftime("%d-%b-%y %H:%M"), "name": job_resource.name,
+                    "sort": time.mktime(when.timetuple())})
+        rows.sort(key=lambda row: row.pop("sort"))
+        return rows
