@@ -746,6 +746,46 @@ class Suite:
         files.update(extra_resources or {})
         return files
 
+    def backup_resources(self, source, *, accurate: bool = True, options: Sequence[str] = ("Signature = MD5",),
+                         pool_extra: Sequence[str] = (), restore_where: Optional[str] = None) -> dict[str, str]:
+        """Director resources for backing up *source*: a FileSet, three pools with Label
+        Formats, the Job ``backup`` (Full/Incremental/Differential pools) and the Restore
+        job ``RestoreFiles``.  Merge them with ``extra_resources=``."""
+        option_lines = "".join(f"      {line}\n" for line in options)
+        pools = {
+            f"pool/{name}.conf": resource("Pool", [f"Name = {name}", "Pool Type = Backup",
+                                                    f'Label Format = "{name}-"', *pool_extra])
+            for name in ("Full", "Incremental", "Differential")
+        }
+        return {
+            "fileset/TestSet.conf": (
+                "FileSet {\n  Name = TestSet\n  Include {\n    Options {\n"
+                f"{option_lines}    }}\n    File = {quote(str(source))}\n  }}\n}}\n"),
+            **pools,
+            "job/backup.conf": resource("Job", [
+                "Name = backup", "Type = Backup", "Level = Full", f"Client = {self.client_name}",
+                "FileSet = TestSet", f"Storage = {self.storage_name}", "Pool = Full",
+                "Full Backup Pool = Full", "Incremental Backup Pool = Incremental",
+                "Differential Backup Pool = Differential", "Messages = Standard",
+                f"Accurate = {'yes' if accurate else 'no'}"]),
+            "job/RestoreFiles.conf": resource("Job", [
+                "Name = RestoreFiles", "Type = Restore", f"Client = {self.client_name}",
+                "FileSet = TestSet", f"Storage = {self.storage_name}", "Pool = Full",
+                "Messages = Standard", f"Where = {quote(restore_where or str(self.base / 'restores'))}"]),
+            "messages/Standard.conf": resource("Messages", ["Name = Standard", "Console = all",
+                                                            "Catalog = all"]),
+        }
+
+    def console(self, commands: str, console: Optional[str] = None, timeout: float = 600) -> str:
+        """Run our bconsole with *commands* on its standard input; return what it printed."""
+        config = self.write_bconsole(console)
+        result = subprocess.run(
+            [default_python(), "-m", "bareos.console.main", "-c", str(config)], input=commands,
+            text=True, capture_output=True, timeout=timeout, cwd=REPO_ROOT, env=daemon_env())
+        if result.returncode != 0:
+            raise AssertionError(f"bconsole failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
     def director_config(self, **kw) -> str:
         """The director configuration as one text (see :meth:`director_resources`)."""
         return _join(self.director_resources(**kw))
