@@ -49,11 +49,16 @@ async def decide_level(director, job, announce=True):
                          f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job.since))}")
 
 
+def is_accurate(job):
+    return bool(job.resource.accurate) and job.level != "F"
+
+
 async def send_level(fd, job):
     if job.level == "F":
         await fd.command("level = full  mtime_only=0 \n", "2000 OK level")
         return
-    fd.send(f"level = {LEVEL_WORDS[job.level]}  mtime_only=0 \n")
+    accurate = "accurate_" if is_accurate(job) else ""
+    fd.send(f"level = {accurate}{LEVEL_WORDS[job.level]}  mtime_only=0 \n")
     fd.send(f"level = since_utime {int(job.since)} mtime_only=0 prev_job={bash_spaces(job.prev_job)}\n")
     while True:
         packet = await fd.receive()
@@ -76,6 +81,30 @@ async def send_fileset(fd, lines):
         raise JobFailed(f"File daemon refused the FileSet: {reply.strip()}")
 
 
+async def send_accurate_list(director, job, fd):
+    """Accurate mode: tell the FD every file the backup chain so far holds.
+
+    The FD then saves what is new or changed and reports what was deleted, so
+    a restore of this point in time leaves deleted files out.  The base is the
+    whole chain for an Incremental and the Full alone for a Differential.
+    """
+    catalog = director.catalog
+    if job.level == "D":
+        full = await catalog.last_successful_job(job.name, job.client.name, job.fileset.name,
+                                                 levels=("F",))
+        entries = [(f.filename, f.lstat, f.md5) for f in await catalog.list_files(full.job_id)
+                   if f.file_index > 0]
+    else:
+        selection = await catalog.restore_selection(job.client.name, job.fileset.name)
+        entries = [(f.filename, f.lstat, f.md5) for f in selection.files]
+    fd.send(f"accurate files={len(entries)}\n")
+    for filename, lstat, md5 in entries:
+        digest = "" if md5 in ("0", None) else md5
+        fd.send(filename.encode("utf-8", "surrogateescape") + b"\x00" + lstat.encode() + b"\x00"
+                + digest.encode() + b"\x000")
+    fd.conn.send_signal(Signal.EOD)
+
+
 async def run_backup(director, job):
     await decide_level(director, job)
     messages = director.messages
@@ -91,6 +120,8 @@ async def run_backup(director, job):
     await director.catalog.ensure_client(job.client.name, uname=job.client_uname)
     await send_level(fd, job)
     await send_fileset(fd, job.options["fileset_lines"])
+    if is_accurate(job):
+        await send_accurate_list(director, job, fd)
 
     address = storage_address_for_client(job.client, job.storage)
     messages.job_message(job, "info", f"File daemon told to connect to Storage daemon at "

@@ -28,6 +28,7 @@ _END = re.compile(r"^3099 Job \S+ end JobStatus=(\d+) JobFiles=(\d+) JobBytes=(\
 _STATUS = re.compile(r"^Status Job=\S+ JobStatus=(\d+)")
 
 STREAM_ATTRIBUTES = 1
+FT_DELETED = 23
 DIGEST_STREAMS = (3, 10, 17, 18)
 FILE_BATCH = 10_000
 
@@ -53,31 +54,36 @@ def volume_info_line(volume):
 
 
 class FileAttributes:
-    """Collects the attributes the storage daemon forwards and stores them in batches."""
+    """Collects the attributes the storage daemon forwards and stores them in batches.
+
+    A file's digest record follows its attribute record, so a file is complete
+    when the next file's attributes (or the end of the job) arrive.
+    """
 
     def __init__(self, catalog, job_id):
         self.catalog = catalog
         self.job_id = job_id
-        self._pending = {}          # FileIndex -> [path, name, lstat, md5]
+        self._current = None        # [FileIndex, path, name, lstat, md5] of the newest file
         self._ready = []
         self._writes = defer.succeed(None)
-        self.files = 0
         self.failure = None
 
     def add(self, payload):
-        session_id, session_time, file_index, stream, length = _ATTRIBUTE_HEADER.unpack_from(payload)
+        _session_id, _session_time, file_index, stream, length = _ATTRIBUTE_HEADER.unpack_from(payload)
         data = payload[_ATTRIBUTE_HEADER.size:_ATTRIBUTE_HEADER.size + length]
         if stream == STREAM_ATTRIBUTES:
-            self._complete_all()
-            path, name, lstat = parse_attribute_record(data)
-            self._pending[file_index] = [path, name, lstat, "0"]
-        elif stream in DIGEST_STREAMS and file_index in self._pending:
-            self._pending[file_index][3] = base64.b64encode(data).decode("ascii").rstrip("=")
+            self._complete_current()
+            path, name, lstat, file_type = parse_attribute_record(data)
+            if file_type == FT_DELETED:
+                file_index = 0           # the catalog's mark of a file deleted since the base
+            self._current = [file_index, path, name, lstat, "0"]
+        elif stream in DIGEST_STREAMS and self._current is not None:
+            self._current[4] = base64.b64encode(data).decode("ascii").rstrip("=")
 
-    def _complete_all(self):
-        for file_index, (path, name, lstat, md5) in self._pending.items():
-            self._ready.append(FileRecord(file_index, path, name, lstat, md5))
-        self._pending.clear()
+    def _complete_current(self):
+        if self._current is not None:
+            self._ready.append(FileRecord(*self._current))
+            self._current = None
         if len(self._ready) >= FILE_BATCH:
             self._flush()
 
@@ -85,7 +91,6 @@ class FileAttributes:
         batch, self._ready = self._ready, []
         if not batch:
             return
-        self.files += len(batch)
         self._writes.addCallback(lambda _: self.catalog.add_file_records(self.job_id, batch))
         self._writes.addErrback(self._remember_failure)
 
@@ -95,7 +100,7 @@ class FileAttributes:
 
     async def finish(self):
         """Store what is left; fires when every batch is in the catalog."""
-        self._complete_all()
+        self._complete_current()
         self._flush()
         await self._writes
         if self.failure is not None:
@@ -103,15 +108,15 @@ class FileAttributes:
 
 
 def parse_attribute_record(data):
-    """``(path, name, lstat)`` of a stream-1 record, split as the catalog stores files."""
+    """``(path, name, lstat, file type)`` of a stream-1 record, split as the catalog stores files."""
     header, _, rest = data.partition(b"\x00")
-    _index, _type, fname = header.split(b" ", 2)
+    _index, file_type, fname = header.split(b" ", 2)
     lstat = rest.split(b"\x00", 1)[0].decode("ascii", "replace")
     text = fname.decode("utf-8", "backslashreplace")
     if text.endswith("/"):
-        return text, "", lstat
+        return text, "", lstat, int(file_type)
     slash = text.rfind("/")
-    return text[:slash + 1], text[slash + 1:], lstat
+    return text[:slash + 1], text[slash + 1:], lstat, int(file_type)
 
 
 class StorageJobSession:
