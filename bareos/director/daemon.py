@@ -5,6 +5,7 @@ from twisted.logger import Logger
 
 from bareos.catalog import open_catalog_retrying
 from bareos.daemon.service import Daemon
+from bareos.director.client_connections import ClientConnectionPool, accept_client_connection
 from bareos.director.console.session import DEFAULT_CONSOLE, accept_console
 from bareos.director.jobs.manager import JobManager
 from bareos.director.messages import MessageRouter
@@ -30,6 +31,7 @@ class Director(Daemon):
         self.messages = MessageRouter(self)
         self.jobs = JobManager(self)
         self.scheduler = Scheduler(self, self.reactor)
+        self.client_connections = ClientConnectionPool(self.reactor)
         self.listen(self.resource.addresses)
 
     @property
@@ -52,6 +54,7 @@ class Director(Daemon):
         super().startService()
         defer.ensureDeferred(self._open_catalog())
         self.scheduler.start()
+        self.client_connections.start()
 
     async def _open_catalog(self):
         resource = self.catalog_resource
@@ -97,6 +100,7 @@ class Director(Daemon):
 
     def stopService(self):
         self.scheduler.stop()
+        self.client_connections.stop()
         d = defer.maybeDeferred(super().stopService)
         if self.catalog is not None:
             d.addBoth(lambda _: self.catalog.close())
@@ -117,10 +121,18 @@ class Director(Daemon):
                 return self.resource.password.key
             console = self.config.get("console", name)
             return console.password.key if console else None
+        if resource_type == "R_CLIENT":
+            client = self.config.get("client", name)
+            return client.password.key if client else None
         return None
 
     def hello_handlers(self):
-        return {HelloKind.CONSOLE: lambda conn, hello: accept_console(self, conn, hello)}
+        return {HelloKind.CONSOLE: lambda conn, hello: accept_console(self, conn, hello),
+                HelloKind.CLIENT: lambda conn, hello: accept_client_connection(self, conn, hello)}
+
+    def client_connected(self, client):
+        """A client dialled in: start its jobs that want to run on incoming connections."""
+        defer.ensureDeferred(self.jobs.run_on_incoming_connect(client))
 
     def admit_console(self, session):
         if len(self.consoles) >= self.resource.maximum_console_connections:
@@ -144,4 +156,4 @@ class Director(Daemon):
         return [job.summary() for job in self.jobs.terminated]
 
     def waiting_client_connections(self):
-        return []
+        return self.client_connections.entries()

@@ -138,6 +138,10 @@ class BareosConnection(protocol.Protocol):
         while self._waiters:
             self._waiters.popleft().errback(ConnectionClosed(reason))
 
+    def has_pending_packets(self):
+        """True if packets arrived that nobody has received yet."""
+        return bool(self._queue)
+
     @property
     def is_tls(self):
         return interfaces.ISSLTransport.providedBy(self.transport)

@@ -9,10 +9,11 @@ from datetime import datetime
 from bareos.director.console import status as status_report
 from bareos.director.console.commands import _keyword, command, format_table
 from bareos.director.jobs.backup import decide_level, send_fileset, send_level
+from bareos.director.jobs.common import client_link
 from bareos.director.jobs.job import STATUS_TEXT, JobFailed
 from bareos.director.jobs.manager import new_job
 from bareos.director.links import (
-    DaemonUnreachable, ProtocolViolation, connect_client, connect_storage, query_status)
+    DaemonUnreachable, ProtocolViolation, connect_storage, query_status)
 from bareos.filedaemon.fileset import fileset_to_lines
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import bash_spaces
@@ -82,7 +83,7 @@ async def estimate(session, reply, args):
         await _catalog(session)
         await decide_level(director, job, announce=False)
     try:
-        link = await connect_client(director, job.client, timeout=15, retry_interval=1)
+        link, _how = await client_link(director, job.client, 15, retry_interval=1)
     except DaemonUnreachable as exc:
         reply.error(str(exc))
         return False
@@ -443,9 +444,11 @@ async def status_of_daemon(session, reply, kind, name):
     resource = _resource(session, reply, kind, name, f"{kind}_acl")
     if resource is None:
         return False
-    connect = connect_client if kind == "client" else connect_storage
     try:
-        link = await connect(director, resource, timeout=15, retry_interval=1)
+        if kind == "client":
+            link, _how = await client_link(director, resource, 15, retry_interval=1)
+        else:
+            link = await connect_storage(director, resource, timeout=15, retry_interval=1)
     except DaemonUnreachable as exc:
         reply.error(f"Failed to connect to {kind.capitalize()} {name}: {exc}")
         return False

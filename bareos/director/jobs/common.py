@@ -3,7 +3,8 @@
 import re
 import time
 
-from bareos.director.links import ProtocolViolation, connect_client, connect_storage
+from bareos.director.links import (
+    DaemonLink, DaemonUnreachable, ProtocolViolation, connect_client, connect_storage)
 from bareos.director.jobs.job import JobFailed
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
@@ -74,15 +75,43 @@ async def open_storage_job(director, job, append):
 
 
 async def reach_client(director, job, purpose):
-    """An authenticated link to the job's client."""
-    client = job.client
-    link = await connect_client(director, client)
+    """An authenticated link to the job's client, the way its configuration allows."""
+    link, how = await client_link(director, job.client, director.resource.fd_connect_timeout)
     job.links.append(link)
-    link.on_job_message = job_message_handler(director, job, client.name)
-    director.messages.job_message(
-        job, "info", f"Connected Client: {client.name} at {client.address}:{client.port} "
-                     f"for {purpose}")
+    link.on_job_message = job_message_handler(director, job, job.client.name)
+    director.messages.job_message(job, "info", f"{how} for {purpose}.")
     return link
+
+
+async def client_link(director, client, timeout, retry_interval=None):
+    """Reach a client: (1) a connection it opened and left waiting, (2) dialling it if
+    ``Connection From Director To Client`` allows, (3) waiting up to ``timeout`` for it
+    to connect if ``Connection From Client To Director`` allows.
+
+    Returns ``(DaemonLink, how it was reached)``; raises DaemonUnreachable saying what was tried.
+    """
+    pool = director.client_connections
+    waiting = pool.take(client.name)
+    if waiting is not None:
+        return (DaemonLink(waiting.conn, "client", client.name, ""),
+                f"Using Client Initiated Connection ({client.name})")
+    tried = []
+    if client.connection_from_director_to_client:
+        try:
+            options = {} if retry_interval is None else {"retry_interval": retry_interval}
+            link = await connect_client(director, client, timeout=timeout, **options)
+            return link, f"Connected Client: {client.name} at {client.address}:{client.port}"
+        except DaemonUnreachable as exc:
+            tried.append(str(exc))
+    if client.connection_from_client_to_director:
+        waiting = await pool.wait_for(client.name, timeout)
+        if waiting is not None:
+            return (DaemonLink(waiting.conn, "client", client.name, ""),
+                    f"Using Client Initiated Connection ({client.name}), which arrived while waiting")
+        tried.append(f"no client-initiated connection from {client.name} arrived within {timeout:g} s")
+    if not tried:
+        tried.append("its Client resource allows neither connection direction")
+    raise DaemonUnreachable(f"Client {client.name} cannot be reached: " + "; ".join(tried))
 
 
 async def wait_for_end_job(job, link):

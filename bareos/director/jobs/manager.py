@@ -20,7 +20,8 @@ from bareos.director.jobs.job import (
     Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
 from bareos.director.jobs.restore import run_restore
 from bareos.filedaemon.fileset import fileset_to_lines
-from bareos.director.links import DaemonUnreachable, ProtocolViolation, connect_client, connect_storage
+from bareos.director.jobs.common import client_link
+from bareos.director.links import DaemonUnreachable, ProtocolViolation, connect_storage
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import bash_spaces
 
@@ -157,11 +158,18 @@ class JobManager:
             link.close()
 
     async def _tell_daemons_to_cancel(self, job):
-        for connect, resource in ((connect_client, job.client), (connect_storage, job.storage)):
+        async def client(resource):
+            link, _how = await client_link(self.director, resource, 15, retry_interval=1)
+            return link
+
+        async def storage(resource):
+            return await connect_storage(self.director, resource, timeout=15, retry_interval=1)
+
+        for connect, resource in ((client, job.client), (storage, job.storage)):
             if resource is None:
                 continue
             try:
-                link = await connect(self.director, resource, timeout=15, retry_interval=1)
+                link = await connect(resource)
             except DaemonUnreachable as exc:
                 self.director.messages.job_message(job, "warning", f"Cancel: {exc}")
                 continue
@@ -173,6 +181,25 @@ class JobManager:
                 pass
             finally:
                 link.close()
+
+    async def run_on_incoming_connect(self, client):
+        """Start the jobs of ``client`` whose ``Run On Incoming Connect Interval`` has passed."""
+        director = self.director
+        for resource in director.config.resources("job"):
+            interval = resource.run_on_incoming_connect_interval
+            if not interval or resource.client != client.name or resource.enabled is False:
+                continue
+            if any(j.resource is resource for j in list(self.running.values()) + self.waiting):
+                continue
+            catalog = await director.catalog_ready()
+            last = await catalog.last_successful_job(
+                resource.name, client.name, resource.fileset,
+                levels=("F", "I", "D")) if resource.fileset else None
+            if last is not None and last.end_time is not None and \
+                    time.time() - time.mktime(last.end_time.timetuple()) < interval:
+                continue
+            job = new_job(director, resource, options={"triggered_by": "Incoming client connection"})
+            await self.submit(job)
 
     def wait_all(self):
         pending = [job.done for job in list(self.running.values()) + self.waiting]

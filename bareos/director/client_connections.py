@@ -1,0 +1,135 @@
+"""Client-initiated connections (channel 4): file daemons that dial us and wait.
+
+A file daemon behind NAT connects, authenticates as ``Hello Client <name>``
+and waits.  The director keeps such connections in a pool, newest first per
+client, and hands one out when a job, ``status client`` or ``cancel`` needs
+that client; the file daemon then opens a fresh waiting connection.  Dead
+connections (closed, or silent for longer than two heartbeat intervals) are
+dropped from the pool.
+"""
+
+import dataclasses
+
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+import bareos
+from bareos.daemon.acceptor import authenticate_peer, resource_policy
+from bareos.protocol.connection import ReceiveTimeout
+from bareos.protocol.handshake import AuthenticationFailed
+
+log = Logger(namespace="bareos.director.clients")
+
+NOT_AUTHORIZED = b"1999 You are not authorized.\n"
+CHECK_INTERVAL = 1.0
+
+
+@dataclasses.dataclass(eq=False)
+class WaitingConnection:
+    name: str
+    conn: object
+    protocol_version: int
+    heartbeat_interval: int
+
+    @property
+    def connected_at(self):
+        return self.conn.connected_at
+
+    def is_dead(self, now):
+        """Closed, spoke out of turn, or silent for two heartbeat intervals."""
+        if not self.conn.is_open or self.conn.has_pending_packets():
+            return True
+        if self.heartbeat_interval:
+            last = self.conn.last_received_at or self.conn.connected_at
+            return now - last > 2 * self.heartbeat_interval
+        return False
+
+
+class ClientConnectionPool:
+    def __init__(self, clock):
+        self.clock = clock
+        self._waiting = []
+        self._wanted = {}                    # client name -> [Deferred] of jobs waiting for it
+        self._checker = task.LoopingCall(self.drop_dead)
+        self._checker.clock = clock
+
+    def start(self):
+        self._checker.start(CHECK_INTERVAL, now=False)
+
+    def stop(self):
+        if self._checker.running:
+            self._checker.stop()
+        for entry in self._waiting:
+            entry.conn.close()
+        self._waiting.clear()
+
+    def add(self, entry):
+        waiters = self._wanted.get(entry.name)
+        if waiters:
+            waiters.pop(0).callback(entry)
+            return
+        self._waiting.append(entry)
+        entry.conn.closed.addBoth(lambda _: self._forget(entry))
+
+    def _forget(self, entry):
+        if entry in self._waiting:
+            self._waiting.remove(entry)
+            log.info("Client-initiated connection of {name} closed", name=entry.name)
+
+    def drop_dead(self):
+        now = self.clock.seconds()
+        for entry in [e for e in self._waiting if e.is_dead(now)]:
+            log.warn("Dropping dead client-initiated connection of {name} from {peer}",
+                     name=entry.name, peer=entry.conn.peer_text())
+            self._waiting.remove(entry)
+            entry.conn.abort("dead client-initiated connection")
+
+    def entries(self):
+        self.drop_dead()
+        return list(self._waiting)
+
+    def take(self, name):
+        """The newest live waiting connection of client ``name``, or None."""
+        self.drop_dead()
+        for entry in reversed(self._waiting):
+            if entry.name == name:
+                self._waiting.remove(entry)
+                return entry
+        return None
+
+    def wait_for(self, name, timeout):
+        """A Deferred firing with the next connection of ``name``, or None after ``timeout``."""
+        waiter = defer.Deferred()
+        self._wanted.setdefault(name, []).append(waiter)
+
+        def expire():
+            if not waiter.called:
+                self._wanted[name].remove(waiter)
+                waiter.callback(None)
+        call = self.clock.callLater(timeout, expire)
+        waiter.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
+        return waiter
+
+
+async def accept_client_connection(director, conn, hello):
+    """Authenticate a file daemon that dialled us and keep its connection waiting."""
+    client = director.config.get("client", hello.name)
+    allowed = client is not None and client.connection_from_client_to_director
+    key = client.password.key if allowed else None
+    policy = resource_policy(client) if allowed else None
+    try:
+        await authenticate_peer(conn, hello, key, policy, director.qualified_name, director.reactor)
+    except (AuthenticationFailed, ReceiveTimeout) as exc:
+        reason = exc if client is None or allowed else \
+            "its Client resource does not allow Connection From Client To Director"
+        log.warn("Client-initiated connection from {peer} refused: {reason}",
+                 peer=conn.peer_text(), reason=reason)
+        conn.send(NOT_AUTHORIZED)
+        conn.close()
+        return
+    conn.send(f"1000 OK: {director.name} Version: {bareos.VERSION} ({bareos.VERSION_DATE})\n")
+    log.info("Client {name} connected from {peer} and waits for jobs", name=client.name,
+             peer=conn.peer_text())
+    director.client_connections.add(WaitingConnection(
+        client.name, conn, hello.fd_protocol_version or 0, client.heartbeat_interval or 0))
+    director.client_connected(client)
