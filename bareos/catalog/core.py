@@ -1,0 +1,786 @@
+"""What both backends share: the catalog operations as statement generators.
+
+Every operation is a generator that *yields* :class:`Stmt` objects and receives
+their results; it knows nothing about threads or Deferreds.  A backend *drives*
+the generator inside one transaction: the SQLite backend synchronously in its
+single database thread, the PostgreSQL backend asynchronously on a txpostgres
+cursor.  So the SQL and the record handling live once, and each backend only
+decides how a statement is executed (ARCHITECTURE principle 1 and 8).
+
+SQL here is written with ``?`` placeholders and the portable subset both
+SQLite (>= 3.25: upsert, window functions) and PostgreSQL (>= 10) understand.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+
+from zope.interface import implementer
+
+from bareos.catalog import api
+from bareos.catalog.api import (
+    JOB_COLUMNS, MEDIA_COLUMNS, POOL_COLUMNS, SUCCESS_STATUSES, VOLUME_STATUSES,
+    CatalogError, CatalogIntegrityError, CatalogSchemaError, ICatalog,
+)
+
+SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql")
+
+
+# --- statements -------------------------------------------------------------
+
+class Stmt:
+    """One statement to execute; ``mode`` says what the generator gets back:
+    ``all`` (list of rows), ``one`` (a row or None), ``count`` (rowcount),
+    ``id`` (the generated key of an INSERT; ``id_column`` names it),
+    ``script`` (several statements, no parameters, result None)."""
+
+    __slots__ = ("sql", "params", "mode", "id_column")
+
+    def __init__(self, sql, params=(), mode="all", id_column=None):
+        self.sql = sql
+        self.params = tuple(adapt(p) for p in params)
+        self.mode = mode
+        self.id_column = id_column
+
+    def __repr__(self):
+        return f"Stmt({self.mode}: {self.sql!r} {self.params!r})"
+
+
+def q_all(sql, *params):
+    return Stmt(sql, params, "all")
+
+
+def q_one(sql, *params):
+    return Stmt(sql, params, "one")
+
+
+def q_count(sql, *params):
+    return Stmt(sql, params, "count")
+
+
+def q_insert(sql, params, id_column):
+    return Stmt(sql, params, "id", id_column)
+
+
+def q_script(text):
+    return Stmt(text, (), "script")
+
+
+def adapt(value):
+    """Python value -> parameter both drivers accept (bool -> int, datetime -> naive local, seconds)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return db_time(value)
+    return value
+
+
+def db_time(value):
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {value!r}")
+    if value.tzinfo is not None:
+        value = value.astimezone().replace(tzinfo=None)
+    return value.replace(microsecond=0)
+
+
+def py_time(value):
+    """A timestamp column as read (datetime from psycopg2, text from SQLite) -> datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def drive_sync(gen, execute):
+    """Run an operation generator to completion; ``execute(stmt)`` returns each result.
+
+    A statement's exception is thrown into the generator, so an operation may
+    catch it (and e.g. name the upgrade script that failed)."""
+    result, error = None, None
+    while True:
+        try:
+            if error is None:
+                stmt = gen.send(result)
+            else:
+                stmt, error = gen.throw(error), None
+        except StopIteration as stop:
+            return stop.value
+        try:
+            result = execute(stmt)
+        except Exception as e:
+            result, error = None, e
+
+
+# --- schema scripts ---------------------------------------------------------
+
+_SCRIPT_NAME = re.compile(r"^(\d{4})_[A-Za-z0-9_.-]+\.sql$")
+
+
+def discover_scripts(directory):
+    """[(number, path)] of the ``NNNN_<what>.sql`` files, numbered 1..N without gaps."""
+    try:
+        names = os.listdir(directory)
+    except OSError as e:
+        raise CatalogSchemaError(f"catalog schema scripts directory {directory}: {e.strerror}") from e
+    found = []
+    for name in names:
+        m = _SCRIPT_NAME.match(name)
+        if m:
+            found.append((int(m.group(1)), os.path.join(directory, name)))
+    found.sort()
+    numbers = [n for n, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise CatalogSchemaError(
+            f"catalog schema scripts in {directory} must be numbered 0001, 0002, ... without gaps "
+            f"or duplicates; found {', '.join(f'{n:04d}' for n in numbers) or 'none'}")
+    return found
+
+
+def op_upgrade(scripts, version_table_exists_sql, lock_sql=None):
+    """Create or upgrade the schema in one transaction; returns (old version, new version)."""
+    if lock_sql:
+        yield q_all(lock_sql)
+    exists = yield q_one(version_table_exists_sql)
+    current = 0
+    if exists:
+        row = yield q_one("SELECT MAX(VersionId) FROM Version")
+        current = (row[0] if row else 0) or 0
+    known = len(scripts)
+    if current > known:
+        raise CatalogSchemaError(
+            f"the catalog database has schema version {current}, newer than the newest this "
+            f"program knows ({known}); it was written by a newer bareos-twisted. Upgrade this "
+            f"program, or point the Catalog resource at another database.")
+    for number, path in scripts[current:]:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        try:
+            yield q_script(text)
+        except CatalogError:
+            raise
+        except Exception as e:
+            raise CatalogSchemaError(
+                f"catalog schema upgrade script {os.path.basename(path)} failed: {e}") from e
+        yield q_count("DELETE FROM Version")
+        yield q_count("INSERT INTO Version (VersionId) VALUES (?)", number)
+    return current, known
+
+
+def op_schema_version():
+    row = yield q_one("SELECT MAX(VersionId) FROM Version")
+    return row[0] if row else 0
+
+
+# --- helpers -----------------------------------------------------------------
+
+def _check_fields(fields, allowed, what):
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise TypeError(f"unknown {what} field(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(sorted(allowed))}")
+
+
+def _placeholders(n):
+    return ", ".join("?" * n)
+
+
+def _client_id(client):
+    if client is None or isinstance(client, int):
+        return client
+    row = yield q_one("SELECT ClientId FROM Client WHERE Name = ?", client)
+    return row[0] if row else None
+
+
+def _pool_id(pool):
+    if pool is None or isinstance(pool, int):
+        return pool
+    row = yield q_one("SELECT PoolId FROM Pool WHERE Name = ?", pool)
+    return row[0] if row else None
+
+
+def _fileset_condition(fileset, alias="j"):
+    """SQL condition and parameters selecting jobs of a fileset given by id or name."""
+    if fileset is None:
+        return "", ()
+    if isinstance(fileset, int):
+        return f" AND {alias}.FileSetId = ?", (fileset,)
+    return f" AND {alias}.FileSetId IN (SELECT FileSetId FROM FileSet WHERE FileSet = ?)", (fileset,)
+
+
+def _one_char(value, what):
+    if not isinstance(value, str) or len(value) != 1:
+        raise ValueError(f"{what} must be a one-character code, got {value!r}")
+
+
+# --- clients, filesets, pools, storages -------------------------------------
+
+_CLIENT_COLS = {"uname": "UName", "auto_prune": "AutoPrune", "file_retention": "FileRetention",
+                "job_retention": "JobRetention"}
+
+
+def op_ensure_client(name, **attrs):
+    yield q_count("INSERT INTO Client (Name) VALUES (?) ON CONFLICT (Name) DO NOTHING", name)
+    given = {k: v for k, v in attrs.items() if v is not None}
+    if given:
+        sets = ", ".join(f"{_CLIENT_COLS[k]} = ?" for k in given)
+        yield q_count(f"UPDATE Client SET {sets} WHERE Name = ?", *given.values(), name)
+    row = yield q_one("SELECT ClientId FROM Client WHERE Name = ?", name)
+    return row[0]
+
+
+def op_list_clients():
+    rows = yield q_all("SELECT ClientId, Name, UName, AutoPrune, FileRetention, JobRetention "
+                       "FROM Client ORDER BY Name")
+    return [api.ClientRecord(*r) for r in rows]
+
+
+def op_ensure_fileset(name, text, md5, now):
+    yield q_count("INSERT INTO FileSet (FileSet, FileSetText, MD5, CreateTime) VALUES (?, ?, ?, ?) "
+                  "ON CONFLICT (FileSet, MD5) DO NOTHING", name, text or "", md5, now)
+    row = yield q_one("SELECT FileSetId FROM FileSet WHERE FileSet = ? AND MD5 = ?", name, md5)
+    return row[0]
+
+
+_POOL_ALIASES = {
+    "max_volume_bytes": "max_vol_bytes", "volume_use_duration": "vol_use_duration",
+    "max_volume_jobs": "max_vol_jobs", "max_volume_files": "max_vol_files",
+    "volume_retention": "vol_retention", "maximum_volumes": "max_vols",
+}
+
+
+def normalise_pool_fields(fields):
+    out = {}
+    for key, value in fields.items():
+        key = _POOL_ALIASES.get(key, key)
+        _check_fields([key], list(POOL_COLUMNS) + list(_POOL_ALIASES), "pool")
+        out[key] = value
+    if "pool_type" in out and out["pool_type"] not in api.POOL_TYPES:
+        raise ValueError(f"unknown pool type {out['pool_type']!r}; known: {', '.join(api.POOL_TYPES)}")
+    return out
+
+
+def op_ensure_pool(name, fields):
+    yield q_count("INSERT INTO Pool (Name) VALUES (?) ON CONFLICT (Name) DO NOTHING", name)
+    if fields:
+        sets = ", ".join(f"{POOL_COLUMNS[k]} = ?" for k in fields)
+        yield q_count(f"UPDATE Pool SET {sets} WHERE Name = ?", *fields.values(), name)
+    row = yield q_one("SELECT PoolId FROM Pool WHERE Name = ?", name)
+    return row[0]
+
+
+_POOL_SELECT = (
+    "SELECT p.PoolId, p.Name, p.PoolType, p.LabelFormat, "
+    "(SELECT COUNT(*) FROM Media m WHERE m.PoolId = p.PoolId), p.MaxVols, p.MaxVolBytes, "
+    "p.VolUseDuration, p.MaxVolJobs, p.MaxVolFiles, p.VolRetention, p.Recycle, p.AutoPrune, "
+    "p.Enabled, p.UseCatalog, p.LabelType, p.NextPoolId FROM Pool p")
+
+
+def op_list_pools():
+    rows = yield q_all(_POOL_SELECT + " ORDER BY p.Name")
+    return [api.PoolRecord(*r) for r in rows]
+
+
+def op_ensure_storage(name, auto_changer):
+    yield q_count("INSERT INTO Storage (Name, AutoChanger) VALUES (?, ?) ON CONFLICT (Name) DO NOTHING",
+                  name, auto_changer)
+    yield q_count("UPDATE Storage SET AutoChanger = ? WHERE Name = ?", auto_changer, name)
+    row = yield q_one("SELECT StorageId FROM Storage WHERE Name = ?", name)
+    return row[0]
+
+
+# --- jobs --------------------------------------------------------------------
+
+_JOB_FIELDS = ["job_id"] + list(JOB_COLUMNS)
+_JOB_TIMES = ("sched_time", "start_time", "end_time", "real_end_time")
+_JOB_SELECT = (
+    "SELECT j.JobId, " + ", ".join(f"j.{c}" for c in JOB_COLUMNS.values())
+    + ", c.Name, fs.FileSet, p.Name FROM Job j "
+    "LEFT JOIN Client c ON c.ClientId = j.ClientId "
+    "LEFT JOIN FileSet fs ON fs.FileSetId = j.FileSetId "
+    "LEFT JOIN Pool p ON p.PoolId = j.PoolId")
+
+
+def _job_from_row(row):
+    values = dict(zip(_JOB_FIELDS + ["client", "fileset", "pool"], row))
+    for k in _JOB_TIMES:
+        values[k] = py_time(values[k])
+    return api.JobRecord(**values)
+
+
+def _check_job_codes(fields):
+    for key, what in (("type", "Job Type"), ("level", "Job Level"), ("job_status", "JobStatus")):
+        if key in fields:
+            _one_char(fields[key], what)
+
+
+def op_create_job(job):
+    values = {k: getattr(job, k) for k in JOB_COLUMNS}
+    _check_job_codes(values)
+    if not values["job"] or not values["name"]:
+        raise ValueError("a job needs its unique Job name and its Name")
+    cols = ", ".join(JOB_COLUMNS.values())
+    job_id = yield q_insert(f"INSERT INTO Job ({cols}) VALUES ({_placeholders(len(values))})",
+                            values.values(), "JobId")
+    return job_id
+
+
+def op_update_job(job_id, fields):
+    _check_fields(fields, JOB_COLUMNS, "job")
+    _check_job_codes(fields)
+    if not fields:
+        row = yield q_one("SELECT JobId FROM Job WHERE JobId = ?", job_id)
+        return row is not None
+    sets = ", ".join(f"{JOB_COLUMNS[k]} = ?" for k in fields)
+    n = yield q_count(f"UPDATE Job SET {sets} WHERE JobId = ?", *fields.values(), job_id)
+    return n > 0
+
+
+def op_get_job(job_id):
+    row = yield q_one(_JOB_SELECT + " WHERE j.JobId = ?", job_id)
+    return _job_from_row(row) if row else None
+
+
+def op_list_jobs(client=None, name=None, status=None, job_id=None, type=None, level=None,
+                 limit=None):
+    where, params = [], []
+    if client is not None:
+        if isinstance(client, int):
+            where.append("j.ClientId = ?")
+        else:
+            where.append("c.Name = ?")
+        params.append(client)
+    if name is not None:
+        where.append("j.Name = ?")
+        params.append(name)
+    for column, value in (("j.JobStatus", status), ("j.Type", type), ("j.Level", level)):
+        if value is None:
+            continue
+        values = [value] if isinstance(value, str) else list(value)
+        where.append(f"{column} IN ({_placeholders(len(values))})")
+        params.extend(values)
+    if job_id is not None:
+        where.append("j.JobId = ?")
+        params.append(job_id)
+    sql = _JOB_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY j.JobId"
+    if limit is not None:
+        sql += " DESC LIMIT ?"
+        params.append(int(limit))
+    rows = yield q_all(sql, *params)
+    jobs = [_job_from_row(r) for r in rows]
+    if limit is not None:
+        jobs.reverse()
+    return jobs
+
+
+def _success_condition(type_="B"):
+    return (f" j.Type = ? AND j.JobStatus IN ({_placeholders(len(SUCCESS_STATUSES))})"
+            " AND j.StartTime IS NOT NULL", (type_,) + SUCCESS_STATUSES)
+
+
+def op_last_successful_job(job_name, client, fileset, levels, type_, before):
+    client_id = yield from _client_id(client)
+    if client_id is None:
+        return None
+    levels = [levels] if isinstance(levels, str) else list(levels)
+    cond, params = _success_condition(type_)
+    fs_cond, fs_params = _fileset_condition(fileset)
+    sql = (_JOB_SELECT + " WHERE" + cond + fs_cond + " AND j.ClientId = ?"
+           + f" AND j.Level IN ({_placeholders(len(levels))})")
+    params = params + fs_params + (client_id,) + tuple(levels)
+    if job_name is not None:
+        sql += " AND j.Name = ?"
+        params += (job_name,)
+    if before is not None:
+        sql += " AND j.StartTime < ?"
+        params += (before,)
+    row = yield q_one(sql + " ORDER BY j.StartTime DESC, j.JobId DESC LIMIT 1", *params)
+    return _job_from_row(row) if row else None
+
+
+def op_delete_job(job_id):
+    yield q_count("DELETE FROM File WHERE JobId = ?", job_id)
+    yield q_count("DELETE FROM JobMedia WHERE JobId = ?", job_id)
+    yield q_count("DELETE FROM Log WHERE JobId = ?", job_id)
+    n = yield q_count("DELETE FROM Job WHERE JobId = ?", job_id)
+    return n > 0
+
+
+def op_require_job(job_id):
+    row = yield q_one("SELECT JobId FROM Job WHERE JobId = ?", job_id)
+    if row is None:
+        raise CatalogIntegrityError(f"no job with JobId {job_id} in the catalog")
+
+
+# --- files -------------------------------------------------------------------
+
+def prepare_file_records(records):
+    """Validate a batch; returns a list of 6-tuples (FileIndex, Path, Name, LStat, MD5, DeltaSeq)."""
+    out = []
+    for rec in records:
+        if len(rec) == 6:
+            fi, path, name, lstat, md5, delta = rec
+        elif len(rec) == 5:
+            (fi, path, name, lstat, md5), delta = rec, 0
+        else:
+            raise ValueError(f"a file record has 6 fields "
+                             f"(file_index, path, name, lstat, md5, delta_seq), got {rec!r}")
+        if not isinstance(path, str) or not isinstance(name, str):
+            raise TypeError(f"path and name must be str, got {path!r}, {name!r}")
+        if "\0" in path or "\0" in name:
+            raise ValueError(f"file names cannot contain NUL: {path + name!r}")
+        out.append((int(fi), path, name, lstat or "", md5 or "0", int(delta or 0)))
+    return out
+
+
+def op_list_files(job_id):
+    rows = yield q_all(
+        "SELECT p.Path || f.Name, f.FileIndex, f.LStat, f.MD5 FROM File f "
+        "JOIN Path p ON p.PathId = f.PathId WHERE f.JobId = ? ORDER BY f.FileIndex, f.FileId",
+        job_id)
+    return [api.FileEntry(*r) for r in rows]
+
+
+def _after(start_time, job_id):
+    return " AND (j.StartTime > ? OR (j.StartTime = ? AND j.JobId > ?))", (start_time, start_time, job_id)
+
+
+def op_restore_selection(client, fileset, before):
+    client_id = yield from _client_id(client)
+    if client_id is None:
+        return api.RestoreSelection([], [])
+    cond, params = _success_condition("B")
+    fs_cond, fs_params = _fileset_condition(fileset)
+    base = "SELECT j.JobId, j.StartTime, j.FileSetId FROM Job j WHERE" + cond + " AND j.ClientId = ?"
+    params = params + (client_id,)
+    if before is not None:
+        base += " AND j.StartTime < ?"
+        params += (before,)
+    newest = " ORDER BY j.StartTime DESC, j.JobId DESC LIMIT 1"
+    full = yield q_one(base + fs_cond + " AND j.Level = 'F'" + newest, *(params + fs_params))
+    if full is None:
+        return api.RestoreSelection([], [])
+    full_id, full_start, fileset_id = full
+    # The Differential and Incrementals must belong to the Full's fileset.
+    same_fs = " AND j.FileSetId = ?"
+    params += (fileset_id,)
+    after, after_params = _after(full_start, full_id)
+    diff = yield q_one(base + same_fs + " AND j.Level = 'D'" + after + newest, *(params + after_params))
+    job_ids = [full_id]
+    if diff is not None:
+        job_ids.append(diff[0])
+        after, after_params = _after(diff[1], diff[0])
+    incs = yield q_all(base + same_fs + " AND j.Level = 'I'" + after
+                       + " ORDER BY j.StartTime, j.JobId", *(params + after_params))
+    job_ids.extend(r[0] for r in incs)
+    ranks = ", ".join("(?, ?)" for _ in job_ids)
+    rank_params = [v for rank, jid in enumerate(job_ids) for v in (jid, rank)]
+    rows = yield q_all(
+        "SELECT t.JobId, t.FileIndex, t.Path || t.Name, t.LStat, t.MD5 FROM ("
+        " SELECT f.JobId AS JobId, f.FileIndex AS FileIndex, p.Path AS Path, f.Name AS Name,"
+        " f.LStat AS LStat, f.MD5 AS MD5, ROW_NUMBER() OVER ("
+        "  PARTITION BY f.PathId, f.Name ORDER BY r.column2 DESC, f.FileIndex DESC) AS rn"
+        " FROM File f JOIN Path p ON p.PathId = f.PathId"
+        f" JOIN (VALUES {ranks}) AS r ON r.column1 = f.JobId"
+        ") AS t WHERE t.rn = 1 AND t.FileIndex > 0 ORDER BY t.JobId, t.FileIndex",
+        *rank_params)
+    return api.RestoreSelection(job_ids, [api.SelectedFile(*r) for r in rows])
+
+
+# --- media -------------------------------------------------------------------
+
+_MEDIA_FIELDS = ["media_id"] + list(MEDIA_COLUMNS)
+_MEDIA_TIMES = ("first_written", "last_written", "label_date")
+_MEDIA_SELECT = (
+    "SELECT m.MediaId, " + ", ".join(f"m.{c}" for c in MEDIA_COLUMNS.values())
+    + ", p.Name, s.Name FROM Media m LEFT JOIN Pool p ON p.PoolId = m.PoolId "
+    "LEFT JOIN Storage s ON s.StorageId = m.StorageId")
+
+
+def _volume_from_row(row):
+    values = dict(zip(_MEDIA_FIELDS + ["pool", "storage"], row))
+    for k in _MEDIA_TIMES:
+        values[k] = py_time(values[k])
+    return api.VolumeRecord(**values)
+
+
+def _check_vol_status(fields):
+    status = fields.get("vol_status")
+    if status is not None and status not in VOLUME_STATUSES:
+        raise ValueError(f"unknown VolStatus {status!r}; known: {', '.join(VOLUME_STATUSES)}")
+
+
+_POOL_DEFAULTS_FOR_MEDIA = ("vol_retention", "vol_use_duration", "max_vol_jobs", "max_vol_files",
+                            "max_vol_bytes", "recycle", "label_type")
+
+
+def op_create_volume(name, pool, media_type, storage_id, fields):
+    _check_fields(fields, set(MEDIA_COLUMNS) - {"volume_name", "pool_id", "media_type"}, "volume")
+    _check_vol_status(fields)
+    pool_id = yield from _pool_id(pool)
+    if pool_id is None:
+        raise CatalogIntegrityError(f"cannot create volume {name!r}: no pool {pool!r} in the catalog")
+    defaults = yield q_one(
+        "SELECT " + ", ".join(POOL_COLUMNS[k] for k in _POOL_DEFAULTS_FOR_MEDIA)
+        + " FROM Pool WHERE PoolId = ?", pool_id)
+    if defaults is None:
+        raise CatalogIntegrityError(f"cannot create volume {name!r}: no pool with PoolId {pool_id}")
+    values = dict(zip(_POOL_DEFAULTS_FOR_MEDIA, defaults))
+    values.update(volume_name=name, pool_id=pool_id, media_type=media_type, storage_id=storage_id)
+    values.setdefault("vol_status", "Append")
+    values.update(fields)
+    cols = ", ".join(MEDIA_COLUMNS[k] for k in values)
+    media_id = yield q_insert(f"INSERT INTO Media ({cols}) VALUES ({_placeholders(len(values))})",
+                              values.values(), "MediaId")
+    yield q_count("UPDATE Pool SET NumVols = (SELECT COUNT(*) FROM Media WHERE PoolId = ?) "
+                  "WHERE PoolId = ?", pool_id, pool_id)
+    return media_id
+
+
+def op_get_volume(name):
+    if isinstance(name, int):
+        row = yield q_one(_MEDIA_SELECT + " WHERE m.MediaId = ?", name)
+    else:
+        row = yield q_one(_MEDIA_SELECT + " WHERE m.VolumeName = ?", name)
+    return _volume_from_row(row) if row else None
+
+
+def op_update_volume(name, fields):
+    _check_fields(fields, set(MEDIA_COLUMNS) - {"volume_name"}, "volume")
+    _check_vol_status(fields)
+    key = "MediaId" if isinstance(name, int) else "VolumeName"
+    if fields:
+        sets = ", ".join(f"{MEDIA_COLUMNS[k]} = ?" for k in fields)
+        yield q_count(f"UPDATE Media SET {sets} WHERE {key} = ?", *fields.values(), name)
+    volume = yield from op_get_volume(name)
+    return volume
+
+
+def op_list_volumes(pool):
+    if pool is None:
+        rows = yield q_all(_MEDIA_SELECT + " ORDER BY m.MediaId")
+    else:
+        pool_id = yield from _pool_id(pool)
+        rows = yield q_all(_MEDIA_SELECT + " WHERE m.PoolId = ? ORDER BY m.MediaId", pool_id)
+    return [_volume_from_row(r) for r in rows]
+
+
+def op_find_appendable_volume(pool, media_type, exclude):
+    pool_id = yield from _pool_id(pool)
+    if pool_id is None:
+        return None
+    exclude = [exclude] if isinstance(exclude, str) else list(exclude or ())
+    sql = (_MEDIA_SELECT + " WHERE m.PoolId = ? AND m.MediaType = ? AND m.VolStatus = 'Append'"
+           " AND m.Enabled = 1")
+    if exclude:
+        sql += f" AND m.VolumeName NOT IN ({_placeholders(len(exclude))})"
+    sql += (" ORDER BY CASE WHEN m.LastWritten IS NULL THEN 1 ELSE 0 END, m.LastWritten DESC,"
+            " m.MediaId LIMIT 1")
+    row = yield q_one(sql, pool_id, media_type, *exclude)
+    return _volume_from_row(row) if row else None
+
+
+def op_count_volumes(pool):
+    pool_id = yield from _pool_id(pool)
+    row = yield q_one("SELECT COUNT(*) FROM Media WHERE PoolId = ?", pool_id)
+    return row[0]
+
+
+def op_next_volume_name(pool):
+    pool_id = yield from _pool_id(pool)
+    row = yield q_one("SELECT LabelFormat FROM Pool WHERE PoolId = ?", pool_id)
+    if row is None:
+        raise CatalogIntegrityError(f"no pool {pool!r} in the catalog")
+    fmt = row[0]
+    if not fmt:
+        return None
+    if "$" in fmt or "%" in fmt:
+        raise CatalogError(f"Label Format {fmt!r}: variable expansion is not supported yet; "
+                           f"use a plain prefix such as 'Full-'")
+    count = yield from op_count_volumes(pool_id)
+    n = count + 1
+    while True:
+        name = f"{fmt}{n:04d}"
+        taken = yield q_one("SELECT 1 FROM Media WHERE VolumeName = ?", name)
+        if not taken:
+            return name
+        n += 1
+
+
+def op_create_jobmedia(job_id, media_id, first_index, last_index, start_file, end_file,
+                       start_block, end_block, vol_index, job_bytes):
+    if vol_index is None:
+        row = yield q_one("SELECT COALESCE(MAX(VolIndex), 0) + 1 FROM JobMedia WHERE JobId = ?", job_id)
+        vol_index = row[0]
+    jm_id = yield q_insert(
+        "INSERT INTO JobMedia (JobId, MediaId, FirstIndex, LastIndex, StartFile, EndFile, "
+        "StartBlock, EndBlock, VolIndex, JobBytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (job_id, media_id, first_index, last_index, start_file, end_file, start_block, end_block,
+         vol_index, job_bytes), "JobMediaId")
+    return jm_id
+
+
+def op_jobmedia_for_jobs(job_ids):
+    job_ids = [int(j) for j in job_ids]
+    if not job_ids:
+        return []
+    rows = yield q_all(
+        "SELECT jm.JobId, j.Job, m.VolumeName, m.MediaType, m.MediaId, j.VolSessionId, "
+        "j.VolSessionTime, jm.FirstIndex, jm.LastIndex, jm.StartFile, jm.EndFile, jm.StartBlock, "
+        "jm.EndBlock, jm.VolIndex, jm.JobMediaId FROM JobMedia jm "
+        "JOIN Job j ON j.JobId = jm.JobId JOIN Media m ON m.MediaId = jm.MediaId "
+        f"WHERE jm.JobId IN ({_placeholders(len(job_ids))}) ORDER BY jm.JobId, jm.JobMediaId",
+        *job_ids)
+    return [api.JobMediaEntry(*r) for r in rows]
+
+
+# --- log ---------------------------------------------------------------------
+
+def op_add_log(job_id, time, text):
+    log_id = yield q_insert("INSERT INTO Log (JobId, Time, LogText) VALUES (?, ?, ?)",
+                            (job_id, time, text), "LogId")
+    return log_id
+
+
+def op_job_log(job_id):
+    rows = yield q_all("SELECT JobId, Time, LogText FROM Log WHERE JobId = ? ORDER BY LogId", job_id)
+    return [api.LogEntry(r[0], py_time(r[1]), r[2]) for r in rows]
+
+
+# --- the shared half of a backend ----------------------------------------------
+
+@implementer(ICatalog)
+class SQLCatalog:
+    """ICatalog on top of ``self._run(op, *args)`` (run one operation in one
+    transaction, return a Deferred) and ``self._store_files(job_id, rows)``."""
+
+    driver = None
+    schema_dir = None          # sql/<schema_dir>/NNNN_*.sql
+
+    def __init__(self, reactor, scripts_dir=None, clock=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self._reactor = reactor
+        self._clock = clock or reactor
+        self._scripts_dir = scripts_dir or os.path.join(SQL_DIR, self.schema_dir)
+
+    def _now(self):
+        return datetime.fromtimestamp(self._clock.seconds()).replace(microsecond=0)
+
+    def _run(self, op, *args, **kwargs):
+        raise NotImplementedError
+
+    def _store_files(self, job_id, rows):
+        raise NotImplementedError
+
+    def _call(self, op, *args, **kwargs):
+        """Run an operation; argument errors become a failed Deferred too."""
+        from twisted.internet import defer
+        try:
+            return self._run(op, *args, **kwargs)
+        except Exception:
+            return defer.fail()
+
+    def schema_version(self):
+        return self._call(op_schema_version)
+
+    def ensure_client(self, name, uname=None, auto_prune=None, file_retention=None,
+                      job_retention=None):
+        return self._call(op_ensure_client, name, uname=uname, auto_prune=auto_prune,
+                          file_retention=file_retention, job_retention=job_retention)
+
+    def list_clients(self):
+        return self._call(op_list_clients)
+
+    def ensure_fileset(self, name, text, md5):
+        return self._call(op_ensure_fileset, name, text, md5, self._now())
+
+    def ensure_pool(self, name, pool_type="Backup", label_format=None, max_volume_bytes=0,
+                    volume_use_duration=0, max_volume_jobs=0, **more):
+        from twisted.internet import defer
+        try:
+            fields = normalise_pool_fields(dict(
+                pool_type=pool_type, label_format=label_format, max_vol_bytes=max_volume_bytes,
+                vol_use_duration=volume_use_duration, max_vol_jobs=max_volume_jobs, **more))
+        except Exception:
+            return defer.fail()
+        return self._call(op_ensure_pool, name, fields)
+
+    def list_pools(self):
+        return self._call(op_list_pools)
+
+    def ensure_storage(self, name, auto_changer=False):
+        return self._call(op_ensure_storage, name, auto_changer)
+
+    def create_job(self, job):
+        return self._call(op_create_job, job)
+
+    def update_job(self, job_id, **fields):
+        return self._call(op_update_job, job_id, fields)
+
+    def get_job(self, job_id):
+        return self._call(op_get_job, job_id)
+
+    def list_jobs(self, client=None, name=None, status=None, job_id=None, type=None, level=None,
+                  limit=None):
+        return self._call(op_list_jobs, client=client, name=name, status=status, job_id=job_id,
+                          type=type, level=level, limit=limit)
+
+    def last_successful_job(self, job_name, client, fileset, levels=("F",), type="B", before=None):
+        return self._call(op_last_successful_job, job_name, client, fileset, levels, type, before)
+
+    def delete_job(self, job_id):
+        return self._call(op_delete_job, job_id)
+
+    def add_file_records(self, job_id, records):
+        from twisted.internet import defer
+        try:
+            rows = prepare_file_records(records)
+        except Exception:
+            return defer.fail()
+        if not rows:
+            return defer.succeed(0)
+        return self._store_files(int(job_id), rows)
+
+    def list_files(self, job_id):
+        return self._call(op_list_files, job_id)
+
+    def restore_selection(self, client, fileset=None, before=None):
+        return self._call(op_restore_selection, client, fileset, before)
+
+    def create_volume(self, name, pool, media_type, storage_id=None, **fields):
+        return self._call(op_create_volume, name, pool, media_type, storage_id, fields)
+
+    def get_volume(self, name):
+        return self._call(op_get_volume, name)
+
+    def update_volume(self, name, **fields):
+        return self._call(op_update_volume, name, fields)
+
+    def list_volumes(self, pool=None):
+        return self._call(op_list_volumes, pool)
+
+    def find_appendable_volume(self, pool, media_type, exclude=()):
+        return self._call(op_find_appendable_volume, pool, media_type, exclude)
+
+    def count_volumes(self, pool):
+        return self._call(op_count_volumes, pool)
+
+    def next_volume_name(self, pool):
+        return self._call(op_next_volume_name, pool)
+
+    def create_jobmedia(self, job_id, media_id, first_index, last_index, start_file, end_file,
+                        start_block, end_block, vol_index=None, job_bytes=0):
+        return self._call(op_create_jobmedia, job_id, media_id, first_index, last_index,
+                          start_file, end_file, start_block, end_block, vol_index, job_bytes)
+
+    def jobmedia_for_jobs(self, job_ids):
+        return self._call(op_jobmedia_for_jobs, list(job_ids))
+
+    def add_log(self, job_id, time, text):
+        return self._call(op_add_log, job_id, time if time is not None else self._now(), text)
+
+    def job_log(self, job_id):
+        return self._call(op_job_log, job_id)

@@ -1,0 +1,1 @@
+"""Catalog schema scripts (package only so that the .sql files are installed)."""
