@@ -143,6 +143,7 @@ class FakeStorage:
         self.serve_records = list(serve_records)
         self.keep_data = keep_data
         self.records = []
+        self.raw_records = []     # one entry per data packet (= one SD record)
         self.commands = []
         self.data_bytes = 0
         self.packets = 0
@@ -151,6 +152,7 @@ class FakeStorage:
         self.done = defer.Deferred()
         self.gate = None
         self.gate_after = None
+        self.gate_bytes = 0
         self.closed_early = False
         self.port = None
         self._listening = None
@@ -235,17 +237,24 @@ class FakeStorage:
             file_index, stream, zero = (int(x) for x in header.split(b" "))
             assert zero == 0
             pieces = []
+            raw = self.raw_records
             while True:
                 packet = await receive(TIMEOUT)
                 self.packets += 1
                 if packet == Signal.EOD:
                     break
+                if packet == Signal.TERMINATE:  # the FD gave up (cancel)
+                    raise ConnectionClosed("TERMINATE in the data stream")
                 assert isinstance(packet, bytes), packet
                 self.data_bytes += len(packet)
                 if self.keep_data or stream == 1:
                     pieces.append(packet)
+                    raw.append((file_index, stream, packet))
+                if self.gate is not None and self.gate_bytes and self.data_bytes >= self.gate_bytes:
+                    gate, self.gate = self.gate, None
+                    await gate
             self.records.append((file_index, stream, b"".join(pieces), len(pieces)))
-            if self.gate is not None and self.gate_after(self.records):
+            if self.gate is not None and self.gate_after and self.gate_after(self.records):
                 gate, self.gate = self.gate, None
                 await gate
 

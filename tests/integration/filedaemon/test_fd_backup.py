@@ -234,11 +234,11 @@ async def test_cancel_from_another_director_connection_stops_the_backup(fd, stor
     sd = storage("backup", keep_data=False)
     gate = defer.Deferred()   # never opened: the SD stops reading after some data
     sd.gate = gate
-    sd.gate_after = lambda records: len(records) >= 2
+    sd.gate_bytes = 8 * 1024 * 1024
     director = await FakeDirector.connect(fd)
     await director.setup_job(JOB, sd.port, fileset=fileset_lines(tree))
     assert await director.command(b"backup FileIndex=0\n") == b"2000 OK backup\n"
-    while len(sd.records) < 2:
+    while sd.gate is not None:
         await task.deferLater(reactor, 0.01, lambda: None)
 
     other = await FakeDirector.connect(fd, "other-dir", "otherpw")

@@ -1,0 +1,468 @@
+"""The FD <-> SD data channel (connection #6): dialing, backup streaming, restore reading.
+
+Backup: one worker thread per job walks the FileSet, reads, hashes and
+compresses, and turns the records into ready-framed packet bytes
+(``"<FileIndex> <Stream> 0"`` header, data packets, EOD per record group).  It
+hands the reactor batches of about ``BATCH_BYTES`` with ``callFromThread``.  The
+streamer is registered as a streaming producer on the SD transport: while the
+transport is paused the batches wait, and the thread blocks as soon as
+``MAX_PENDING_BATCHES`` batches wait, so memory stays flat whatever the size of
+the backup.
+
+Restore: the reactor collects ``rechdr`` + data packets from the SD into batches
+and a worker thread feeds them to the ``Restorer``; at most one batch is being
+written while the next one is collected, and the SD connection's own receive
+queue (which pauses the transport when full) pushes back on the SD.
+"""
+
+import collections
+import queue
+import struct
+import threading
+import time
+
+from twisted.internet import defer, error as net_error, task
+from twisted.logger import Logger
+from twisted.python import failure as tw_failure
+from zope.interface import implementer
+from twisted.internet.interfaces import IPushProducer
+
+import bareos
+from bareos.filedaemon.jobs import parse_rechdr
+from bareos.protocol import framing
+from bareos.protocol.framing import Signal
+from bareos.protocol.handshake import AuthenticationFailed, dial
+from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
+from bareos.protocol.hello import Hello, HelloKind
+from bareos.protocol.tls import TlsPolicy
+
+log = Logger(namespace="bareos.filedaemon")
+
+BATCH_BYTES = 512 * 1024
+MAX_PENDING_BATCHES = 4
+RESTORE_BATCH_BYTES = 1024 * 1024
+SD_RETRY_INTERVAL = 10          # seconds between connection attempts (Bareos: 10)
+SD_REPLY_TIMEOUT = None         # the SD may wait for a volume: no timeout on its replies
+TLS_AUTO = 4                    # ssl=4 in storage/JobId commands: TLS-PSK first
+
+_HEADER = struct.Struct("!i")
+_EOD = framing.encode_signal(Signal.EOD)
+
+
+class StorageConnectFailed(Exception):
+    """The SD could not be reached or refused us."""
+
+
+def sd_tls_policy(ssl):
+    """``ssl=`` of the director's command -> our TLS policy for dialing the SD.
+
+    4 ("auto", TLS-first daemons) starts TLS-PSK before the hello; anything else is
+    cleartext (the pre-18.2 post-CRAM TLS negotiation is not supported).
+    """
+    return TlsPolicy.ENABLED if ssl == TLS_AUTO else TlsPolicy.NONE
+
+
+async def connect_storage(reactor, address, port, job_name, key, ssl, own_name, timeout,
+                          retry_interval=SD_RETRY_INTERVAL, is_canceled=lambda: False):
+    """Dial the SD for ``job_name``, retrying refused connections until ``timeout``.
+
+    Returns the authenticated BareosConnection; raises StorageConnectFailed
+    with a reason an operator understands.
+    """
+    hello = Hello(HelloKind.START_JOB, job_name, version=bareos.VERSION)
+    policy = sd_tls_policy(ssl)
+    deadline = reactor.seconds() + max(0, timeout)
+    key = key.encode() if isinstance(key, str) else key
+    while True:
+        try:
+            return await dial(reactor, address, port, hello, key, own_name, policy,
+                              connect_timeout=max(1, min(30, timeout or 30)))
+        except AuthenticationFailed as exc:
+            raise StorageConnectFailed(f"authentication failed: {exc}") from None
+        except (ConnectionClosed, ReceiveTimeout) as exc:
+            raise StorageConnectFailed(f"the storage daemon closed the connection: {exc}") \
+                from None
+        except (net_error.ConnectError, net_error.DNSLookupError, OSError) as exc:
+            reason = _connect_reason(exc)
+            remaining = deadline - reactor.seconds()
+            if remaining <= 0 or is_canceled():
+                raise StorageConnectFailed(reason) from None
+            log.info("Cannot reach storage daemon {address}:{port} ({reason}); retrying",
+                     address=address, port=port, reason=reason)
+            await task.deferLater(reactor, min(retry_interval, remaining), lambda: None)
+            if is_canceled():
+                raise StorageConnectFailed("job canceled") from None
+        except Exception as exc:  # TLS handshake failures arrive as SSL errors
+            raise StorageConnectFailed(f"{type(exc).__name__}: {exc}") from None
+
+
+def _connect_reason(exc):
+    text = str(exc).strip()
+    if isinstance(exc, net_error.ConnectionRefusedError):
+        return "Connection refused"
+    if isinstance(exc, net_error.TimeoutError):
+        return "Connection timed out"
+    if isinstance(exc, net_error.DNSLookupError):
+        return f"cannot resolve the address ({text})"
+    return text or type(exc).__name__
+
+
+def close_connection(reactor, conn, grace=2.0):
+    """TERMINATE and close; abort if the peer does not take the rest within ``grace`` s."""
+    if conn is None:
+        return
+    if conn.is_open:
+        conn.close()
+    transport = conn.transport
+    if transport is None or conn.closed.called:
+        return
+
+    def abort():
+        if not conn.closed.called and hasattr(transport, "abortConnection"):
+            transport.abortConnection()
+    call = reactor.callLater(grace, abort)
+    conn.closed.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
+
+
+SOCKET_BUFFER_BYTES = 1024 * 1024
+
+
+def widen_socket_buffer(conn, nbytes=SOCKET_BUFFER_BYTES):
+    """Read (and buffer writes) in larger pieces on a bulk data connection.
+
+    Twisted reads 64 KiB per wake-up; a data channel moves gigabytes, so fewer,
+    larger reads save most of the per-read Python overhead.  The TCP transport
+    may sit below a TLS layer.
+    """
+    transport = conn.transport
+    for _ in range(3):
+        if transport is None:
+            return
+        if hasattr(transport, "socket") and hasattr(transport, "bufferSize"):
+            transport.bufferSize = nbytes
+            return
+        transport = getattr(transport, "transport", None)
+
+
+def frame_records(records, job=None):
+    """Yield ``(pieces, nbytes)`` per record: the packets that carry it.
+
+    Record groups (same FileIndex and stream) share one header; a group ends
+    with EOD.  After the last record one more EOD ends the session.  ``job``
+    (optional) receives ``last_fname``/progress updates.
+    """
+    current = None
+    pack = _HEADER.pack
+    limit = framing.MAX_MESSAGE_LEN
+    for record in records:
+        key = (record.file_index, record.stream)
+        pieces = []
+        if key != current:
+            if current is not None:
+                pieces.append(_EOD)
+            header = b"%d %d 0" % key
+            pieces.append(pack(len(header)))
+            pieces.append(header)
+            current = key
+        data = record.data
+        if len(data) > limit:
+            for start in range(0, len(data), limit):
+                piece = data[start:start + limit]
+                pieces.append(pack(len(piece)))
+                pieces.append(piece)
+        else:
+            pieces.append(pack(len(data)))
+            pieces.append(data)
+        yield pieces
+    tail = [_EOD] if current is not None else []
+    tail.append(_EOD)
+    yield tail
+
+
+@implementer(IPushProducer)
+class BackupStreamer:
+    """Ships the packets a worker thread makes to the SD transport, with back-pressure.
+
+    ``make_records()`` runs in the thread and returns the iterable of Records.
+    ``start()`` returns a Deferred that fires (with None) when every packet,
+    including the final EOD, has been handed to the transport, or fails with
+    the thread's exception.  ``stop()`` ends the thread early (cancel, SD lost);
+    the Deferred then fires with ``StreamStopped``.
+    """
+
+    def __init__(self, reactor, conn, make_records, batch_bytes=BATCH_BYTES,
+                 max_pending=MAX_PENDING_BATCHES, bandwidth=lambda: 0, on_progress=None):
+        self.reactor = reactor
+        self.conn = conn
+        self.make_records = make_records
+        self.batch_bytes = batch_bytes
+        self.max_pending = max_pending
+        self.bandwidth = bandwidth
+        self.on_progress = on_progress
+        self.bytes_sent = 0
+        self._pending = collections.deque()
+        self._paused = False
+        self._stopped = None            # reason, once stopped
+        self._thread_done = False
+        self._thread_failure = None
+        self._cond = threading.Condition()
+        self._in_flight = 0             # batches made by the thread, not yet written
+        self._done = defer.Deferred()
+        self._thread = None
+
+    # -- reactor side -------------------------------------------------------------------
+    def start(self):
+        transport = self.conn.transport
+        transport.registerProducer(self, True)
+        self._thread = threading.Thread(target=self._run, name="bareos-fd-backup", daemon=True)
+        self._thread.start()
+        return self._done
+
+    def stop(self, reason="stopped"):
+        with self._cond:
+            if self._stopped is None:
+                self._stopped = reason
+            self._cond.notify_all()
+        self._pending.clear()
+        self._finish()
+
+    def pauseProducing(self):
+        self._paused = True
+
+    def resumeProducing(self):
+        self._paused = False
+        self._pump()
+
+    def stopProducing(self):
+        self.stop("the storage daemon connection was closed")
+
+    def _deliver(self, batch):
+        if self._stopped is not None:
+            return
+        self._pending.append(batch)
+        self._pump()
+
+    def _pump(self):
+        transport = self.conn.transport
+        while self._pending and not self._paused and self._stopped is None:
+            batch = self._pending.popleft()
+            if not self.conn.is_open:
+                self.stop("the storage daemon connection was closed")
+                return
+            transport.write(batch)
+            self.bytes_sent += len(batch)
+            if self.on_progress is not None:
+                self.on_progress(self.bytes_sent)
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+        self._finish()
+
+    def _thread_finished(self, failure=None):
+        self._thread_done = True
+        self._thread_failure = failure
+        self._finish()
+
+    def _finish(self):
+        if self._done.called:
+            return
+        if self._stopped is not None and self._thread_done:
+            pass
+        elif self._stopped is not None:
+            return  # wait until the thread has really ended (it may hold open files)
+        elif not (self._thread_done and not self._pending):
+            return
+        try:
+            self.conn.transport.unregisterProducer()
+        except Exception:  # transport already gone
+            pass
+        if self._thread_failure is not None:
+            self._done.errback(self._thread_failure)
+        elif self._stopped is not None:
+            self._done.errback(StreamStopped(self._stopped))
+        else:
+            self._done.callback(None)
+
+    # -- thread side ---------------------------------------------------------------------
+    def _run(self):
+        failure = None
+        records = None
+        try:
+            records = self.make_records()
+            self._produce(records)
+        except BaseException:
+            failure = tw_failure.Failure()
+        finally:
+            close = getattr(records, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+            self.reactor.callFromThread(self._thread_finished, failure)
+
+    def _produce(self, records):
+        parts = []
+        size = 0
+        started = time.monotonic()
+        shipped = 0
+        batch_bytes = self.batch_bytes
+        for pieces in frame_records(records):
+            if self._stopped is not None:
+                return
+            parts.extend(pieces)
+            for piece in pieces:
+                size += len(piece)
+            if size >= batch_bytes:
+                if not self._ship(parts):
+                    return
+                shipped += size
+                parts, size = [], 0
+                self._throttle(started, shipped)
+        if parts and self._stopped is None:
+            self._ship(parts)
+
+    def _ship(self, parts):
+        """Wait for room, then hand one batch to the reactor.  False when stopped."""
+        with self._cond:
+            while self._in_flight >= self.max_pending and self._stopped is None:
+                self._cond.wait(1.0)
+            if self._stopped is not None:
+                return False
+            self._in_flight += 1
+        self.reactor.callFromThread(self._deliver, b"".join(parts))
+        return True
+
+    def _throttle(self, started, shipped):
+        limit = self.bandwidth()
+        if not limit:
+            return
+        ahead = shipped / limit - (time.monotonic() - started)
+        while ahead > 0 and self._stopped is None:
+            with self._cond:
+                self._cond.wait(min(ahead, 0.5))
+            ahead = shipped / limit - (time.monotonic() - started)
+
+
+class StreamStopped(Exception):
+    """The backup stream ended early (cancel, or the SD went away)."""
+
+
+class RestoreWorker:
+    """One thread that applies record batches to a Restorer, in order.
+
+    ``submit(batch)`` (reactor) returns a Deferred fired when that batch has been
+    applied; ``call(fn)`` runs ``fn()`` in the same thread (``finish()``).  A
+    failure (e.g. RestoreDiskFull) fails that batch's Deferred and every later one.
+    """
+
+    def __init__(self, reactor, restorer, is_canceled=lambda: False):
+        self.reactor = reactor
+        self.restorer = restorer
+        self.is_canceled = is_canceled
+        self._queue = queue.Queue()
+        self._failure = None
+        self._thread = threading.Thread(target=self._run, name="bareos-fd-restore", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch):
+        restorer = self.restorer
+        canceled = self.is_canceled
+
+        def apply():
+            record = restorer.record
+            for file_index, stream, data in batch:
+                if canceled():
+                    return
+                record(file_index, stream, data)
+        return self.call(apply)
+
+    def call(self, fn):
+        d = defer.Deferred()
+        self._queue.put((fn, d))
+        return d
+
+    def close(self):
+        self._queue.put(None)
+
+    def _run(self):
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fn, d = item
+            if self._failure is not None:
+                self.reactor.callFromThread(d.errback, self._failure)
+                continue
+            try:
+                result = fn()
+            except BaseException:
+                self._failure = tw_failure.Failure()
+                self.reactor.callFromThread(d.errback, self._failure)
+            else:
+                self.reactor.callFromThread(d.callback, result)
+
+
+class RestoreStreamError(Exception):
+    """The SD sent something that is not a record stream."""
+
+
+async def receive_records(conn, worker, job, batch_bytes=RESTORE_BATCH_BYTES):
+    """Read ``rechdr`` + data packets until EOD and apply them through ``worker``.
+
+    Returns ``(records, data_bytes)`` received.  Raises RestoreStreamError,
+    ConnectionClosed, or what the Restorer raised.
+    """
+    batch, size = [], 0
+    previous = None
+    count = 0
+    total = 0
+    receive = conn.receive
+    limit = framing.MAX_MESSAGE_LEN
+    while True:
+        if job.canceled:
+            break
+        packet = await receive(SD_REPLY_TIMEOUT)
+        if packet == Signal.EOD:
+            break
+        if not isinstance(packet, bytes):
+            raise RestoreStreamError(f"unexpected {framing.signal_name(packet)} in the record stream")
+        header = _parse_rechdr(packet)
+        file_index, stream, length = header[2], header[3], header[4]
+        data = await receive(SD_REPLY_TIMEOUT)
+        if not isinstance(data, bytes):
+            raise RestoreStreamError(
+                f"record header without data ({framing.signal_name(data)})")
+        if len(data) == limit and length > limit:  # a record longer than one packet
+            pieces = [data]
+            got = len(data)
+            while got < length:
+                more = await receive(SD_REPLY_TIMEOUT)
+                if not isinstance(more, bytes):
+                    raise RestoreStreamError("record data cut short")
+                pieces.append(more)
+                got += len(more)
+            data = b"".join(pieces)
+        if file_index < 0:
+            continue  # labels are not for us
+        batch.append((file_index, stream, data))
+        size += len(data) + 64
+        count += 1
+        total += len(data)
+        if size >= batch_bytes:
+            if previous is not None:
+                await previous
+            previous = worker.submit(batch)
+            batch, size = [], 0
+    if previous is not None:
+        await previous
+    if batch and not job.canceled:
+        await worker.submit(batch)
+    return count, total
+
+
+def _parse_rechdr(packet):
+    header = parse_rechdr(packet)
+    if header is None:
+        raise RestoreStreamError(f"bad record header from the storage daemon: {packet[:80]!r}")
+    return header

@@ -1,0 +1,836 @@
+"""The director's job commands on a file daemon session (PROTOCOL.md §5).
+
+Each handler is a coroutine ``(session, text)``; returning False ends the
+session, which then gets ``2800 End Job ...`` (when a JobId was given) and
+BNET_TERMINATE, as Bareos' command loop does.  The table order is Bareos'
+(``filed/dir_cmd.cc``): the first prefix that matches wins.
+"""
+
+import os
+import socket
+import subprocess
+
+from twisted.internet import threads
+from twisted.logger import Logger
+
+from bareos.daemon.director_session import status_command
+from bareos.filedaemon import datachannel, jobs
+from bareos.filedaemon.fileset import FileSetError, FileSetSpec, Options
+from bareos.filedaemon.jobs import (
+    JS_CANCELED, JS_ERROR, JS_FATAL, JS_RUNNING, JS_TERMINATED, JT_BACKUP, JT_ESTIMATE,
+    JT_RESTORE, M_ERROR, M_FATAL, M_INFO, M_WARNING, CommandError,
+)
+from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
+from bareos.protocol.cram import unbash_spaces
+from bareos.protocol.framing import Signal
+
+log = Logger(namespace="bareos.filedaemon")
+
+DIRECTOR_REPLY_TIMEOUT = 180     # BTIME answers, fileset lines
+LISTING_BATCH = 256              # estimate listing lines per reactor call
+
+
+# --- plumbing ---------------------------------------------------------------------------------
+def job_of(session):
+    """The Job of a director session (created on first use)."""
+    return session.daemon.job_for(session)
+
+
+def send_jmsg(session, job, msg_type, text, count=True):
+    """A job message to the director on the job's own connection (lib/message.cc).
+
+    ``count``: let the message count as Bareos' Jmsg does (errors, fatal status);
+    False for problems the walk has counted already."""
+    if count:
+        job.note_message(msg_type)
+    conn = session.conn
+    daemon = session.daemon
+    if job.job_id:
+        line = jobs.jmsg_line(job.job, msg_type, text, daemon.name, job.job_id,
+                              daemon.reactor.seconds())
+    else:  # no JobId: Bareos sends the bare text
+        line = text.encode("utf-8", "surrogateescape")
+    log_method = log.error if msg_type in (M_FATAL, M_ERROR) else log.info
+    log_method("{fd} {job}: {text}", fd=daemon.name, job=job.job, text=text.rstrip("\n"))
+    if conn.is_open:
+        conn.send(line)
+
+
+def _jmsg_from_thread(session, job, msg_type, text, count=True):
+    """Thread-safe ``send_jmsg``."""
+    session.daemon.reactor.callFromThread(send_jmsg, session, job, msg_type, text, count)
+
+
+async def end_session(session):
+    """End the command loop the Bareos way: ``2800 End Job ...`` and TERMINATE, then close."""
+    daemon = session.daemon
+    job = daemon.job_for(session, create=False)
+    if job is not None and job.job_id and job.is_running:
+        await run_scripts(session, job, before=False)
+        if job.status in (jobs.JS_CREATED, JS_RUNNING, jobs.JS_BLOCKED):
+            job.set_status(JS_TERMINATED)
+        datachannel.close_connection(daemon.reactor, getattr(job, "sd_conn", None))
+        job.sd_connected = False
+        if session.conn.is_open:
+            session.conn.send(job.end_job_line())
+        daemon.job_ended(job)
+    if session.conn.is_open:
+        session.conn.close()
+
+
+def handler(fn):
+    """Wrap a command: errors become a fatal job message; False ends the session."""
+    async def run(session, text):
+        job = session.daemon.job_for(session)
+        job.busy += 1
+        try:
+            result = await fn(session, text)
+        except (ConnectionClosed, ReceiveTimeout) as exc:
+            job.set_status(JS_FATAL)
+            log.warn("{job}: director connection lost: {reason}", job=job.job, reason=exc)
+            result = False
+        except Exception as exc:
+            log.failure("Command {command!r} failed", command=text[:60])
+            send_jmsg(session, job, M_FATAL, f"{text.split(' ')[0]} failed: {exc}\n")
+            result = False
+        finally:
+            job.busy -= 1
+        if result is False:
+            await end_session(session)
+            return False
+        return result
+    run.__name__ = fn.__name__
+    return run
+
+
+async def _read_until_eod(session, timeout=DIRECTOR_REPLY_TIMEOUT):
+    lines = []
+    while True:
+        packet = await session.conn.receive(timeout)
+        if packet == Signal.EOD or packet == Signal.TERMINATE:
+            return lines, packet
+        if isinstance(packet, bytes):
+            lines.append(packet)
+
+
+# --- commands ---------------------------------------------------------------------------------
+@handler
+async def accurate_command(session, text):
+    """``accurate files=N`` + one packet per file + EOD; no reply.  The list is counted,
+    not used: deleted files are not reported (FT_DELETED) yet."""
+    job = job_of(session)
+    job.accurate = True
+    lines, end = await _read_until_eod(session)
+    job.accurate_files = len(lines)
+    return end != Signal.TERMINATE
+
+
+@handler
+async def backup_command(session, text):
+    job = job_of(session)
+    first_index = jobs.parse_backup_command(text) + 1
+    job.job_type = JT_BACKUP
+    if job.fileset is None:
+        send_jmsg(session, job, M_FATAL, "No fileset was sent before the backup command.\n")
+        session.conn.send(jobs.bad_command("backup"))
+        return False
+    sd = getattr(job, "sd_conn", None)
+    if sd is None or not sd.is_open:
+        send_jmsg(session, job, M_FATAL, "Cannot contact Storage daemon\n")
+        session.conn.send(jobs.bad_command("backup"))
+        return False
+    job.set_status(jobs.JS_BLOCKED)
+    session.conn.send(jobs.OK_BACKUP)
+    await run_backup(session, job, sd, first_index)
+    return False
+
+
+async def _sd_reply(job, sd, what):
+    try:
+        return await sd.receive(datachannel.SD_REPLY_TIMEOUT)
+    except ConnectionClosed as exc:
+        raise SdProtocolError(f"Comm error with SD. bad response to {what}. ERR={exc}") from None
+
+
+class SdProtocolError(Exception):
+    pass
+
+
+async def _expect(job, sd, expected, what):
+    reply = await _sd_reply(job, sd, what)
+    if not jobs.same_line(reply, expected):
+        raise SdProtocolError(f"Bad response to {what} command. Wanted {expected.decode().strip()}, "
+                              f"got {_show(reply)}")
+
+
+def _show(reply):
+    if isinstance(reply, bytes):
+        return reply.decode("utf-8", "replace").strip()
+    return Signal(reply).name if reply in Signal._value2member_map_ else str(reply)
+
+
+async def run_backup(session, job, sd, first_index):
+    """The append session: open, data stream, end, close (filed/dir_cmd.cc BackupCmd)."""
+    daemon = session.daemon
+    reactor = daemon.reactor
+    streamer = None
+    try:
+        sd.send(jobs.APPEND_OPEN)
+        reply = await _sd_reply(job, sd, "append open")
+        ticket = jobs.parse_ticket(reply)
+        if ticket is None:
+            raise SdProtocolError(f"Bad response to append open: {_show(reply)}")
+        sd.send(jobs.append_data(ticket))
+        await _expect(job, sd, jobs.OK_DATA, "Append Data")
+        job.set_status(JS_RUNNING)
+
+        stats = _JobStats(job)
+        spec = job.fileset
+        since = job.since
+
+        def on_error(path, message):
+            _jmsg_from_thread(session, job, jobs.classify_file_problem(message), message + "\n",
+                              count=False)
+
+        def on_info(path, message):
+            _jmsg_from_thread(session, job, jobs.M_SKIPPED if "skipped" in message else M_INFO,
+                              message + "\n")
+
+        def make_records():
+            from bareos.filedaemon.walk import backup_records
+            return backup_records(spec, since, on_error, on_info, stats=stats,
+                                  first_index=first_index)
+
+        streamer = datachannel.BackupStreamer(reactor, sd, make_records,
+                                              bandwidth=lambda: job.max_bandwidth,
+                                              on_progress=lambda n: setattr(job, "stream_bytes", n))
+        cancel_hook = lambda: streamer.stop("job canceled")  # noqa: E731
+        job.on_cancel(cancel_hook)
+        lost = lambda reason: streamer.stop("the storage daemon connection was closed")  # noqa
+        sd.closed.addCallback(lambda reason: (lost(reason), reason)[1])
+        try:
+            await streamer.start()
+        finally:
+            job.remove_cancel_hook(cancel_hook)
+        if job.canceled:
+            return
+        await _expect(job, sd, jobs.OK_APPEND, "Append Data")
+        sd.send(jobs.append_end(ticket))
+        await _expect(job, sd, jobs.OK_END, "Append End")
+        sd.send(jobs.append_close(ticket))
+        sd_status = None
+        while True:
+            reply = await _sd_reply(job, sd, "Append Close")
+            if not isinstance(reply, bytes):
+                break
+            status = jobs.parse_close_status(reply)
+            if status is not None:
+                sd_status = status
+        if sd_status is None:
+            send_jmsg(session, job, M_FATAL, "Append Close with SD failed.\n")
+            return
+        if sd_status not in (ord(JS_TERMINATED), ord(jobs.JS_WARNINGS)):
+            send_jmsg(session, job, M_FATAL, f"Bad status {sd_status} returned from Storage Daemon.\n")
+            return
+        job.set_status(JS_TERMINATED)
+    except datachannel.StreamStopped as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"Backup stream to the storage daemon ended: {exc}\n")
+    except SdProtocolError as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"{exc}\n")
+    finally:
+        datachannel.close_connection(reactor, sd)
+        job.sd_connected = False
+
+
+class _JobStats:
+    """BackupStats that writes straight into the Job (live values for ``status``)."""
+
+    def __init__(self, job):
+        self.__dict__["_job"] = job
+        self.__dict__["skipped"] = {}
+
+    _MAP = {"files": "files", "read_bytes": "read_bytes", "job_bytes": "job_bytes",
+            "errors": "errors", "last_fname": "last_fname"}
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["_job"], self._MAP.get(name, name))
+
+    def __setattr__(self, name, value):
+        setattr(self.__dict__["_job"], self._MAP.get(name, name), value)
+
+
+@handler
+async def bootstrap_command(session, text):
+    """``bootstrap`` + bsr lines + EOD (older directors) -> ``2000 OK bootstrap``."""
+    lines, end = await _read_until_eod(session)
+    job_of(session).bootstrap = lines
+    session.conn.send(jobs.OK_BOOTSTRAP)
+    return end != Signal.TERMINATE
+
+
+@handler
+async def cancel_command(session, text):
+    name = jobs.parse_cancel_command(text)
+    conn = session.conn
+    if name is None:
+        conn.send(b"2902 Error scanning cancel command.\n")
+    else:
+        target = session.daemon.running_job(name)
+        if target is None:
+            conn.send(f"2901 Job {name} not found.\n".encode())
+        else:
+            log.info("Job {job} canceled by director {director}", job=name, director=session.name)
+            target.cancel()
+            conn.send(f"2001 Job {name} marked to be canceled.\n".encode())
+    conn.send_signal(Signal.EOD)
+    return True
+
+
+@handler
+async def endrestore_command(session, text):
+    job = job_of(session)
+    await finish_restore(session, job)
+    return False
+
+
+async def finish_restore(session, job):
+    worker = getattr(job, "restore_worker", None)
+    if worker is None:
+        return
+    job.restore_worker = None
+    try:
+        stats = await worker.call(job.restorer.finish)
+        job.files = stats.files
+        job.job_bytes = stats.bytes
+    except Exception as exc:
+        send_jmsg(session, job, M_FATAL, f"Restore could not be completed: {exc}\n")
+    finally:
+        worker.close()
+    if job.errors and job.status not in (JS_FATAL, JS_CANCELED):
+        job.set_status(JS_ERROR)
+
+
+@handler
+async def estimate_command(session, text):
+    job = job_of(session)
+    conn = session.conn
+    try:
+        listing = jobs.parse_estimate_command(text)
+    except CommandError as exc:
+        send_jmsg(session, job, M_FATAL, f"{exc}\n")
+        conn.send(b"2992 Bad estimate command.\n")
+        return False
+    if job.fileset is None:
+        job.fileset = FileSetSpec()
+    job.job_type = job.job_type or JT_ESTIMATE
+    reactor = session.daemon.reactor
+    spec, since = job.fileset, job.since
+
+    def send_lines(lines):
+        if conn.is_open:
+            for line in lines:
+                conn.send(line)
+
+    def estimate():
+        from bareos.filedaemon.attributes import FT_LNK, FT_LNKSAVED
+        from bareos.filedaemon.walk import walk
+        files = nbytes = 0
+        pending = []
+        for item in walk(spec, since):
+            if job.canceled:
+                break
+            files += 1
+            if item.file_type != FT_LNKSAVED and item.has_data:
+                nbytes += max(0, item.stat.st_size)
+            if listing:
+                line = jobs.ls_line(item.fname, item.stat, item.link, item.file_type == FT_LNK)
+                pending.append(line.encode("utf-8", "surrogateescape"))
+                if len(pending) >= LISTING_BATCH:
+                    reactor.callFromThread(send_lines, pending)
+                    pending = []
+        if pending:
+            reactor.callFromThread(send_lines, pending)
+        return files, nbytes
+
+    files, nbytes = await threads.deferToThreadPool(reactor, reactor.getThreadPool(), estimate)
+    job.examined = files
+    conn.send(jobs.ok_estimate(files, nbytes))
+    conn.send_signal(Signal.EOD)
+    return True
+
+
+@handler
+async def fileset_command(session, text):
+    job = job_of(session)
+    lines, end = await _read_until_eod(session)
+    if end == Signal.TERMINATE:
+        return False
+    try:
+        spec = FileSetSpec.parse(lines)
+        await threads.deferToThreadPool(session.daemon.reactor,
+                                        session.daemon.reactor.getThreadPool(),
+                                        expand_file_lists, spec)
+    except (FileSetError, OSError) as exc:
+        send_jmsg(session, job, M_FATAL, f"{exc}\n")
+        return False
+    job.fileset = spec
+    _apply_mtime_only(job)
+    session.conn.send(jobs.OK_INCLUDE)
+    return True
+
+
+def expand_file_lists(spec):
+    """``|command`` (its output lines) and ``<file`` (its lines) in File lists, as the FD does."""
+    for block in spec.includes + spec.excludes:
+        expanded = []
+        for item in block.files:
+            if item.startswith("|"):
+                out = subprocess.run(item[1:], shell=True, capture_output=True, check=False)
+                if out.returncode != 0:
+                    raise FileSetError(f"Error running program {item[1:]!r}: "
+                                       f"{out.stderr.decode(errors='replace').strip()}")
+                expanded += [line for line in os.fsdecode(out.stdout).splitlines() if line.strip()]
+            elif item.startswith("<"):
+                with open(item[1:], "rb") as f:
+                    expanded += [line.rstrip("\r") for line in os.fsdecode(f.read()).splitlines()
+                                 if line.strip()]
+            else:
+                expanded.append(item)
+        block.files = expanded
+
+
+def _apply_mtime_only(job):
+    """``mtime_only=1`` of the level command: judge changes by mtime alone."""
+    if not job.mtime_only or job.fileset is None:
+        return
+    for block in job.fileset.includes:
+        if not block.options:
+            block.options.append(Options())
+        for options in block.options:
+            options.mtime_only = True
+
+
+@handler
+async def job_command(session, text):
+    daemon = session.daemon
+    job = job_of(session)
+    try:
+        command = jobs.parse_job_command(text)
+    except CommandError as exc:
+        send_jmsg(session, job, M_FATAL, f"{exc}\n")
+        session.conn.send(jobs.BAD_JOB)
+        return False
+    job.job_id = command.job_id
+    job.job = command.job
+    job.sd_id, job.sd_time = command.sd_id, command.sd_time
+    _set_sd_key(job, command.authorization, command.ssl if command.ssl is not None else 0)
+    daemon.job_started(job)
+    from bareos.daemon.service import os_info
+    session.conn.send(jobs.ok_job_reply(os_info()))
+    return True
+
+
+def _set_sd_key(job, key, ssl):
+    """SetStorageAuthKeyAndTlsPolicy: a second key means a multi-part restore."""
+    if not key:
+        return
+    if job.sd_key:
+        job.multi_restore = True
+    job.sd_key = key
+    job.sd_ssl = ssl
+
+
+@handler
+async def level_command(session, text):
+    job = job_of(session)
+    conn = session.conn
+    try:
+        level = jobs.parse_level_command(text)
+    except CommandError as exc:
+        send_jmsg(session, job, M_FATAL, f"{exc}\n")
+        return False
+    job.accurate = job.accurate or level.accurate
+    if level.level in ("incremental", "differential"):
+        job.level = jobs.LEVEL_LETTERS[level.level]
+        job.mtime_only = job.mtime_only or level.mtime_only
+        return True  # no reply: since_utime follows
+    if level.level != "since_utime":
+        job.level = jobs.LEVEL_LETTERS[level.level]
+        conn.send(jobs.OK_LEVEL)
+        return True
+    if job.level is None:
+        job.level = jobs.L_SINCE
+    job.mtime_only = level.mtime_only
+    job.prev_job = level.prev_job
+    clock = session.daemon.reactor
+    samples = []
+    try:
+        for _ in range(jobs.BTIME_SAMPLES):
+            sent = int(clock.seconds() * 1_000_000)
+            conn.send_signal(Signal.BTIME)
+            reply = await conn.receive(DIRECTOR_REPLY_TIMEOUT)
+            his = jobs.parse_btime(reply)
+            samples.append((sent, his, int(clock.seconds() * 1_000_000)))
+    except CommandError:
+        send_jmsg(session, job, M_FATAL, f"Bad level command: {text.strip()}\n")
+        return False
+    adjustment = jobs.clock_adjustment(samples)
+    if abs(adjustment) > 3:
+        kind = M_WARNING if abs(adjustment) > 600 else M_INFO
+        send_jmsg(session, job, kind, f"DIR and FD clocks differ by {adjustment} seconds, "
+                                      f"FD automatically compensating.\n")
+    job.since = level.since + adjustment
+    job.clock_adjustment = adjustment
+    _apply_mtime_only(job)
+    conn.send_signal(Signal.EOD)
+    conn.send(jobs.OK_LEVEL)
+    return True
+
+
+@handler
+async def pluginoptions_command(session, text):
+    job_of(session).plugin_options = unbash_spaces(text[len("pluginoptions "):].strip())
+    session.conn.send(jobs.OK_PLUGIN_OPTIONS)
+    return True
+
+
+@handler
+async def runbeforenow_command(session, text):
+    job = job_of(session)
+    ok = await run_scripts(session, job, before=True)
+    if not ok:
+        session.conn.send(jobs.FAILED_RUNSCRIPT)
+        return False
+    session.conn.send(jobs.OK_RUN_BEFORE_NOW)
+    return True
+
+
+@handler
+async def runscript_command(session, text):
+    job = job_of(session)
+    try:
+        job.scripts.append(jobs.parse_runscript_command(text))
+    except CommandError as exc:
+        send_jmsg(session, job, M_FATAL, f"{exc}\n")
+        session.conn.send(jobs.bad_command("RunScript"))
+        return False
+    session.conn.send(jobs.OK_RUNSCRIPT)
+    return True
+
+
+async def run_scripts(session, job, before):
+    """Run the client scripts of one phase; False when one failed with AbortOnError."""
+    reactor = session.daemon.reactor
+    label = "ClientRunBeforeJob" if before else "ClientRunAfterJob"
+    ok = True
+    for script in list(job.scripts):
+        if before and not script.before:
+            continue
+        if not before:
+            if not script.after:
+                continue
+            success = job.status in (JS_TERMINATED, jobs.JS_WARNINGS, JS_RUNNING, jobs.JS_CREATED)
+            if (success and not script.on_success) or (not success and not script.on_failure):
+                continue
+        job.scripts.remove(script)
+        send_jmsg(session, job, M_INFO, f'{label}: run command "{script.command}"\n')
+        result = await threads.deferToThreadPool(
+            reactor, reactor.getThreadPool(), subprocess.run, script.command, shell=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        for line in os.fsdecode(result.stdout).splitlines():
+            send_jmsg(session, job, M_INFO, f"{label}: {line}\n")
+        if result.returncode != 0:
+            text = (f"Runscript: {label} returned non-zero status={result.returncode}. "
+                    f"ERR=command {script.command!r} failed\n")
+            if script.abort_on_error:
+                send_jmsg(session, job, M_FATAL, text)
+                ok = False
+            else:
+                send_jmsg(session, job, M_ERROR, text)
+    return ok
+
+
+@handler
+async def restoreobject_command(session, text):
+    if text.startswith("restoreobject end"):
+        session.conn.send(jobs.OK_OBJECT_RESTORED)
+        return True
+    # header line, then the object name and the object data (plugins only: ignored)
+    await session.conn.receive(DIRECTOR_REPLY_TIMEOUT)
+    await session.conn.receive(DIRECTOR_REPLY_TIMEOUT)
+    return True
+
+
+@handler
+async def restore_command(session, text):
+    daemon = session.daemon
+    job = job_of(session)
+    try:
+        command = jobs.parse_restore_command(text)
+        regexwhere = jobs.RegexWhere(command.regexwhere) if command.regexwhere else None
+    except CommandError as exc:
+        send_jmsg(session, job, M_FATAL, f"{exc}\n")
+        return False
+    job.job_type = JT_RESTORE
+    if getattr(job, "restorer", None) is None:
+        from bareos.filedaemon.restore import Restorer
+
+        def on_message(level, message):
+            kind = {"fatal": M_FATAL, "error": M_ERROR, "warning": M_WARNING}.get(level, M_INFO)
+            if not message.endswith("\n"):
+                message += "\n"
+            if kind == M_ERROR:  # the Restorer counts its errors itself
+                daemon.reactor.callFromThread(_restore_error, session, job, message)
+            else:
+                _jmsg_from_thread(session, job, kind, message)
+
+        job.restorer = Restorer(where=command.where or None, replace=command.replace,
+                                on_message=on_message, prefix_links=command.prefix_links)
+        if regexwhere is not None:
+            _install_regexwhere(job.restorer, regexwhere)
+        job.restore_worker = datachannel.RestoreWorker(daemon.reactor, job.restorer,
+                                                       lambda: job.canceled)
+    session.conn.send(jobs.OK_RESTORE)
+    job.set_status(jobs.JS_BLOCKED)
+    sd = getattr(job, "sd_conn", None)
+    if sd is None or not sd.is_open:
+        send_jmsg(session, job, M_FATAL, "Improper calling sequence.\n")
+    else:
+        await run_restore_part(session, job, sd)
+    if job.errors and job.status not in (JS_FATAL, JS_CANCELED):
+        job.set_status(JS_ERROR)
+    if job.multi_restore and not job.canceled:
+        session.conn.send(jobs.OK_STORAGE_END)
+        return True
+    await finish_restore(session, job)
+    return False
+
+
+def _restore_error(session, job, message):
+    send_jmsg(session, job, M_ERROR, message)
+
+
+def _install_regexwhere(restorer, regexwhere):
+    """Rewrite names with ``regexwhere`` before the Restorer builds its output names."""
+    original = restorer.output_name
+
+    def output_name(fname):
+        return original(regexwhere.apply(fname))
+    restorer.output_name = output_name
+
+
+async def run_restore_part(session, job, sd):
+    """One read session with the SD (OpenSdReadSession + DoRestore + read close)."""
+    reactor = session.daemon.reactor
+    cancel_hook = lambda: datachannel.close_connection(reactor, sd, grace=0.5)  # noqa: E731
+    job.on_cancel(cancel_hook)
+    try:
+        sd.send(jobs.read_open(job.sd_id, job.sd_time))
+        reply = await _sd_reply(job, sd, "read open")
+        ticket = jobs.parse_ticket(reply)
+        if ticket is None:
+            raise SdProtocolError(f"Bad response to SD read open: {_show(reply)}")
+        sd.send(jobs.read_data(ticket))
+        await _expect(job, sd, jobs.OK_DATA, "Read Data")
+        job.set_status(JS_RUNNING)
+        count, nbytes = await datachannel.receive_records(sd, job.restore_worker, job)
+        job.read_bytes += nbytes
+        stats = job.restorer.stats
+        job.files, job.job_bytes = stats.files, stats.bytes
+        if job.canceled:
+            return
+        sd.send(jobs.read_close(ticket))
+        await _sd_reply(job, sd, "read close")  # 3000 OK close Status = n
+    except (SdProtocolError, datachannel.RestoreStreamError) as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"{exc}\n")
+    except ConnectionClosed as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"Connection to the storage daemon lost: {exc}\n")
+    except Exception as exc:  # the Restorer stopped (disk full) — it sent its own message
+        from bareos.filedaemon.restore import RestoreError
+        if isinstance(exc, RestoreError):
+            job.set_status(JS_FATAL)
+        else:
+            raise
+    finally:
+        job.remove_cancel_hook(cancel_hook)
+        datachannel.close_connection(reactor, sd)
+        job.sd_connected = False
+        stats = job.restorer.stats
+        job.files, job.job_bytes = stats.files, stats.bytes
+
+
+@handler
+async def resolve_command(session, text):
+    host = text[len("resolve "):].strip()
+    name = session.daemon.name
+    reactor = session.daemon.reactor
+    try:
+        infos = await threads.deferToThreadPool(reactor, reactor.getThreadPool(),
+                                                socket.getaddrinfo, host, None,
+                                                0, socket.SOCK_STREAM)
+    except OSError:
+        session.conn.send(f"{name}: Failed to resolve {host}\n")
+    else:
+        addresses = []
+        for family, _type, _proto, _name, sockaddr in infos:
+            kind = "ipv6" if family == socket.AF_INET6 else "ipv4"
+            entry = f"[{kind};{sockaddr[0]};0]"
+            if entry not in addresses:
+                addresses.append(entry)
+        session.conn.send(f"{name} resolves {host} to {' '.join(addresses)}\n")
+    session.conn.send_signal(Signal.EOD)
+    return True
+
+
+@handler
+async def secure_erase_command(session, text):
+    session.conn.send(jobs.OK_SECURE_ERASE)
+    return True
+
+
+@handler
+async def session_command(session, text):
+    session.conn.send(jobs.OK_SESSION)
+    return True
+
+
+@handler
+async def setauthorization_command(session, text):
+    job = job_of(session)
+    parts = text.split("Authorization=", 1)
+    key = parts[1].split()[0] if len(parts) == 2 and parts[1].split() else None
+    if not key:
+        session.conn.send(jobs.bad_command("setauthorization"))
+        return False
+    _set_sd_key(job, key, job.sd_ssl)
+    session.conn.send(jobs.OK_AUTHORIZATION)
+    return True
+
+
+@handler
+async def setbandwidth_command(session, text):
+    import re
+    match = re.match(r"^setbandwidth=(\d+) Job=(\S*)", text)
+    if not match:
+        session.conn.send(f"2991 Bad setbandwidth command: {text.strip()}\n")
+        return False
+    limit, name = int(match[1]), match[2]
+    if name:
+        target = session.daemon.running_job(name)
+        if target is None:
+            session.conn.send(f"2901 Job {name} not found.\n")
+            return True
+        target.max_bandwidth = limit
+    else:
+        session.daemon.max_bandwidth_per_job = limit
+    session.conn.send(jobs.OK_BANDWIDTH)
+    return True
+
+
+@handler
+async def setdebug_command(session, text):
+    import re
+    tracefile = os.path.join(str(getattr(session.daemon.resource, "working_directory", "") or "/tmp"),
+                             f"{session.daemon.name}.trace")
+    match = re.match(r"^setdebug=(-?\d+) trace=(-?\d+) hangup=(-?\d+) timestamp=(-?\d+)", text)
+    if match:
+        level, trace, hangup, stamp = (int(x) for x in match.groups())
+        session.conn.send(f"2000 OK setdebug={level} trace={trace} hangup={hangup} "
+                          f"timestamp={stamp} tracefile={tracefile}\n")
+        return True
+    match = (re.match(r"^setdebug=(-?\d+) trace=(-?\d+) hangup=(-?\d+)", text)
+             or re.match(r"^setdebug=(-?\d+) trace=(-?\d+)", text))
+    if not match:
+        session.conn.send(f"2991 Bad setdebug command: {text.strip()}\n")
+        return False
+    values = [int(x) for x in match.groups()] + [-1]
+    session.conn.send(f"2000 OK setdebug={values[0]} trace={values[1]} hangup={values[2]} "
+                      f"tracefile={tracefile}\n")
+    return True
+
+
+@handler
+async def storage_command(session, text):
+    daemon = session.daemon
+    job = job_of(session)
+    try:
+        command = jobs.parse_storage_command(text)
+    except CommandError as exc:
+        send_jmsg(session, job, M_FATAL, f"{exc}\n")
+        session.conn.send(jobs.bad_command("storage"))
+        return False
+    _set_sd_key(job, command.authorization, command.ssl)
+    if not job.sd_key:
+        send_jmsg(session, job, M_FATAL, "No authorization key for the storage daemon.\n")
+        session.conn.send(jobs.bad_command("storage"))
+        return False
+    old = getattr(job, "sd_conn", None)
+    if old is not None:
+        datachannel.close_connection(daemon.reactor, old)
+    timeout = daemon.sd_connect_timeout()
+    try:
+        sd = await datachannel.connect_storage(
+            daemon.reactor, command.address, command.port, job.job, job.sd_key, command.ssl,
+            daemon.qualified_name, timeout, retry_interval=daemon.sd_retry_interval,
+            is_canceled=lambda: job.canceled)
+    except datachannel.StorageConnectFailed as exc:
+        send_jmsg(session, job, M_FATAL, f"Failed to connect to Storage daemon: "
+                                         f"{command.address}:{command.port} ({exc})\n")
+        session.conn.send(jobs.bad_command("storage"))
+        return False
+    datachannel.widen_socket_buffer(sd)
+    job.sd_conn = sd
+    job.sd_connected = True
+    if job.canceled:
+        datachannel.close_connection(daemon.reactor, sd)
+        session.conn.send(jobs.bad_command("storage"))
+        return False
+    if job.job_id:
+        cipher = "TLS-PSK" if sd.is_tls else "Cleartext"
+        send_jmsg(session, job, M_INFO, f"Connected Storage daemon at {command.address}:"
+                                        f"{command.port}, encryption: {cipher}\n")
+    session.conn.send(jobs.OK_STORAGE)
+    return True
+
+
+@handler
+async def verify_command(session, text):
+    job = job_of(session)
+    job.job_type = jobs.JT_VERIFY
+    send_jmsg(session, job, M_FATAL, "Verify jobs are not supported by this file daemon.\n")
+    session.conn.send(f"2994 Bad verify command: {text.strip()}\n")
+    return False
+
+
+def command_table():
+    """``(prefix, handler)`` in Bareos' order (``filed/dir_cmd.cc`` cmds[])."""
+    return [
+        ("accurate", accurate_command),
+        ("backup", backup_command),
+        ("bootstrap", bootstrap_command),
+        ("cancel", cancel_command),
+        ("endrestore", endrestore_command),
+        ("estimate", estimate_command),
+        ("fileset", fileset_command),
+        ("JobId=", job_command),
+        ("level = ", level_command),
+        ("pluginoptions", pluginoptions_command),
+        ("RunBeforeNow", runbeforenow_command),
+        ("Run", runscript_command),
+        ("restoreobject", restoreobject_command),
+        ("restore ", restore_command),
+        ("resolve ", resolve_command),
+        ("getSecureEraseCmd", secure_erase_command),
+        ("session", session_command),
+        ("setauthorization", setauthorization_command),
+        ("setbandwidth=", setbandwidth_command),
+        ("setdebug=", setdebug_command),
+        ("status", status_command),
+        (".status", status_command),
+        ("storage ", storage_command),
+        ("verify", verify_command),
+    ]

@@ -1,0 +1,136 @@
+"""Restore and estimate through a real FileDaemon."""
+
+import os
+import stat
+
+import pytest_twisted
+
+from bareos.protocol.framing import Signal
+
+from conftest import SESSION_KEY, FakeDirector, end_job_fields, fileset_lines
+
+BACKUP_JOB = "backup-test-fd.2026-11-26_05.39.00_04"
+RESTORE_JOB = "RestoreFiles.2026-11-26_06.00.00_05"
+
+
+def make_tree(root):
+    (root / "dir with space" / "deep").mkdir(parents=True)
+    (root / "a.txt").write_bytes(b"alpha\n" * 1000)
+    (root / "dir with space" / "big.bin").write_bytes(os.urandom(300_000))
+    (root / "dir with space" / "deep" / "small").write_bytes(b"s")
+    (root / "empty").write_bytes(b"")
+    (root / "empty-dir").mkdir()
+    os.symlink("a.txt", root / "link")
+    os.chmod(root / "dir with space" / "deep" / "small", 0o640)
+    for i, path in enumerate(sorted(root.rglob("*"), reverse=True)):
+        os.utime(path, (1_600_000_000 + i, 1_600_000_000 + i), follow_symlinks=False)
+    return root
+
+
+def snapshot(root):
+    result = {}
+    for path in sorted(root.rglob("*")):
+        st = os.lstat(path)
+        rel = str(path.relative_to(root))
+        if stat.S_ISLNK(st.st_mode):
+            result[rel] = ("link", os.readlink(path))
+        elif stat.S_ISDIR(st.st_mode):
+            result[rel] = ("dir", stat.S_IMODE(st.st_mode), int(st.st_mtime))
+        else:
+            result[rel] = ("file", stat.S_IMODE(st.st_mode), int(st.st_mtime), path.read_bytes())
+    return result
+
+
+async def backup(fd, storage, tree):
+    sd = storage("backup")
+    director = await FakeDirector.connect(fd)
+    await director.setup_job(BACKUP_JOB, sd.port, fileset=fileset_lines(tree))
+    assert await director.command(b"backup FileIndex=0\n") == b"2000 OK backup\n"
+    packets = await director.until_terminate()
+    await sd.done
+    assert end_job_fields(packets[-2])["TermCode"] == ord("T")
+    return sd.raw_records
+
+
+@pytest_twisted.ensureDeferred
+async def test_restore_recreates_the_tree_under_where(fd, storage, tmp_path):
+    tree = make_tree(tmp_path / "src")
+    records = await backup(fd, storage, tree)
+    before = snapshot(tree)
+
+    sd = storage("restore", serve_records=records)
+    target = tmp_path / "restored here"
+    director = await FakeDirector.connect(fd)
+    reply = await director.command(
+        f"JobId=6 Job={RESTORE_JOB} SDid=0 SDtime=0 Authorization=FIRST-KEY ssl=0\n")
+    assert reply.startswith(b"2000 OK Job ")
+    assert await director.command(b"getSecureEraseCmd\n") == b"2000 OK FDSecureEraseCmd *None*\n"
+    reply = await director.command(
+        f"storage address=127.0.0.1 port={sd.port} ssl=0 Authorization={SESSION_KEY}\n")
+    assert reply == b"2000 OK storage\n"
+    where = str(target).replace(" ", "\x01")
+    assert await director.command(
+        f"restore replace=a prelinks=0 where={where}\n") == b"2000 OK restore\n"
+    assert await director.reply() == b"2000 OK storage end\n"
+    await sd.done
+    assert sd.commands[0] == b"read open session = DummyVolume 0 0 0 0 0 0\n"
+    assert sd.commands[1:] == [b"read data 3\n", b"read close session 3\n"]
+    assert sd.saw_terminate
+    director.send(b"endrestore")
+    packets = await director.until_terminate()
+    end = end_job_fields(packets[-2])
+    assert end["TermCode"] == ord("T"), director.jmsgs
+    assert end["JobFiles"] == len(before) + 1  # + the top directory itself
+    assert end["Errors"] == 0
+    content = sum(len(v[3]) for v in before.values() if v[0] == "file")
+    assert end["JobBytes"] == content
+
+    restored_root = target / str(tree).lstrip("/")
+    assert snapshot(restored_root) == before
+    assert fd.terminated_jobs[0].job == RESTORE_JOB
+
+
+@pytest_twisted.ensureDeferred
+async def test_restore_with_regexwhere_and_never_replace(fd, storage, tmp_path):
+    tree = make_tree(tmp_path / "src")
+    records = await backup(fd, storage, tree)
+    target = tmp_path / "moved"
+    sd = storage("restore", serve_records=records)
+    director = await FakeDirector.connect(fd)
+    reply = await director.command(
+        f"JobId=7 Job={RESTORE_JOB} SDid=0 SDtime=0 Authorization={SESSION_KEY} ssl=0\n")
+    assert reply.startswith(b"2000 OK Job ")
+    # single part (no second key): the FD ends the job right after the part
+    assert await director.command(f"storage address=127.0.0.1 port={sd.port} ssl=0\n") == \
+        b"2000 OK storage\n"
+    assert await director.command(
+        f"restore replace=n prelinks=0 regexwhere=!{tree}!{target}!\n") == b"2000 OK restore\n"
+    packets = await director.until_terminate()
+    await sd.done
+    assert end_job_fields(packets[-2])["TermCode"] == ord("T"), director.jmsgs
+    assert snapshot(target) == snapshot(tree)
+
+
+@pytest_twisted.ensureDeferred
+async def test_estimate_lists_files_and_counts_bytes(fd, tmp_path):
+    tree = make_tree(tmp_path / "src")
+    director = await FakeDirector.connect(fd)
+    await director.setup_job(BACKUP_JOB, None, fileset=fileset_lines(tree))
+    director.send(b"estimate listing=1\n")
+    lines = []
+    while True:
+        packet = await director.reply()
+        if packet == Signal.EOD:
+            break
+        lines.append(packet.decode())
+    summary = lines.pop()
+    before = snapshot(tree)
+    content = sum(len(v[3]) for v in before.values() if v[0] == "file")
+    files = len(before) + 1
+    assert summary == f"2000 OK estimate files={files:,} bytes={content:,}\n"
+    assert len(lines) == files
+    assert any(line.startswith("-rw-r-----   1 ") and line.endswith("/deep/small\n")
+               for line in lines)
+    assert any(line.startswith("l") and line.endswith("/link -> a.txt\n") for line in lines)
+    assert any(line.startswith("d") and line.endswith(f"{tree}/\n") for line in lines)
+    director.conn.close()
