@@ -1,0 +1,168 @@
+"""A fault-injecting TCP relay on loopback, standing between two daemons in tests.
+
+It forwards every accepted connection to a target address and can, on command:
+
+- ``freeze()``: stop forwarding in both directions, keeping the sockets open
+  (a peer that vanished without a FIN: a half-open connection);
+- ``reset()``: abort every relayed connection with a TCP RST;
+- ``refuse(True)``: reset new connections at once (a daemon that is down);
+- ``idle_timeout``: silently forget flows idle longer than that many seconds,
+  as a NAT gateway forgets its mappings; a forgotten flow then swallows
+  everything, like a packet to a mapping that no longer exists.
+
+It runs in a thread of the test process; only loopback addresses are used.
+"""
+
+import selectors
+import socket
+import struct
+import threading
+import time
+
+LOOPBACK = "127.0.0.1"
+
+
+class _Flow:
+    def __init__(self, client, server):
+        self.client = client
+        self.server = server
+        self.last_activity = time.monotonic()
+        self.forgotten = False
+
+    def peer_of(self, sock):
+        return self.server if sock is self.client else self.client
+
+    def close(self, reset=False):
+        for sock in (self.client, self.server):
+            if reset:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+
+
+class FaultyRelay:
+    def __init__(self, target_port, target_host=LOOPBACK, listen_port=0, idle_timeout=None):
+        self.target = (target_host, target_port)
+        self.idle_timeout = idle_timeout
+        self._listener = socket.create_server((LOOPBACK, listen_port))
+        self._listener.setblocking(False)
+        self.port = self._listener.getsockname()[1]
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._listener, selectors.EVENT_READ)
+        self._flows = []
+        self._frozen = False
+        self._refusing = False
+        self._lock = threading.Lock()
+        self._stopping = False
+        self.accepted = 0
+        self._thread = threading.Thread(target=self._run, name="faulty-relay", daemon=True)
+        self._thread.start()
+
+    # -- commands -----------------------------------------------------------
+
+    def freeze(self):
+        with self._lock:
+            self._frozen = True
+
+    def thaw(self):
+        with self._lock:
+            self._frozen = False
+
+    def reset(self):
+        with self._lock:
+            for flow in self._flows:
+                self._unregister(flow)
+                flow.close(reset=True)
+            self._flows.clear()
+
+    def refuse(self, refusing=True):
+        with self._lock:
+            self._refusing = refusing
+
+    def active_flows(self):
+        with self._lock:
+            return sum(1 for flow in self._flows if not flow.forgotten)
+
+    def stop(self):
+        self._stopping = True
+        self._thread.join(5)
+        with self._lock:
+            for flow in self._flows:
+                flow.close()
+            self._flows.clear()
+        self._listener.close()
+        self._selector.close()
+
+    # -- the loop -------------------------------------------------------------
+
+    def _run(self):
+        while not self._stopping:
+            for key, _mask in self._selector.select(timeout=0.1):
+                with self._lock:
+                    if key.fileobj is self._listener:
+                        self._accept()
+                    elif not self._frozen:
+                        self._forward(key.fileobj, key.data)
+            self._expire_idle()
+            if self._frozen:
+                time.sleep(0.05)
+
+    def _accept(self):
+        try:
+            client, _ = self._listener.accept()
+        except BlockingIOError:
+            return
+        if self._refusing:
+            _Flow(client, socket.socket()).close(reset=True)
+            return
+        try:
+            server = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            _Flow(client, socket.socket()).close(reset=True)
+            return
+        self.accepted += 1
+        for sock in (client, server):
+            sock.setblocking(False)
+        flow = _Flow(client, server)
+        self._flows.append(flow)
+        self._selector.register(client, selectors.EVENT_READ, flow)
+        self._selector.register(server, selectors.EVENT_READ, flow)
+
+    def _forward(self, sock, flow):
+        try:
+            data = sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if flow.forgotten:
+            return                           # swallowed, like traffic to a forgotten NAT mapping
+        if not data:
+            self._unregister(flow)
+            flow.close()
+            self._flows.remove(flow)
+            return
+        flow.last_activity = time.monotonic()
+        try:
+            flow.peer_of(sock).setblocking(True)
+            flow.peer_of(sock).sendall(data)
+            flow.peer_of(sock).setblocking(False)
+        except OSError:
+            self._unregister(flow)
+            flow.close(reset=True)
+            self._flows.remove(flow)
+
+    def _expire_idle(self):
+        if not self.idle_timeout:
+            return
+        now = time.monotonic()
+        with self._lock:
+            for flow in self._flows:
+                if not flow.forgotten and now - flow.last_activity > self.idle_timeout:
+                    flow.forgotten = True
+
+    def _unregister(self, flow):
+        for sock in (flow.client, flow.server):
+            try:
+                self._selector.unregister(sock)
+            except (KeyError, ValueError):
+                pass
