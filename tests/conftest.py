@@ -12,6 +12,7 @@
 import pytest
 
 from bareos.testing.daemons import Suite, stop_all
+from bareos.testing.postgres import postgres_server
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -41,3 +42,9 @@ def suite(tmp_path, request):
 def pytest_sessionfinish(session, exitstatus):
     # Safety net: nothing this test run started may outlive it.
     stop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL server for the whole test run (see bareos.testing.postgres)."""
+    yield from postgres_server()

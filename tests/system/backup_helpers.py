@@ -1,7 +1,6 @@
 """What the end-to-end backup tests share: running jobs through bconsole, reading the catalog."""
 
 import re
-import sqlite3
 
 _JOBID = re.compile(r"Job queued\. JobId=(\d+)")
 _STATUS = re.compile(r"JobStatus=.*\((\w)\)")
@@ -17,8 +16,3 @@ def run_job(suite, command):
     status = _STATUS.search(waited)
     assert status, waited
     return jobid, status.group(1), output + waited
-
-
-def sqlite_catalog_rows(suite, sql, *params):
-    with sqlite3.connect(suite.dir_work / "bareos.db") as db:
-        return db.execute(sql, params).fetchall()

@@ -5,6 +5,7 @@ which runs ``twistd -n <plugin> -c <path> -t`` to completion and returns the
 exit status and the combined output.
 """
 
+import sqlite3
 from dataclasses import dataclass
 
 import pytest
@@ -36,3 +37,35 @@ def twistd_check():
         return CheckResult(list(done.args), done.returncode, done.stdout, done.stderr)
 
     return check
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog(request, suite):
+    """The director's catalog for a system test: the embedded SQLite, or the private
+    PostgreSQL server with a fresh database.  Gives ``(Catalog resource text, query)``
+    where ``query(sql, *params)`` reads the catalog directly ('?' placeholders)."""
+    if request.param == "sqlite":
+        def query(sql, *params):
+            with sqlite3.connect(suite.dir_work / "bareos.db") as db:
+                return db.execute(sql, params).fetchall()
+        return CatalogUnderTest("sqlite", {}, query)
+    server = request.getfixturevalue("postgres")
+    server.reset_database()
+    text = ("Catalog {\n  Name = MyCatalog\n  DB Driver = postgresql\n"
+            f"  DB Name = {server.dbname}\n  DB User = {server.user}\n"
+            f"  DB Password = \"{server.password}\"\n  DB Address = {server.host}\n"
+            f"  DB Port = {server.port}\n}}\n")
+
+    def query(sql, *params):
+        import psycopg2
+        with psycopg2.connect(**server.connect_kwargs()) as db, db.cursor() as cursor:
+            cursor.execute(sql.replace("?", "%s"), params)
+            return cursor.fetchall()
+    return CatalogUnderTest("postgresql", {"catalog/MyCatalog.conf": text}, query)
+
+
+@dataclass
+class CatalogUnderTest:
+    backend: str
+    resources: dict
+    query: object

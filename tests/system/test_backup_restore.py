@@ -14,14 +14,15 @@ import stat
 import time
 
 import volume_reader
-from backup_helpers import run_job, sqlite_catalog_rows
+from backup_helpers import run_job
 from bareos.testing.trees import differences, make_tree, snapshot
 
 
-def start_suite(suite, source, **backup_options):
+def start_suite(suite, catalog, source, **backup_options):
     suite.start_sd()
     suite.start_fd()
-    suite.start_director(extra_resources=suite.backup_resources(source, **backup_options))
+    suite.start_director(extra_resources={**suite.backup_resources(source, **backup_options),
+                                          **catalog.resources})
 
 
 def change_for_incremental(source):
@@ -49,9 +50,9 @@ def restore_and_compare(suite, jobids, expected, where, source):
     return jobid
 
 
-def catalog_counts(suite, jobid):
-    return sqlite_catalog_rows(
-        suite, "SELECT JobStatus, JobFiles, JobBytes, Level FROM Job WHERE JobId = ?", jobid)[0]
+def catalog_counts(catalog, jobid):
+    return tuple(catalog.query(
+        "SELECT JobStatus, JobFiles, JobBytes, Level FROM Job WHERE JobId = ?", jobid)[0])
 
 
 def tree_totals(root):
@@ -67,15 +68,15 @@ def tree_totals(root):
     return entries, data
 
 
-def test_full_incremental_differential_and_three_restores(suite, tmp_path):
+def test_full_incremental_differential_and_three_restores(suite, catalog, tmp_path):
     source = tmp_path / "source"
     make_tree(source)
-    start_suite(suite, source)
+    start_suite(suite, catalog, source)
 
     full, status, output = run_job(suite, "run job=backup level=Full yes")
     assert status == "T", output
     at_full = snapshot(source)
-    assert catalog_counts(suite, full) == ("T", *tree_totals(source), "F")
+    assert catalog_counts(catalog, full) == ("T", *tree_totals(source), "F")
 
     time.sleep(1.1)                      # mtimes must move past the full backup's start second
     change_for_incremental(source)
@@ -89,9 +90,9 @@ def test_full_incremental_differential_and_three_restores(suite, tmp_path):
     assert status == "T", output
     at_differential = snapshot(source)
     for jobid, level in ((incremental, "I"), (differential, "D")):
-        job_status, files, data, job_level = catalog_counts(suite, jobid)
+        job_status, files, data, job_level = catalog_counts(catalog, jobid)
         assert (job_status, job_level) == ("T", level)
-        stored = sqlite_catalog_rows(suite, "SELECT COUNT(*) FROM File WHERE JobId = ? AND FileIndex > 0", jobid)
+        stored = catalog.query("SELECT COUNT(*) FROM File WHERE JobId = ? AND FileIndex > 0", jobid)
         assert files == stored[0][0] > 0
 
     restore_and_compare(suite, [full], at_full, tmp_path / "r-full", source)

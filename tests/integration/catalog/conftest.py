@@ -15,12 +15,8 @@ import pytest
 import pytest_twisted
 
 from bareos.catalog import open_catalog
-from bareos.testing.postgres import postgres_server
 
 
-@pytest.fixture(scope="session")
-def postgres():
-    yield from postgres_server()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -131,3 +131,62 @@ async def test_backup_over_tls_psk_with_the_session_key(sd, peers):
     assert close == b"3000 OK close Status = 84\n"
     await ended
     assert director.end_fields().status == "T"
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_concurrent_jobs_share_one_volume_and_restore_separately(sd, peers):
+    from twisted.internet import defer
+    catalog = {}
+    directors, runs, sent = [], [], {}
+    for n in (1, 2):
+        director = peers.FakeDirector(sd)
+        director.volumes = catalog                     # one catalog: both get Full-0001
+        await director.start(20 + n, f"conc{n}.2026-01-01_10.00.00_2{n}")
+        directors.append(director)
+        runs.append(director.run())
+        sent[n] = [(i, 2, [os.urandom(30_000) for _ in range(5)]) for i in range(1, 9)]
+    await defer.gatherResults([defer.ensureDeferred(peers.fd_backup(sd, d, sent[n]))
+                               for n, d in zip((1, 2), directors)])
+    await defer.gatherResults(runs)
+    assert [d.end_fields().status for d in directors] == ["T", "T"]
+    assert sorted(os.listdir(sd.voldir)) == ["Full-0001"]
+    assert catalog["Full-0001"]["VolJobs"] == 2
+    assert os.path.getsize(sd.voldir / "Full-0001") == catalog["Full-0001"]["VolBytes"]
+    sessions = {(sid, stime) for sid, stime, _ in peers.volume_records(str(sd.voldir / "Full-0001"))
+                if sid}
+    assert len(sessions) == 2
+
+    for n, director in zip((1, 2), directors):
+        restore = peers.FakeDirector(sd)
+        restore.volumes = catalog
+        await restore.start(30 + n, f"rest{n}.2026-01-01_10.00.00_3{n}", job_type="R")
+        assert await restore.bootstrap(director.bsr()) == b"3000 OK bootstrap\n"
+        ended = restore.run()
+        got = await peers.fd_restore(sd, restore)
+        await ended
+        assert [(fi, st, data) for _, _, fi, st, data in got] == flat(sent[n])
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_file_daemon_killed_mid_backup_fails_the_job_and_keeps_the_volume_readable(sd, peers):
+    from twisted.internet import reactor, task
+    director = await peers.FakeDirector(sd).start(40, "killed.2026-01-01_10.00.00_40")
+    ended = director.run()
+    fd = await peers.fd_connect(sd, director.job, director.key)
+    await peers.fd_open_append(fd)
+    sent = [(i, 2, [os.urandom(20_000)]) for i in range(1, 6)]
+    peers.fd_send_records(fd, sent)
+    fd.send(b"6 2 0")
+    fd.send(b"partial")
+    await task.deferLater(reactor, 0.2, lambda: None)
+    fd.transport.abortConnection()
+    await ended
+    end = director.end_fields()
+    assert end.status == "f" and end.files == 6
+    assert any("Network error reading from FD" in m for m in director.jmsgs)
+    on_volume = [r for _, _, r in peers.volume_records(str(sd.voldir / "Full-0001"))]
+    assert on_volume[-1].file_index == EOS_LABEL
+    assert SessionLabel.from_record(on_volume[-1]).job_status == ord("f")
+    assert [tuple(r) for r in on_volume if r.file_index > 0] == flat(sent) + [(6, 2, b"partial")]
+    (jm,) = director.jobmedia
+    assert (jm["FirstIndex"], jm["LastIndex"]) == (1, 6)

@@ -1,0 +1,19 @@
+"""Fixtures and markers of the packaging tests (helpers: packaging_helpers.py)."""
+
+import shutil
+
+import pytest
+
+from packaging_helpers import SYSTEM_PATH, require_debian_packages
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: builds and installs the Debian packages (minutes; CI runs it)")
+
+
+@pytest.fixture(scope="session")
+def man_tools():
+    require_debian_packages("mandoc", "man-db", "groff-base")
+    for tool in ("mandoc", "man"):
+        assert shutil.which(tool, path=SYSTEM_PATH), f"{tool} missing after install"
