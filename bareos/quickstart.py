@@ -5,6 +5,12 @@ and bconsole configuration for one machine (everything on loopback, SQLite
 catalog, file volumes under one directory) in Bareos' ``<daemon>.d/<type>/``
 layout with fresh passwords.  ``python -m bareos.quickstart`` uses it under
 ``./run/quickstart``, starts the three daemons and shows how to reach them.
+
+``write_system_config`` (``python -m bareos.quickstart config -c /etc/bareos
+--system --daemon dir``) writes the same defaults for an installed system, one
+daemon's part at a time, with the passwords all parts share kept in one
+root-only file (``<config>/.passwords``): the Debian packages' postinst scripts
+call it, whatever order they are configured in.
 """
 
 import argparse
@@ -27,14 +33,31 @@ def _resource(kind, directives):
 
 def single_host_resources(root, ports=(9101, 9102, 9103), host="127.0.0.1",
                           backup_source=None, director_name="bareos-dir",
-                          client_name="bareos-fd", storage_name="bareos-sd"):
-    """``{daemon: {"<type>/<name>.conf": text}}`` plus bconsole's text, for one host."""
+                          client_name="bareos-fd", storage_name="bareos-sd", *,
+                          passwords=None, working_directory=None, volumes=None,
+                          log_directory=None, restore_where=None):
+    """``{daemon: {"<type>/<name>.conf": text}}`` plus bconsole's text, for one host.
+
+    By default everything lives under ``root``.  The keyword-only options place it
+    elsewhere (an installed system): ``passwords`` is ``{"dir", "fd", "sd": str}``
+    (fresh ones when omitted), ``working_directory`` is shared by the three daemons,
+    ``volumes`` is the storage daemon's volume directory, ``log_directory`` receives
+    the Append files of the Messages resources, ``restore_where`` is RestoreFiles' Where.
+    """
     root = Path(root)
     dir_port, fd_port, sd_port = ports
-    work = {d: root / "var" / d for d in DAEMONS}
-    volumes = root / "var" / "volumes"
+    if working_directory is None:
+        work = {d: root / "var" / d for d in DAEMONS}
+    else:
+        work = {d: Path(working_directory) for d in DAEMONS}
+    volumes = Path(volumes) if volumes is not None else root / "var" / "volumes"
+    logs = ({d: Path(log_directory) for d in DAEMONS} if log_directory is not None
+            else work)
     source = backup_source or str(root / "data")
-    dir_pw, fd_pw, sd_pw = (secrets.token_urlsafe(24) for _ in range(3))
+    where = restore_where or str(root / "restore")
+    passwords = passwords or {}
+    dir_pw, fd_pw, sd_pw = (passwords.get(d) or secrets.token_urlsafe(24)
+                            for d in ("dir", "fd", "sd"))
     director = {
         f"director/{director_name}.conf": _resource("Director", [
             f"Name = {director_name}", f"DirAddress = {host}", f"DirPort = {dir_port}",
@@ -49,10 +72,10 @@ def single_host_resources(root, ports=(9101, 9102, 9103), host="127.0.0.1",
         "catalog/MyCatalog.conf": _resource("Catalog", [
             "Name = MyCatalog", "DB Driver = sqlite3", "DB Name = bareos"]),
         "messages/Daemon.conf": _resource("Messages", [
-            "Name = Daemon", "Console = all", f'Append = "{work["dir"]}/bareos.log" = all']),
+            "Name = Daemon", "Console = all", f'Append = "{logs["dir"]}/bareos.log" = all']),
         "messages/Standard.conf": _resource("Messages", [
             "Name = Standard", "Console = all", "Catalog = all",
-            f'Append = "{work["dir"]}/bareos.log" = all']),
+            f'Append = "{logs["dir"]}/bareos.log" = all']),
         "pool/Full.conf": _resource("Pool", [
             "Name = Full", "Pool Type = Backup", 'Label Format = "Full-"',
             "Maximum Volume Bytes = 50G", "Maximum Volumes = 100"]),
@@ -81,7 +104,7 @@ def single_host_resources(root, ports=(9101, 9102, 9103), host="127.0.0.1",
         "job/RestoreFiles.conf": _resource("Job", [
             "Name = RestoreFiles", "Type = Restore", f"Client = {client_name}",
             "FileSet = SelfTest", "Storage = File", "Pool = Incremental", "Messages = Standard",
-            f'Where = "{root / "restore"}"']),
+            f'Where = "{where}"']),
     }
     filedaemon = {
         f"client/{client_name}.conf": _resource("Client", [
@@ -91,7 +114,7 @@ def single_host_resources(root, ports=(9101, 9102, 9103), host="127.0.0.1",
             f"Name = {director_name}", f'Password = "{fd_pw}"']),
         "messages/Standard.conf": _resource("Messages", [
             "Name = Standard", f"Director = {director_name} = all, !skipped, !restored",
-            f'Append = "{work["fd"]}/bareos-fd.log" = all, !skipped, !restored']),
+            f'Append = "{logs["fd"]}/bareos-fd.log" = all, !skipped, !restored']),
     }
     storagedaemon = {
         f"storage/{storage_name}.conf": _resource("Storage", [
@@ -128,6 +151,134 @@ def write_single_host_config(root, **options):
     for directory in list(work.values()) + [volumes, root / "data", root / "restore"]:
         directory.mkdir(parents=True, exist_ok=True)
     return etc
+
+
+# -- an installed system (the Debian packages' postinst) -------------------------
+
+#: Debian's places, as the packages create them.
+SYSTEM_LAYOUT = {
+    "working_directory": "/var/lib/bareos",
+    "volumes": "/var/lib/bareos/storage",
+    "log_directory": "/var/log/bareos",
+    "restore_where": "/tmp/bareos-restores",
+    "backup_source": "/usr/sbin",
+}
+PASSWORDS_FILE = ".passwords"
+_PASSWORD_KEYS = {"dir": "DIRECTOR_PASSWORD", "fd": "CLIENT_PASSWORD", "sd": "STORAGE_PASSWORD"}
+CONFIG_PARTS = ("dir", "fd", "sd", "bconsole")
+
+
+def shared_passwords(path):
+    """The passwords every part of one host's configuration shares, from ``path``.
+
+    The first caller creates the file (mode 0600, ``KEY=value`` lines) with fresh
+    passwords; later callers read it, so the director, file daemon, storage daemon
+    and bconsole configurations written at different times still match.  Keys
+    missing from an existing file are added.
+    """
+    path = Path(path)
+    values = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and not key.startswith("#"):
+                values[key.strip()] = value.strip()
+    missing = [k for k in _PASSWORD_KEYS.values() if not values.get(k)]
+    if missing:
+        for key in missing:
+            values[key] = secrets.token_urlsafe(24)
+        text = ("# Passwords shared by this host's Bareos configuration "
+                "(written once, read by every package's setup).\n"
+                + "".join(f"{k}={values[k]}\n" for k in _PASSWORD_KEYS.values()))
+        tmp = path.with_name(path.name + ".new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    return {daemon: values[key] for daemon, key in _PASSWORD_KEYS.items()}
+
+
+def _install_file(path, text, group):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    if group is not None:
+        os.chown(tmp, 0, group)
+    os.chmod(tmp, 0o640)
+    os.replace(tmp, path)
+
+
+def write_system_config(config_dir="/etc/bareos", parts=CONFIG_PARTS, group=None,
+                        **options):
+    """Write the single-host defaults of ``parts`` under ``config_dir``.
+
+    ``parts`` names some of ``dir``, ``fd``, ``sd`` and ``bconsole``.  A part whose
+    configuration already exists (``bareos-dir.d/``, ``bconsole.conf``, ...) is left
+    alone, so running this again (a package upgrade) changes nothing.  Passwords
+    come from ``shared_passwords(config_dir/.passwords)``.  ``group`` (a group name
+    or gid) owns the written files and directories (mode 0640/0750) when given.
+    ``options`` go to ``single_host_resources``.  Returns the paths written.
+    """
+    import grp
+
+    config_dir = Path(config_dir)
+    config_dir.mkdir(parents=True, exist_ok=True)
+    gid = None
+    if group is not None:
+        gid = group if isinstance(group, int) else grp.getgrnam(group).gr_gid
+    options.setdefault("passwords", shared_passwords(config_dir / PASSWORDS_FILE))
+    trees, bconsole, _work, _volumes = single_host_resources(config_dir, **options)
+    written = []
+    for part in parts:
+        if part == "bconsole":
+            target = config_dir / "bconsole.conf"
+            if not target.exists():
+                _install_file(target, bconsole, gid)
+                written.append(target)
+            continue
+        if part not in DAEMONS:
+            raise ValueError(f"unknown part {part!r} (one of {', '.join(CONFIG_PARTS)})")
+        tree = config_dir / f"{DAEMONS[part]}.d"
+        if tree.exists() or (config_dir / f"{DAEMONS[part]}.conf").exists():
+            continue
+        staging = config_dir / f".{DAEMONS[part]}.d.new"
+        for relative, text in trees[part].items():
+            _install_file(staging / relative, text, gid)
+        for directory in [staging] + [p for p in staging.rglob("*") if p.is_dir()]:
+            if gid is not None:
+                os.chown(directory, 0, gid)
+            directory.chmod(0o750)
+        os.replace(staging, tree)
+        written.append(tree)
+    return written
+
+
+def config_main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python3 -m bareos.quickstart config",
+        description="Write single-host default configuration (director, file daemon, "
+                    "storage daemon, bconsole on loopback, SQLite catalog) with shared "
+                    "fresh passwords; parts that exist already are left alone.")
+    parser.add_argument("-c", "--config", default="/etc/bareos",
+                        help="configuration directory (default: %(default)s)")
+    parser.add_argument("-d", "--daemon", dest="parts", action="append",
+                        choices=CONFIG_PARTS,
+                        help="part to write (repeatable; default: all)")
+    parser.add_argument("--system", action="store_true",
+                        help="Debian's places: state in /var/lib/bareos, volumes in "
+                             "/var/lib/bareos/storage, logs in /var/log/bareos")
+    parser.add_argument("--group", help="group owning the files (e.g. bareos)")
+    for option in SYSTEM_LAYOUT:
+        parser.add_argument("--" + option.replace("_", "-"), dest=option)
+    args = parser.parse_args(argv)
+    options = dict(SYSTEM_LAYOUT) if args.system else {}
+    options.update({k: getattr(args, k) for k in SYSTEM_LAYOUT if getattr(args, k)})
+    for path in write_system_config(args.config, tuple(args.parts or CONFIG_PARTS),
+                                    args.group, **options):
+        print(f"wrote {path}")
+    return 0
 
 
 # -- the quickstart command -----------------------------------------------------
@@ -185,8 +336,13 @@ def _seed_sample_data(directory):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["config"]:
+        return config_main(argv[1:])
     parser = argparse.ArgumentParser(description="Run the suite on this host, on loopback.")
-    parser.add_argument("action", nargs="?", default="start", choices=("start", "stop"))
+    parser.add_argument("action", nargs="?", default="start", choices=("start", "stop"),
+                        help="start or stop the daemons; 'config -h' tells about "
+                             "writing a system configuration")
     parser.add_argument("--root", default="run/quickstart",
                         help="where configuration, state, volumes and logs go")
     args = parser.parse_args(argv)
