@@ -1,0 +1,172 @@
+"""Devices, their reservations, the volumes open on them, and the worker threads.
+
+* ``DeviceManager`` hands out the concurrency slots of the Device resources
+  (``Maximum Concurrent Jobs``) to jobs, by media type.
+* ``VolumeRegistry`` keeps one ``FileVolume`` object per volume file that is
+  being written, shared by every job appending to it (``FileVolume`` orders
+  their appends under its own lock; two objects on one file would not).
+* ``Worker`` is one thread per job for the blocking disk work; the reactor
+  hands it calls and gets Deferreds back.
+"""
+
+import collections
+import os
+import queue
+import threading
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+
+class NoSuchDevice(Exception):
+    """No Device resource of that name / media type."""
+
+
+class DeviceManager:
+    def __init__(self, config, clock):
+        self.devices = list(config.resources("device"))
+        self.clock = clock
+        self.in_use = collections.Counter()     # device name -> jobs holding a slot
+        self._waiters = []
+
+    def get(self, name):
+        return next((d for d in self.devices if d.name == name), None)
+
+    def with_media_type(self, media_type):
+        return [d for d in self.devices if media_type is None or d.media_type == media_type]
+
+    def free(self, device):
+        return self.in_use[device.name] < device.maximum_concurrent_jobs
+
+    def candidates(self, media_type, names):
+        """Devices that may serve: the named ones first (in order), then any of the media type."""
+        suitable = self.with_media_type(media_type)
+        named = [d for n in names for d in suitable if d.name == n]
+        return named + [d for d in suitable if d not in named]
+
+    def try_reserve(self, media_type, names):
+        candidates = self.candidates(media_type, names)
+        if not candidates:
+            raise NoSuchDevice(names[-1] if names else media_type)
+        for device in candidates:
+            if self.free(device):
+                self.in_use[device.name] += 1
+                return device
+        return None
+
+    async def reserve(self, media_type, names, timeout):
+        """A device with a free slot; waits up to ``timeout`` s for one to be released."""
+        deadline = self.clock.seconds() + timeout
+        while True:
+            device = self.try_reserve(media_type, names)
+            if device is not None:
+                return device
+            remaining = deadline - self.clock.seconds()
+            if remaining <= 0:
+                return None
+            waiter = defer.Deferred()
+            self._waiters.append(waiter)
+            call = self.clock.callLater(remaining, lambda w=waiter: w.called or w.callback(None))
+            await waiter
+            if call.active():
+                call.cancel()
+
+    def release(self, device):
+        if device is None or self.in_use[device.name] <= 0:
+            return
+        self.in_use[device.name] -= 1
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.called:
+                waiter.callback(None)
+
+
+class OpenVolume:
+    """A volume file opened for appending, shared by the jobs writing to it."""
+
+    def __init__(self, device, volume):
+        self.device = device
+        self.volume = volume
+        self.name = volume.name
+        self.users = 0
+        self.catalog = None          # the latest MediaInfo from the director
+        self.writers = []            # every SessionWriter that wrote here (block counting)
+        self.base_blocks = 0         # VolBlocks when we opened it
+        self.first_written = 0
+
+    @property
+    def path(self):
+        return self.volume.path
+
+    def blocks(self):
+        return self.base_blocks + sum(w.blocks_written for w in self.writers)
+
+
+class VolumeRegistry:
+    def __init__(self):
+        self._open = {}              # path -> OpenVolume
+        self._lock = defer.DeferredLock()
+
+    def get(self, device, name):
+        return self._open.get(os.path.join(device.archive_device, name))
+
+    def add(self, open_volume):
+        self._open[open_volume.path] = open_volume
+        open_volume.users += 1
+        return open_volume
+
+    def release(self, open_volume):
+        """Drop one user; returns True when the caller must close the volume (last user)."""
+        open_volume.users -= 1
+        if open_volume.users <= 0:
+            self._open.pop(open_volume.path, None)
+            return True
+        return False
+
+    def by_device(self, device):
+        return [v for v in self._open.values() if v.device is device]
+
+    @property
+    def lock(self):
+        return self._lock
+
+
+class Worker:
+    """One thread running calls in order; results come back as Deferreds on the reactor."""
+
+    def __init__(self, reactor, name):
+        self._reactor = reactor
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._started = False
+        self._stopped = False
+
+    def call(self, fn, *args, **kwargs):
+        if self._stopped:
+            return defer.fail(RuntimeError("worker stopped"))
+        if not self._started:
+            self._started = True
+            self._thread.start()
+        d = defer.Deferred()
+        self._queue.put((fn, args, kwargs, d))
+        return d
+
+    def stop(self):
+        if not self._stopped:
+            self._stopped = True
+            if self._started:
+                self._queue.put(None)
+
+    def _run(self):
+        call_back = self._reactor.callFromThread
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fn, args, kwargs, d = item
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException:
+                call_back(d.errback, Failure())
+            else:
+                call_back(d.callback, result)

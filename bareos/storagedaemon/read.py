@@ -1,0 +1,187 @@
+"""Restore: the records a bootstrap selects, from the volumes to the file daemon.
+
+The job's worker thread reads blocks, reassembles records (split across
+blocks and volumes), applies the bootstrap's filters (session, address
+ranges, FileIndex ranges; labels are never sent) and frames each record as
+``rechdr <sid> <stime> <FileIndex> <Stream> <len>`` + one data packet, in
+batches of a few MiB.  The reactor writes one batch to the transport and asks
+for the next batch only when the transport has drained (a push producer
+registered on it), while the worker already prepares the batch after it: at
+most about three batches are ever in memory, whatever the size of the restore.
+"""
+
+import os
+import struct
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
+
+from bareos.protocol.framing import Signal
+from bareos.storagedaemon import protocol as P
+from bareos.volume import FileVolume, RecordAssembler, VolumeError
+
+BATCH_BYTES = 4 << 20
+_LENGTH = struct.Struct("!i")
+
+
+def find_volume_directory(entry, devices, preferred=None):
+    """The Archive Device directory holding ``entry.volume``; VolumeError if none does."""
+    order = []
+    named = next((d for d in devices if d.name == entry.device), None) if entry.device else None
+    for device in (named, preferred):
+        if device is not None and device not in order:
+            order.append(device)
+    order += [d for d in devices if d not in order
+              and (entry.media_type is None or d.media_type == entry.media_type)]
+    for device in order:
+        if os.path.isfile(os.path.join(device.archive_device, entry.volume)):
+            return device
+    looked = ", ".join(d.archive_device for d in order) or "no device of that media type"
+    raise VolumeError(f"volume file not found (looked in {looked})", volume=entry.volume)
+
+
+class RecordSource:
+    """Worker side: ``next_batch()`` -> (framed bytes, files, data bytes) or None at the end."""
+
+    def __init__(self, entries, devices, preferred=None, batch_bytes=BATCH_BYTES):
+        self.entries = entries
+        self.devices = devices
+        self.preferred = preferred
+        self.batch_bytes = batch_bytes
+        self.volume_name = None
+        self._records = self._iter_records()
+        self._last_file = None
+
+    def _iter_records(self):
+        assembler = RecordAssembler()
+        for entry in self.entries:
+            device = find_volume_directory(entry, self.devices, self.preferred)
+            volume = FileVolume.open(device.archive_device, entry.volume, writable=False)
+            self.volume_name = entry.volume
+            assembler.volume = entry.volume
+            try:
+                for start, end in entry.address_ranges():
+                    for block in volume.iter_blocks(start, end):
+                        if not entry.wants_session(block.session_id, block.session_time):
+                            continue
+                        for sid, stime, record in assembler.feed(block):
+                            if record.file_index < 0 or not entry.wants_file_index(record.file_index):
+                                continue
+                            yield sid, stime, record
+            finally:
+                volume.close()
+
+    def next_batch(self):
+        parts = []
+        size = files = nbytes = 0
+        pack = _LENGTH.pack
+        limit = self.batch_bytes
+        for sid, stime, record in self._records:
+            data = record.data
+            header = P.rechdr(sid, stime, record.file_index, record.stream, len(data))
+            parts += (pack(len(header)), header, pack(len(data)), data)
+            key = (sid, stime, record.file_index)
+            if key != self._last_file:
+                self._last_file = key
+                files += 1
+            nbytes += len(data)
+            size += len(data) + len(header) + 8
+            if size >= limit:
+                break
+        if not parts:
+            return None
+        return b"".join(parts), files, nbytes
+
+
+@implementer(IPushProducer)
+class _Pacer:
+    """Registered on the FD transport: tells when its write buffer has drained."""
+
+    def __init__(self):
+        self.paused = False
+        self._waiters = []
+
+    def pauseProducing(self):
+        self.paused = True
+
+    def resumeProducing(self):
+        self.paused = False
+        self._wake()
+
+    def stopProducing(self):
+        self.paused = False
+        self._wake()
+
+    def _wake(self):
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def wait(self):
+        if not self.paused:
+            return defer.succeed(None)
+        waiter = defer.Deferred()
+        self._waiters.append(waiter)
+        return waiter
+
+
+class ReadSession:
+    """One ``read data`` of a restore job."""
+
+    def __init__(self, job, conn, worker):
+        self.job = job
+        self.conn = conn
+        self.worker = worker
+
+    async def run(self):
+        job, conn = self.job, self.conn
+        if not job.bootstrap:
+            job.fatal("No Volume names found for restore.")
+            conn.send(P.FD_READ_ERROR)
+            return False
+        source = RecordSource(job.bootstrap, job.daemon.devices.devices, job.device)
+        conn.send(P.OK_DATA)
+        job.set_status(P.JS_RUNNING, announce=True)
+        transport = conn.transport
+        pacer = _Pacer()
+        transport.registerProducer(pacer, True)
+        ok = True
+        pending = self.worker.call(source.next_batch)
+        try:
+            while True:
+                try:
+                    batch = await pending
+                except (VolumeError, OSError) as exc:
+                    pending = None
+                    job.fatal(f"Error reading Volume \"{source.volume_name}\": {exc}")
+                    ok = False
+                    break
+                pending = None
+                if batch is None or job.canceled or not conn.is_open:
+                    break
+                pending = self.worker.call(source.next_batch)
+                blob, files, nbytes = batch
+                job.volume_name = source.volume_name
+                transport.write(blob)
+                job.files += files
+                job.bytes += nbytes
+                await pacer.wait()
+        finally:
+            try:
+                transport.unregisterProducer()
+            except Exception:
+                pass
+            if pending is not None:
+                try:
+                    await pending
+                except Exception:
+                    pass
+        if job.canceled or not conn.is_open:
+            if not job.canceled:
+                job.fatal("Connection to the File daemon lost during restore.")
+            return False
+        conn.send_signal(Signal.EOD)
+        if ok:
+            job.set_status(P.JS_TERMINATED)
+        return ok
