@@ -116,13 +116,23 @@ async def _read_until_eod(session, timeout=DIRECTOR_REPLY_TIMEOUT):
 # --- commands ---------------------------------------------------------------------------------
 @handler
 async def accurate_command(session, text):
-    """``accurate files=N`` + one packet per file + EOD; no reply.  The list is counted,
-    not used: deleted files are not reported (FT_DELETED) yet."""
+    """``accurate files=N`` + one packet per file + EOD; no reply (see ``accurate``)."""
+    from bareos.filedaemon.accurate import parse_entry
     job = job_of(session)
     job.accurate = True
-    lines, end = await _read_until_eod(session)
-    job.accurate_files = len(lines)
-    return end != Signal.TERMINATE
+    listed = {}
+    while True:
+        packet = await session.conn.receive(DIRECTOR_REPLY_TIMEOUT)
+        if packet == Signal.EOD:
+            break
+        if packet == Signal.TERMINATE:
+            return False
+        if isinstance(packet, bytes):
+            entry = parse_entry(packet)
+            if entry is not None:
+                listed[entry[0]] = entry[1]
+    job.accurate_list = listed
+    return True
 
 
 @handler
@@ -196,7 +206,14 @@ async def run_backup(session, job, sd, first_index):
             _jmsg_from_thread(session, job, jobs.M_SKIPPED if "skipped" in message else M_INFO,
                               message + "\n")
 
+        listed = getattr(job, "accurate_list", None)
+        mtime_only = job.mtime_only
+
         def make_records():
+            if listed is not None:
+                from bareos.filedaemon.accurate import accurate_records
+                return accurate_records(spec, listed, on_error, on_info, stats, first_index,
+                                        mtime_only)
             from bareos.filedaemon.walk import backup_records
             return backup_records(spec, since, on_error, on_info, stats=stats,
                                   first_index=first_index)

@@ -268,3 +268,33 @@ async def test_cancel_from_another_director_connection_stops_the_backup(fd, stor
     await sd.done
     assert fd.running_jobs == {}
     assert fd.terminated_jobs[0].status == "A"
+
+
+@pytest_twisted.ensureDeferred
+async def test_accurate_incremental_saves_changes_and_reports_deleted_files(fd, storage, tmp_path):
+    from bareos.filedaemon.attributes import FT_DELETED, encode_lstat
+    tree = tmp_path / "src"
+    tree.mkdir()
+    for name in ("same", "changed", "new"):
+        (tree / name).write_bytes(name.encode())
+    stale = os.lstat(tree / "changed")
+    (tree / "changed").write_bytes(b"changed and longer")
+    sd = storage("backup")
+    director = await FakeDirector.connect(fd)
+    await director.setup_job(JOB, None, level=None, fileset=fileset_lines(tree))
+    director.send(b"accurate files=4\n")
+    for name, st in (("same", os.lstat(tree / "same")), ("changed", stale),
+                     ("gone", os.lstat(tree / "same")), ("", os.lstat(tree))):
+        path = f"{tree}/{name}".encode()
+        director.send(path + b"\0" + encode_lstat(st).encode() + b"\0\0" + b"0")
+    director.conn.send_signal(Signal.EOD)
+    assert await director.command(
+        f"storage address=127.0.0.1 port={sd.port} ssl=0\n".encode()) == b"2000 OK storage\n"
+    assert await director.command(b"backup FileIndex=0\n") == b"2000 OK backup\n"
+    packets = await director.until_terminate()
+    await sd.done
+    attrs = [AttributeRecord.decode(data) for _, stream, data, _ in sd.records if stream == 1]
+    assert [(a.file_index, os.fsdecode(a.fname), a.file_type) for a in attrs] == [
+        (1, f"{tree}/changed", FT_REG), (2, f"{tree}/new", FT_REG), (3, f"{tree}/", FT_DIREND),
+        (4, f"{tree}/gone", FT_DELETED)]
+    assert end_job_fields(packets[-2])["JobFiles"] == 4
