@@ -24,15 +24,16 @@ class AuthenticationFailed(Exception):
 
 
 async def challenge_peer(conn, key, own_name, ssl_policy, clock, timeout=ANSWER_TIMEOUT,
-                         failure_delay=FAILURE_DELAY):
-    """Send a challenge and check the answer; refuse slowly on a wrong one."""
+                         failure_delay=None):
+    """Send a challenge and check the answer; refuse slowly (FAILURE_DELAY) on a wrong one."""
     message, token = cram.make_challenge(own_name, ssl_policy)
     conn.send(message)
     answer = await conn.receive(timeout)
     if cram.verify_response(key, token, answer):
         conn.send(cram.OK_AUTH)
         return
-    await task.deferLater(clock, failure_delay, lambda: None)
+    await task.deferLater(clock, FAILURE_DELAY if failure_delay is None else failure_delay,
+                          lambda: None)
     conn.send(cram.AUTH_FAILED)
     raise AuthenticationFailed("peer's answer to our challenge is wrong (wrong password?)")
 

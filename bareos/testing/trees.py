@@ -1,7 +1,7 @@
 """File trees for backup tests: build one with every kind of entry, snapshot it, compare.
 
 A snapshot maps each relative path to what a restore must reproduce: type,
-mode, owner, group, mtime (nanoseconds), size, content digest, symlink target,
+mode, owner, group, mtime (seconds), size, content digest, symlink target,
 and which paths share an inode (hard links).
 """
 
@@ -81,7 +81,9 @@ def snapshot(root, ignore=()):
                 continue
             info = os.lstat(path)
             entry = {"mode": stat.S_IMODE(info.st_mode), "type": stat.S_IFMT(info.st_mode),
-                     "uid": info.st_uid, "gid": info.st_gid, "mtime_ns": info.st_mtime_ns}
+                     "uid": info.st_uid, "gid": info.st_gid,
+                     # whole seconds: the attribute record (LStat) carries no more
+                     "mtime": info.st_mtime_ns // 1_000_000_000}
             if stat.S_ISREG(info.st_mode):
                 entry["size"] = info.st_size
                 entry["sha256"] = _digest(path)
