@@ -748,10 +748,12 @@ class Suite:
 
     def backup_resources(self, source, *, accurate: bool = True, options: Sequence[str] = ("Signature = MD5",),
                          pool_extra: Sequence[str] = (), restore_where: Optional[str] = None) -> dict[str, str]:
-        """Director resources for backing up *source*: a FileSet, three pools with Label
-        Formats, the Job ``backup`` (Full/Incremental/Differential pools) and the Restore
-        job ``RestoreFiles``.  Merge them with ``extra_resources=``."""
+        """Director resources for backing up *source* (a path or a list of paths): a FileSet,
+        three pools with Label Formats, the Job ``backup`` (Full/Incremental/Differential
+        pools) and the Restore job ``RestoreFiles``.  Merge them with ``extra_resources=``."""
         option_lines = "".join(f"      {line}\n" for line in options)
+        sources = [source] if isinstance(source, (str, Path)) else list(source)
+        file_lines = "".join(f"    File = {quote(str(path))}\n" for path in sources)
         pools = {
             f"pool/{name}.conf": resource("Pool", [f"Name = {name}", "Pool Type = Backup",
                                                     f'Label Format = "{name}-"', *pool_extra])
@@ -760,7 +762,7 @@ class Suite:
         return {
             "fileset/TestSet.conf": (
                 "FileSet {\n  Name = TestSet\n  Include {\n    Options {\n"
-                f"{option_lines}    }}\n    File = {quote(str(source))}\n  }}\n}}\n"),
+                f"{option_lines}    }}\n{file_lines}  }}\n}}\n"),
             **pools,
             "job/backup.conf": resource("Job", [
                 "Name = backup", "Type = Backup", "Level = Full", f"Client = {self.client_name}",

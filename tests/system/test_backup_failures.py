@@ -1,0 +1,127 @@
+"""What goes wrong around backups must fail cleanly and lose nothing already stored.
+
+A file daemon killed in the middle of a backup, a restore of a job that does
+not exist, a FileSet naming a missing path, and a full disk on the storage
+daemon: each ends with a clear message, earlier backups still restore, and
+the daemons serve the next job.
+"""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from backup_helpers import run_job
+from bareos.testing.trees import differences, snapshot
+
+
+def small_tree(root, files=200):
+    for index in range(files):
+        path = root / f"dir{index // 50}" / f"file{index}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"file number {index}\n" * (index % 7 + 1))
+    return root
+
+
+def start(suite, source, **options):
+    suite.start_sd()
+    suite.start_fd()
+    suite.start_director(extra_resources=suite.backup_resources(source, **options))
+
+
+def queue(suite, command):
+    output = suite.console(f"{command}\n")
+    return int(output.split("Job queued. JobId=")[1].split()[0])
+
+
+def volume_bytes(suite):
+    return sum(path.stat().st_size for path in suite.storage_dir.iterdir() if path.is_file())
+
+
+def test_file_daemon_killed_in_the_middle_of_a_backup(suite, tmp_path):
+    source = small_tree(tmp_path / "source")
+    start(suite, source)
+    first, status, output = run_job(suite, "run job=backup level=Full yes")
+    assert status == "T", output
+    before = snapshot(source)
+
+    big = source / "big-sparse.bin"
+    with open(big, "wb") as stream:
+        stream.truncate(3 << 30)                 # 3 GiB of zeros, read (and hashed) in full
+    written_before = volume_bytes(suite)
+    jobid = queue(suite, "run job=backup level=Full yes")
+    deadline = time.monotonic() + 120
+    while volume_bytes(suite) < written_before + (20 << 20):
+        assert time.monotonic() < deadline, "the backup never got going"
+        time.sleep(0.05)
+    suite.daemons["fd"].kill()
+
+    output = suite.console(f"wait jobid={jobid}\nmessages\n")
+    assert "JobStatus=OK" not in output
+    status = suite.console(f"llist jobid={jobid}\n")
+    assert "jobstatus: f" in status or "jobstatus: E" in status, status
+
+    suite.daemons["fd"].start()
+    big.unlink()
+    restore, status, output = run_job(
+        suite, f"restore jobid={first} all done yes where={tmp_path / 'restored'}")
+    assert status == "T", output
+    assert differences(before, snapshot(str(tmp_path / "restored") + str(source))) == []
+    again, status, output = run_job(suite, "run job=backup level=Full yes")
+    assert status == "T", output
+
+
+def test_restore_of_a_job_that_does_not_exist(suite, tmp_path):
+    start(suite, small_tree(tmp_path / "source", files=3))
+    output = suite.console(f"restore jobid=4711 all done yes where={tmp_path / 'r'}\nstatus director\n")
+    assert "JobId 4711 is not a backup job in the catalog." in output
+    assert "Job queued" not in output
+    assert "No Terminated Jobs." in output          # nothing ran, the director still answers
+
+
+def test_a_fileset_naming_a_missing_path_is_reported_in_the_job_log(suite, tmp_path):
+    source = small_tree(tmp_path / "source", files=5)
+    missing = tmp_path / "does-not-exist"
+    start(suite, [source, missing])
+    jobid, status, output = run_job(suite, "run job=backup level=Full yes")
+    assert status in ("T", "W"), output
+    assert str(missing) in output
+    assert any(word in output for word in ("No such file", "Could not stat", "does not exist"))
+    restore, status, output = run_job(
+        suite, f"restore jobid={jobid} all done yes where={tmp_path / 'r'}")
+    assert status == "T", output
+
+
+@pytest.fixture
+def small_storage(suite):
+    """The storage directory on a 24 MiB tmpfs (root only)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the full-disk test needs root to mount a small tmpfs")
+        pytest.skip("the full-disk test needs root to mount a small tmpfs")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(suite.storage_dir)],
+                   check=True)
+    yield suite.storage_dir
+    suite.stop()
+    subprocess.run(["umount", "-l", str(suite.storage_dir)], check=False)
+
+
+def test_a_full_disk_on_the_storage_daemon_fails_the_job_cleanly(suite, small_storage, tmp_path):
+    source = small_tree(tmp_path / "source", files=50)
+    start(suite, source)
+    first, status, output = run_job(suite, "run job=backup level=Full yes")
+    assert status == "T", output
+    before = snapshot(source)
+
+    (source / "too-big.bin").write_bytes(os.urandom(40 << 20))
+    jobid, status, output = run_job(suite, "run job=backup level=Full yes")
+    assert status in ("f", "E"), output
+    assert "disk full" in output.lower() or "no space" in output.lower(), output
+
+    (source / "too-big.bin").unlink()
+    restore, status, output = run_job(
+        suite, f"restore jobid={first} all done yes where={tmp_path / 'r'}")
+    assert status == "T", output
+    assert differences(before, snapshot(str(tmp_path / "r") + str(source))) == []
+    assert "Device status:" in suite.console("status storage=File\n")
