@@ -14,6 +14,7 @@ call it, whatever order they are configured in.
 """
 
 import argparse
+import filecmp
 import os
 import secrets
 import signal
@@ -308,7 +309,7 @@ def start(root):
         _seed_sample_data(root / "data")
     for daemon, port in zip(("sd", "fd", "dir"), (9103, 9102, 9101)):
         argv, pidfile, log = _twistd(root, daemon, etc)
-        if pidfile.exists():
+        if _running(pidfile):
             print(f"{DAEMONS[daemon]} already running (pid {pidfile.read_text().strip()})")
             continue
         subprocess.run(argv, check=True)
@@ -319,14 +320,76 @@ def start(root):
     return 0
 
 
+def _running(pidfile):
+    try:
+        return _alive(int(pidfile.read_text().strip()))
+    except (OSError, ValueError):
+        return False
+
+
 def stop(root):
     root = Path(root).resolve()
     for daemon in ("dir", "fd", "sd"):
         pidfile = root / "var" / daemon / f"{DAEMONS[daemon]}.pid"
-        if pidfile.exists():
-            os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+        if _running(pidfile):
+            pid = int(pidfile.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
             print(f"stopped {DAEMONS[daemon]}")
     return 0
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _bconsole(root, commands):
+    result = subprocess.run(
+        [sys.executable, "-m", "bareos.console.main", "-c", str(root / "etc" / "bconsole.conf")],
+        input=commands, text=True, capture_output=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"bconsole failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _run_and_wait(root, command):
+    output = _bconsole(root, command + "\n")
+    if "Job queued. JobId=" not in output:
+        raise RuntimeError(f"{command!r} did not start a job:\n{output}")
+    jobid = output.split("Job queued. JobId=")[1].split()[0]
+    waited = _bconsole(root, f"wait jobid={jobid}\n")
+    status = waited.split("JobStatus=")[1].split("\n")[0] if "JobStatus=" in waited else "?"
+    return jobid, status
+
+
+def first_backup_and_restore(root):
+    """Back up the sample data, restore it under ``restore/`` and compare the two trees."""
+    root = Path(root).resolve()
+    data, restored = root / "data", root / "restore"
+    jobid, status = _run_and_wait(root, "run job=backup-bareos-fd level=Full yes")
+    print(f"backup:  JobId {jobid} of {data}: {status}")
+    rjobid, rstatus = _run_and_wait(root, "restore client=bareos-fd select current all done yes")
+    copy = Path(str(restored) + str(data))
+    same = _same_tree(data, copy)
+    print(f"restore: JobId {rjobid} into {copy}: {rstatus}; "
+          f"{'identical to' if same else 'DIFFERENT from'} {data}")
+    return 0 if same and "OK" in status and "OK" in rstatus else 1
+
+
+def _same_tree(left, right):
+    comparison = filecmp.dircmp(left, right)
+    if comparison.left_only or comparison.right_only or comparison.funny_files:
+        return False
+    _, mismatch, errors = filecmp.cmpfiles(left, right, comparison.common_files, shallow=False)
+    if mismatch or errors:
+        return False
+    return all(_same_tree(left / name, right / name) for name in comparison.common_dirs)
 
 
 def _seed_sample_data(directory):
@@ -340,14 +403,16 @@ def main(argv=None):
     if argv[:1] == ["config"]:
         return config_main(argv[1:])
     parser = argparse.ArgumentParser(description="Run the suite on this host, on loopback.")
-    parser.add_argument("action", nargs="?", default="start", choices=("start", "stop"),
-                        help="start or stop the daemons; 'config -h' tells about "
-                             "writing a system configuration")
+    parser.add_argument("action", nargs="?", default="start", choices=("start", "stop", "demo"),
+                        help="start or stop the daemons, or run the demo backup and restore; "
+                             "'config -h' tells about writing a system configuration")
     parser.add_argument("--root", default="run/quickstart",
                         help="where configuration, state, volumes and logs go")
     args = parser.parse_args(argv)
     if args.action == "stop":
         return stop(args.root)
+    if args.action == "demo":
+        return first_backup_and_restore(args.root)
     return start(args.root)
 
 
