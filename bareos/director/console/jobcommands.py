@@ -430,7 +430,7 @@ async def wait(session, reply, args):
         if job is None:
             reply.error(f"JobId {jobid} not found.")
             return False
-        await job.done if not job.done.called else None
+        await job.finished()
         reply.send(f"JobId={job.jobid}\nJobStatus={STATUS_TEXT.get(job.status, job.status)} "
                    f"({job.status})\n")
         reply.result("wait", {"jobid": job.jobid, "jobstatus": job.status})

@@ -63,7 +63,7 @@ class Job:
     options: dict = dataclasses.field(default_factory=dict)   # restore: where, replace, selection...
     cancel_requested: bool = False
     links: list = dataclasses.field(default_factory=list)     # open DaemonLinks, closed on cancel
-    done: defer.Deferred = dataclasses.field(default_factory=defer.Deferred)
+    _waiters: list = dataclasses.field(default_factory=list)
 
     @property
     def name(self):
@@ -80,6 +80,19 @@ class Job:
     @property
     def is_final(self):
         return self.status in FINAL_STATUSES
+
+    def finished(self):
+        """A new Deferred that fires with the job once it has ended."""
+        if self.is_final and not self._waiters and self.end_time is not None:
+            return defer.succeed(self)
+        waiter = defer.Deferred()
+        self._waiters.append(waiter)
+        return waiter
+
+    def announce_end(self):
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(self)
 
     def check_canceled(self):
         if self.cancel_requested:

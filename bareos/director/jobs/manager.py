@@ -132,7 +132,7 @@ class JobManager:
         self.running.pop(job.jobid, None)
         self.terminated.append(job)
         self.jobs_run += 1
-        job.done.callback(job)
+        job.announce_end()
         self._dispatch()
 
     # -- looking up, cancelling -------------------------------------------------
@@ -202,7 +202,7 @@ class JobManager:
             await self.submit(job)
 
     def wait_all(self):
-        pending = [job.done for job in list(self.running.values()) + self.waiting]
+        pending = [job.finished() for job in list(self.running.values()) + self.waiting]
         return defer.DeferredList(pending) if pending else defer.succeed(None)
 
 
