@@ -15,6 +15,7 @@ import time
 
 import volume_reader
 from backup_helpers import run_job
+from bareos.filedaemon.attributes import decode_base64_int
 from bareos.testing.trees import differences, make_tree, snapshot
 
 
@@ -55,6 +56,18 @@ def catalog_counts(catalog, jobid):
         "SELECT JobStatus, JobFiles, JobBytes, Level FROM Job WHERE JobId = ?", jobid)[0])
 
 
+def saved_bytes(rows):
+    """Bytes of file data a job saved, from its catalog rows: regular files, first names only."""
+    total = 0
+    for file_index, lstat in rows:
+        fields = lstat.split()
+        mode, size, link_fi = decode_base64_int(fields[2]), decode_base64_int(fields[7]), \
+            decode_base64_int(fields[13])
+        if file_index > 0 and stat.S_ISREG(mode) and link_fi == 0:
+            total += size
+    return total
+
+
 def tree_totals(root):
     """(entries incl. the root directory, bytes of regular file data counted once per inode)."""
     entries, data, seen = 1, 0, set()
@@ -93,8 +106,9 @@ def test_full_incremental_differential_and_three_restores(suite, catalog, tmp_pa
         job_status, files, data, job_level = catalog_counts(catalog, jobid)
         assert (job_status, job_level) == ("T", level)
         # every entry the FD sent, deletions found by accurate mode (FileIndex 0) included
-        stored = catalog.query("SELECT COUNT(*) FROM File WHERE JobId = ?", jobid)
-        assert files == stored[0][0] > 0
+        rows = catalog.query("SELECT FileIndex, LStat FROM File WHERE JobId = ?", jobid)
+        assert files == len(rows) > 0
+        assert data == saved_bytes(rows)
 
     restore_and_compare(suite, [full], at_full, tmp_path / "r-full", source)
     restore_and_compare(suite, [full, incremental], at_incremental, tmp_path / "r-inc", source)
