@@ -128,7 +128,11 @@ def attrs(records):
     return [AttributeRecord.decode(r.data) for r in records if r.stream == 1]
 
 
-def test_full_round_trip(tmp_path):
+@pytest.mark.parametrize("unnamed_files", [True, False], ids=["O_TMPFILE", "temp-and-rename"])
+@pytest.mark.parametrize("verify", [False, True], ids=["unchecked", "digests-checked"])
+def test_full_round_trip(tmp_path, monkeypatch, unnamed_files, verify):
+    if not unnamed_files:
+        monkeypatch.setattr(restore_mod, "_O_TMPFILE", 0)
     src = make_tree(tmp_path / "src")
     try:
         before = snapshot(src)
@@ -136,7 +140,7 @@ def test_full_round_trip(tmp_path):
         records, errors, stats = run_backup(spec_for(src))
         assert errors == []
         dst = tmp_path / "dst"
-        rstats, messages = run_restore(records, dst)
+        rstats, messages = run_restore(records, dst, verify_digests=verify)
         assert [m for m in messages if m[0] != "info"] == []
         restored_root = os.fsencode(dst) + os.fsencode(src)
         if IS_ROOT:
@@ -425,11 +429,13 @@ def test_digest_mismatch_is_reported(tmp_path):
         if r.stream == 2 and r.data.startswith(b"second"):
             r = type(r)(r.file_index, r.stream, b"X" + r.data[1:])
         tampered.append(r)
-    stats, messages = run_restore(tampered, tmp_path / "dst")
+    unchecked, _ = run_restore(tampered, tmp_path / "dst0")  # Bareos' default: no check
+    assert unchecked.digest_mismatches == 0 and unchecked.errors == 0
+    stats, messages = run_restore(tampered, tmp_path / "dst", verify_digests=True)
     assert stats.digest_mismatches == 1
     assert any(level == "error" and "SHA256 digest mismatch" in text and "two" in text
                for level, text in messages)
-    clean, messages = run_restore(records, tmp_path / "dst2")
+    clean, messages = run_restore(records, tmp_path / "dst2", verify_digests=True)
     assert clean.digest_mismatches == 0 and clean.errors == 0
 
 
