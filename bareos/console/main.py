@@ -6,7 +6,8 @@ import sys
 
 from bareos.config import ConfigError, load_config
 from bareos.config.schemas import CONSOLE
-from bareos.console.client import BlockingConsole, ConsoleLoginFailed, login_parameters
+from bareos.console.login import ConsoleLoginFailed, login_parameters
+from bareos.protocol.tlspolicy import TlsPolicy
 
 HISTORY_FILE = os.path.expanduser("~/.bconsole_history")
 
@@ -50,8 +51,14 @@ def main(argv=None):
         print(f"bconsole: {exc}", file=sys.stderr)
         return 1
 
-    from twisted.internet import reactor
-    console = BlockingConsole(reactor)
+    if policy == TlsPolicy.NONE:
+        from bareos.console.plain import PlainConsole  # blocking socket: no Twisted to import
+        console = PlainConsole()
+    else:
+        from twisted.internet import reactor
+
+        from bareos.console.client import BlockingConsole
+        console = BlockingConsole(reactor)
     try:
         print(f"Connecting to Director {director.address}:{director.port}")
         try:

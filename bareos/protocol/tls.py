@@ -40,7 +40,6 @@ client at 1.2 for such a peer.
 
 from __future__ import annotations
 
-import enum
 import weakref
 from typing import Callable, Optional, Tuple, Union
 
@@ -51,6 +50,8 @@ from twisted.internet.interfaces import (
 )
 from twisted.logger import Logger
 from zope.interface import implementer
+
+from bareos.protocol.tlspolicy import TlsPolicy, tls_policy
 
 __all__ = [
     "DEFAULT_CIPHERS",
@@ -86,24 +87,7 @@ TLS1_3_VERSION = SSL.TLS1_3_VERSION
 # ---------------------------------------------------------------------------
 
 
-class TlsPolicy(enum.IntEnum):
-    """A resource's TLS policy, as sent in the CRAM challenge's ``ssl=`` field."""
-
-    NONE = 0
-    ENABLED = 1
-    REQUIRED = 2
-
-
-def tls_policy(tls_enable: bool, tls_require: bool) -> TlsPolicy:
-    """Map the ``TLS Enable``/``TLS Require`` directives to a policy.
-
-    ``TLS Require`` only matters when TLS is enabled at all.
-    """
-    if not tls_enable:
-        return TlsPolicy.NONE
-    if not tls_require:
-        return TlsPolicy.ENABLED
-    return TlsPolicy.REQUIRED
+# TlsPolicy and tls_policy live in bareos.protocol.tlspolicy (no OpenSSL import there).
 
 
 class PskIdentityError(ValueError):
