@@ -411,49 +411,65 @@ async def receive_records(conn, worker, job, batch_bytes=RESTORE_BATCH_BYTES):
     """Read ``rechdr`` + data packets until EOD and apply them through ``worker``.
 
     Returns ``(records, data_bytes)`` received.  Raises RestoreStreamError,
-    ConnectionClosed, or what the Restorer raised.
+    ConnectionClosed, or what the Restorer raised.  Packets are taken from the
+    connection a queue-full at a time (``receive_many``).
     """
     batch, size = [], 0
     previous = None
     count = 0
     total = 0
-    receive = conn.receive
+    receive_many = conn.receive_many
     limit = framing.MAX_MESSAGE_LEN
-    while True:
+    file_index = stream = length = 0
+    have_header = False
+    pieces = None               # a record longer than one packet, being collected
+    got = 0
+    finished = False
+    while not finished:
         if job.canceled:
             break
-        packet = await receive(SD_REPLY_TIMEOUT)
-        if packet == Signal.EOD:
-            break
-        if not isinstance(packet, bytes):
-            raise RestoreStreamError(f"unexpected {framing.signal_name(packet)} in the record stream")
-        header = _parse_rechdr(packet)
-        file_index, stream, length = header[2], header[3], header[4]
-        data = await receive(SD_REPLY_TIMEOUT)
-        if not isinstance(data, bytes):
-            raise RestoreStreamError(
-                f"record header without data ({framing.signal_name(data)})")
-        if len(data) == limit and length > limit:  # a record longer than one packet
-            pieces = [data]
-            got = len(data)
-            while got < length:
-                more = await receive(SD_REPLY_TIMEOUT)
-                if not isinstance(more, bytes):
+        packets = await receive_many(SD_REPLY_TIMEOUT)
+        for position, packet in enumerate(packets):
+            if not have_header:
+                if packet == Signal.EOD:
+                    finished = True
+                    conn.unreceive(packets[position + 1:])
+                    break
+                if not isinstance(packet, bytes):
+                    raise RestoreStreamError(
+                        f"unexpected {framing.signal_name(packet)} in the record stream")
+                header = _parse_rechdr(packet)
+                file_index, stream, length = header[2], header[3], header[4]
+                have_header = True
+                continue
+            if not isinstance(packet, bytes):
+                if pieces is not None:
                     raise RestoreStreamError("record data cut short")
-                pieces.append(more)
-                got += len(more)
-            data = b"".join(pieces)
-        if file_index < 0:
-            continue  # labels are not for us
-        batch.append((file_index, stream, data))
-        size += len(data) + 64
-        count += 1
-        total += len(data)
-        if size >= batch_bytes:
-            if previous is not None:
-                await previous
-            previous = worker.submit(batch)
-            batch, size = [], 0
+                raise RestoreStreamError(
+                    f"record header without data ({framing.signal_name(packet)})")
+            if pieces is not None:
+                pieces.append(packet)
+                got += len(packet)
+                if got < length:
+                    continue
+                data, pieces = b"".join(pieces), None
+            elif len(packet) == limit and length > limit:  # a record longer than one packet
+                pieces, got = [packet], len(packet)
+                continue
+            else:
+                data = packet
+            have_header = False
+            if file_index < 0:
+                continue  # labels are not for us
+            batch.append((file_index, stream, data))
+            size += len(data) + 64
+            count += 1
+            total += len(data)
+            if size >= batch_bytes:
+                if previous is not None:
+                    await previous
+                previous = worker.submit(batch)
+                batch, size = [], 0
     if previous is not None:
         await previous
     if batch and not job.canceled:

@@ -111,6 +111,31 @@ class BareosConnection(protocol.Protocol):
             waiter.addErrback(_translate_timeout, timeout)
         return waiter
 
+    def receive_many(self, timeout=None):
+        """A Deferred firing with a non-empty list of packets: all those queued now,
+        or (when none is queued) the next one to arrive.
+
+        For bulk consumers (data channels): one Deferred per batch instead of one
+        per packet.  Same errors as :meth:`receive`.
+        """
+        queue = self._queue
+        if queue:
+            packets = list(queue)
+            queue.clear()
+            self._queued_bytes = 0
+            if self._paused:
+                self._paused = False
+                self.transport.resumeProducing()
+            return defer.succeed(packets)
+        return self.receive(timeout).addCallback(_as_list)
+
+    def unreceive(self, packets):
+        """Put *packets* back in front of the queue, in order (a batch consumer that
+        took packets past the end of its part of the conversation)."""
+        for packet in reversed(packets):
+            self._queue.appendleft(packet)
+            self._queued_bytes += _size(packet)
+
     def send(self, payload):
         """Send a message (bytes or str), split into packets if long."""
         if isinstance(payload, str):
@@ -167,6 +192,10 @@ class BareosConnection(protocol.Protocol):
 
     def _now(self):
         return self._clock().seconds()
+
+
+def _as_list(packet):
+    return [packet]
 
 
 def _size(packet):

@@ -92,25 +92,56 @@ class PacketDecoder:
 
         Raises FramingError on a length above the maximum; the caller must then
         close the connection, the stream cannot be resynchronised.
+
+        Packets are parsed straight from ``data``; only an incomplete packet at
+        its end is buffered, and a buffered packet is completed with just the
+        bytes it still needs.  Each payload is copied once (into its ``bytes``).
         """
-        self._buffer += data
         packets = []
-        offset = 0
         buffer = self._buffer
-        while len(buffer) - offset >= 4:
-            (length,) = _HEADER.unpack_from(buffer, offset)
+        view = memoryview(data)
+        pos = 0
+        if buffer:
+            # complete the packet started earlier (header first, then its payload)
+            if len(buffer) < 4:
+                take = 4 - len(buffer)
+                buffer += view[:take]
+                pos = take
+                if len(buffer) < 4:
+                    return packets
+            (length,) = _HEADER.unpack_from(buffer, 0)
             if length < 0:
                 packets.append(_as_signal(length))
-                offset += 4
+                buffer.clear()
+            else:
+                if length > self._max:
+                    raise FramingError(
+                        f"packet size too big ({length} bytes, limit {self._max})")
+                take = length + 4 - len(buffer)
+                buffer += view[pos:pos + take]
+                pos += take
+                if len(buffer) < length + 4:
+                    return packets
+                packets.append(bytes(buffer[4:]))
+                buffer.clear()
+        end = len(view)
+        unpack = _HEADER.unpack_from
+        limit = self._max
+        while end - pos >= 4:
+            (length,) = unpack(view, pos)
+            if length < 0:
+                packets.append(_as_signal(length))
+                pos += 4
                 continue
-            if length > self._max:
-                raise FramingError(
-                    f"packet size too big ({length} bytes, limit {self._max})")
-            if len(buffer) - offset - 4 < length:
+            if length > limit:
+                raise FramingError(f"packet size too big ({length} bytes, limit {limit})")
+            stop = pos + 4 + length
+            if stop > end:
                 break
-            packets.append(bytes(buffer[offset + 4:offset + 4 + length]))
-            offset += 4 + length
-        del buffer[:offset]
+            packets.append(bytes(view[pos + 4:stop]))
+            pos = stop
+        if pos < end:
+            buffer += view[pos:]
         return packets
 
     @property

@@ -376,52 +376,56 @@ class AppendSession:
         failure = None
         writer_ok = True
         try:
-            while not job.canceled:
+            ended = False
+            while not ended and not job.canceled:
                 try:
-                    packet = await conn.receive()
+                    packets = await conn.receive_many()
                 except ConnectionClosed as exc:
                     if job.canceled:
                         break
                     raise self._fail(f"Network error reading from FD: {exc}") from None
-                if expect_header:
+                for position, packet in enumerate(packets):
+                    if expect_header:
+                        if not isinstance(packet, bytes):
+                            if packet == Signal.EOD:
+                                ended = True
+                                conn.unreceive(packets[position + 1:])
+                                break
+                            raise self._fail(f"Unexpected signal from FD: {signal_name(packet)}")
+                        try:
+                            file_index, stream = P.parse_data_header(packet)
+                        except P.CommandError:
+                            raise self._fail(f"Malformed data header from FD: {packet[:60]!r}") from None
+                        if file_index != last:
+                            if file_index <= 0 or not (file_index == last + 1 or (rerun and last == 0)):
+                                raise self._fail(f"FileIndex={file_index} from FD not positive or "
+                                                 f"sequential={last}")
+                            last = file_index
+                            job.files += 1
+                        forward = (stream & P.STREAM_MASK) in P.ATTRIBUTE_STREAMS
+                        expect_header = False
+                        continue
                     if not isinstance(packet, bytes):
                         if packet == Signal.EOD:
-                            break
+                            expect_header = True
+                            continue
                         raise self._fail(f"Unexpected signal from FD: {signal_name(packet)}")
-                    try:
-                        file_index, stream = P.parse_data_header(packet)
-                    except P.CommandError:
-                        raise self._fail(f"Malformed data header from FD: {packet[:60]!r}") from None
-                    if file_index != last:
-                        if file_index <= 0 or not (file_index == last + 1 or (rerun and last == 0)):
-                            raise self._fail(f"FileIndex={file_index} from FD not positive or "
-                                             f"sequential={last}")
-                        last = file_index
-                        job.files += 1
-                    forward = (stream & P.STREAM_MASK) in P.ATTRIBUTE_STREAMS
-                    expect_header = False
-                    continue
-                if not isinstance(packet, bytes):
-                    if packet == Signal.EOD:
-                        expect_header = True
-                        continue
-                    raise self._fail(f"Unexpected signal from FD: {signal_name(packet)}")
-                batch.append(Record(file_index, stream, packet))
-                length = len(packet)
-                size += length + 12
-                job.bytes += length
-                if forward:
-                    link_send(P.format_file_attributes(name, sid, stime, file_index, stream, packet))
-                if size >= BATCH_BYTES:
-                    if pending is not None:
-                        waiting, pending = pending, None
-                        try:
-                            await waiting
-                        except BaseException:
-                            writer_ok = False
-                            raise
-                    pending = defer.ensureDeferred(self._write(batch))
-                    batch, size = [], 0
+                    batch.append(Record(file_index, stream, packet))
+                    length = len(packet)
+                    size += length + 12
+                    job.bytes += length
+                    if forward:
+                        link_send(P.format_file_attributes(name, sid, stime, file_index, stream, packet))
+                    if size >= BATCH_BYTES:
+                        if pending is not None:
+                            waiting, pending = pending, None
+                            try:
+                                await waiting
+                            except BaseException:
+                                writer_ok = False
+                                raise
+                        pending = defer.ensureDeferred(self._write(batch))
+                        batch, size = [], 0
         except (JobFailed, DiskFull) as exc:
             failure = exc
         finally:
