@@ -11,8 +11,8 @@ from twisted.internet import threads
 import bareos
 from bareos.console.login import DEFAULT_CONSOLE, ConsoleLoginFailed, login_parameters  # noqa: F401 (API)
 from bareos.protocol.connection import ConnectionClosed
-from bareos.protocol.framing import Signal
-from bareos.protocol.handshake import AuthenticationFailed, dial
+from bareos.console.conversation import command_steps, greeting_steps
+from bareos.protocol.handshake import AuthenticationFailed, converse, dial
 from bareos.protocol.hello import Hello, HelloKind
 
 
@@ -38,46 +38,12 @@ class ConsoleClient:
             raise ConsoleLoginFailed(
                 "Director closed the connection during login: wrong password, unknown console, "
                 "or a TLS setting that does not match the director's") from None
-        return cls(conn, await cls._read_greeting(conn))
-
-    @staticmethod
-    async def _read_greeting(conn):
-        lines = []
-        while True:
-            packet = await conn.receive(timeout=GREETING_TIMEOUT)
-            if not isinstance(packet, bytes):
-                raise ConsoleLoginFailed(f"unexpected {Signal(packet).name} during login")
-            code, _, text = packet.decode("utf-8", "replace").partition("\x1e")
-            if code == "1000":
-                lines.append(f"1000 {text}")
-            elif code == "1002":
-                lines += text.splitlines()
-                return lines
-            elif code == "1001":
-                conn.close()
-                raise ConsoleLoginFailed("the director asks for PAM authentication, "
-                                         "which this console does not support")
-            else:
-                raise ConsoleLoginFailed(packet.decode("utf-8", "replace").strip())
+        return cls(conn, await converse(conn, greeting_steps(), reactor, GREETING_TIMEOUT))
 
     async def command(self, line, on_text, ask):
         """Send one command; call ``on_text`` for output, ``ask(prompt)`` for sub-prompts."""
-        self.conn.send(line)
-        prompt = []
-        while True:
-            packet = await self.conn.receive()
-            if isinstance(packet, bytes):
-                text = packet.decode("utf-8", "replace")
-                prompt.append(text)
-                on_text(text)
-            elif packet == Signal.SUB_PROMPT:
-                answer = await ask("".join(prompt[-1:]))
-                prompt = []
-                self.conn.send(answer)
-            elif packet in (Signal.EOD, Signal.MAIN_PROMPT):
-                return True
-            elif packet == Signal.TERMINATE:
-                return False
+        return await converse(self.conn, command_steps(line, on_text), self.conn.clock,
+                              timeout=None, ask=ask)
 
     def close(self):
         self.conn.close()
@@ -105,10 +71,8 @@ class BlockingConsole:
     def command(self, line, on_text, ask):
         from twisted.internet import defer
 
-        async def ask_in_thread(prompt):
-            return await threads.deferToThread(ask, prompt)
         return self.call(lambda: defer.ensureDeferred(
-            self.client.command(line, on_text, ask_in_thread)))
+            self.client.command(line, on_text, lambda prompt: threads.deferToThread(ask, prompt))))
 
     def stop(self):
         if self.client is not None:

@@ -3,17 +3,21 @@
 bconsole started from a script pays its start-up on every command (benchmarks,
 cron jobs, ``echo "run job=x yes" | bconsole``); importing Twisted and pyOpenSSL
 costs about 0.3-0.4 s of it.  When the console's policy is cleartext (``TLS Enable =
-no``) nothing of them is needed: this module speaks the same conversation as
-:class:`bareos.console.client.ConsoleClient` (hello, CRAM-MD5 both ways, greeting,
-commands with sub-prompts) with the pure protocol pieces.  TLS consoles keep using
+no``) nothing of them is needed: this module runs the same conversations as
+:class:`bareos.console.client.ConsoleClient` (``bareos.protocol.conversation`` and
+``bareos.console.conversation``: CRAM-MD5 both ways, greeting, commands with
+sub-prompts) over a blocking socket.  TLS consoles keep using
 the Twisted client.
 """
 
 import socket
+import time
 
 import bareos
+from bareos.console.conversation import command_steps, greeting_steps
 from bareos.console.login import ConsoleLoginFailed
-from bareos.protocol import cram
+from bareos.protocol.conversation import (
+    FAILURE_DELAY, RECEIVE, Ask, AuthenticationFailed, Sleep, initiator_steps)
 from bareos.protocol.framing import (
     FramingError, PacketDecoder, Signal, encode_message, encode_signal)
 from bareos.protocol.hello import Hello, HelloKind, format_hello
@@ -71,74 +75,41 @@ class PlainConsole:
         hello = Hello(HelloKind.CONSOLE, name, version=bareos.VERSION, calling_version=bareos.VERSION)
         try:
             self._send(format_hello(hello))
-            self._authenticate(key, f"R_CONSOLE::{name}", timeout)
-            return self._read_greeting()
+            remote_policy = self._converse(
+                initiator_steps(key, f"R_CONSOLE::{name}", TlsPolicy.NONE, FAILURE_DELAY), timeout)
+            if remote_policy == TlsPolicy.REQUIRED:
+                raise ConsoleLoginFailed("Director authorization problem: the director requires "
+                                         "TLS but this console has TLS Enable = no")
+            return self._converse(greeting_steps(), GREETING_TIMEOUT)
+        except AuthenticationFailed as exc:
+            raise ConsoleLoginFailed(f"Director authorization problem: {exc}") from None
         except _Closed:
             raise ConsoleLoginFailed(
                 "Director closed the connection during login: wrong password, unknown console, "
                 "or a TLS setting that does not match the director's") from None
 
-    def _authenticate(self, key, own_name, timeout):
-        # the initiator answers first, then challenges (handshake.authenticate_as_initiator)
-        try:
-            token, remote_policy, compatible = cram.parse_challenge(self._receive(timeout))
-        except cram.CramError as exc:
-            raise ConsoleLoginFailed(f"Director authorization problem: {exc}") from None
-        if cram.is_reflected(token, own_name):
-            raise ConsoleLoginFailed("Director authorization problem: peer reflected our own "
-                                     "challenge back to us")
-        self._send(cram.response_for(key, token, compatible) + b"\x00")
-        if self._receive(timeout) != cram.OK_AUTH:
-            raise ConsoleLoginFailed("Director authorization problem: peer refused our answer "
-                                     "(wrong password?)")
-        message, token = cram.make_challenge(own_name, TlsPolicy.NONE)
-        self._send(message)
-        if not cram.verify_response(key, token, self._receive(timeout)):
-            self._send(cram.AUTH_FAILED)
-            raise ConsoleLoginFailed("Director authorization problem: peer's answer to our "
-                                     "challenge is wrong (wrong password?)")
-        self._send(cram.OK_AUTH)
-        if min(remote_policy, TlsPolicy.REQUIRED) == TlsPolicy.REQUIRED:
-            raise ConsoleLoginFailed("Director authorization problem: TLS is required by one "
-                                     "side but the connection is cleartext")
-
-    def _read_greeting(self):
-        lines = []
+    def _converse(self, steps, timeout=None, ask=None):
+        """Run a conversation (``bareos.protocol.conversation``) over the socket."""
+        reply = None
         while True:
-            packet = self._receive(GREETING_TIMEOUT)
-            if not isinstance(packet, bytes):
-                raise ConsoleLoginFailed(f"unexpected {Signal(packet).name} during login")
-            code, _, text = packet.decode("utf-8", "replace").partition("\x1e")
-            if code == "1000":
-                lines.append(f"1000 {text}")
-            elif code == "1002":
-                lines += text.splitlines()
-                return lines
-            elif code == "1001":
-                raise ConsoleLoginFailed("the director asks for PAM authentication, "
-                                         "which this console does not support")
+            try:
+                step = steps.send(reply)
+            except StopIteration as done:
+                return done.value
+            reply = None
+            if step is RECEIVE:
+                reply = self._receive(timeout)
+            elif isinstance(step, Sleep):
+                time.sleep(step.seconds)
+            elif isinstance(step, Ask):
+                reply = ask(step.prompt)
             else:
-                raise ConsoleLoginFailed(packet.decode("utf-8", "replace").strip())
+                self._send(step)
 
     def command(self, line, on_text, ask):
         """Send one command; ``on_text`` for output, ``ask(prompt)`` for sub-prompts."""
         try:
-            self._send(line)
-            prompt = []
-            while True:
-                packet = self._receive()
-                if isinstance(packet, bytes):
-                    text = packet.decode("utf-8", "replace")
-                    prompt.append(text)
-                    on_text(text)
-                elif packet == Signal.SUB_PROMPT:
-                    answer = ask("".join(prompt[-1:]))
-                    prompt = []
-                    self._send(answer)
-                elif packet in (Signal.EOD, Signal.MAIN_PROMPT):
-                    return True
-                elif packet == Signal.TERMINATE:
-                    return False
+            return self._converse(command_steps(line, on_text), ask=ask)
         except (_Closed, OSError):
             return False
 

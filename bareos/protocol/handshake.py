@@ -4,72 +4,67 @@ After the hello, the side that accepted the TCP connection challenges first;
 then the roles swap.  Both sides prove the same key (see ``cram``).  Whether
 cleartext is acceptable is decided by ``policy``; TLS itself is set up before
 the hello (TLS-PSK, see ``tls``) by ``dial`` and by the sniffing acceptor.
+The conversations themselves are pure generators in ``conversation``.
 """
 
 from twisted.internet import defer, task
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.protocol import Factory
 
-from bareos.protocol import cram
+from bareos.protocol import conversation
 from bareos.protocol.connection import BareosConnection
+from bareos.protocol.conversation import (  # noqa: F401 (AuthenticationFailed is part of this API)
+    RECEIVE, Ask, AuthenticationFailed, Sleep, acceptor_steps, challenge_steps, initiator_steps)
 from bareos.protocol.hello import HelloKind, format_hello
 from bareos.protocol.tls import PskClientContextFactory, TlsPolicy, psk_identity
 
 ANSWER_TIMEOUT = 180
-FAILURE_DELAY = 5
+FAILURE_DELAY = conversation.FAILURE_DELAY     # module global, so tests may shorten it
 
 
-class AuthenticationFailed(Exception):
-    """The peer could not prove the shared key, or refused ours."""
+async def converse(conn, steps, clock, timeout=ANSWER_TIMEOUT, ask=None):
+    """Run a conversation (see ``conversation``) on a BareosConnection; return its result.
+
+    ``ask(prompt)`` answers Ask steps (a Deferred or a value).
+    """
+    reply = None
+    while True:
+        try:
+            step = steps.send(reply)
+        except StopIteration as done:
+            return done.value
+        reply = None
+        if step is RECEIVE:
+            reply = await conn.receive(timeout)
+        elif isinstance(step, Sleep):
+            await task.deferLater(clock, step.seconds, lambda: None)
+        elif isinstance(step, Ask):
+            reply = await defer.maybeDeferred(ask, step.prompt)
+        else:
+            conn.send(step)
 
 
-async def challenge_peer(conn, key, own_name, ssl_policy, clock, timeout=ANSWER_TIMEOUT,
-                         failure_delay=None):
-    """Send a challenge and check the answer; refuse slowly (FAILURE_DELAY) on a wrong one."""
-    message, token = cram.make_challenge(own_name, ssl_policy)
-    conn.send(message)
-    answer = await conn.receive(timeout)
-    if cram.verify_response(key, token, answer):
-        conn.send(cram.OK_AUTH)
-        return
-    await task.deferLater(clock, FAILURE_DELAY if failure_delay is None else failure_delay,
-                          lambda: None)
-    conn.send(cram.AUTH_FAILED)
-    raise AuthenticationFailed("peer's answer to our challenge is wrong (wrong password?)")
+async def challenge_peer(conn, key, own_name, ssl_policy, clock, timeout=ANSWER_TIMEOUT):
+    await converse(conn, challenge_steps(key, own_name, ssl_policy, FAILURE_DELAY), clock, timeout)
 
 
-async def answer_challenge(conn, key, own_name, timeout=ANSWER_TIMEOUT):
-    """Answer the peer's challenge; return the TLS policy the peer announced."""
-    message = await conn.receive(timeout)
-    try:
-        token, remote_policy, compatible = cram.parse_challenge(message)
-    except cram.CramError as exc:
-        raise AuthenticationFailed(str(exc)) from None
-    if cram.is_reflected(token, own_name):
-        raise AuthenticationFailed("peer reflected our own challenge back to us")
-    conn.send(cram.response_for(key, token, compatible) + b"\x00")
-    verdict = await conn.receive(timeout)
-    if verdict != cram.OK_AUTH:
-        raise AuthenticationFailed("peer refused our answer (wrong password?)")
-    return TlsPolicy(min(remote_policy, TlsPolicy.REQUIRED))
+async def authenticate_as_acceptor(conn, key, own_name, ssl_policy, clock, timeout=ANSWER_TIMEOUT):
+    return await converse(conn, acceptor_steps(key, own_name, ssl_policy, FAILURE_DELAY),
+                          clock, timeout)
 
 
-async def authenticate_as_acceptor(conn, key, own_name, ssl_policy, clock, **timeouts):
-    await challenge_peer(conn, key, own_name, ssl_policy, clock, **timeouts)
-    return await answer_challenge(conn, key, own_name, timeouts.get("timeout", ANSWER_TIMEOUT))
+async def authenticate_as_initiator(conn, key, own_name, ssl_policy, clock, timeout=ANSWER_TIMEOUT):
+    return await converse(conn, initiator_steps(key, own_name, ssl_policy, FAILURE_DELAY),
+                          clock, timeout)
 
 
-async def authenticate_as_initiator(conn, key, own_name, ssl_policy, clock, **timeouts):
-    remote_policy = await answer_challenge(conn, key, own_name, timeouts.get("timeout", ANSWER_TIMEOUT))
-    await challenge_peer(conn, key, own_name, ssl_policy, clock, **timeouts)
-    return remote_policy
-
-
-async def dial(reactor, host, port, hello, key, own_name, policy, connect_timeout=30):
+async def dial(reactor, host, port, hello, key, own_name, policy, connect_timeout=30,
+               answer_timeout=ANSWER_TIMEOUT):
     """Connect, start TLS-PSK if our policy enables it, send the hello, authenticate.
 
     Returns the authenticated ``BareosConnection``; the caller reads the
-    type-specific greeting.  ``own_name`` is the name in our CRAM challenge.
+    type-specific greeting.  ``own_name`` is the name in our CRAM challenge;
+    ``answer_timeout`` bounds each wait for the peer during authentication.
     """
     endpoint = HostnameEndpoint(reactor, host, port, timeout=connect_timeout)
     if policy >= TlsPolicy.ENABLED:
@@ -80,7 +75,8 @@ async def dial(reactor, host, port, hello, key, own_name, policy, connect_timeou
     conn = await endpoint.connect(factory)
     try:
         conn.send(format_hello(hello))
-        remote_policy = await authenticate_as_initiator(conn, key, own_name, policy, reactor)
+        remote_policy = await authenticate_as_initiator(conn, key, own_name, policy, reactor,
+                                                        timeout=answer_timeout)
         if not cleartext_session_allowed(conn.is_tls, policy, remote_policy):
             raise AuthenticationFailed("TLS is required by one side but the connection is cleartext")
     except BaseException:
