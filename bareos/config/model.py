@@ -33,6 +33,12 @@ class Section:
             return self._parent._lookup(directive)
         return directive.default_value()
 
+    def override(self, attr, value):
+        """Change a directive's value at run time (e.g. ``setip``); the file is not touched."""
+        if self._schema.by_attr(attr) is None:
+            raise AttributeError(f"{self._schema.name} has no directive {attr!r}")
+        self._values[attr] = value
+
     def is_set(self, attr):
         """True if the directive was written in this section (not inherited or defaulted)."""
         return attr in self._values

@@ -13,7 +13,8 @@ from twisted.logger import Logger
 import bareos
 from bareos.daemon.director_session import FILE_DAEMON, DirectorServedDaemon, accept_director
 from bareos.daemon.service import format_datetime, os_info
-from bareos.filedaemon import datachannel, dircommands, jobs
+from bareos.filedaemon import datachannel, dircommands, jobs, passive
+from bareos.protocol.hello import HelloKind
 
 TERMINATED_KEPT = 10
 
@@ -35,6 +36,18 @@ class FileDaemon(DirectorServedDaemon):
     # -- commands ----------------------------------------------------------------------
     def commands(self):
         return dircommands.command_table()
+
+    # -- passive clients: the storage daemon dials us (channel 7) ------------------------
+    def hello_handlers(self):
+        handlers = super().hello_handlers()
+        handlers[HelloKind.STORAGE_START_JOB] = \
+            lambda conn, hello: passive.accept_storage_daemon(self, conn, hello)
+        return handlers
+
+    def psk_key(self, resource_type, name):
+        if resource_type == "R_JOB":
+            return passive.session_key(self, name)
+        return super().psk_key(resource_type, name)
 
     async def serve_director(self, conn, hello):
         try:

@@ -6,22 +6,28 @@ told its ``Address``.  The director itself always dials ``Address``.
 """
 
 
-def _both_in_lan(first, second):
+def both_in_lan(first, second):
+    """True when both resources have a ``Lan Address``: the rule picks LAN addresses."""
     return bool(first.lan_address) and bool(second.lan_address)
 
 
 def storage_address_for_client(client, storage):
     """Active client: the address of ``storage`` the file daemon dials."""
-    return storage.lan_address if _both_in_lan(client, storage) else storage.address
+    return storage.lan_address if both_in_lan(client, storage) else storage.address
 
 
 def client_address_for_storage(client, storage):
     """Passive client: the address of ``client`` the storage daemon dials."""
-    return client.lan_address if _both_in_lan(client, storage) else client.address
+    return client.lan_address if both_in_lan(client, storage) else client.address
 
 
 def storage_address_for_storage(reading_storage, writing_storage):
     """SD-to-SD copy: the address of the writing storage the reading one dials."""
-    if _both_in_lan(reading_storage, writing_storage):
+    if both_in_lan(reading_storage, writing_storage):
         return writing_storage.lan_address
     return writing_storage.address
+
+
+def which_address(first, second):
+    """``"Lan Address"`` or ``"Address"``: what the rule picks for this pair (job log text)."""
+    return "Lan Address" if both_in_lan(first, second) else "Address"

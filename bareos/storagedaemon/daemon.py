@@ -1,4 +1,5 @@
-"""The storage daemon: director sessions (5a, 11), jobs, and the file daemons' data channels (6)."""
+"""The storage daemon: director sessions (5a, 11), jobs, and the file daemons' data channels
+(6, and 7 for passive clients, which we dial)."""
 
 import collections
 import time
@@ -14,6 +15,7 @@ from bareos.storagedaemon import protocol as P
 from bareos.storagedaemon.devices import DeviceManager, VolumeRegistry, Worker
 from bareos.storagedaemon.fd_session import accept_file_daemon, serve_file_daemon
 from bareos.storagedaemon.job import StorageJob
+from bareos.storagedaemon.passive import FD_RETRY_INTERVAL, passive_command
 
 TerminatedJob = collections.namedtuple(
     "TerminatedJob", "job_id job level job_type files bytes status ended")
@@ -23,6 +25,7 @@ class StorageDaemon(DirectorServedDaemon):
     log = Logger(namespace="bareos.storagedaemon")
     dialect = STORAGE_DAEMON
     qualified_type = "R_STORAGE"
+    fd_retry_interval = FD_RETRY_INTERVAL       # passive clients: seconds between dial attempts
 
     def __init__(self, config, reactor=None):
         super().__init__(config, "storage", reactor)
@@ -42,6 +45,7 @@ class StorageDaemon(DirectorServedDaemon):
             ("JobId=", C.job_command),
             ("label", C.label_command),
             ("mount", C.mount_command),
+            ("passive", passive_command),
             ("release", C.release_command),
             ("run", C.run_command),
             ("getSecureEraseCmd", C.secure_erase_command),

@@ -41,8 +41,11 @@ async def accept_file_daemon(daemon, conn, hello):
     if hasattr(conn.transport, "bufferSize"):
         # Bulk data: read (and pace writes) in 1 MiB steps instead of Twisted's 64 KiB.
         conn.transport.bufferSize = FD_TRANSPORT_BUFFER
-    log.info("{daemon}: file daemon for job {job} connected from {peer}{tls}", daemon=daemon.name,
-             job=job.job, peer=conn.peer_text(), tls=" (TLS-PSK)" if conn.is_tls else "")
+    local = conn.transport.getHost()
+    log.info("{daemon}: file daemon for job {job} connected from {peer} to {local}{tls}",
+             daemon=daemon.name, job=job.job, peer=conn.peer_text(),
+             local=f"{getattr(local, 'host', local)}:{getattr(local, 'port', '')}",
+             tls=" (TLS-PSK)" if conn.is_tls else "")
     job.fd_connected(conn)
 
 

@@ -200,6 +200,7 @@ class DaemonProcess:
         cwd: PathLike = REPO_ROOT,
         extra_pythonpath: Iterable[PathLike] = (),
         start_timeout: float = START_TIMEOUT,
+        command_prefix: Sequence[str] = (),
     ):
         self.plugin = plugin
         self.config = Path(config) if config is not None else None
@@ -214,6 +215,9 @@ class DaemonProcess:
         self.cwd = Path(cwd)
         self.extra_pythonpath = [Path(p) for p in extra_pythonpath]
         self.start_timeout = start_timeout
+        #: e.g. ``["ip", "netns", "exec", "<ns>"]``: the daemon runs in that network namespace
+        #: (``ip netns exec`` execs the command, so the PID stays the daemon's).
+        self.command_prefix = list(command_prefix)
         self.proc: Optional[subprocess.Popen] = None
         self.returncode: Optional[int] = None
         self.starts = 0
@@ -241,7 +245,7 @@ class DaemonProcess:
         if self.config is not None:
             args += ["-c", str(self.config)]
         args += self.extra_args
-        return twistd_command(self.plugin, args, logfile=self.log_path)
+        return self.command_prefix + twistd_command(self.plugin, args, logfile=self.log_path)
 
     def log_text(self, since_start: bool = False) -> str:
         """twistd's log file (all runs, or only since the latest start)."""
@@ -315,6 +319,8 @@ class DaemonProcess:
             log_path=self.log_path,
             name=f"{self.plugin} ({self.name})",
             describe=lambda: f"--- stdout/stderr ({self.output_path})\n{log_tail(self.output_path)}",
+            # in another network namespace: read that namespace's socket table
+            own_namespace=bool(self.command_prefix),
         )
 
     def wait(self, timeout: float = 30.0) -> int:

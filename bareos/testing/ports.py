@@ -100,15 +100,19 @@ def _hex_to_addr(hexaddr: str) -> str:
     return socket.inet_ntop(socket.AF_INET6, b"".join(words))
 
 
-def listening_socket_inodes(port: int, host: Optional[str] = None) -> set[int]:
+def listening_socket_inodes(
+    port: int, host: Optional[str] = None, net_of_pid: Optional[int] = None
+) -> set[int]:
     """Inodes of TCP sockets in LISTEN state on *port* (optionally on *host*).
 
-    Reads ``/proc/net/tcp`` and ``/proc/net/tcp6``; a wildcard listener
+    Reads ``/proc/net/tcp`` and ``/proc/net/tcp6`` (``/proc/<net_of_pid>/net/...``:
+    the tables of that process's network namespace); a wildcard listener
     (0.0.0.0 or ::) counts for every host.  Returns an empty set where /proc is
     not available.
     """
     inodes: set[int] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    base = "/proc/net" if net_of_pid is None else f"/proc/{net_of_pid}/net"
+    for table in (f"{base}/tcp", f"{base}/tcp6"):
         try:
             with open(table) as f:
                 next(f, None)
@@ -190,6 +194,7 @@ def wait_for_port(
     connect: bool = False,
     poll_interval: float = 0.05,
     describe: Optional[Callable[[], str]] = None,
+    own_namespace: bool = False,
 ) -> None:
     """Wait until *host*:*port* accepts TCP connections.
 
@@ -200,9 +205,17 @@ def wait_for_port(
 
     By default readiness is read from /proc (the listening socket must belong
     to *process* when one is given), so no probe connection reaches the
-    daemon.  ``connect=True`` uses a real connect() instead.
+    daemon.  ``connect=True`` uses a real connect() instead.  ``own_namespace=True``:
+    *process* runs in a network namespace a test made (``ip netns exec``), so its
+    sockets are looked up in ``/proc/<pid>/net`` and *host* need not be loopback.
     """
-    _check_loopback(host)
+    if own_namespace:
+        # *process* runs in a network namespace of its own (a test's, never the host's
+        # network): its listening socket is found in that namespace's /proc tables.
+        if process is None:
+            raise ValueError("own_namespace needs the process")
+    else:
+        _check_loopback(host)
     label = name or (f"pid {process.pid}" if process is not None else "server")
     deadline = time.monotonic() + timeout
     pid = process.pid if process is not None else None
@@ -221,7 +234,10 @@ def wait_for_port(
                     f"{label} exited with status {rc} before listening on "
                     f"{host}:{port}\n{details()}"
                 )
-        if connect:
+        if own_namespace:
+            inodes = listening_socket_inodes(port, host, net_of_pid=pid)
+            ready = bool(inodes & _socket_inodes_of(pid))
+        elif connect:
             ready = _connect_probe(host, port)
         else:
             ready = is_listening(port, host, pid)

@@ -10,9 +10,14 @@ It forwards every accepted connection to a target address and can, on command:
   as a NAT gateway forgets its mappings; a forgotten flow then swallows
   everything, like a packet to a mapping that no longer exists.
 
-It runs in a thread of the test process; only loopback addresses are used.
+``greetings`` keeps the first bytes every relayed connection sent (a daemon's
+hello, in cleartext), so a test can tell which connections took this path.
+
+It runs in a thread of the test process; only loopback addresses are used
+(``listen_host`` may be any 127.x.y.z, to stand in for a NAT's outside address).
 """
 
+import ipaddress
 import selectors
 import socket
 import struct
@@ -28,6 +33,7 @@ class _Flow:
         self.server = server
         self.last_activity = time.monotonic()
         self.forgotten = False
+        self.greeted = False
 
     def peer_of(self, sock):
         return self.server if sock is self.client else self.client
@@ -40,10 +46,14 @@ class _Flow:
 
 
 class FaultyRelay:
-    def __init__(self, target_port, target_host=LOOPBACK, listen_port=0, idle_timeout=None):
+    def __init__(self, target_port, target_host=LOOPBACK, listen_port=0, idle_timeout=None,
+                 listen_host=LOOPBACK):
+        if not ipaddress.ip_address(listen_host).is_loopback:
+            raise ValueError(f"the relay listens on loopback only, not {listen_host!r}")
         self.target = (target_host, target_port)
         self.idle_timeout = idle_timeout
-        self._listener = socket.create_server((LOOPBACK, listen_port))
+        self.greetings = []          # the first bytes each relayed connection sent (its hello)
+        self._listener = socket.create_server((listen_host, listen_port))
         self._listener.setblocking(False)
         self.port = self._listener.getsockname()[1]
         self._selector = selectors.DefaultSelector()
@@ -128,6 +138,8 @@ class FaultyRelay:
         self._selector.register(server, selectors.EVENT_READ, flow)
 
     def _forward(self, sock, flow):
+        if flow not in self._flows:          # closed earlier in this round of select()
+            return
         try:
             data = sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -142,6 +154,9 @@ class FaultyRelay:
             self._flows.remove(flow)
             return
         flow.last_activity = time.monotonic()
+        if sock is flow.client and not flow.greeted:
+            flow.greeted = True
+            self.greetings.append(data[:512])
         try:
             flow.peer_of(sock).setblocking(True)
             flow.peer_of(sock).sendall(data)

@@ -8,6 +8,8 @@ returning False marks the command as failed.
 
 import dataclasses
 
+from twisted.logger import Logger
+
 import bareos
 from bareos.director.console.output import API_JSON, API_SIGNALS, API_TEXT
 
@@ -27,6 +29,7 @@ ORDER = ["autodisplay", "cancel", "delete", "estimate", "exit", "help", "label",
          "messages", "quit", "restore", "run", "status", "setip", "show", "version", "wait",
          "whoami", ".api"]
 TABLE = []
+log = Logger(namespace="bareos.director.console")
 
 
 def command(name, help, usage="", always_allowed=False, changes_api=False):
@@ -91,6 +94,27 @@ async def help_(session, reply, args):
 
 @command("quit", "Terminate the console session", always_allowed=True)
 async def quit_(session, reply, args):
+    return True
+
+
+@command("setip", "Sets new client address -- if authorized")
+async def setip(session, reply, args):
+    """A client that logs in as a named console of its own name sets its Client ``Address``
+    to the address it connects from (PROTOCOL §10; Bareos ``SetipCmd``).  In memory only."""
+    director = session.director
+    client = None if session.is_default else director.config.get("client", session.name)
+    if client is None:
+        reply.error("No corresponding client found.")
+        return False
+    if not session.acl_allows("client_acl", client.name):
+        reply.error(f'Client "{client.name}" not found.')
+        return False
+    address = session.conn.peer_host()
+    client.override("address", address)
+    log.info("setip: Client {name} address set to {address} (console {console})",
+             name=client.name, address=address, console=session.name)
+    reply.send(f'Client "{client.name}" address set to {address}\n')
+    reply.result("setip", {"client": client.name, "address": address})
     return True
 
 

@@ -312,7 +312,7 @@ def _run_summary(job):
 @command("restore", "Restore files",
          "jobid=<id>[,<id>...] | client=<name> select current [before=<time>] "
          "[all | file=<path> ... | directory=<dir> ...] [where=<dir>] [replace=<how>] "
-         "[restoreclient=<name>] [restorejob=<name>] done yes")
+         "[restoreclient=<name>] [restorejob=<name>] [storage=<name>] done yes")
 async def restore(session, reply, args):
     director = session.director
     catalog = await _catalog(session)
@@ -337,7 +337,12 @@ async def restore(session, reply, args):
     chosen = {}
     for f in files:
         chosen.setdefault(f.job_id, set()).add(f.file_index)
-    job = new_job(director, restore_job, client=target, options={
+    storage = None
+    if _keyword(args, "storage"):           # where the volumes are, when not the Restore job's
+        storage = _resource(session, reply, "storage", _keyword(args, "storage"), "storage_acl")
+        if storage is None:
+            return False
+    job = new_job(director, restore_job, client=target, storage=storage, options={
         "selection": chosen, "where": restore_job.where if where is None else where,
         "replace": replace, "replace_name": replace.capitalize()})
     reply.send(f"{len(files)} file{'s' if len(files) != 1 else ''} selected to be restored.\n")

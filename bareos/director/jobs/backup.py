@@ -1,7 +1,8 @@
 """A backup job: the director's conversation with the storage and the file daemon.
 
 Sequence (PROTOCOL.md §5.1): SD job + device reservation; FD job, level,
-fileset and where the SD is; SD ``run``; FD ``backup``; then the FD streams to
+fileset and where the SD is (a passive client: the SD is told where the FD is
+and dials it, §5.4); SD ``run``; FD ``backup``; then the FD streams to
 the SD while the SD forwards attributes and catalog requests to us, until the
 FD reports ``2800 End Job`` and the SD ``3099 Job ... end``.
 """
@@ -11,10 +12,10 @@ import time
 from twisted.internet import defer
 
 from bareos.director.jobs.common import (
-    epoch, final_status, open_storage_job, reach_client, tls_flag, wait_for_end_job)
+    epoch, final_status, is_passive, open_storage_job, reach_client, tell_client_where_storage_is,
+    tell_storage_to_dial_client, tls_flag, wait_for_end_job)
 from bareos.director.jobs.job import JobFailed
 from bareos.director.jobs.storage import FileAttributes, StorageJobSession
-from bareos.network.addresses import storage_address_for_client
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
 
@@ -123,11 +124,10 @@ async def run_backup(director, job):
     if is_accurate(job):
         await send_accurate_list(director, job, fd)
 
-    address = storage_address_for_client(job.client, job.storage)
-    messages.job_message(job, "info", f"File daemon told to connect to Storage daemon at "
-                                      f"{address}:{job.storage.port}")
-    await fd.command(f"storage address={address} port={job.storage.port} "
-                     f"ssl={tls_flag(job.storage)}\n", "2000 OK storage")
+    if is_passive(job):
+        await tell_storage_to_dial_client(director, job, sd)
+    else:
+        await tell_client_where_storage_is(director, job, fd)
 
     attributes = FileAttributes(director.catalog, job.jobid)
     session = StorageJobSession(director, job, sd, attributes)

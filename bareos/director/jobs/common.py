@@ -6,6 +6,8 @@ import time
 from bareos.director.links import (
     DaemonLink, DaemonUnreachable, ProtocolViolation, connect_client, connect_storage)
 from bareos.director.jobs.job import JobFailed
+from bareos.network.addresses import (
+    client_address_for_storage, storage_address_for_client, which_address)
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
 from bareos.protocol.tls import TlsPolicy
@@ -72,6 +74,45 @@ async def open_storage_job(director, job, append):
         job, "info", f"Using Device \"{reply.split('device=', 1)[-1].strip()}\" to "
                      f"{'write' if append else 'read'}.")
     return link, key
+
+
+def is_passive(job):
+    """``Passive = yes`` in the job's Client resource: the SD dials the FD (PROTOCOL §5.4)."""
+    return bool(getattr(job.client, "passive", False))
+
+
+async def tell_client_where_storage_is(director, job, fd, authorization=None):
+    """Active client: ``storage address=...`` to the FD, which dials the SD (§5.1 step 8).
+
+    ``authorization`` (restores) is the SD session key, sent along as Bareos does.
+    """
+    client, storage = job.client, job.storage
+    address = storage_address_for_client(client, storage)
+    director.messages.job_message(
+        job, "info", f"File daemon told to connect to Storage daemon at {address}:{storage.port} "
+                     f"(its {which_address(client, storage)})")
+    key = f" Authorization={authorization}" if authorization else ""
+    await fd.command(f"storage address={address} port={storage.port} "
+                     f"ssl={tls_flag(storage)}{key}\n", "2000 OK storage")
+
+
+async def tell_storage_to_dial_client(director, job, sd):
+    """Passive client: ``passive client address=...`` to the SD, which dials the FD (§5.4).
+
+    The SD answers once it is connected and authenticated (or gave up after its
+    ``FD Connect Timeout``), so there is no reply timeout here.
+    """
+    client, storage = job.client, job.storage
+    address = client_address_for_storage(client, storage)
+    director.messages.job_message(
+        job, "info", f"Storage daemon told to connect to File daemon at {address}:{client.port} "
+                     f"(its {which_address(client, storage)}; passive client)")
+    sd.send(f"passive client address={address} port={client.port} ssl={tls_flag(client)}\n")
+    reply = await sd.receive_line(timeout=None)
+    if not reply.startswith("2000 OK passive client"):
+        raise JobFailed(
+            f"Storage daemon {storage.name} could not connect to the passive File daemon "
+            f"{client.name} at {address}:{client.port} (see its message above): {reply.strip()}")
 
 
 async def reach_client(director, job, purpose):

@@ -2,7 +2,8 @@
 
 Sequence (PROTOCOL.md §5.2): SD job, read reservation and the bootstrap (which
 volumes, sessions, addresses and FileIndexes to read); FD job; SD ``run``; FD
-``storage ...`` and ``restore ...``; the FD reads from the SD and writes files,
+``storage ...`` (a passive client: FD ``setauthorization``, SD ``passive client``,
+then SD ``run``) and ``restore ...``; the FD reads from the SD and writes files,
 says ``2000 OK storage end``; after the SD's ``3099`` we send ``endrestore`` and
 the FD reports ``2800 End Job``.
 """
@@ -10,10 +11,10 @@ the FD reports ``2800 End Job``.
 from twisted.internet import defer
 
 from bareos.director.jobs.common import (
-    final_status, open_storage_job, reach_client, tls_flag, wait_for_end_job)
+    final_status, is_passive, open_storage_job, reach_client, tell_client_where_storage_is,
+    tell_storage_to_dial_client, tls_flag, wait_for_end_job)
 from bareos.director.jobs.job import JobFailed
 from bareos.director.jobs.storage import StorageJobSession
-from bareos.network.addresses import storage_address_for_client
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
 
@@ -79,13 +80,16 @@ async def run_restore(director, job):
     job.client_uname = reply[len("2000 OK Job "):].strip()
 
     session = StorageJobSession(director, job, sd)
-    sd.send("run")
-    serving = defer.ensureDeferred(session.serve())
-    address = storage_address_for_client(job.client, job.storage)
-    messages.job_message(job, "info", f"File daemon told to connect to Storage daemon at "
-                                      f"{address}:{job.storage.port}")
-    await fd.command(f"storage address={address} port={job.storage.port} "
-                     f"ssl={tls_flag(job.storage)} Authorization={key}\n", "2000 OK storage")
+    if is_passive(job):
+        # §5.4: the FD gets the key, the SD dials it, then the SD job runs
+        await fd.command(f"setauthorization Authorization={key}\n", "2000 OK Authorization")
+        await tell_storage_to_dial_client(director, job, sd)
+        sd.send("run")
+        serving = defer.ensureDeferred(session.serve())
+    else:
+        sd.send("run")
+        serving = defer.ensureDeferred(session.serve())
+        await tell_client_where_storage_is(director, job, fd, authorization=key)
     where = job.options.get("where") or ""
     replace = REPLACE_CODES[job.options.get("replace", "always").lower()]
     await fd.command(f"restore replace={replace} prelinks=0 where={bash_spaces(where)}\n",

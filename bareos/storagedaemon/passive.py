@@ -1,0 +1,147 @@
+"""Passive clients (connection #7, PROTOCOL.md §5.4): the storage daemon dials the file daemon.
+
+The director sends ``passive client address=<addr> port=<port> ssl=<0|4>``
+after ``JobId=`` (and before ``run``).  We connect to the file daemon, start
+TLS-PSK first when ``ssl=4`` (identity ``R_JOB\\x1e<Job>``, key = the job's
+session key), send ``Hello Storage calling Start Job <Job>``, answer the file
+daemon's challenge and challenge it (it accepted, so it challenges first), then
+answer the director ``2000 OK passive client``.  From then on the connection is
+the job's file daemon connection, exactly as if the file daemon had dialled us.
+
+A file daemon that cannot be reached within the Storage resource's ``FD Connect
+Timeout`` (retrying every ``fd_retry_interval`` seconds, as Bareos does) fails
+the job: a fatal job message says why, and the director gets
+``3991 Bad passive client command: ...``; the director session ends, the
+daemon goes on serving other jobs.
+"""
+
+import re
+
+from twisted.internet import error as net_error, task
+from twisted.logger import Logger
+
+import bareos
+from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
+from bareos.protocol.handshake import AuthenticationFailed, dial
+from bareos.protocol.hello import Hello, HelloKind
+from bareos.protocol.tls import TlsPolicy
+
+log = Logger(namespace="bareos.storagedaemon")
+
+OK_PASSIVE = "2000 OK passive client\n"
+TLS_AUTO = 4                       # ssl=4: TLS-PSK before the hello
+FD_RETRY_INTERVAL = 10             # seconds between connection attempts (Bareos: 10)
+# Bareos' storage daemon names itself this way in the CRAM challenge of channel 7.
+CHANNEL_7_OWN_NAME = "File daemon"
+
+_PASSIVE = re.compile(r"^passive client address=(\S+) port=(\d+) ssl=(\d+)\s*$")
+_BUFFER = 1 << 20
+
+
+class PassiveConnectFailed(Exception):
+    """The file daemon could not be reached or refused us (the text says why)."""
+
+
+def bad_passive(text):
+    return f"3991 Bad passive client command: {text}\n"
+
+
+def parse_passive(text):
+    """``(address, port, ssl)`` of a ``passive client`` command, or None."""
+    match = _PASSIVE.match(text.rstrip("\x00\n"))
+    if not match:
+        return None
+    return match[1], int(match[2]), int(match[3])
+
+
+async def passive_command(session, text):
+    """``passive client address=... port=... ssl=...`` from the director."""
+    daemon, conn = session.daemon, session.conn
+    job = getattr(session, "sd_job", None)
+    line = text.rstrip("\x00\n")
+    parsed = parse_passive(line)
+    if job is None or parsed is None:
+        if job is not None:
+            job.fatal(f"Bad passiveclientcmd command: {line}")
+        return _refuse(conn, job, line)
+    address, port, ssl = parsed
+    try:
+        fd = await dial_file_daemon(daemon, job, address, port, ssl)
+    except PassiveConnectFailed as exc:
+        if not job.canceled:
+            job.fatal(f"Failed to connect to File daemon: {address}:{port} ({exc})")
+        return _refuse(conn, job, line)
+    if job.canceled or job.finished or not conn.is_open:
+        fd.close()
+        return _refuse(conn, job, line)
+    daemon.connections.add(fd)
+    fd.closed.addBoth(lambda reason: (daemon.connections.discard(fd), reason)[1])
+    if hasattr(fd.transport, "bufferSize"):
+        fd.transport.bufferSize = _BUFFER
+    local = fd.transport.getHost()
+    encryption = "TLS-PSK" if fd.is_tls else "Cleartext"
+    job.info(f"Storage daemon connected to File daemon at {address}:{port} (passive client, "
+             f"from {getattr(local, 'host', local)}), encryption: {encryption}\n")
+    job.fd_connected(fd)
+    conn.send(OK_PASSIVE)
+    return True
+
+
+def _refuse(conn, job, line):
+    """``3991 Bad passive client command``; the job's messages go first so the director logs why."""
+    if job is not None:
+        job.link.activate()
+    if conn.is_open:
+        conn.send(bad_passive(line))
+        conn.close()                    # TERMINATE: Bareos ends the director session here
+    return False
+
+
+def channel_policy(ssl):
+    """``ssl=`` of the command -> how we dial: TLS-PSK first for 4, else cleartext."""
+    return TlsPolicy.ENABLED if ssl == TLS_AUTO else TlsPolicy.NONE
+
+
+async def dial_file_daemon(daemon, job, address, port, ssl):
+    """Connect and authenticate to the file daemon for ``job``; retry until FD Connect Timeout."""
+    reactor = daemon.reactor
+    hello = Hello(HelloKind.STORAGE_START_JOB, job.job, version=bareos.VERSION)
+    key = (job.session_key or "").encode()
+    timeout = daemon.resource.fd_connect_timeout
+    timeout = 1800 if timeout is None else max(0, int(timeout))
+    retry_interval = getattr(daemon, "fd_retry_interval", FD_RETRY_INTERVAL)
+    deadline = reactor.seconds() + timeout
+    log.info("{daemon}: job {job}: connecting to passive file daemon {address}:{port} (ssl={ssl})",
+             daemon=daemon.name, job=job.job, address=address, port=port, ssl=ssl)
+    while True:
+        remaining = deadline - reactor.seconds()
+        try:
+            return await dial(reactor, address, port, hello, key, CHANNEL_7_OWN_NAME,
+                              channel_policy(ssl), connect_timeout=max(1, min(30, remaining)))
+        except AuthenticationFailed as exc:
+            raise PassiveConnectFailed(f"authentication failed: {exc}") from None
+        except (ConnectionClosed, ReceiveTimeout) as exc:
+            raise PassiveConnectFailed(f"the file daemon closed the connection: {exc}") from None
+        except (net_error.ConnectError, net_error.DNSLookupError, net_error.TimeoutError,
+                OSError) as exc:
+            reason = _connect_reason(exc)
+        except Exception as exc:  # TLS handshake failures arrive as SSL errors
+            raise PassiveConnectFailed(f"{type(exc).__name__}: {exc}") from None
+        remaining = deadline - reactor.seconds()
+        if remaining <= 0 or job.canceled:
+            raise PassiveConnectFailed(reason)
+        log.info("{daemon}: cannot reach file daemon {address}:{port} ({reason}); retrying",
+                 daemon=daemon.name, address=address, port=port, reason=reason)
+        await task.deferLater(reactor, min(retry_interval, remaining), lambda: None)
+        if job.canceled:
+            raise PassiveConnectFailed("job canceled")
+
+
+def _connect_reason(exc):
+    if isinstance(exc, net_error.ConnectionRefusedError):
+        return "Connection refused"
+    if isinstance(exc, net_error.TimeoutError):
+        return "Connection timed out"
+    if isinstance(exc, net_error.DNSLookupError):
+        return f"cannot resolve the address ({str(exc).strip()})"
+    return str(exc).strip() or type(exc).__name__

@@ -1,0 +1,242 @@
+"""Several file and storage daemons and one director, each on an address of its own.
+
+:class:`Topology` writes the configuration trees of a director, any number of
+file daemons and storage daemons, starts them as real ``twistd`` processes
+(optionally inside network namespaces, see :mod:`bareos.testing.netns`) and
+runs bconsole against the director.  It is what the network-setup tests need
+that :class:`bareos.testing.daemons.Suite` (one daemon of each kind, all on
+127.0.0.1) does not give:
+
+* every daemon listens on its own address (``listen``), and the director's
+  Client / Storage resources may name another ``Address`` (a NAT's outside
+  address or a relay) and a ``Lan Address``;
+* every file daemon appears twice in the director: as Client ``<name>`` and as
+  Client ``<name>-passive`` (``Passive = yes``), so one director runs a job in
+  either mode with ``run ... client=<name>[-passive]``;
+* every storage daemon has its own Media Type (``File-<name>``), so volumes of
+  one storage daemon are never handed to another one.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+from bareos.testing.daemons import (
+    PLUGINS, REPO_ROOT, DaemonProcess, daemon_env, default_python, generate_password, quote,
+    resource, tls_directives, write_config_file, write_config_tree)
+
+
+@dataclass
+class Node:
+    """One file or storage daemon, as it listens and as the director names it."""
+
+    kind: str                           # "fd" or "sd"
+    name: str
+    listen: str                         # the address it listens on
+    port: int
+    address: str                        # the director's Address for it
+    lan_address: Optional[str] = None   # the director's Lan Address for it
+    netns: Optional[str] = None
+    tls: bool = False
+    extra: Sequence[str] = ()           # more lines for its own Client / Storage resource
+    password: str = field(default_factory=generate_password)
+    process: Optional[DaemonProcess] = None
+
+    @property
+    def media_type(self) -> str:
+        return f"File-{self.name}"
+
+
+def netns_prefix(netns: Optional[str]) -> list[str]:
+    return ["ip", "netns", "exec", netns] if netns else []
+
+
+class Topology:
+    def __init__(self, base, *, director_host: str, director_port: int,
+                 director_netns: Optional[str] = None, director_name: str = "bareos-dir",
+                 source: Optional[Path] = None):
+        self.base = Path(base)
+        self.etc = self.base / "etc"
+        self.run_dir = self.base / "run"
+        for d in (self.etc, self.run_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.director_name = director_name
+        self.director_host = director_host
+        self.director_port = director_port
+        self.director_netns = director_netns
+        self.director_password = generate_password()
+        self.source = source
+        self.fds: dict[str, Node] = {}
+        self.sds: dict[str, Node] = {}
+        self.extra_clients: list[str] = []
+        self.director: Optional[DaemonProcess] = None
+
+    # -- declaring ------------------------------------------------------------
+
+    def add_fd(self, name, listen, port, *, address=None, lan_address=None, netns=None,
+               tls=False, extra=()) -> Node:
+        node = Node("fd", name, listen, port, address or listen, lan_address, netns, tls, extra)
+        self.fds[name] = node
+        return node
+
+    def add_sd(self, name, listen, port, *, address=None, lan_address=None, netns=None,
+               tls=False, extra=()) -> Node:
+        node = Node("sd", name, listen, port, address or listen, lan_address, netns, tls, extra)
+        self.sds[name] = node
+        return node
+
+    def add_client(self, name, fd: Node, *, address=None, lan_address=None, passive=False):
+        """One more Client resource for the file daemon *fd* (e.g. with a wrong Lan Address)."""
+        self.extra_clients.append(self._client(name, fd, address or fd.address, lan_address,
+                                               passive))
+
+    # -- configuration text ----------------------------------------------------
+
+    def _client(self, name, fd, address, lan_address, passive):
+        return resource("Client", [
+            f"Name = {name}", f"Address = {address}", f"Port = {fd.port}",
+            f"Lan Address = {lan_address}" if lan_address else "",
+            f"Password = {quote(fd.password)}", "Passive = yes" if passive else "",
+            *tls_directives(fd.tls)])
+
+    def director_resources(self, extra_resources=None) -> dict[str, str]:
+        files = {
+            f"director/{self.director_name}.conf": resource("Director", [
+                f"Name = {self.director_name}", f"DirAddress = {self.director_host}",
+                f"DirPort = {self.director_port}", f"Password = {quote(self.director_password)}",
+                f"Working Directory = {quote(self._work('dir'))}", "Messages = Daemon",
+                "TLS Enable = no", "TLS Require = no"]),
+            "messages/Daemon.conf": resource("Messages", ["Name = Daemon", "Console = all"]),
+            "messages/Standard.conf": resource("Messages", ["Name = Standard", "Console = all",
+                                                            "Catalog = all"]),
+            "catalog/MyCatalog.conf": resource("Catalog", ["Name = MyCatalog",
+                                                           "DB Driver = sqlite3",
+                                                           "DB Name = bareos"]),
+            "pool/Full.conf": resource("Pool", ["Name = Full", "Pool Type = Backup",
+                                                'Label Format = "Full-"']),
+            "fileset/TestSet.conf": (
+                "FileSet {\n  Name = TestSet\n  Include {\n    Options {\n      Signature = MD5\n"
+                f"    }}\n    File = {quote(str(self.source))}\n  }}\n}}\n"),
+        }
+        for fd in self.fds.values():
+            files[f"client/{fd.name}.conf"] = self._client(fd.name, fd, fd.address,
+                                                           fd.lan_address, False)
+            files[f"client/{fd.name}-passive.conf"] = self._client(
+                f"{fd.name}-passive", fd, fd.address, fd.lan_address, True)
+        for index, text in enumerate(self.extra_clients):
+            files[f"client/extra-{index}.conf"] = text
+        for sd in self.sds.values():
+            files[f"storage/{sd.name}.conf"] = resource("Storage", [
+                f"Name = {sd.name}", f"Address = {sd.address}", f"Port = {sd.port}",
+                f"Lan Address = {sd.lan_address}" if sd.lan_address else "",
+                f"Password = {quote(sd.password)}", "Device = FileStorage",
+                f"Media Type = {sd.media_type}", *tls_directives(sd.tls)])
+        first_fd, first_sd = next(iter(self.fds)), next(iter(self.sds))
+        files["job/backup.conf"] = resource("Job", [
+            "Name = backup", "Type = Backup", "Level = Full", f"Client = {first_fd}",
+            "FileSet = TestSet", f"Storage = {first_sd}", "Pool = Full", "Messages = Standard"])
+        files["job/RestoreFiles.conf"] = resource("Job", [
+            "Name = RestoreFiles", "Type = Restore", f"Client = {first_fd}", "FileSet = TestSet",
+            f"Storage = {first_sd}", "Pool = Full", "Messages = Standard",
+            f"Where = {quote(str(self.base / 'restores'))}"])
+        files.update(extra_resources or {})
+        return files
+
+    def fd_resources(self, fd: Node) -> dict[str, str]:
+        return {
+            f"client/{fd.name}.conf": resource("Client", [
+                f"Name = {fd.name}", f"FdAddress = {fd.listen}", f"FdPort = {fd.port}",
+                f"Working Directory = {quote(self._work(fd.name))}",
+                *([] if any("sd connect timeout" in line.lower() for line in fd.extra)
+                  else ["SD Connect Timeout = 5"]),
+                *tls_directives(fd.tls), *fd.extra]),
+            f"director/{self.director_name}.conf": resource("Director", [
+                f"Name = {self.director_name}", f"Password = {quote(fd.password)}",
+                *tls_directives(fd.tls)]),
+            "messages/Standard.conf": resource("Messages", [
+                "Name = Standard", f"Director = {self.director_name} = all"]),
+        }
+
+    def sd_resources(self, sd: Node) -> dict[str, str]:
+        storage = self.base / f"storage-{sd.name}"
+        storage.mkdir(parents=True, exist_ok=True)
+        return {
+            f"storage/{sd.name}.conf": resource("Storage", [
+                f"Name = {sd.name}", f"SdAddress = {sd.listen}", f"SdPort = {sd.port}",
+                f"Working Directory = {quote(self._work(sd.name))}", *tls_directives(sd.tls),
+                *sd.extra]),
+            f"director/{self.director_name}.conf": resource("Director", [
+                f"Name = {self.director_name}", f"Password = {quote(sd.password)}",
+                *tls_directives(sd.tls)]),
+            "device/FileStorage.conf": resource("Device", [
+                "Name = FileStorage", f"Media Type = {sd.media_type}",
+                f"Archive Device = {quote(str(storage))}", "Device Type = File",
+                "Label Media = yes", "Random Access = yes", "Automatic Mount = yes",
+                "Removable Media = no", "Always Open = no", "Maximum Concurrent Jobs = 5"]),
+            "messages/Standard.conf": resource("Messages", [
+                "Name = Standard", f"Director = {self.director_name} = all"]),
+        }
+
+    def _work(self, name) -> Path:
+        path = self.base / f"work-{name}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- running ----------------------------------------------------------------
+
+    def _process(self, kind, name, files, host, port, netns) -> DaemonProcess:
+        root = self.etc / name
+        write_config_tree(root, f"{PLUGINS[kind]}.d", files)
+        return DaemonProcess(PLUGINS[kind], root, port=port, host=host, run_dir=self.run_dir,
+                             name=name, command_prefix=netns_prefix(netns))
+
+    def start(self, extra_resources=None) -> "Topology":
+        """Start the storage daemons, the file daemons, then the director."""
+        procs = []
+        for sd in self.sds.values():
+            sd.process = self._process("sd", sd.name, self.sd_resources(sd), sd.listen, sd.port,
+                                       sd.netns)
+            procs.append(sd.process)
+        for fd in self.fds.values():
+            fd.process = self._process("fd", fd.name, self.fd_resources(fd), fd.listen, fd.port,
+                                       fd.netns)
+            procs.append(fd.process)
+        self.director = self._process("dir", self.director_name,
+                                      self.director_resources(extra_resources),
+                                      self.director_host, self.director_port, self.director_netns)
+        procs.append(self.director)
+        for proc in procs:              # all at once: they start in parallel
+            proc.start(wait=False)
+        for proc in procs:
+            proc.wait_listening()
+        return self
+
+    def processes(self) -> list[DaemonProcess]:
+        nodes = list(self.sds.values()) + list(self.fds.values())
+        procs = [n.process for n in nodes if n.process is not None]
+        return procs + ([self.director] if self.director is not None else [])
+
+    def stop(self) -> None:
+        for proc in self.processes():
+            proc.stop()
+
+    def describe(self) -> str:
+        return "\n".join(proc.describe() for proc in self.processes())
+
+    def console(self, commands: str, timeout: float = 300) -> str:
+        """bconsole (in the director's namespace, if any) with *commands* on its input."""
+        config = write_config_file(self.etc / "bconsole.conf", resource("Director", [
+            f"Name = {self.director_name}", f"Address = {self.director_host}",
+            f"DirPort = {self.director_port}", f"Password = {quote(self.director_password)}",
+            "TLS Enable = no", "TLS Require = no"]))
+        argv = netns_prefix(self.director_netns) + [
+            default_python(), "-m", "bareos.console.main", "-c", str(config)]
+        result = subprocess.run(argv, input=commands, text=True, capture_output=True,
+                                timeout=timeout, cwd=REPO_ROOT, env=daemon_env())
+        if result.returncode != 0:
+            raise AssertionError(f"bconsole failed ({result.returncode}):\n{result.stdout}\n"
+                                 f"{result.stderr}")
+        return result.stdout
