@@ -1,7 +1,7 @@
 """Running jobs side by side, within their limits, and restoring single files and directories."""
 
 import re
-import time
+from datetime import datetime
 
 from backup_helpers import run_job
 from bareos.testing.trees import snapshot
@@ -20,18 +20,11 @@ def tree(root):
     return root
 
 
-def job_lists(suite):
-    """JobIds (as str) in the Running and in the Terminated section of ``status director``."""
-    lines = suite.console("status director\n").split("Running Jobs:")[1].splitlines()
-    end = lines.index("====")                  # a section ends with a line of four '='
-    running, terminated = "\n".join(lines[:end]), "\n".join(lines[end + 1:])
-    # a row ends with the job's status: R runs, C waits for a free slot
-    return (re.findall(r"^\s+(\d+)\s+B\s.*\sR$", running, re.MULTILINE),
-            re.findall(r"^\s+(\d+)\s", terminated.split("Client Initiated")[0], re.MULTILINE))
-
-
-def running_jobs(suite):
-    return job_lists(suite)[0]
+def job_times(suite, jobid):
+    """(start, end) of a job from ``llist jobid=``, as datetimes."""
+    listing = suite.console(f"llist jobid={jobid}\n")
+    fields = dict(re.findall(r"^\s*(\w+): (.*)$", listing, re.MULTILINE))
+    return tuple(datetime.strptime(fields[key], "%Y-%m-%d %H:%M:%S") for key in ("starttime", "endtime"))
 
 
 def queue(suite, command):
@@ -59,13 +52,6 @@ def start(suite, source, job_limit):
                          extra_resources=resources)
 
 
-def wait_for(predicate, seconds=120):
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.2)
-
-
 def test_two_jobs_run_at_once_when_the_limits_allow(suite, tmp_path):
     source = tree(tmp_path / "source")
     with open(source / "sparse.bin", "wb") as stream:
@@ -73,9 +59,11 @@ def test_two_jobs_run_at_once_when_the_limits_allow(suite, tmp_path):
     start(suite, source, job_limit=2)
     first = queue(suite, "run job=backup level=Full yes")
     second = queue(suite, "run job=backup level=Full yes")
-    wait_for(lambda: len(running_jobs(suite)) == 2)
     output = suite.console(f"wait jobid={first}\nwait jobid={second}\n")
     assert output.count("JobStatus=OK (T)") == 2, output
+    first_start, first_end = job_times(suite, first)
+    second_start, second_end = job_times(suite, second)
+    assert second_start < first_end and first_start < second_end     # they overlapped
 
 
 def test_a_job_limit_of_one_makes_the_second_job_wait(suite, tmp_path):
@@ -85,16 +73,9 @@ def test_a_job_limit_of_one_makes_the_second_job_wait(suite, tmp_path):
     start(suite, source, job_limit=1)
     first = queue(suite, "run job=backup level=Full yes")
     second = queue(suite, "run job=backup level=Full yes")
-    deadline = time.monotonic() + 300
-    while True:
-        running, terminated = job_lists(suite)
-        assert len(running) <= 1, running
-        if {str(first), str(second)} <= set(terminated):
-            break
-        assert time.monotonic() < deadline, "the jobs did not end"
-        time.sleep(0.2)
     output = suite.console(f"wait jobid={first}\nwait jobid={second}\n")
     assert output.count("JobStatus=OK (T)") == 2, output
+    assert job_times(suite, second)[0] >= job_times(suite, first)[1]    # one after the other
 
 
 def test_restore_of_single_files_and_directories(suite, tmp_path):
