@@ -14,10 +14,11 @@ from functools import partial
 from .schema import AT_LEAST_ONE, EXACTLY_ONE, DaemonSchema, Directive, ResourceSchema, SectionSchema
 from .types import (
     ADDRESS, ADDRESSES, BOOLEAN, DURATION, INTEGER, NAME, PASSWORD, PORT, POSITIVE, RAW_LIST, SIZE,
-    STRING_LIST, STRING_VALUE, Block, DestinationType, Enum, Ref, RefList,
+    STRING_LIST, STRING_VALUE, Block, DestinationType, Enum, Integer, Ref, RefList,
 )
 
 DIR_PORT, FD_PORT, SD_PORT = 9101, 9102, 9103
+PERCENT = Integer(0, 100, "a percentage from 0 to 100")
 
 _ = Directive
 _later = partial(Directive, acted_on=False)
@@ -371,9 +372,12 @@ FD_CLIENT = ResourceSchema("Client", IDENTITY + DAEMON_PATHS + _listening(FD_POR
     _("SD Connect Timeout", DURATION, 1800),
     _("Compatible", BOOLEAN, False),
     _("Messages", Ref("Messages")),
-    # Project extensions (not Bareos): backoff of the client-initiated director link.
+    # Project extensions (not Bareos): backoff of the client-initiated director link
+    # (bareos/filedaemon/director_link.py).  Retry n waits min(Max, Min * 2^(n-1)),
+    # shortened by a random part of up to Jitter Percent of it; Bareos waits a fixed 60 s.
     _("Reconnect Min Interval", DURATION, 1),
     _("Reconnect Max Interval", DURATION, 60),
+    _("Reconnect Jitter Percent", PERCENT, 20),
     _later("Allowed Script Dir", STRING_LIST),
     _later("Allowed Job Command", STRING_LIST),
     _later("Always Use LMDB", BOOLEAN),
@@ -389,6 +393,11 @@ FD_DIRECTOR = ResourceSchema("Director", IDENTITY + _peer(DIR_PORT, "Dir", addre
                              + CONNECTION_DIRECTIONS + (
     _required("Password", PASSWORD),
     _("Monitor", BOOLEAN, False),
+    # Project extension (not Bareos): on a waiting client-initiated connection, send
+    # BNET_HEARTBEAT every Heartbeat Interval (of the Client resource; 60 s if 0) and expect
+    # BNET_HB_RESPONSE, which this suite's director sends.  Set "no" for a Bareos director:
+    # its connection pool drops a waiting connection that sends anything.
+    _("Heartbeat While Waiting", BOOLEAN, True),
     _later("Allowed Script Dir", STRING_LIST),
     _later("Allowed Job Command", STRING_LIST),
     _later("Maximum Bandwidth Per Job", SIZE),

@@ -62,13 +62,19 @@ class DirectorSession:
         """The line ``status`` shows for this session."""
         return f"{self.name} (director) connected at: {format_datetime(self.connected_at)}"
 
-    async def run(self, commands, dialect):
-        """Serve commands until the director leaves.  ``commands``: ordered (prefix, coroutine)."""
+    async def run(self, commands, dialect, first_packet=None):
+        """Serve commands until the director leaves.  ``commands``: ordered (prefix, coroutine).
+
+        ``first_packet``: a command already read from the connection (a client-initiated
+        connection learns that the director took it from its first packet)."""
         while self.conn.is_open:
-            try:
-                packet = await self.conn.receive()
-            except ConnectionClosed:
-                return
+            if first_packet is not None:
+                packet, first_packet = first_packet, None
+            else:
+                try:
+                    packet = await self.conn.receive()
+                except ConnectionClosed:
+                    return
             if packet in (Signal.TERMINATE, Signal.EOD):
                 if packet == Signal.TERMINATE:
                     self.conn.close(terminate=False)
@@ -107,12 +113,18 @@ async def accept_director(daemon, conn, hello, dialect, commands):
         conn.close()
         return
     conn.send(dialect.greeting)
-    session = DirectorSession(daemon, conn, resource)
-    daemon.director_sessions.append(session)
     log.info("{daemon}: director {name} connected from {peer}{tls}", daemon=daemon.name,
              name=resource.name, peer=conn.peer_text(), tls=" (TLS-PSK)" if conn.is_tls else "")
+    await serve_session(daemon, conn, resource, dialect, commands)
+
+
+async def serve_session(daemon, conn, resource, dialect, commands, first_packet=None):
+    """Serve an authenticated director's commands: a connection the director opened, or one
+    this daemon opened (client-initiated) that the director has just taken."""
+    session = DirectorSession(daemon, conn, resource)
+    daemon.director_sessions.append(session)
     try:
-        await session.run(commands, dialect)
+        await session.run(commands, dialect, first_packet)
     finally:
         daemon.director_sessions.remove(session)
 
@@ -130,7 +142,12 @@ class DirectorServedDaemon(Daemon):
         self.qualified_name = f"{self.qualified_type}::{self.name}"
         self.director_sessions = []
         self.jobs_run = 0
-        self.listen(self.resource.addresses)
+        if self.accepts_directors():
+            self.listen(self.resource.addresses)
+
+    def accepts_directors(self):
+        """Whether to listen at all (a file daemon that only dials out does not)."""
+        return True
 
     def psk_key(self, resource_type, name):
         if resource_type == "R_DIRECTOR":

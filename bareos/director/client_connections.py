@@ -4,8 +4,13 @@ A file daemon behind NAT connects, authenticates as ``Hello Client <name>``
 and waits.  The director keeps such connections in a pool, newest first per
 client, and hands one out when a job, ``status client`` or ``cancel`` needs
 that client; the file daemon then opens a fresh waiting connection.  Dead
-connections (closed, or silent for longer than two heartbeat intervals) are
-dropped from the pool.
+connections are dropped from the pool: closed ones, ones that sent something
+other than a heartbeat while waiting, and silent ones (see ``WaitingConnection``).
+
+Heartbeats: a waiting file daemon of this suite sends ``BNET_HEARTBEAT`` as soon
+as it is greeted and then every heartbeat interval; the pool answers each with
+``BNET_HB_RESPONSE`` (as Bareos' tray monitor does), so that the file daemon
+sees that we are alive.  A Bareos file daemon sends nothing while it waits.
 """
 
 import dataclasses
@@ -15,13 +20,21 @@ from twisted.logger import Logger
 
 import bareos
 from bareos.daemon.acceptor import authenticate_peer, resource_policy
-from bareos.protocol.connection import ReceiveTimeout
+from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
+from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
+from bareos.protocol.keepalive import enable_keepalive
 
 log = Logger(namespace="bareos.director.clients")
 
 NOT_AUTHORIZED = b"1999 You are not authorized.\n"
-CHECK_INTERVAL = 1.0
+CHECK_INTERVAL = 0.5
+# A heartbeating client is dead when its next heartbeat is this late (in intervals).
+SILENCE_LIMIT = 1.5
+# The interval assumed for a heartbeating client before two heartbeats have shown its own
+# (the file daemon's default in this mode), unless its Client resource names one.
+DEFAULT_CLIENT_HEARTBEAT = 60
+GAPS_KEPT = 3
 
 
 @dataclasses.dataclass(eq=False)
@@ -30,18 +43,39 @@ class WaitingConnection:
     conn: object
     protocol_version: int
     heartbeat_interval: int
+    heartbeats: int = 0
+    last_heartbeat_at: float = None
+    gaps: list = dataclasses.field(default_factory=list)
 
     @property
     def connected_at(self):
         return self.conn.connected_at
 
+    def heartbeat(self, now):
+        """The client sent BNET_HEARTBEAT: note its rhythm, and answer."""
+        if self.last_heartbeat_at is not None:
+            self.gaps = (self.gaps + [now - self.last_heartbeat_at])[-GAPS_KEPT:]
+        self.last_heartbeat_at = now
+        self.heartbeats += 1
+        self.conn.send_signal(Signal.HB_RESPONSE)
+
+    def interval(self):
+        """The client's heartbeat interval: the longest of its last gaps, else the Client
+        resource's Heartbeat Interval, else the file daemon's default."""
+        if self.gaps:
+            return max(self.gaps)
+        return self.heartbeat_interval or DEFAULT_CLIENT_HEARTBEAT
+
     def is_dead(self, now):
-        """Closed, spoke out of turn, or silent for two heartbeat intervals."""
+        """Closed, spoke out of turn, or a heartbeating client whose heartbeat is overdue
+        by half an interval.  A client that never sent a heartbeat (a Bareos file daemon
+        waits in silence) is only dropped when its connection closes (TCP keepalive, with
+        the Client resource's Heartbeat Interval, finds a vanished host)."""
         if not self.conn.is_open or self.conn.has_pending_packets():
             return True
-        if self.heartbeat_interval:
+        if self.heartbeats:
             last = self.conn.last_received_at or self.conn.connected_at
-            return now - last > 2 * self.heartbeat_interval
+            return now - last > SILENCE_LIMIT * self.interval()
         return False
 
 
@@ -69,11 +103,13 @@ class ClientConnectionPool:
             waiters.pop(0).callback(entry)
             return
         self._waiting.append(entry)
+        entry.conn.on_heartbeat = lambda: entry.heartbeat(self.clock.seconds())
         entry.conn.closed.addBoth(lambda _: self._forget(entry))
 
     def _forget(self, entry):
         if entry in self._waiting:
             self._waiting.remove(entry)
+            entry.conn.on_heartbeat = None
             log.info("Client-initiated connection of {name} closed", name=entry.name)
 
     def drop_dead(self):
@@ -82,7 +118,11 @@ class ClientConnectionPool:
             log.warn("Dropping dead client-initiated connection of {name} from {peer}",
                      name=entry.name, peer=entry.conn.peer_text())
             self._waiting.remove(entry)
+            entry.conn.on_heartbeat = None
             entry.conn.abort("dead client-initiated connection")
+            abort = getattr(entry.conn.transport, "abortConnection", None)
+            if abort is not None:                 # no FIN handshake with a vanished peer
+                abort()
 
     def entries(self):
         self.drop_dead()
@@ -94,6 +134,7 @@ class ClientConnectionPool:
         for entry in reversed(self._waiting):
             if entry.name == name:
                 self._waiting.remove(entry)
+                entry.conn.on_heartbeat = None      # the job's conversation owns it now
                 return entry
         return None
 
@@ -119,6 +160,10 @@ async def accept_client_connection(director, conn, hello):
     policy = resource_policy(client) if allowed else None
     try:
         await authenticate_peer(conn, hello, key, policy, director.qualified_name, director.reactor)
+    except ConnectionClosed as exc:
+        log.info("Client-initiated connection from {peer} ended during authentication: {reason}",
+                 peer=conn.peer_text(), reason=exc)
+        return
     except (AuthenticationFailed, ReceiveTimeout) as exc:
         reason = exc if client is None or allowed else \
             "its Client resource does not allow Connection From Client To Director"
@@ -130,6 +175,8 @@ async def accept_client_connection(director, conn, hello):
     conn.send(f"1000 OK: {director.name} Version: {bareos.VERSION} ({bareos.VERSION_DATE})\n")
     log.info("Client {name} connected from {peer} and waits for jobs", name=client.name,
              peer=conn.peer_text())
+    if client.heartbeat_interval:
+        enable_keepalive(conn.transport, client.heartbeat_interval)
     director.client_connections.add(WaitingConnection(
         client.name, conn, hello.fd_protocol_version or 0, client.heartbeat_interval or 0))
     director.client_connected(client)

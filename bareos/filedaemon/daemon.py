@@ -11,9 +11,12 @@ import weakref
 from twisted.logger import Logger
 
 import bareos
-from bareos.daemon.director_session import FILE_DAEMON, DirectorServedDaemon, accept_director
+from bareos.daemon.director_session import (
+    FILE_DAEMON, DirectorServedDaemon, accept_director, serve_session)
 from bareos.daemon.service import format_datetime, os_info
 from bareos.filedaemon import datachannel, dircommands, jobs, passive
+from bareos.filedaemon.director_link import DirectorLink, client_initiated_directors
+from bareos.filedaemon.messages import TYPE_NUMBERS, FileDaemonMessages
 from bareos.protocol.hello import HelloKind
 
 TERMINATED_KEPT = 10
@@ -32,6 +35,23 @@ class FileDaemon(DirectorServedDaemon):
         self._session_jobs = weakref.WeakKeyDictionary()   # DirectorSession -> Job
         self._conn_jobs = {}                   # director connection -> Job
         self.max_bandwidth_per_job = 0
+        self.messages = FileDaemonMessages(self)
+        # Client-initiated connections (channel 4): one link per Director resource that allows it.
+        self.director_links = []
+        for director in client_initiated_directors(config):
+            if not director.address:
+                config.warnings.append(
+                    f"Director {director.name}: Connection From Client To Director = yes needs "
+                    f"its Address; this file daemon does not dial it")
+                continue
+            link = DirectorLink(self, director)
+            link.setServiceParent(self)
+            self.director_links.append(link)
+
+    def accepts_directors(self):
+        """Listen only if some Director resource may connect to us (Connection From Director
+        To Client, the default); a file daemon that only dials out opens no port at all."""
+        return any(d.connection_from_director_to_client for d in self.config.resources("director"))
 
     # -- commands ----------------------------------------------------------------------
     def commands(self):
@@ -53,16 +73,28 @@ class FileDaemon(DirectorServedDaemon):
         try:
             await accept_director(self, conn, hello, self.dialect, self.commands())
         finally:
-            job = self._conn_jobs.pop(conn, None)
-            if job is not None and job.is_running:
-                # The director ended the session without a job end (e.g. after an estimate).
-                if job.status in (jobs.JS_CREATED, jobs.JS_RUNNING, jobs.JS_BLOCKED):
-                    job.set_status(jobs.JS_TERMINATED)
-                datachannel.close_connection(self.reactor, getattr(job, "sd_conn", None))
-                worker = getattr(job, "restore_worker", None)
-                if worker is not None:
-                    worker.close()
-                self.job_ended(job)
+            self._session_over(conn)
+
+    async def serve_director_link(self, conn, director, first_packet):
+        """A client-initiated connection the director took: the same command loop."""
+        self.connections.add(conn)
+        conn.closed.addBoth(lambda _: self.connections.discard(conn))
+        try:
+            await serve_session(self, conn, director, self.dialect, self.commands(), first_packet)
+        finally:
+            self._session_over(conn)
+
+    def _session_over(self, conn):
+        job = self._conn_jobs.pop(conn, None)
+        if job is not None and job.is_running:
+            # The director ended the session without a job end (e.g. after an estimate).
+            if job.status in (jobs.JS_CREATED, jobs.JS_RUNNING, jobs.JS_BLOCKED):
+                job.set_status(jobs.JS_TERMINATED)
+            datachannel.close_connection(self.reactor, getattr(job, "sd_conn", None))
+            worker = getattr(job, "restore_worker", None)
+            if worker is not None:
+                worker.close()
+            self.job_ended(job)
 
     # -- job registry --------------------------------------------------------------------
     def job_for(self, session, create=True):
@@ -92,6 +124,20 @@ class FileDaemon(DirectorServedDaemon):
             self.running_jobs[job.job] = job
             self.jobs_run += 1
             job.started_at = self.reactor.seconds()
+            self._send_kept_messages(job)
+
+    def _send_kept_messages(self, job):
+        """Daemon messages kept for this job's director (``Director = <name>`` destination,
+        e.g. connection failures) travel now, as job messages; errors as warnings, so that
+        an old outage does not mark this job as failed or with errors."""
+        conn = next((c for c, j in self._conn_jobs.items() if j is job), None)
+        if conn is None or not conn.is_open or not job.director:
+            return
+        for message in self.messages.take_for_director(job.director):
+            kind = TYPE_NUMBERS["warning"] if message.type_name in ("error", "fatal") else \
+                TYPE_NUMBERS.get(message.type_name, TYPE_NUMBERS["info"])
+            conn.send(jobs.jmsg_line(job.job, kind, message.text, self.name, job.job_id,
+                                     message.when))
 
     def job_ended(self, job):
         if job.ended_at is not None:
@@ -125,6 +171,11 @@ class FileDaemon(DirectorServedDaemon):
             f"running={len(self.running_jobs)}, bareos-twisted binary",
             f" Sizeof: boffset_t=8 size_t=8 debug=0 trace=0 "
             f"bwlimit={jobs.with_commas(self.max_bandwidth_per_job // 1024)}kB/s",
+        ]
+        if self.director_links:
+            lines += ["", "Client Initiated Connections (to directors):"]
+            lines += [" " + link.status_line(format_datetime) for link in self.director_links]
+        lines += [
             "",
             "Running Jobs:",
         ]

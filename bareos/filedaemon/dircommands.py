@@ -52,6 +52,9 @@ def send_jmsg(session, job, msg_type, text, count=True):
         line = text.encode("utf-8", "surrogateescape")
     log_method = log.error if msg_type in (M_FATAL, M_ERROR) else log.info
     log_method("{fd} {job}: {text}", fd=daemon.name, job=job.job, text=text.rstrip("\n"))
+    messages = getattr(daemon, "messages", None)
+    if messages is not None:              # the local destinations (Append = ...) of Messages
+        messages.job_message(msg_type, job.job_id, text)
     if conn.is_open:
         conn.send(line)
 

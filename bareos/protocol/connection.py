@@ -52,6 +52,9 @@ class BareosConnection(protocol.Protocol):
         self.connected_at = None
         self.last_received_at = None
         self.closed = defer.Deferred()
+        # Called (no arguments) for each BNET_HEARTBEAT the peer sends; heartbeats are
+        # never queued.  A director sets it on waiting client-initiated connections.
+        self.on_heartbeat = None
 
     # -- Twisted side --------------------------------------------------------
 
@@ -73,6 +76,8 @@ class BareosConnection(protocol.Protocol):
             return
         for packet in packets:
             if packet in _SKIPPED_SIGNALS:
+                if packet == Signal.HEARTBEAT and self.on_heartbeat is not None:
+                    self.on_heartbeat()
                 continue
             if self._waiters:
                 self._waiters.popleft().callback(packet)

@@ -6,6 +6,8 @@ It forwards every accepted connection to a target address and can, on command:
   (a peer that vanished without a FIN: a half-open connection);
 - ``reset()``: abort every relayed connection with a TCP RST;
 - ``refuse(True)``: reset new connections at once (a daemon that is down);
+- ``drop_silently()``: forget every current flow at once, as a NAT gateway that
+  lost its state (a reboot) does: traffic on them is swallowed from now on;
 - ``idle_timeout``: silently forget flows idle longer than that many seconds,
   as a NAT gateway forgets its mappings; a forgotten flow then swallows
   everything, like a packet to a mapping that no longer exists.
@@ -84,6 +86,11 @@ class FaultyRelay:
                 flow.close(reset=True)
             self._flows.clear()
 
+    def drop_silently(self):
+        with self._lock:
+            for flow in self._flows:
+                flow.forgotten = True
+
     def refuse(self, refusing=True):
         with self._lock:
             self._refusing = refusing
@@ -146,8 +153,13 @@ class FaultyRelay:
             return
         except OSError:
             data = b""
-        if flow.forgotten:
-            return                           # swallowed, like traffic to a forgotten NAT mapping
+        if flow.forgotten:                   # swallowed, like traffic to a forgotten NAT mapping
+            if not data:                     # nor is the end passed on; stop watching this side
+                try:
+                    self._selector.unregister(sock)
+                except (KeyError, ValueError):
+                    pass
+            return
         if not data:
             self._unregister(flow)
             flow.close()

@@ -43,6 +43,8 @@ class JobManager:
         self.terminated = collections.deque(maxlen=KEEP_TERMINATED)
         self.jobs_run = 0
         self._sequence = 0
+        self._incoming_started = {}                         # (job, client) -> time started
+        self._incoming_checks = set()                       # (job, client) being checked
 
     # -- creating and starting -------------------------------------------------
 
@@ -183,7 +185,13 @@ class JobManager:
                 link.close()
 
     async def run_on_incoming_connect(self, client):
-        """Start the jobs of ``client`` whose ``Run On Incoming Connect Interval`` has passed."""
+        """Start the jobs of ``client`` whose ``Run On Incoming Connect Interval`` has passed.
+
+        A client-initiated file daemon connects again each time a job took its waiting
+        connection; so a job started this way is not started again for an incoming
+        connection within its interval, whatever its outcome (a failing job would otherwise
+        restart on every reconnection), and one check runs at a time per job and client.
+        """
         director = self.director
         for resource in director.config.resources("job"):
             interval = resource.run_on_incoming_connect_interval
@@ -191,15 +199,26 @@ class JobManager:
                 continue
             if any(j.resource is resource for j in list(self.running.values()) + self.waiting):
                 continue
-            catalog = await director.catalog_ready()
-            last = await catalog.last_successful_job(
-                resource.name, client.name, resource.fileset,
-                levels=("F", "I", "D")) if resource.fileset else None
-            if last is not None and last.end_time is not None and \
-                    time.time() - time.mktime(last.end_time.timetuple()) < interval:
+            key = (resource.name, client.name)
+            started = self._incoming_started.get(key)
+            if key in self._incoming_checks or \
+                    (started is not None and time.time() - started < interval):
                 continue
-            job = new_job(director, resource, options={"triggered_by": "Incoming client connection"})
-            await self.submit(job)
+            self._incoming_checks.add(key)
+            try:
+                catalog = await director.catalog_ready()
+                last = await catalog.last_successful_job(
+                    resource.name, client.name, resource.fileset,
+                    levels=("F", "I", "D")) if resource.fileset else None
+                if last is not None and last.end_time is not None and \
+                        time.time() - time.mktime(last.end_time.timetuple()) < interval:
+                    continue
+                self._incoming_started[key] = time.time()
+                job = new_job(director, resource,
+                              options={"triggered_by": "Incoming client connection"})
+                await self.submit(job)
+            finally:
+                self._incoming_checks.discard(key)
 
     def wait_all(self):
         pending = [job.finished() for job in list(self.running.values()) + self.waiting]

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Client-initiated connections at scale: N simulated file daemons against one real director.
+
+    .venv/bin/python bench/client_initiated.py [--clients 1000] [--heartbeat 10] [--work DIR]
+
+The director is our real ``twistd bareos-dir`` process, with one Client resource per
+simulated file daemon (``Connection From Client To Director = yes``, cleartext).  The
+file daemons are this one process: N ``DirectorLink`` objects (the file daemon's own
+link code: dial, hello, CRAM-MD5, greeting, waiting, heartbeats, backoff with jitter)
+on one reactor, without the rest of a file daemon.
+
+Printed (nothing is asserted):
+
+* the time until all N wait in the director (all links WAITING and ``status director``
+  listing N connections);
+* the director's RSS (VmRSS) before any client and with N waiting;
+* the time one ``status director`` takes on an open console session (median of 5);
+* after a director restart (SIGTERM, a pause, start): the time from the new director
+  listening until all N are back, and until ``status director`` lists N again.
+
+Backoff for the simulation: Reconnect Min Interval 1 s, Max ``--max-interval`` (10 s),
+jitter 20 %; the director's listen backlog (Twisted's default, 50) throttles the burst
+of connects, as it would for real clients.
+"""
+
+import argparse
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import types
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from twisted.internet import defer, task, threads  # noqa: E402
+from twisted.logger import globalLogBeginner, FilteringLogObserver, LogLevel, \
+    LogLevelFilterPredicate, textFileLogObserver  # noqa: E402
+
+from bareos.config import parse_config_text  # noqa: E402
+from bareos.config.schemas import FILEDAEMON  # noqa: E402
+from bareos.filedaemon.director_link import DirectorLink, LinkState  # noqa: E402
+from bareos.testing.daemons import Suite  # noqa: E402
+from bareos.testing.quick_console import QuickConsole  # noqa: E402
+
+PASSWORD = "bench-client-password"
+
+
+def raise_open_files(wanted):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as stream:
+        for line in stream:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def client_name(index):
+    return f"sim-fd-{index:05d}"
+
+
+def fd_config(suite, args):
+    return parse_config_text(f"""
+Client {{ Name = template; Heartbeat Interval = {args.heartbeat};
+         Reconnect Min Interval = 1; Reconnect Max Interval = {args.max_interval};
+         Reconnect Jitter Percent = 20 }}
+Director {{ Name = {suite.director_name}; Password = "{PASSWORD}"; Address = 127.0.0.1;
+           Port = {suite.dir_port}; TLS Enable = no; TLS Require = no;
+           Connection From Client To Director = yes; Connection From Director To Client = no }}
+""", FILEDAEMON)
+
+
+def simulated_fds(reactor, suite, args):
+    """N DirectorLinks, each standing for one file daemon."""
+    config = fd_config(suite, args)
+    client, director = config.only("client"), config.only("director")
+
+    async def serve(conn, director, first_packet):      # nobody takes connections here
+        conn.close()
+
+    links = []
+    for index in range(args.clients):
+        name = client_name(index)
+        daemon = types.SimpleNamespace(name=name, reactor=reactor, resource=client, messages=None,
+                                       qualified_name=f"R_CLIENT::{name}")
+        links.append(DirectorLink(daemon, director, clock=reactor, serve=serve))
+    return links
+
+
+async def wait_for(reactor, condition, timeout, step=0.05):
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            return None
+        await task.deferLater(reactor, step, lambda: None)
+    return time.monotonic() - started
+
+
+class Console:
+    """A console session in a thread of its own (the reactor keeps the links alive)."""
+
+    def __init__(self, suite):
+        self.suite = suite
+        self.session = None
+        self.lock = threading.Lock()
+
+    def _open(self):
+        if self.session is None:
+            self.session = QuickConsole(self.suite.dir_port, self.suite.dir_password, timeout=120)
+
+    def waiting(self):
+        with self.lock:
+            self._open()
+            return len(self.session.waiting_clients())
+
+    def timed_status(self):
+        with self.lock:
+            self._open()
+            started = time.perf_counter()
+            text = self.session.command("status director")
+            return time.perf_counter() - started, text
+
+    def reset(self):
+        with self.lock:
+            if self.session is not None:
+                self.session.close()
+            self.session = None
+
+
+async def count_in_director(reactor, console, wanted, timeout):
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            count = await threads.deferToThread(console.waiting)
+        except Exception:
+            console.reset()
+            count = -1
+        if count == wanted:
+            return time.monotonic() - started
+        await task.deferLater(reactor, 0.2, lambda: None)
+    return None
+
+
+async def run(reactor, args):
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench-client-initiated-"))
+    limit = raise_open_files(4 * args.clients + 1024)
+    suite = Suite(work)
+    clients = [{"name": client_name(i), "port": 9, "password": PASSWORD, "tls": "none",
+                "extra": ["Connection From Client To Director = yes",
+                          "Connection From Director To Client = no",
+                          f"Heartbeat Interval = {args.heartbeat}"]}
+               for i in range(args.clients)]
+    director = await threads.deferToThread(suite.start_director, clients=clients)
+    figures = {"clients": args.clients, "open files limit": limit}
+    try:
+        await task.deferLater(reactor, 1, lambda: None)
+        figures["director RSS, no clients (MiB)"] = rss_kib(director.pid) / 1024
+        links = simulated_fds(reactor, suite, args)
+        started = time.monotonic()
+        for link in links:
+            link.startService()
+
+        def all_waiting():
+            return sum(link.state is LinkState.WAITING for link in links) == len(links)
+
+        timeout = 60 + 3 * args.max_interval
+        took = await wait_for(reactor, all_waiting, timeout)
+        figures["all connected, links' view (s)"] = took
+        console = Console(suite)
+        took_dir = await count_in_director(reactor, console, args.clients, timeout)
+        figures["all listed in status director, from start (s)"] = \
+            None if took_dir is None else time.monotonic() - started
+        await task.deferLater(reactor, 2 * args.heartbeat, lambda: None)   # heartbeats flowing
+        figures[f"director RSS, {args.clients} waiting (MiB)"] = rss_kib(director.pid) / 1024
+        timings = []
+        for _ in range(5):
+            seconds, text = await threads.deferToThread(console.timed_status)
+            timings.append(seconds)
+        figures["status director (ms, median of 5)"] = 1000 * statistics.median(timings)
+        figures["status director output (bytes)"] = len(text)
+        console.reset()
+
+        # a director restart
+        await threads.deferToThread(director.stop)
+        await task.deferLater(reactor, args.down, lambda: None)
+        await threads.deferToThread(director.start)
+        back = time.monotonic()
+        took = await wait_for(reactor, all_waiting, timeout)
+        figures["after restart: all links waiting again (s)"] = took
+        took_dir = await count_in_director(reactor, console, args.clients, timeout)
+        figures["after restart: all listed in status director (s)"] = \
+            None if took_dir is None else time.monotonic() - back
+        figures["connection attempts in total"] = sum(link.attempts for link in links)
+        figures["director RSS after restart (MiB)"] = rss_kib(director.pid) / 1024
+        console.reset()
+        for link in links:
+            link.stopService()
+    finally:
+        await threads.deferToThread(suite.stop)
+    width = max(len(k) for k in figures)
+    print(f"\nClient-initiated connections: {args.clients} simulated file daemons, heartbeat "
+          f"{args.heartbeat} s, backoff 1..{args.max_interval} s, director down {args.down} s")
+    for key, value in figures.items():
+        shown = "timed out" if value is None else (f"{value:.2f}" if isinstance(value, float)
+                                                   else str(value))
+        print(f"  {key:<{width}}  {shown}")
+    print(f"  (logs: {suite.run_dir})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--heartbeat", type=int, default=10)
+    parser.add_argument("--max-interval", type=int, default=10)
+    parser.add_argument("--down", type=float, default=3.0, help="seconds the director is down")
+    parser.add_argument("--work", help="directory for configs and logs (default: a new temp dir)")
+    args = parser.parse_args()
+    globalLogBeginner.beginLoggingTo([FilteringLogObserver(
+        textFileLogObserver(sys.stderr),
+        [LogLevelFilterPredicate(defaultLogLevel=LogLevel.error)])], redirectStandardIO=False)
+    task.react(lambda reactor: defer.ensureDeferred(run(reactor, args)))
+
+
+if __name__ == "__main__":
+    main()

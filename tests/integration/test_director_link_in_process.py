@@ -1,0 +1,162 @@
+"""Client-initiated connections in one process: a real Director and a real FileDaemon whose
+director link dials it, on 127.0.0.1 with the real reactor."""
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor, task
+
+from bareos.config import parse_config_text
+from bareos.config.schemas import DIRECTOR, FILEDAEMON
+from bareos.director.daemon import Director
+from bareos.director.jobs.common import client_link
+from bareos.director.links import DaemonUnreachable
+from bareos.filedaemon.daemon import FileDaemon
+from bareos.filedaemon.director_link import LinkState
+from bareos.protocol import handshake
+from bareos.protocol.framing import Signal
+from bareos.testing.ports import free_port
+
+DIRECTOR_CONFIG = """
+Director {{ Name = test-dir; DirAddress = 127.0.0.1; DirPort = {port}; Password = "dirpw";
+           Messages = Daemon; Working Directory = "{work}"; TLS Enable = no }}
+Client {{ Name = fd1; Address = 127.0.0.1; Port = 1; Password = "fdpw"; {tls}
+         Connection From Client To Director = yes; Connection From Director To Client = no }}
+Client {{ Name = intruder; Address = 127.0.0.1; Port = 1; Password = "fdpw"; TLS Enable = no }}
+Messages {{ Name = Daemon; Console = all }}
+Catalog {{ Name = MyCatalog; DB Driver = sqlite3; DB Name = bareos }}
+"""
+
+FD_CONFIG = """
+Client {{ Name = {name}; Working Directory = "{work}"; Heartbeat Interval = 1;
+         Reconnect Min Interval = 1; Reconnect Max Interval = 2 }}
+Director {{ Name = test-dir; Password = "{password}"; Address = 127.0.0.1; Port = {port}; {tls}
+           Connection From Client To Director = yes; Connection From Director To Client = no }}
+Messages {{ Name = Standard; Append = "{log}" = all }}
+"""
+
+CLEAR = "TLS Enable = no;"
+PSK = "TLS Enable = yes; TLS Require = yes;"
+TIMEOUT = 20
+
+
+@pytest.fixture(autouse=True)
+def quick_refusals(monkeypatch):
+    monkeypatch.setattr(handshake, "FAILURE_DELAY", 0.05)
+
+
+def start_director(tmp_path, tls):
+    port = free_port()
+    work = tmp_path / "dir"
+    work.mkdir()
+    config = parse_config_text(DIRECTOR_CONFIG.format(port=port, work=work, tls=tls), DIRECTOR)
+    director = Director(config, reactor)
+    director.port = port
+    director.startService()
+    return director
+
+
+def start_fd(tmp_path, director, tls, name="fd1", password="fdpw"):
+    work = tmp_path / f"fd-{name}"
+    work.mkdir()
+    config = parse_config_text(FD_CONFIG.format(
+        name=name, work=work, password=password, port=director.port, tls=tls,
+        log=work / "fd.log"), FILEDAEMON)
+    fd = FileDaemon(config, reactor)
+    fd.log_path = work / "fd.log"
+    fd.startService()
+    return fd
+
+
+async def until(predicate, timeout=TIMEOUT, step=0.05):
+    waited = 0.0
+    while not predicate():
+        if waited > timeout:
+            raise AssertionError(f"not within {timeout} s: {predicate.__doc__ or predicate}")
+        await task.deferLater(reactor, step, lambda: None)
+        waited += step
+
+
+def waiting_names(director):
+    return [entry.name for entry in director.client_connections.entries()]
+
+
+@pytest.fixture
+def stoppers():
+    services = []
+    yield services
+    for service in reversed(services):
+        pytest_twisted.blockon(defer.maybeDeferred(service.stopService))
+
+
+@pytest.mark.parametrize("tls", [CLEAR, PSK], ids=["cleartext", "tls-psk"])
+@pytest_twisted.ensureDeferred
+async def test_waiting_connection_is_taken_for_status_and_replaced(tmp_path, stoppers, tls):
+    director = start_director(tmp_path, tls)
+    stoppers.append(director)
+    fd = start_fd(tmp_path, director, tls)
+    stoppers.append(fd)
+    await until(lambda: waiting_names(director) == ["fd1"])
+    entry = director.client_connections.entries()[0]
+    assert entry.conn.is_tls == (tls == PSK)
+    assert entry.protocol_version == 54
+    await until(lambda: entry.heartbeats >= 2)        # heartbeats arrive and are answered
+    assert fd.director_links[0].state is LinkState.WAITING
+
+    link, how = await client_link(director, director.config.get("client", "fd1"), 5)
+    assert how == "Using Client Initiated Connection (fd1)"
+    link.send("status\n")
+    output = []
+    while (packet := await link.receive(TIMEOUT)) != Signal.EOD:
+        output.append(packet.decode())
+    text = "".join(output)
+    assert "fd1 Version:" in text
+    assert "Client Initiated Connections (to directors):" in text
+    assert "test-dir (director) connected at:" in text         # the session knows its director
+    link.close()
+    await until(lambda: waiting_names(director) == ["fd1"])    # a new one, opened at once
+    assert director.client_connections.entries()[0] is not entry
+    assert fd.director_links[0].taken == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_wrong_password_is_retried_with_backoff_and_logged(tmp_path, stoppers):
+    director = start_director(tmp_path, CLEAR)
+    stoppers.append(director)
+    fd = start_fd(tmp_path, director, CLEAR, password="wrong")
+    stoppers.append(fd)
+    link = fd.director_links[0]
+    await until(lambda: link.failures >= 2)
+    assert waiting_names(director) == []
+    assert "authentication failed" in link.last_error
+    log = fd.log_path.read_text()
+    assert "Cannot keep a connection to Director test-dir at 127.0.0.1:" in log
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_not_allowed_to_connect_is_refused(tmp_path, stoppers):
+    director = start_director(tmp_path, CLEAR)
+    stoppers.append(director)
+    fd = start_fd(tmp_path, director, CLEAR, name="intruder")
+    stoppers.append(fd)
+    await until(lambda: fd.director_links[0].failures >= 1)
+    assert waiting_names(director) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_director_restart_is_survived(tmp_path, stoppers):
+    director = start_director(tmp_path, CLEAR)
+    fd = start_fd(tmp_path, director, CLEAR)
+    stoppers.append(fd)
+    await until(lambda: waiting_names(director) == ["fd1"])
+    await director.stopService()
+    port = director.port
+    await until(lambda: fd.director_links[0].state is LinkState.RETRYING)
+    await task.deferLater(reactor, 2.5, lambda: None)          # a few refused attempts
+    config = director.config
+    director = Director(config, reactor)
+    director.port = port
+    director.startService()
+    stoppers.append(director)
+    await until(lambda: waiting_names(director) == ["fd1"], timeout=2 + 5)
+    with pytest.raises(DaemonUnreachable, match="cannot connect to client intruder"):
+        await client_link(director, config.get("client", "intruder"), 0.2, retry_interval=0.1)

@@ -1,0 +1,70 @@
+"""The file daemon's Messages resource: Append files and the Director destination; no listening
+port when no director may connect."""
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet.task import Clock
+
+from bareos.config import parse_config_text
+from bareos.config.schemas import FILEDAEMON
+from bareos.filedaemon.daemon import FileDaemon
+from bareos.filedaemon.director_link import DirectorLink
+
+CONFIG = """
+Client {{ Name = fd1; FdAddress = 127.0.0.1; FdPort = 1; Working Directory = "{work}" }}
+Director {{ Name = dir1; Password = pw; Address = 127.0.0.1;
+           Connection From Client To Director = yes; Connection From Director To Client = {incoming} }}
+Messages {{
+  Name = Standard
+  Director = dir1 = all, !skipped, !restored
+  Append = "{log}" = all, !skipped, !restored
+}}
+"""
+
+
+def file_daemon(tmp_path, incoming="no"):
+    config = parse_config_text(CONFIG.format(work=tmp_path, log=tmp_path / "fd.log",
+                                             incoming=incoming), FILEDAEMON)
+    return FileDaemon(config, Clock())
+
+
+def test_daemon_messages_are_appended_and_kept_for_the_director(tmp_path):
+    fd = file_daemon(tmp_path)
+    fd.messages.daemon_message("error", "Cannot keep a connection to Director dir1: refused.")
+    fd.messages.daemon_message("skipped", "not wanted anywhere")
+    lines = (tmp_path / "fd.log").read_text().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(
+        " fd1: Cannot keep a connection to Director dir1: refused.")
+    kept = fd.messages.take_for_director("dir1")
+    assert [(m.type_name, m.text) for m in kept] == [
+        ("error", "Cannot keep a connection to Director dir1: refused.")]
+    assert fd.messages.take_for_director("dir1") == []
+
+
+def test_job_messages_reach_the_append_file_with_their_filter(tmp_path):
+    fd = file_daemon(tmp_path)
+    fd.messages.job_message(9, 12, "Could not stat x: skipped\n")       # skipped: filtered out
+    fd.messages.job_message(4, 12, "Could not open y: Permission denied\n")
+    lines = (tmp_path / "fd.log").read_text().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(" fd1 JobId 12: Could not open y: Permission denied")
+
+
+def test_a_file_daemon_that_only_dials_out_opens_no_port(tmp_path):
+    fd = file_daemon(tmp_path, incoming="no")
+    assert not any(isinstance(s, StreamServerEndpointService) for s in fd)
+    assert [type(s) for s in fd] == [DirectorLink]
+
+
+def test_a_file_daemon_that_also_accepts_directors_listens(tmp_path):
+    fd = file_daemon(tmp_path, incoming="yes")
+    assert sum(isinstance(s, StreamServerEndpointService) for s in fd) == 1
+    assert len(fd.director_links) == 1
+
+
+def test_a_director_to_dial_without_address_is_a_configuration_warning(tmp_path):
+    config = parse_config_text(
+        f'Client {{ Name = fd1; Working Directory = "{tmp_path}" }}\n'
+        "Director { Name = d; Password = p; Connection From Client To Director = yes }\n",
+        FILEDAEMON)
+    fd = FileDaemon(config, Clock())
+    assert fd.director_links == []
+    assert any("needs its Address" in warning for warning in config.warnings)
