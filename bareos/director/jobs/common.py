@@ -14,6 +14,7 @@ from bareos.protocol.tls import TlsPolicy
 from bareos.daemon.acceptor import resource_policy
 
 _SD_JOB_REPLY = re.compile(r"^3000 OK Job SDid=(\d+) SDtime=(\d+) Authorization=(\S+)")
+_DAEMON_PREFIX = re.compile(r"^\S+ JobId \d+: ")
 _END_JOB = re.compile(
     r"^2800 End Job TermCode=(\d+) JobFiles=(\d+) ReadBytes=(\d+) JobBytes=(\d+) Errors=(\d+)")
 
@@ -37,7 +38,9 @@ def job_message_handler(director, job, origin):
         type_name = TYPE_NAMES.get(type_number, "info")
         if type_name in ("error", "fatal") and origin == job.client.name:
             job.fd_errors += 1
-        director.messages.job_message(job, type_name, parts[4], origin=origin, timestamp=timestamp)
+        # Daemons put "<name> JobId <n>: " before their text, as Bareos' do; we add our own.
+        body = _DAEMON_PREFIX.sub("", parts[4], count=1)
+        director.messages.job_message(job, type_name, body, origin=origin, timestamp=timestamp)
     return handle
 
 
