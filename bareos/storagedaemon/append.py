@@ -104,6 +104,10 @@ def open_or_label(device, info, pool_name, pool_type, sd_name):
     if info.bytes > 0:
         raise VolumeError(f"the catalog says it holds {info.bytes} bytes, but there is no file {path}",
                           volume=name)
+    if not device.label_media:
+        raise VolumeError(f"there is no volume file {path}, and the device has Label Media = no: "
+                          f"label the volume with the console's label command, or set "
+                          f"Label Media = yes", volume=name)
     return FileVolume.create(directory, name, new_label(pool_name),
                              max_volume_bytes=max_bytes), "labeled"
 

@@ -30,9 +30,10 @@ Storage {{ Name = test-sd; SDAddress = 127.0.0.1; SDPort = {port}; Working Direc
           TLS Enable = no; Client Connect Wait = {wait} }}
 Director {{ Name = test-dir; Password = "sdpw"; TLS Enable = no }}
 Director {{ Name = other-dir; Password = "otherpw"; TLS Enable = no }}
-Device {{ Name = FileStorage; Archive Device = "{voldir}"; Media Type = File;
+Device {{ Name = FileStorage; Archive Device = "{voldir}"; Media Type = File; Label Media = yes;
           Maximum Concurrent Jobs = 5 }}
-Device {{ Name = TinyStorage; Archive Device = "{tinydir}"; Media Type = Tiny }}
+Device {{ Name = TinyStorage; Archive Device = "{tinydir}"; Media Type = Tiny; Label Media = yes }}
+Device {{ Name = ManualStorage; Archive Device = "{voldir}"; Media Type = Manual; Label Media = no }}
 """
 
 

@@ -150,6 +150,22 @@ async def test_no_media_fails_the_job_with_a_clear_message(sd, peers):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_device_with_label_media_no_does_not_label_new_volumes(sd, peers):
+    director = await peers.FakeDirector(sd, media_type="Manual").start(
+        14, "manual.2026-01-01_10.00.00_14", device="ManualStorage")
+    ended = director.run()
+    fd = await peers.fd_connect(sd, director.job, director.key)
+    fd.send(b"append open session\n")
+    assert await fd.receive(10) == b"3000 OK open ticket = %d\n" % director.sid
+    fd.send(b"append data %d\n" % director.sid)
+    assert await fd.receive(10) == b"3903 Error append data\n"
+    await ended
+    assert director.end_fields().status == "f"
+    assert any("Label Media = no" in m for m in director.jmsgs)
+    assert not os.listdir(sd.voldir)
+
+
+@pytest_twisted.ensureDeferred
 async def test_use_storage_with_an_unknown_media_type_is_refused(sd, peers):
     director = await peers.FakeDirector(sd, media_type="LTO9").start(13, "lto.2026-01-01_10.00.00_13",
                                                                      device="Drive-1")
