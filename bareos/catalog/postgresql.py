@@ -21,7 +21,6 @@ import re
 import psycopg2
 from twisted.internet import defer, threads
 from twisted.logger import Logger
-from twisted.python.threadpool import ThreadPool
 from txpostgres import txpostgres
 from zope.interface import implementer
 
@@ -114,9 +113,8 @@ class PostgreSQLCatalog(core.SQLCatalog):
             application_name="bareos-dir").items() if v is not None}
         self._pool_size = pool_size
         self._pool = None
-        self._copy_threads = None
+        self._worker = None
         self._copy_conn = None
-        self._shutdown_trigger = None
 
     @property
     def server(self):
@@ -158,10 +156,7 @@ class PostgreSQLCatalog(core.SQLCatalog):
                 connection.close()
             raise self._connection_error(e) from e
         self._pool = pool
-        self._copy_threads = ThreadPool(minthreads=1, maxthreads=1, name="bareos-catalog-pg-copy")
-        self._copy_threads.start()
-        self._shutdown_trigger = self._reactor.addSystemEventTrigger(
-            "during", "shutdown", self._stop_threads)
+        self._worker = self._start_worker("bareos-catalog-pg-copy")
         try:
             old, new = yield self._run(core.op_upgrade, scripts, _VERSION_TABLE_EXISTS, _UPGRADE_LOCK)
         except BaseException:
@@ -174,23 +169,12 @@ class PostgreSQLCatalog(core.SQLCatalog):
 
     @defer.inlineCallbacks
     def close(self):
-        if self._copy_threads is not None:
-            yield threads.deferToThreadPool(self._reactor, self._copy_threads, self._close_copy_conn)
-        self._stop_threads()
+        if self._worker is not None:
+            yield threads.deferToThreadPool(self._reactor, self._worker, self._close_copy_conn)
+        self._stop_worker()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.close()
-
-    def _stop_threads(self):
-        if self._shutdown_trigger is not None:
-            try:
-                self._reactor.removeSystemEventTrigger(self._shutdown_trigger)
-            except (ValueError, KeyError):
-                pass
-            self._shutdown_trigger = None
-        if self._copy_threads is not None:
-            pool, self._copy_threads = self._copy_threads, None
-            pool.stop()
 
     # --- ordinary operations on txpostgres ------------------------------------
 
@@ -259,9 +243,9 @@ class PostgreSQLCatalog(core.SQLCatalog):
     # --- file records: COPY on the blocking connection, in its own thread --------
 
     def _store_files(self, job_id, rows):
-        if self._copy_threads is None:
+        if self._worker is None:
             return defer.fail(CatalogClosedError(f"PostgreSQL catalog {self.dbname} is not open"))
-        return threads.deferToThreadPool(self._reactor, self._copy_threads,
+        return threads.deferToThreadPool(self._reactor, self._worker,
                                          self._store_files_sync, job_id, rows)
 
     def _copy_connection(self):

@@ -15,7 +15,6 @@ import sqlite3
 
 from twisted.internet import defer, threads
 from twisted.logger import Logger
-from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from bareos.catalog import core
@@ -72,8 +71,7 @@ class SQLiteCatalog(core.SQLCatalog):
         super().__init__(reactor, scripts_dir, clock)
         self.path = path
         self._conn = None
-        self._pool = None
-        self._shutdown_trigger = None
+        self._worker = None
         self._closed = False
 
     def __repr__(self):
@@ -86,11 +84,7 @@ class SQLiteCatalog(core.SQLCatalog):
         if self._closed:
             raise CatalogClosedError("this catalog was closed; open a new one")
         scripts = core.discover_scripts(self._scripts_dir)
-        self._pool = ThreadPool(minthreads=1, maxthreads=1, name="bareos-catalog-sqlite")
-        self._pool.start()
-        # Never let a forgotten close() keep the process alive at shutdown.
-        self._shutdown_trigger = self._reactor.addSystemEventTrigger(
-            "during", "shutdown", self._stop_pool)
+        self._worker = self._start_worker("bareos-catalog-sqlite")
         try:
             yield self._in_thread(self._connect)
             old, new = yield self._run(
@@ -104,7 +98,7 @@ class SQLiteCatalog(core.SQLCatalog):
         return self
 
     def close(self):
-        if self._pool is None:
+        if self._worker is None:
             self._closed = True
             return defer.succeed(None)
         d = self._in_thread(self._disconnect)
@@ -112,25 +106,14 @@ class SQLiteCatalog(core.SQLCatalog):
         return d
 
     def _after_close(self, result):
-        self._stop_pool()
+        self._stop_worker()
         self._closed = True
         return result
 
-    def _stop_pool(self):
-        if self._shutdown_trigger is not None:
-            try:
-                self._reactor.removeSystemEventTrigger(self._shutdown_trigger)
-            except (ValueError, KeyError):
-                pass
-            self._shutdown_trigger = None
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            pool.stop()
-
     def _in_thread(self, f, *args, **kwargs):
-        if self._pool is None:
+        if self._worker is None:
             return defer.fail(CatalogClosedError(f"SQLite catalog {self.path} is not open"))
-        return threads.deferToThreadPool(self._reactor, self._pool, f, *args, **kwargs)
+        return threads.deferToThreadPool(self._reactor, self._worker, f, *args, **kwargs)
 
     # --- in the database thread ---------------------------------------------
 

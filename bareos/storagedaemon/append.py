@@ -330,14 +330,18 @@ class AppendSession:
                       f'at {time.strftime("%d-%b-%Y %H:%M")}.')
 
     # -- writing ----------------------------------------------------------------------
+    async def _volume_work(self, function, *args):
+        """Run volume work in the job's thread; a VolumeError fails the job."""
+        try:
+            return await self.worker.call(function, *args)
+        except VolumeError as exc:
+            self.broken = "error"
+            raise self._fail(f"Fatal append error on device {device_text(self.device)}: {exc}") \
+                from None
+
     async def _write(self, records):
         while records:
-            try:
-                accepted, full = await self.worker.call(_write_records, self.writer, records)
-            except VolumeError as exc:
-                self.broken = "error"
-                raise self._fail(f"Fatal append error on device {device_text(self.device)}: {exc}") \
-                    from None
+            accepted, full = await self._volume_work(_write_records, self.writer, records)
             if full is None:
                 return
             records = records[accepted:]
@@ -350,12 +354,7 @@ class AppendSession:
         repeated on the next volume (``repeat``), a label must not be written twice.
         """
         while True:
-            try:
-                full = await self.worker.call(_catch_full, getattr(self.writer, name), *args)
-            except VolumeError as exc:
-                self.broken = "error"
-                raise self._fail(f"Fatal append error on device {device_text(self.device)}: {exc}") \
-                    from None
+            full = await self._volume_work(_catch_full, getattr(self.writer, name), *args)
             if full is None:
                 return
             await self._next_volume(full)
