@@ -16,7 +16,6 @@ Facts (Bareos ``lib/base64.cc`` ToBase64/FromBase64, ``lib/attribs.cc`` EncodeSt
 import base64
 import binascii
 import os
-import re
 import struct
 from dataclasses import dataclass
 
@@ -185,9 +184,11 @@ def _fast_base64_int(token):
 
 # The common case in one go: 16 clean fields of at most 10 digits (60 bits) are
 # left-padded with "A" (0) to 16 digits each and decoded as standard base64 (the same
-# alphabet, most significant digit first) into 16 big-endian 96-bit integers.
-_CLEAN_LSTAT = re.compile(r"[A-Za-z0-9+/]{1,10}(?: [A-Za-z0-9+/]{1,10}){15}")
-_PADS = ["A" * (16 - n) for n in range(11)]
+# alphabet, most significant digit first) into 16 big-endian 96-bit integers.  Anything
+# else fails there and takes the slow path: an empty field (its pad is not base64), one
+# over 10 digits (no pad), a sign or stray character (strict base64), a field count
+# other than 16 (the unpack).
+_PADS = ["*"] + ["A" * (16 - n) for n in range(1, 11)]
 _UNPACK_LSTAT = struct.Struct(">" + "4xQ" * 16).unpack
 
 
@@ -195,11 +196,13 @@ def decode_lstat(text):
     """Parse an LStat text (str or bytes); missing trailing fields are 0 (DecodeStat)."""
     if isinstance(text, (bytes, bytearray, memoryview)):
         text = bytes(text).decode("ascii")
-    if _CLEAN_LSTAT.fullmatch(text):
-        pads = _PADS
-        return LStat(*_UNPACK_LSTAT(binascii.a2b_base64(
-            "".join([pads[len(token)] + token for token in text.split(" ")]))))
     tokens = text.split(" ")
+    pads = _PADS
+    try:
+        return LStat(*_UNPACK_LSTAT(binascii.a2b_base64(
+            "".join([pads[len(token)] + token for token in tokens]), strict_mode=True)))
+    except (IndexError, ValueError, struct.error):  # binascii.Error is a ValueError
+        pass
     if len(tokens) == len(LStat.FIELDS):
         try:
             return LStat(*map(_fast_base64_int, tokens))

@@ -127,15 +127,20 @@ def same_line(reply, expected):
     return isinstance(reply, bytes) and reply.rstrip(b"\x00\n") == expected.rstrip(b"\n")
 
 
-_RECHDR = re.compile(rb"^rechdr (-?\d+) (-?\d+) (-?\d+) (-?\d+) (\d+)")
-
-
 def parse_rechdr(packet):
-    """``(vol_session_id, vol_session_time, file_index, stream, data_len)`` or None."""
-    match = _RECHDR.match(packet) if isinstance(packet, bytes) else None
-    if not match:
+    """``(vol_session_id, vol_session_time, file_index, stream, data_len)`` or None.
+
+    One per record of a restore, so it is kept cheap: split, not a regular expression."""
+    if not isinstance(packet, bytes) or not packet.startswith(b"rechdr "):
         return None
-    return tuple(int(x) for x in match.groups())
+    fields = packet.split(b" ", 6)
+    try:
+        header = tuple(map(int, fields[1:6]))
+    except ValueError:
+        return None
+    if len(header) != 5 or header[4] < 0:
+        return None
+    return header
 
 
 # --- director commands ----------------------------------------------------------------------

@@ -24,12 +24,16 @@ Bareos behaviour followed (``filed/restore.cc``, ``findlib/create_file.cc``,
   (not for symlinks), then atime/mtime (``follow_symlinks=False``).  Directory
   attributes are set in ``finish()``, deepest first, after every child exists.
 
-Our additions: a regular file appears under its name only when it is complete,
-owner, mode and times included (crash safety): a new file is written as an
-unnamed ``O_TMPFILE`` in the target directory and linked into place; a file that
-replaces an existing one (or where ``O_TMPFILE`` is unavailable) is written to a
-temporary name and renamed over it.  Attributes of regular files are set through
-the open descriptor.  With ``verify_digests=True`` a digest record is checked
+Our additions: a file that replaces an existing one is written to a temporary
+name and renamed over it once complete, owner, mode and times included, so a
+restore that is interrupted never leaves the old copy half overwritten.  A new
+file is written under its own name, as Bareos and tar do (an ``O_TMPFILE``
+linked into place when complete costs about as much again as writing a small
+file on ext4); if the restore stops with an error or is canceled, the file it was
+writing is removed, and only a killed daemon can leave a partial new file behind.
+In a directory this restore created, a file is not looked up first with
+``replace=always`` (nothing else can be there).  Attributes of regular files are
+set through the open descriptor.  With ``verify_digests=True`` a digest record is checked
 against the restored data (Bareos does not check digests on restore; off by
 default, as it costs about as much CPU as writing); ``ENOSPC`` stops the restore
 with RestoreDiskFull.
@@ -52,7 +56,19 @@ from .streams import (
 
 REPLACE_CODES = {"a": "always", "w": "ifnewer", "o": "ifolder", "n": "never"}
 _TEMP_PREFIX = b".bareos-restore-"
-_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+
+
+def process_umask():
+    """This process's umask (from /proc: setting it to read it would race other threads),
+    or None when it cannot be known."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 class RestoreError(Exception):
@@ -76,8 +92,8 @@ class _Current:
     """State of the file being restored."""
 
     __slots__ = ("attr", "stat", "target", "temp", "fd", "extract", "position", "sparse",
-                 "digest", "digest_stream", "digest_ok", "wrote_hole", "is_root_owner", "unnamed",
-                 "replacing")
+                 "digest", "digest_stream", "digest_ok", "wrote_hole", "in_place",
+                 "mode_is_final")
 
     def __init__(self, attr, target):
         self.attr = attr
@@ -92,8 +108,8 @@ class _Current:
         self.digest_stream = 0
         self.digest_ok = True     # False when the running hash is not usable (out-of-order data)
         self.wrote_hole = False
-        self.unnamed = False      # fd is an O_TMPFILE, linked to target when complete
-        self.replacing = False    # target existed when the file started
+        self.in_place = False     # fd is a new file created under the target name
+        self.mode_is_final = False  # created with its saved mode: no chmod needed
 
 
 class Restorer:
@@ -110,14 +126,13 @@ class Restorer:
         self.verify_digests = verify_digests
         self.stats = RestoreStats()
         self.is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        self._umask = process_umask()
         self._current = None
         self._dir_attrs = {}          # target dir -> LStat, applied in finish()
         self._created_dirs = set()    # directories this restore created
+        self._known_dirs = set()      # directories known to exist (created or seen)
         self._digest_guess = None     # digest stream seen last (to hash while writing)
         self._finished = False
-        self._tmpfile = bool(_O_TMPFILE)  # O_TMPFILE + linkat usable (probed on first use)
-        self._tmpfile_probed = False
-        self._root_fd = None          # a directory fd: linkat() needs one to follow /proc links
 
     # -- messages --
     def _message(self, level, text):
@@ -171,7 +186,6 @@ class Restorer:
             self._set_attributes(target, self._dir_attrs[target], FT_DIREND)
         self._dir_attrs.clear()
         self._finished = True
-        self._close_root_fd()
         return self.stats
 
     def abort(self):
@@ -179,15 +193,6 @@ class Restorer:
         cur, self._current = self._current, None
         if cur is not None:
             self._discard(cur)
-        self._close_root_fd()
-
-    def _close_root_fd(self):
-        if self._root_fd is not None:
-            try:
-                os.close(self._root_fd)
-            except OSError:
-                pass
-            self._root_fd = None
 
     # -- starting a file --
     def _start_file(self, attr):
@@ -196,7 +201,7 @@ class Restorer:
         self._current = cur
         ftype = attr.file_type
         try:
-            lst = os.lstat(target)
+            lst = None if self._surely_new(target) else os.lstat(target)
         except FileNotFoundError:
             lst = None
         except OSError as exc:
@@ -228,6 +233,12 @@ class Restorer:
             self._discard(cur)
             self._current = None
 
+    def _surely_new(self, target):
+        """True when *target* needs no lstat: replace=always, and its directory was created
+        by this restore, so nothing but this restore can have put a name there (should
+        the stream repeat a name, linking the new file in falls back to a rename over it)."""
+        return self.replace == "always" and target[:target.rfind(b"/")] in self._created_dirs
+
     def _replace_ok(self, attr, lst, target):
         name = os.fsdecode(target)
         saved_mtime = attr.stat.mtime
@@ -243,19 +254,20 @@ class Restorer:
         return True
 
     def _make_parent(self, target):
-        parent = os.path.dirname(target)
-        if parent and not os.path.isdir(parent):
+        parent = target[:target.rfind(b"/")]
+        if parent and parent not in self._known_dirs:
             self._makedirs(parent)
 
     def _makedirs(self, path):
         """Create missing directories (default mode until their own record, applied in finish())."""
         missing = []
-        while path and not os.path.isdir(path):
+        while path and path not in self._known_dirs and not os.path.isdir(path):
             missing.append(path)
             parent = os.path.dirname(path)
             if parent == path:
                 break
             path = parent
+        self._known_dirs.add(path)
         for p in reversed(missing):
             try:
                 os.mkdir(p)
@@ -263,6 +275,7 @@ class Restorer:
                 if not os.path.isdir(p):
                     raise
             self._created_dirs.add(p)
+            self._known_dirs.add(p)
 
     def _make_dir(self, target, attr):
         if os.path.lexists(target) and not os.path.isdir(target) or os.path.islink(target):
@@ -283,12 +296,18 @@ class Restorer:
         self._make_parent(cur.target)
         if lst is not None and stat_mod.S_ISDIR(lst.st_mode):
             raise IsADirectoryError(errno.EISDIR, "a directory is in the way", cur.target)
-        cur.replacing = lst is not None
-        if lst is None and self._tmpfile and self._open_unnamed(cur):
-            pass
-        else:
+        cur.mode_is_final = self._created_with_final_mode(cur.stat.mode)
+        mode = stat_mod.S_IMODE(cur.stat.mode) if cur.mode_is_final else 0o600
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
+        if lst is None:
+            try:
+                cur.fd = os.open(cur.target, flags, mode)
+                cur.in_place = True
+            except FileExistsError:
+                pass  # it appeared after all: replace it like an existing file
+        if cur.fd is None:
             cur.temp = self._temp_name(cur.target)
-            cur.fd = os.open(cur.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            cur.fd = os.open(cur.temp, flags, mode)
         cur.extract = True
         if self.verify_digests and self._digest_guess:
             try:
@@ -297,41 +316,11 @@ class Restorer:
             except DigestUnavailable:
                 cur.digest = None
 
-    def _open_unnamed(self, cur):
-        """Open an O_TMPFILE in the target's directory; False if this system cannot."""
-        parent = os.path.dirname(cur.target) or b"."
-        try:
-            fd = os.open(parent, _O_TMPFILE | os.O_RDWR, 0o600)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise
-            self._tmpfile = False  # EOPNOTSUPP, EISDIR (old kernel), EINVAL, ...
-            return False
-        if not self._tmpfile_probed:
-            # linking an unnamed file goes through /proc/self/fd: make sure that works here
-            # (with a file of its own: a linked and unlinked O_TMPFILE cannot be linked again)
-            self._tmpfile_probed = True
-            probe = self._temp_name(cur.target)
-            try:
-                self._root_fd = os.open("/", os.O_RDONLY)
-                probe_fd = os.open(parent, _O_TMPFILE | os.O_RDWR, 0o600)
-                try:
-                    self._link_fd(probe_fd, probe)
-                finally:
-                    os.close(probe_fd)
-                os.unlink(probe)
-            except OSError:
-                self._tmpfile = False
-                self._close_root_fd()
-                os.close(fd)
-                return False
-        cur.fd = fd
-        cur.unnamed = True
-        return True
-
-    def _link_fd(self, fd, name):
-        # linkat(AT_SYMLINK_FOLLOW) on the /proc link; os.link uses linkat only with a dir fd
-        os.link(f"/proc/self/fd/{fd}", name, src_dir_fd=self._root_fd, follow_symlinks=True)
+    def _created_with_final_mode(self, mode):
+        """Whether a new file can be created with its saved mode straight away (saving a
+        chmod): the umask removes none of its bits, and it has no set-id or sticky bit
+        (chown clears set-id bits, so those need the chmod after it)."""
+        return self._umask is not None and not mode & (self._umask | 0o7000)
 
     def _make_special(self, cur, create):
         self._make_parent(cur.target)
@@ -375,6 +364,8 @@ class Restorer:
             os.replace(cur.temp, cur.target)
         except IsADirectoryError:
             os.rmdir(cur.target)  # only an empty directory can be replaced
+            self._known_dirs.discard(cur.target)
+            self._created_dirs.discard(cur.target)
             os.replace(cur.temp, cur.target)
         cur.temp = None
 
@@ -468,8 +459,6 @@ class Restorer:
                 if cur.sparse and os.fstat(fd).st_size != cur.stat.size:
                     os.ftruncate(fd, cur.stat.size)
                 self._set_fd_attributes(fd, cur)
-                if cur.unnamed:
-                    self._link_unnamed(cur)
                 cur.fd = None
                 os.close(fd)
                 if cur.temp is not None:
@@ -481,21 +470,14 @@ class Restorer:
             self._os_error(exc, f"Could not complete {os.fsdecode(cur.target)}")
             self._discard(cur)
 
-    def _link_unnamed(self, cur):
-        """Give the complete unnamed file its name (via a temporary name if one appeared)."""
-        try:
-            self._link_fd(cur.fd, cur.target)
-        except FileExistsError:
-            cur.temp = self._temp_name(cur.target)
-            self._link_fd(cur.fd, cur.temp)  # then renamed over the newcomer by the caller
-
     def _set_fd_attributes(self, fd, cur):
-        """Owner, mode, times of a regular file through its descriptor (before it is named)."""
+        """Owner, mode, times of a regular file through its descriptor."""
         st = cur.stat
         try:
             if self.is_root:
                 os.fchown(fd, st.uid, st.gid)
-            os.fchmod(fd, stat_mod.S_IMODE(st.mode))
+            if not cur.mode_is_final:
+                os.fchmod(fd, stat_mod.S_IMODE(st.mode))
             os.utime(fd, ns=(st.atime * 1_000_000_000, st.mtime * 1_000_000_000))
         except OSError as exc:
             self._error(f"Cannot set attributes of {os.fsdecode(cur.target)}: ERR={exc.strerror}")
@@ -516,18 +498,20 @@ class Restorer:
             self._error(f"Cannot set attributes of {name}: ERR={exc.strerror}")
 
     def _discard(self, cur):
+        """Drop an incomplete file: its descriptor, and its temporary or new name."""
         if cur.fd is not None:
             try:
                 os.close(cur.fd)
             except OSError:
                 pass
             cur.fd = None
-        if cur.temp is not None:
+        partial = cur.temp if cur.temp is not None else cur.target if cur.in_place else None
+        cur.temp, cur.in_place = None, False
+        if partial is not None:
             try:
-                os.unlink(cur.temp)
+                os.unlink(partial)
             except OSError:
                 pass
-            cur.temp = None
 
     def _os_error(self, exc, text):
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):

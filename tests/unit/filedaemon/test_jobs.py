@@ -6,6 +6,7 @@ import types
 import pytest
 
 from bareos.filedaemon import jobs
+from bareos.protocol.framing import Signal
 from bareos.filedaemon.jobs import CommandError
 
 
@@ -103,6 +104,9 @@ def test_sd_replies():
     assert not jobs.same_line(b"3903 Error append data\n", jobs.OK_DATA)
     assert jobs.parse_rechdr(b"rechdr 1 1700000000 5 2 65536") == (1, 1700000000, 5, 2, 65536)
     assert jobs.parse_rechdr(b"garbage") is None
+    assert jobs.parse_rechdr(b"rechdr 1 1700000000 -2 -3 180") == (1, 1700000000, -2, -3, 180)  # a label
+    for bad in (b"rechdr 1 2 3 4", b"rechdr 1 2 3 4 -5", b"rechdr 1 2 x 4 5", b"rechdr", Signal.EOD):
+        assert jobs.parse_rechdr(bad) is None, bad
     assert jobs.read_open(0, 0) == b"read open session = DummyVolume 0 0 0 0 0 0\n"
     assert jobs.append_close(7) == b"append close session 7\n"
 
