@@ -28,7 +28,9 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
 import bareos
+from bareos.filedaemon.attributes import AttributeRecord
 from bareos.filedaemon.jobs import parse_rechdr
+from bareos.filedaemon.streams import STREAM_TYPE_MASK, STREAM_UNIX_ATTRIBUTES
 from bareos.protocol import framing
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed, dial
@@ -41,6 +43,7 @@ log = Logger(namespace="bareos.filedaemon")
 BATCH_BYTES = 512 * 1024
 MAX_PENDING_BATCHES = 4
 RESTORE_BATCH_BYTES = 1024 * 1024
+RESTORE_BATCH_RECORDS = 2000    # and at most this many records (a batch of empty files)
 SD_RETRY_INTERVAL = 10          # seconds between connection attempts (Bareos: 10)
 SD_REPLY_TIMEOUT = None         # the SD may wait for a volume: no timeout on its replies
 TLS_AUTO = 4                    # ssl=4 in storage/JobId commands: TLS-PSK first
@@ -412,7 +415,9 @@ async def receive_records(conn, worker, job, batch_bytes=RESTORE_BATCH_BYTES):
 
     Returns ``(records, data_bytes)`` received.  Raises RestoreStreamError,
     ConnectionClosed, or what the Restorer raised.  Packets are taken from the
-    connection a queue-full at a time (``receive_many``).
+    connection a queue-full at a time (``receive_many``).  Attribute records are
+    decoded here, so the worker thread, which the file system keeps busy, only
+    writes.
     """
     batch, size = [], 0
     previous = None
@@ -430,30 +435,28 @@ async def receive_records(conn, worker, job, batch_bytes=RESTORE_BATCH_BYTES):
             break
         packets = await receive_many(SD_REPLY_TIMEOUT)
         for position, packet in enumerate(packets):
-            if not have_header:
-                if packet == Signal.EOD:
-                    finished = True
-                    conn.unreceive(packets[position + 1:])
-                    break
-                if not isinstance(packet, bytes):
+            if packet.__class__ is not bytes:
+                if have_header:
+                    raise RestoreStreamError(
+                        "record data cut short" if pieces is not None else
+                        f"record header without data ({framing.signal_name(packet)})")
+                if packet != Signal.EOD:
                     raise RestoreStreamError(
                         f"unexpected {framing.signal_name(packet)} in the record stream")
-                header = _parse_rechdr(packet)
-                file_index, stream, length = header[2], header[3], header[4]
+                finished = True
+                conn.unreceive(packets[position + 1:])
+                break
+            if not have_header:
+                _, _, file_index, stream, length = _parse_rechdr(packet)
                 have_header = True
                 continue
-            if not isinstance(packet, bytes):
-                if pieces is not None:
-                    raise RestoreStreamError("record data cut short")
-                raise RestoreStreamError(
-                    f"record header without data ({framing.signal_name(packet)})")
             if pieces is not None:
                 pieces.append(packet)
                 got += len(packet)
                 if got < length:
                     continue
                 data, pieces = b"".join(pieces), None
-            elif len(packet) == limit and length > limit:  # a record longer than one packet
+            elif length > limit and len(packet) == limit:  # a record longer than one packet
                 pieces, got = [packet], len(packet)
                 continue
             else:
@@ -461,11 +464,14 @@ async def receive_records(conn, worker, job, batch_bytes=RESTORE_BATCH_BYTES):
             have_header = False
             if file_index < 0:
                 continue  # labels are not for us
+            if stream & STREAM_TYPE_MASK == STREAM_UNIX_ATTRIBUTES:
+                data = _decode_attributes(data)
+            else:
+                size += len(data)
+                total += len(data)
             batch.append((file_index, stream, data))
-            size += len(data) + 64
             count += 1
-            total += len(data)
-            if size >= batch_bytes:
+            if size >= batch_bytes or len(batch) >= RESTORE_BATCH_RECORDS:
                 if previous is not None:
                     await previous
                 previous = worker.submit(batch)
@@ -475,6 +481,14 @@ async def receive_records(conn, worker, job, batch_bytes=RESTORE_BATCH_BYTES):
     if batch and not job.canceled:
         await worker.submit(batch)
     return count, total
+
+
+def _decode_attributes(data):
+    try:
+        return AttributeRecord.decode(data)
+    except (ValueError, IndexError) as exc:
+        raise RestoreStreamError(f"bad attributes record from the storage daemon: {exc}: "
+                                 f"{bytes(data[:120])!r}") from None
 
 
 def _parse_rechdr(packet):

@@ -50,7 +50,8 @@ from .attributes import (
     AttributeRecord,
 )
 from .streams import (
-    DATA_STREAMS, DIGEST_STREAMS, STREAM_TYPE_MASK, STREAM_UNIX_ATTRIBUTES, CompressionError,
+    DATA_STREAMS, DIGEST_STREAMS, STREAM_FILE_DATA, STREAM_TYPE_MASK, STREAM_UNIX_ATTRIBUTES,
+    CompressionError,
     DigestUnavailable, decode_data_record, digest_for_stream,
 )
 
@@ -164,17 +165,21 @@ class Restorer:
 
     # -- the record interface --
     def record(self, file_index, stream, data):
-        """Consume one record (stream 1 starts a file; data and digest records follow)."""
+        """Consume one record (stream 1 starts a file; data and digest records follow).
+
+        An attributes record may come already decoded (an AttributeRecord): the caller
+        can decode them in another thread, off the thread that writes the files."""
         if self._finished:
             raise RestoreError("record() after finish()")
         kind = stream & STREAM_TYPE_MASK
         if kind == STREAM_UNIX_ATTRIBUTES:
             self._end_file()
-            self._start_file(AttributeRecord.decode(data))
+            self._start_file(data if data.__class__ is AttributeRecord else AttributeRecord.decode(data))
         elif kind in DATA_STREAMS:
             self._data(kind, data)
         elif kind in DIGEST_STREAMS:
-            self._check_digest(kind, bytes(data))
+            if self.verify_digests:
+                self._check_digest(kind, bytes(data))
         # ACL, xattr and other streams are ignored
 
     def finish(self):
@@ -235,8 +240,8 @@ class Restorer:
 
     def _surely_new(self, target):
         """True when *target* needs no lstat: replace=always, and its directory was created
-        by this restore, so nothing but this restore can have put a name there (should
-        the stream repeat a name, linking the new file in falls back to a rename over it)."""
+        by this restore, so nothing but this restore can have put a name there (should the
+        stream repeat a name, creating the file fails and it is replaced like an existing one)."""
         return self.replace == "always" and target[:target.rfind(b"/")] in self._created_dirs
 
     def _replace_ok(self, attr, lst, target):
@@ -375,7 +380,7 @@ class Restorer:
         if cur is None or not cur.extract:
             return
         try:
-            offset, plain = decode_data_record(kind, data)
+            offset, plain = (None, data) if kind == STREAM_FILE_DATA else decode_data_record(kind, data)
         except CompressionError as exc:
             self._error(f"Uncompression error on file {os.fsdecode(cur.target)}. ERR={exc}")
             self._discard(cur)
@@ -413,8 +418,6 @@ class Restorer:
             count -= step
 
     def _check_digest(self, kind, expected):
-        if not self.verify_digests:
-            return
         self._digest_guess = kind
         cur = self._current
         if cur is None or not cur.extract:

@@ -133,14 +133,16 @@ class FakeStorage:
 
     ``mode="backup"``: accepts an append session and records what arrives in
     ``records`` as ``(FileIndex, Stream, b"data")`` (data packets of one record
-    group joined).  ``mode="restore"``: serves ``serve_records`` in a read session.
+    group joined).  ``mode="restore"``: serves ``serve_records`` in a read session,
+    then ``trailing_packets`` (raw packets, to break the stream) before the EOD.
     ``gate``: a Deferred awaited before the data stream is read further once
     ``gate_after(records)`` is true (to stall the stream).
     """
 
-    def __init__(self, mode="backup", serve_records=(), keep_data=True):
+    def __init__(self, mode="backup", serve_records=(), keep_data=True, trailing_packets=()):
         self.mode = mode
         self.serve_records = list(serve_records)
+        self.trailing_packets = list(trailing_packets)
         self.keep_data = keep_data
         self.records = []
         self.raw_records = []     # one entry per data packet (= one SD record)
@@ -270,8 +272,14 @@ class FakeStorage:
             if self.gate is not None and self.gate_after(file_index):
                 gate, self.gate = self.gate, None
                 await gate
+        for packet in self.trailing_packets:
+            conn.send(packet)
         conn.send_signal(Signal.EOD)
-        assert await self._command(conn) == b"read close session 3\n"
+        command = await self._command(conn)
+        if command == Signal.TERMINATE:
+            self.saw_terminate = True
+            return  # the FD gave up on the stream
+        assert command == b"read close session 3\n"
         conn.send(b"3000 OK close Status = 84\n")
         conn.send_signal(Signal.EOD)
 

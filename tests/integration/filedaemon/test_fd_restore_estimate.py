@@ -112,6 +112,39 @@ async def test_restore_with_regexwhere_and_never_replace(fd, storage, tmp_path):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_malformed_record_stream_fails_the_restore_with_a_clear_message(fd, storage, tmp_path):
+    tree = make_tree(tmp_path / "src")
+    records = await backup(fd, storage, tree)
+    broken_streams = [
+        ({"serve_records": [(1, 1, b"not an attributes record")] + records},
+         "bad attributes record from the storage daemon"),
+        ({"serve_records": records, "trailing_packets": [b"rechdr 1 1700000000 99 2 10"]},
+         "record header without data"),
+        ({"serve_records": records[:2], "trailing_packets": [b"no header"]},
+         "bad record header from the storage daemon"),
+    ]
+    for jobid, (script, expected) in enumerate(broken_streams, start=8):
+        sd = storage("restore", **script)
+        director = await FakeDirector.connect(fd)
+        reply = await director.command(
+            f"JobId={jobid} Job={RESTORE_JOB} SDid=0 SDtime=0 Authorization={SESSION_KEY} ssl=0\n")
+        assert reply.startswith(b"2000 OK Job ")
+        assert await director.command(f"storage address=127.0.0.1 port={sd.port} ssl=0\n") == \
+            b"2000 OK storage\n"
+        assert await director.command(
+            f"restore replace=a prelinks=0 where={tmp_path / 'r'}\n") == b"2000 OK restore\n"
+        packets = await director.until_terminate()
+        assert end_job_fields(packets[-2])["TermCode"] == ord("f"), director.jmsgs
+        assert any(expected in m for m in director.jmsgs), director.jmsgs
+    # the file daemon goes on serving
+    director = await FakeDirector.connect(fd)
+    reply = await director.command(
+        f"JobId=20 Job={RESTORE_JOB} SDid=0 SDtime=0 Authorization={SESSION_KEY} ssl=0\n")
+    assert reply.startswith(b"2000 OK Job ")
+    director.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_estimate_lists_files_and_counts_bytes(fd, tmp_path):
     tree = make_tree(tmp_path / "src")
     director = await FakeDirector.connect(fd)
