@@ -6,6 +6,7 @@ the registry of running jobs (for ``cancel`` from another session and for
 """
 
 import collections
+import functools
 import weakref
 
 from twisted.logger import Logger
@@ -92,7 +93,10 @@ class FileDaemon(DirectorServedDaemon):
                 job.set_status(jobs.JS_TERMINATED)
             datachannel.close_connection(self.reactor, getattr(job, "sd_conn", None))
             worker = getattr(job, "restore_worker", None)
-            if worker is not None:
+            if worker is not None:  # a restore the director left unfinished
+                worker.call(functools.partial(job.restorer.finish, complete=False),
+                            after_failure=True).addErrback(
+                    lambda f: self.log.failure("Restore clean-up failed", f))
                 worker.close()
             self.job_ended(job)
 

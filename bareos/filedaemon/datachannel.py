@@ -356,7 +356,8 @@ class RestoreWorker:
 
     ``submit(batch)`` (reactor) returns a Deferred fired when that batch has been
     applied; ``call(fn)`` runs ``fn()`` in the same thread (``finish()``).  A
-    failure (e.g. RestoreDiskFull) fails that batch's Deferred and every later one.
+    failure (e.g. RestoreDiskFull) fails that batch's Deferred and every later one,
+    except calls made with ``after_failure=True`` (the clean-up at the end).
     """
 
     def __init__(self, reactor, restorer, is_canceled=lambda: False):
@@ -380,9 +381,9 @@ class RestoreWorker:
                 record(file_index, stream, data)
         return self.call(apply)
 
-    def call(self, fn):
+    def call(self, fn, after_failure=False):
         d = defer.Deferred()
-        self._queue.put((fn, d))
+        self._queue.put((fn, d, after_failure))
         return d
 
     def close(self):
@@ -393,8 +394,8 @@ class RestoreWorker:
             item = self._queue.get()
             if item is None:
                 return
-            fn, d = item
-            if self._failure is not None:
+            fn, d, after_failure = item
+            if self._failure is not None and not after_failure:
                 self.reactor.callFromThread(d.errback, self._failure)
                 continue
             try:

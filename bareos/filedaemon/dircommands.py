@@ -6,6 +6,7 @@ BNET_TERMINATE, as Bareos' command loop does.  The table order is Bareos'
 (``filed/dir_cmd.cc``): the first prefix that matches wins.
 """
 
+import functools
 import os
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from bareos.filedaemon.jobs import (
     JS_CANCELED, JS_ERROR, JS_FATAL, JS_RUNNING, JS_TERMINATED, JT_BACKUP, JT_ESTIMATE,
     JT_RESTORE, M_ERROR, M_FATAL, M_INFO, M_WARNING, CommandError,
 )
+from bareos.filedaemon.restore import RestoreError, Restorer
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import unbash_spaces
 from bareos.protocol.framing import Signal
@@ -320,10 +322,15 @@ async def finish_restore(session, job):
     if worker is None:
         return
     job.restore_worker = None
+    # after a failure or a cancel the last file may be cut short: it is dropped
+    complete = not job.canceled and job.status not in (JS_FATAL, JS_CANCELED)
     try:
-        stats = await worker.call(job.restorer.finish)
+        stats = await worker.call(functools.partial(job.restorer.finish, complete),
+                                  after_failure=True)
         job.files = stats.files
         job.job_bytes = stats.bytes
+    except RestoreError:
+        job.set_status(JS_FATAL)  # the Restorer sent its own message (a full disk)
     except Exception as exc:
         send_jmsg(session, job, M_FATAL, f"Restore could not be completed: {exc}\n")
     finally:
@@ -595,8 +602,6 @@ async def restore_command(session, text):
         return False
     job.job_type = JT_RESTORE
     if getattr(job, "restorer", None) is None:
-        from bareos.filedaemon.restore import Restorer
-
         def on_message(level, message):
             kind = {"fatal": M_FATAL, "error": M_ERROR, "warning": M_WARNING}.get(level, M_INFO)
             if not message.endswith("\n"):
@@ -669,12 +674,8 @@ async def run_restore_part(session, job, sd):
     except ConnectionClosed as exc:
         if not job.canceled:
             send_jmsg(session, job, M_FATAL, f"Connection to the storage daemon lost: {exc}\n")
-    except Exception as exc:  # the Restorer stopped (disk full) — it sent its own message
-        from bareos.filedaemon.restore import RestoreError
-        if isinstance(exc, RestoreError):
-            job.set_status(JS_FATAL)
-        else:
-            raise
+    except RestoreError:  # the Restorer stopped (disk full): it sent its own message
+        job.set_status(JS_FATAL)
     finally:
         job.remove_cancel_hook(cancel_hook)
         datachannel.close_connection(reactor, sd)

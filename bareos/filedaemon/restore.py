@@ -33,10 +33,15 @@ file on ext4); if the restore stops with an error or is canceled, the file it wa
 writing is removed, and only a killed daemon can leave a partial new file behind.
 In a directory this restore created, a file is not looked up first with
 ``replace=always`` (nothing else can be there).  Attributes of regular files are
-set through the open descriptor.  With ``verify_digests=True`` a digest record is checked
-against the restored data (Bareos does not check digests on restore; off by
-default, as it costs about as much CPU as writing); ``ENOSPC`` stops the restore
-with RestoreDiskFull.
+set through the open descriptor; the owner is not set when the new file has it
+already (a file of root's restored as root).  With ``verify_digests=True`` a
+digest record is checked against the restored data (Bareos does not check digests
+on restore; off by default, as it costs about as much CPU as writing); ``ENOSPC``
+stops the restore with RestoreDiskFull.
+
+All of it runs in one thread.  Handing small files to extra writer threads, so
+the kernel could create several at once, was measured slower: the hand-offs of
+the GIL cost more CPU than the overlap saved.
 """
 
 import errno
@@ -72,6 +77,17 @@ def process_umask():
     return None
 
 
+def _write_all(fd, data, offset=None):
+    """write()/pwrite() until all of *data* is written: a nearly full disk takes part of
+    it and fails only on the next call (ENOSPC)."""
+    done = os.write(fd, data) if offset is None else os.pwrite(fd, data, offset)
+    if done < len(data):
+        view = memoryview(data)
+        while done < len(data):
+            rest = view[done:]
+            done += os.write(fd, rest) if offset is None else os.pwrite(fd, rest, offset + done)
+
+
 class RestoreError(Exception):
     """A condition that ends the whole restore."""
 
@@ -93,8 +109,8 @@ class _Current:
     """State of the file being restored."""
 
     __slots__ = ("attr", "stat", "target", "temp", "fd", "extract", "position", "sparse",
-                 "digest", "digest_stream", "digest_ok", "wrote_hole", "in_place",
-                 "mode_is_final")
+                 "digest", "digest_stream", "digest_ok", "in_place", "mode_is_final",
+                 "owner_is_final")
 
     def __init__(self, attr, target):
         self.attr = attr
@@ -108,9 +124,9 @@ class _Current:
         self.digest = None        # running hash (algorithm guessed from earlier files)
         self.digest_stream = 0
         self.digest_ok = True     # False when the running hash is not usable (out-of-order data)
-        self.wrote_hole = False
         self.in_place = False     # fd is a new file created under the target name
         self.mode_is_final = False  # created with its saved mode: no chmod needed
+        self.owner_is_final = False  # created with its saved owner and group: no chown needed
 
 
 class Restorer:
@@ -127,11 +143,13 @@ class Restorer:
         self.verify_digests = verify_digests
         self.stats = RestoreStats()
         self.is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        self._uid = os.geteuid() if self.is_root else None
+        self._gid = os.getegid() if self.is_root else None
         self._umask = process_umask()
         self._current = None
         self._dir_attrs = {}          # target dir -> LStat, applied in finish()
         self._created_dirs = set()    # directories this restore created
-        self._known_dirs = set()      # directories known to exist (created or seen)
+        self._known_dirs = {}         # directories known to exist -> group new files get there
         self._digest_guess = None     # digest stream seen last (to hash while writing)
         self._finished = False
 
@@ -182,19 +200,25 @@ class Restorer:
                 self._check_digest(kind, bytes(data))
         # ACL, xattr and other streams are ignored
 
-    def finish(self):
-        """Complete the last file, then set directory modes and times (deepest first)."""
+    def finish(self, complete=True):
+        """Complete the last file, then set directory modes and times (deepest first).
+
+        ``complete=False`` after the restore failed or was canceled: the last file is
+        dropped instead (its data may be cut short)."""
         if self._finished:
             return self.stats
-        self._end_file()
+        self._finished = True
+        if complete:
+            self._end_file()
+        else:
+            self.abort()
         for target in sorted(self._dir_attrs, key=lambda p: p.count(b"/"), reverse=True):
             self._set_attributes(target, self._dir_attrs[target], FT_DIREND)
         self._dir_attrs.clear()
-        self._finished = True
         return self.stats
 
     def abort(self):
-        """Drop the file being written (its temporary file) without finishing it."""
+        """Drop the file being written (its temporary or new name) without finishing it."""
         cur, self._current = self._current, None
         if cur is not None:
             self._discard(cur)
@@ -223,19 +247,24 @@ class Restorer:
             if is_dir:
                 self._make_dir(target, attr)
             elif ftype in (FT_REG, FT_REGE):
-                self._open_regular(cur, lst)
-            elif ftype == FT_LNK:
-                self._make_special(cur, lambda tmp: os.symlink(self._link_name(attr), tmp))
-            elif ftype == FT_LNKSAVED:
-                self._make_hardlink(cur)
-            elif ftype in (FT_SPEC, FT_FIFO, FT_RAW):
-                self._make_node(cur)
+                self._start_regular(cur, lst)
             else:
-                self._error(f"Unknown file type {ftype}; not restored: {os.fsdecode(attr.fname)}")
-                self._current = None
+                self._start_other(cur, ftype)
         except OSError as exc:
-            self._os_error(exc, f"Could not create {os.fsdecode(target)}")
-            self._discard(cur)
+            self._os_error(exc, f"Could not create {os.fsdecode(target)}", cur)
+            self._current = None
+
+    def _start_other(self, cur, ftype):
+        """Symbolic links, hard links and special files."""
+        attr = cur.attr
+        if ftype == FT_LNK:
+            self._make_special(cur, lambda tmp: os.symlink(self._link_name(attr), tmp))
+        elif ftype == FT_LNKSAVED:
+            self._make_hardlink(cur)
+        elif ftype in (FT_SPEC, FT_FIFO, FT_RAW):
+            self._make_node(cur)
+        else:
+            self._error(f"Unknown file type {ftype}; not restored: {os.fsdecode(attr.fname)}")
             self._current = None
 
     def _surely_new(self, target):
@@ -266,21 +295,36 @@ class Restorer:
     def _makedirs(self, path):
         """Create missing directories (default mode until their own record, applied in finish())."""
         missing = []
-        while path and path not in self._known_dirs and not os.path.isdir(path):
+        known = self._known_dirs
+        while path and path not in known:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                st = None
+            if st is not None and stat_mod.S_ISDIR(st.st_mode):
+                known[path] = self._new_file_group(st)
+                break
             missing.append(path)
             parent = os.path.dirname(path)
             if parent == path:
                 break
             path = parent
-        self._known_dirs.add(path)
+        group = known.get(path)
         for p in reversed(missing):
             try:
                 os.mkdir(p)
             except FileExistsError:
                 if not os.path.isdir(p):
                     raise
+                group = self._new_file_group(os.stat(p))
             self._created_dirs.add(p)
-            self._known_dirs.add(p)
+            known[p] = group  # a new directory passes its parent's group on (set-group-ID)
+
+    def _new_file_group(self, dir_stat):
+        """The group a file created in this directory gets (when we are root)."""
+        if self._gid is None:
+            return None
+        return dir_stat.st_gid if dir_stat.st_mode & stat_mod.S_ISGID else self._gid
 
     def _make_dir(self, target, attr):
         if os.path.lexists(target) and not os.path.isdir(target) or os.path.islink(target):
@@ -297,12 +341,15 @@ class Restorer:
         parent, _ = os.path.split(target)
         return os.path.join(parent, _TEMP_PREFIX + secrets.token_hex(6).encode())
 
-    def _open_regular(self, cur, lst):
+    def _start_regular(self, cur, lst):
         self._make_parent(cur.target)
         if lst is not None and stat_mod.S_ISDIR(lst.st_mode):
             raise IsADirectoryError(errno.EISDIR, "a directory is in the way", cur.target)
-        cur.mode_is_final = self._created_with_final_mode(cur.stat.mode)
-        mode = stat_mod.S_IMODE(cur.stat.mode) if cur.mode_is_final else 0o600
+        st = cur.stat
+        cur.mode_is_final = self._created_with_final_mode(st.mode)
+        cur.owner_is_final = (self._uid == st.uid
+                              and self._known_dirs.get(cur.target[:cur.target.rfind(b"/")]) == st.gid)
+        mode = stat_mod.S_IMODE(st.mode) if cur.mode_is_final else 0o600
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
         if lst is None:
             try:
@@ -369,7 +416,7 @@ class Restorer:
             os.replace(cur.temp, cur.target)
         except IsADirectoryError:
             os.rmdir(cur.target)  # only an empty directory can be replaced
-            self._known_dirs.discard(cur.target)
+            self._known_dirs.pop(cur.target, None)
             self._created_dirs.discard(cur.target)
             os.replace(cur.temp, cur.target)
         cur.temp = None
@@ -394,15 +441,13 @@ class Restorer:
                         self._hash_zeros(cur, offset - cur.position)
                     elif offset < cur.position:
                         cur.digest_ok = False
-                    cur.wrote_hole = True
-                os.pwrite(cur.fd, plain, offset)
+                _write_all(cur.fd, plain, offset)
                 cur.position = offset + len(plain)
             else:
-                os.write(cur.fd, plain)
+                _write_all(cur.fd, plain)
                 cur.position += len(plain)
         except OSError as exc:
-            self._os_error(exc, f"Write error on {os.fsdecode(cur.target)}")
-            self._discard(cur)
+            self._os_error(exc, f"Write error on {os.fsdecode(cur.target)}", cur)
             self._current = None
             return
         if cur.digest is not None:
@@ -456,6 +501,7 @@ class Restorer:
         cur, self._current = self._current, None
         if cur is None:
             return
+        # attributes, then the name: a regular file through its descriptor, others by name
         try:
             if cur.fd is not None:
                 fd = cur.fd
@@ -470,14 +516,13 @@ class Restorer:
                 self._set_attributes(cur.target, cur.stat, cur.attr.file_type)
             self.stats.files += 1
         except OSError as exc:
-            self._os_error(exc, f"Could not complete {os.fsdecode(cur.target)}")
-            self._discard(cur)
+            self._os_error(exc, f"Could not complete {os.fsdecode(cur.target)}", cur)
 
     def _set_fd_attributes(self, fd, cur):
         """Owner, mode, times of a regular file through its descriptor."""
         st = cur.stat
         try:
-            if self.is_root:
+            if self.is_root and not cur.owner_is_final:
                 os.fchown(fd, st.uid, st.gid)
             if not cur.mode_is_final:
                 os.fchmod(fd, stat_mod.S_IMODE(st.mode))
@@ -516,13 +561,14 @@ class Restorer:
             except OSError:
                 pass
 
-    def _os_error(self, exc, text):
+    def _os_error(self, exc, text, cur=None):
+        """Report a failed system call (dropping *cur*, the file it was for); a full disk
+        ends the restore (RestoreDiskFull)."""
+        if cur is not None:
+            self._discard(cur)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             message = f"{text}: ERR={exc.strerror}. Restore stopped: no space left on the target"
             self.stats.errors += 1
             self._message("fatal", message)
-            cur, self._current = self._current, None
-            if cur is not None:
-                self._discard(cur)
             raise RestoreDiskFull(message) from exc
         self._error(f"{text}: ERR={exc.strerror}")

@@ -7,12 +7,12 @@ the daemons serve the next job.
 """
 
 import os
-import subprocess
 import time
 
 import pytest
 
 from backup_helpers import run_job
+from bareos.testing.filesystems import small_tmpfs
 from bareos.testing.trees import differences, snapshot
 
 
@@ -96,15 +96,9 @@ def test_a_fileset_naming_a_missing_path_is_reported_in_the_job_log(suite, catal
 @pytest.fixture
 def small_storage(suite):
     """The storage directory on a 24 MiB tmpfs (root only)."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the full-disk test needs root to mount a small tmpfs")
-        pytest.skip("the full-disk test needs root to mount a small tmpfs")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(suite.storage_dir)],
-                   check=True)
-    yield suite.storage_dir
-    suite.stop()
-    subprocess.run(["umount", "-l", str(suite.storage_dir)], check=False)
+    with small_tmpfs(suite.storage_dir, "24m"):
+        yield suite.storage_dir
+        suite.stop()
 
 
 def test_a_full_disk_on_the_storage_daemon_fails_the_job_cleanly(suite, catalog, small_storage,

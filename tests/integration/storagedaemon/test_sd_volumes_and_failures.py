@@ -1,9 +1,6 @@
 """Volume changes, refusals, cancel, timeouts, label, status and a full disk."""
 
 import os
-import shutil
-import subprocess
-import tempfile
 
 import pytest
 import pytest_twisted
@@ -12,6 +9,7 @@ from twisted.internet import defer, reactor, task
 from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
+from bareos.testing.filesystems import small_tmpfs
 from bareos.volume import EOS_LABEL, PRE_LABEL, VOL_LABEL, FileVolume
 
 
@@ -233,20 +231,10 @@ async def test_a_job_on_a_busy_device_waits_for_its_slot(sd, peers, monkeypatch)
 # -- a full disk -------------------------------------------------------------------------
 
 @pytest.fixture
-def tiny_fs():
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a 2 MiB tmpfs needs root")
-    directory = tempfile.mkdtemp(prefix="sd-tinyfs-")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", directory],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        os.rmdir(directory)
-        pytest.skip(f"cannot mount tmpfs: {result.stderr.strip()}")
-    try:
-        yield directory
-    finally:
-        subprocess.run(["umount", directory], check=False)
-        os.rmdir(directory)
+def tiny_fs(tmp_path):
+    (tmp_path / "tiny").mkdir()
+    with small_tmpfs(tmp_path / "tiny", "2m") as directory:
+        yield str(directory)
 
 
 @pytest_twisted.ensureDeferred

@@ -16,6 +16,7 @@ from bareos.filedaemon.attributes import (
 from bareos.filedaemon.fileset import FileSetSpec
 from bareos.filedaemon.restore import Restorer, RestoreDiskFull
 from bareos.filedaemon.walk import BackupStats, backup_records, read_file_chunks, walk
+from bareos.testing.filesystems import small_tmpfs
 
 IS_ROOT = os.geteuid() == 0
 OLD = 978307200  # 2001-01-01
@@ -452,6 +453,23 @@ def test_a_name_repeated_in_one_stream_is_replaced_by_its_later_copy(tmp_path):
     assert stats.errors == 0 and messages == []
 
 
+def test_a_new_file_gets_its_saved_owner_in_a_set_group_id_directory(tmp_path):
+    if not IS_ROOT:
+        pytest.skip("owners are restored only by root")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "mine").write_bytes(b"root's")
+    os.chown(src / "mine", 0, 0)
+    records, _, _ = run_backup(spec_for(src))
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    os.chown(dst, 0, 5678)
+    os.chmod(dst, 0o2775)  # new entries below get group 5678
+    run_restore(records, dst)
+    restored = os.lstat(os.fsencode(dst) + os.fsencode(src / "mine"))
+    assert (restored.st_uid, restored.st_gid) == (0, 0)
+
+
 @pytest.mark.parametrize("mode", [0o644, 0o600, 0o444, 0o000, 0o4755, 0o2750, 0o1644, 0o777])
 def test_regular_file_modes_are_restored_exactly(tmp_path, mode):
     src = tmp_path / "src"
@@ -511,25 +529,26 @@ def test_digest_mismatch_is_reported(tmp_path):
     assert clean.digest_mismatches == 0 and clean.errors == 0
 
 
-def test_disk_full_stops_the_restore(tmp_path, monkeypatch):
+def test_disk_full_stops_the_restore_and_leaves_no_partial_file(tmp_path):
     src = tmp_path / "src"
-    src.mkdir()
-    (src / "f").write_bytes(b"data" * 1000)
+    (src / "d").mkdir(parents=True)
+    for i in range(40):  # 40 x 100 KiB: more than the 2 MiB file system holds
+        (src / "d" / f"f{i:02}").write_bytes(os.urandom(100 * 1024))
     records, _, _ = run_backup(spec_for(src))
+    (tmp_path / "dst").mkdir()
     messages = []
-    restorer = Restorer(where=str(tmp_path / "dst"), on_message=lambda level, text: messages.append((level, text)))
-
-    def full(fd, data):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(restore_mod.os, "write", full)
-    with pytest.raises(RestoreDiskFull, match="no space"):
-        for r in records:
-            restorer.record(r.file_index, r.stream, r.data)
-    monkeypatch.undo()
-    assert messages[-1][0] == "fatal"
-    leftovers = [n for _, _, names in os.walk(tmp_path / "dst") for n in names]
-    assert leftovers == []  # the temporary file was removed
+    with small_tmpfs(tmp_path / "dst", "2m"):
+        restorer = Restorer(where=str(tmp_path / "dst"),
+                            on_message=lambda level, text: messages.append((level, text)))
+        with pytest.raises(RestoreDiskFull, match="no space left"):
+            for r in records:
+                restorer.record(r.file_index, r.stream, r.data)
+            restorer.finish()
+        restorer.finish(complete=False)
+        assert [level for level, _ in messages] == ["fatal"], messages
+        restored = os.fsencode(tmp_path / "dst") + os.fsencode(src / "d")
+        sizes = [os.path.getsize(os.path.join(restored, n)) for n in os.listdir(restored)]
+        assert sizes and all(size == 100 * 1024 for size in sizes)  # complete files only
 
 
 def test_permission_error_is_a_message_not_an_exception(tmp_path):
