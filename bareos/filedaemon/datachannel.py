@@ -10,9 +10,11 @@ transport is paused the batches wait, and the thread blocks as soon as
 the backup.
 
 Restore: the reactor collects ``rechdr`` + data packets from the SD into batches
-and a worker thread feeds them to the ``Restorer``; at most one batch is being
-written while the next one is collected, and the SD connection's own receive
-queue (which pauses the transport when full) pushes back on the SD.
+(decoding attribute records on the way) and a worker thread feeds them to the
+``Restorer``.  A few batches may wait for the worker (``RESTORE_BATCHES_AHEAD``:
+with only one, the worker often sat idle until the busy reactor got round to
+handing it the next); then the reactor stops collecting, and the SD connection's
+own receive queue (which pauses the transport when full) pushes back on the SD.
 """
 
 import collections
@@ -44,6 +46,7 @@ BATCH_BYTES = 512 * 1024
 MAX_PENDING_BATCHES = 4
 RESTORE_BATCH_BYTES = 1024 * 1024
 RESTORE_BATCH_RECORDS = 2000    # and at most this many records (a batch of empty files)
+RESTORE_BATCHES_AHEAD = 4       # batches handed to the worker and not yet applied, at most
 SD_RETRY_INTERVAL = 10          # seconds between connection attempts (Bareos: 10)
 SD_REPLY_TIMEOUT = None         # the SD may wait for a volume: no timeout on its replies
 TLS_AUTO = 4                    # ssl=4 in storage/JobId commands: TLS-PSK first
@@ -421,7 +424,7 @@ async def receive_records(conn, worker, job, batch_bytes=RESTORE_BATCH_BYTES):
     writes.
     """
     batch, size = [], 0
-    previous = None
+    in_flight = collections.deque()  # batches submitted and not yet applied
     count = 0
     total = 0
     receive_many = conn.receive_many
@@ -431,54 +434,59 @@ async def receive_records(conn, worker, job, batch_bytes=RESTORE_BATCH_BYTES):
     pieces = None               # a record longer than one packet, being collected
     got = 0
     finished = False
-    while not finished:
-        if job.canceled:
-            break
-        packets = await receive_many(SD_REPLY_TIMEOUT)
-        for position, packet in enumerate(packets):
-            if packet.__class__ is not bytes:
-                if have_header:
-                    raise RestoreStreamError(
-                        "record data cut short" if pieces is not None else
-                        f"record header without data ({framing.signal_name(packet)})")
-                if packet != Signal.EOD:
-                    raise RestoreStreamError(
-                        f"unexpected {framing.signal_name(packet)} in the record stream")
-                finished = True
-                conn.unreceive(packets[position + 1:])
+    try:
+        while not finished:
+            if job.canceled:
                 break
-            if not have_header:
-                _, _, file_index, stream, length = _parse_rechdr(packet)
-                have_header = True
-                continue
-            if pieces is not None:
-                pieces.append(packet)
-                got += len(packet)
-                if got < length:
+            packets = await receive_many(SD_REPLY_TIMEOUT)
+            for position, packet in enumerate(packets):
+                if packet.__class__ is not bytes:
+                    if have_header:
+                        raise RestoreStreamError(
+                            "record data cut short" if pieces is not None else
+                            f"record header without data ({framing.signal_name(packet)})")
+                    if packet != Signal.EOD:
+                        raise RestoreStreamError(
+                            f"unexpected {framing.signal_name(packet)} in the record stream")
+                    finished = True
+                    conn.unreceive(packets[position + 1:])
+                    break
+                if not have_header:
+                    _, _, file_index, stream, length = _parse_rechdr(packet)
+                    have_header = True
                     continue
-                data, pieces = b"".join(pieces), None
-            elif length > limit and len(packet) == limit:  # a record longer than one packet
-                pieces, got = [packet], len(packet)
-                continue
-            else:
-                data = packet
-            have_header = False
-            if file_index < 0:
-                continue  # labels are not for us
-            if stream & STREAM_TYPE_MASK == STREAM_UNIX_ATTRIBUTES:
-                data = _decode_attributes(data)
-            else:
-                size += len(data)
-                total += len(data)
-            batch.append((file_index, stream, data))
-            count += 1
-            if size >= batch_bytes or len(batch) >= RESTORE_BATCH_RECORDS:
-                if previous is not None:
-                    await previous
-                previous = worker.submit(batch)
-                batch, size = [], 0
-    if previous is not None:
-        await previous
+                if pieces is not None:
+                    pieces.append(packet)
+                    got += len(packet)
+                    if got < length:
+                        continue
+                    data, pieces = b"".join(pieces), None
+                elif length > limit and len(packet) == limit:  # a record longer than one packet
+                    pieces, got = [packet], len(packet)
+                    continue
+                else:
+                    data = packet
+                have_header = False
+                if file_index < 0:
+                    continue  # labels are not for us
+                if stream & STREAM_TYPE_MASK == STREAM_UNIX_ATTRIBUTES:
+                    data = _decode_attributes(data)
+                else:
+                    size += len(data)
+                    total += len(data)
+                batch.append((file_index, stream, data))
+                count += 1
+                if size >= batch_bytes or len(batch) >= RESTORE_BATCH_RECORDS:
+                    if len(in_flight) >= RESTORE_BATCHES_AHEAD:
+                        await in_flight.popleft()
+                    in_flight.append(worker.submit(batch))
+                    batch, size = [], 0
+        while in_flight:
+            await in_flight.popleft()
+    except BaseException:
+        for pending in in_flight:  # their failures follow from the one raised
+            pending.addErrback(lambda _: None)
+        raise
     if batch and not job.canceled:
         await worker.submit(batch)
     return count, total

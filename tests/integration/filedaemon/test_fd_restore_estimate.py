@@ -6,6 +6,7 @@ import stat
 import pytest_twisted
 
 from bareos.protocol.framing import Signal
+from bareos.testing.filesystems import small_tmpfs
 
 from conftest import SESSION_KEY, FakeDirector, end_job_fields, fileset_lines
 
@@ -142,6 +143,33 @@ async def test_a_malformed_record_stream_fails_the_restore_with_a_clear_message(
         f"JobId=20 Job={RESTORE_JOB} SDid=0 SDtime=0 Authorization={SESSION_KEY} ssl=0\n")
     assert reply.startswith(b"2000 OK Job ")
     director.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_full_disk_ends_the_restore_with_one_clear_message(fd, storage, tmp_path):
+    tree = tmp_path / "src"
+    tree.mkdir()
+    for i in range(30):  # 6 MiB in several batches, onto a 2 MiB file system
+        (tree / f"f{i:02}").write_bytes(os.urandom(200 * 1024))
+    records = await backup(fd, storage, tree)
+    target = tmp_path / "small"
+    target.mkdir()
+    with small_tmpfs(target, "2m"):
+        sd = storage("restore", serve_records=records)
+        director = await FakeDirector.connect(fd)
+        reply = await director.command(
+            f"JobId=8 Job={RESTORE_JOB} SDid=0 SDtime=0 Authorization={SESSION_KEY} ssl=0\n")
+        assert reply.startswith(b"2000 OK Job ")
+        assert await director.command(f"storage address=127.0.0.1 port={sd.port} ssl=0\n") == \
+            b"2000 OK storage\n"
+        assert await director.command(
+            f"restore replace=a prelinks=0 where={target}\n") == b"2000 OK restore\n"
+        packets = await director.until_terminate()
+        assert end_job_fields(packets[-2])["TermCode"] == ord("f"), director.jmsgs
+        full = [m for m in director.jmsgs if "no space left" in m]
+        assert len(full) == 1, director.jmsgs
+        restored = target / str(tree).lstrip("/")
+        assert all(p.stat().st_size == 200 * 1024 for p in restored.iterdir())  # no partial file
 
 
 @pytest_twisted.ensureDeferred
