@@ -53,6 +53,20 @@ async def backup(fd, storage, tree):
     return sd.raw_records
 
 
+async def single_part_restore(fd, sd, jobid, restore_options):
+    """A director that runs a restore of one part (no second key: the FD ends the job
+    right after it) and waits for the job's end; returns it and the end fields."""
+    director = await FakeDirector.connect(fd)
+    reply = await director.command(
+        f"JobId={jobid} Job={RESTORE_JOB} SDid=0 SDtime=0 Authorization={SESSION_KEY} ssl=0\n")
+    assert reply.startswith(b"2000 OK Job ")
+    assert await director.command(f"storage address=127.0.0.1 port={sd.port} ssl=0\n") == \
+        b"2000 OK storage\n"
+    assert await director.command(f"restore {restore_options}\n") == b"2000 OK restore\n"
+    packets = await director.until_terminate()
+    return director, end_job_fields(packets[-2])
+
+
 @pytest_twisted.ensureDeferred
 async def test_restore_recreates_the_tree_under_where(fd, storage, tmp_path):
     tree = make_tree(tmp_path / "src")
@@ -97,18 +111,10 @@ async def test_restore_with_regexwhere_and_never_replace(fd, storage, tmp_path):
     records = await backup(fd, storage, tree)
     target = tmp_path / "moved"
     sd = storage("restore", serve_records=records)
-    director = await FakeDirector.connect(fd)
-    reply = await director.command(
-        f"JobId=7 Job={RESTORE_JOB} SDid=0 SDtime=0 Authorization={SESSION_KEY} ssl=0\n")
-    assert reply.startswith(b"2000 OK Job ")
-    # single part (no second key): the FD ends the job right after the part
-    assert await director.command(f"storage address=127.0.0.1 port={sd.port} ssl=0\n") == \
-        b"2000 OK storage\n"
-    assert await director.command(
-        f"restore replace=n prelinks=0 regexwhere=!{tree}!{target}!\n") == b"2000 OK restore\n"
-    packets = await director.until_terminate()
+    director, end = await single_part_restore(
+        fd, sd, 7, f"replace=n prelinks=0 regexwhere=!{tree}!{target}!")
     await sd.done
-    assert end_job_fields(packets[-2])["TermCode"] == ord("T"), director.jmsgs
+    assert end["TermCode"] == ord("T"), director.jmsgs
     assert snapshot(target) == snapshot(tree)
 
 
@@ -126,16 +132,9 @@ async def test_a_malformed_record_stream_fails_the_restore_with_a_clear_message(
     ]
     for jobid, (script, expected) in enumerate(broken_streams, start=8):
         sd = storage("restore", **script)
-        director = await FakeDirector.connect(fd)
-        reply = await director.command(
-            f"JobId={jobid} Job={RESTORE_JOB} SDid=0 SDtime=0 Authorization={SESSION_KEY} ssl=0\n")
-        assert reply.startswith(b"2000 OK Job ")
-        assert await director.command(f"storage address=127.0.0.1 port={sd.port} ssl=0\n") == \
-            b"2000 OK storage\n"
-        assert await director.command(
-            f"restore replace=a prelinks=0 where={tmp_path / 'r'}\n") == b"2000 OK restore\n"
-        packets = await director.until_terminate()
-        assert end_job_fields(packets[-2])["TermCode"] == ord("f"), director.jmsgs
+        director, end = await single_part_restore(
+            fd, sd, jobid, f"replace=a prelinks=0 where={tmp_path / 'r'}")
+        assert end["TermCode"] == ord("f"), director.jmsgs
         assert any(expected in m for m in director.jmsgs), director.jmsgs
     # the file daemon goes on serving
     director = await FakeDirector.connect(fd)
@@ -156,16 +155,8 @@ async def test_a_full_disk_ends_the_restore_with_one_clear_message(fd, storage, 
     target.mkdir()
     with small_tmpfs(target, "2m"):
         sd = storage("restore", serve_records=records)
-        director = await FakeDirector.connect(fd)
-        reply = await director.command(
-            f"JobId=8 Job={RESTORE_JOB} SDid=0 SDtime=0 Authorization={SESSION_KEY} ssl=0\n")
-        assert reply.startswith(b"2000 OK Job ")
-        assert await director.command(f"storage address=127.0.0.1 port={sd.port} ssl=0\n") == \
-            b"2000 OK storage\n"
-        assert await director.command(
-            f"restore replace=a prelinks=0 where={target}\n") == b"2000 OK restore\n"
-        packets = await director.until_terminate()
-        assert end_job_fields(packets[-2])["TermCode"] == ord("f"), director.jmsgs
+        director, end = await single_part_restore(fd, sd, 8, f"replace=a prelinks=0 where={target}")
+        assert end["TermCode"] == ord("f"), director.jmsgs
         full = [m for m in director.jmsgs if "no space left" in m]
         assert len(full) == 1, director.jmsgs
         restored = target / str(tree).lstrip("/")
