@@ -74,25 +74,47 @@ class BareosConnection(protocol.Protocol):
                           peer=self.peer_text(), reason=exc)
             self.abort(str(exc))
             return
+        queue = self._queue
+        nbytes = 0
         for packet in packets:
-            if packet in _SKIPPED_SIGNALS:
+            if packet.__class__ is bytes:
+                nbytes += len(packet)
+            elif packet in _SKIPPED_SIGNALS:
                 if packet == Signal.HEARTBEAT and self.on_heartbeat is not None:
                     self.on_heartbeat()
                 continue
-            if self._waiters:
-                self._waiters.popleft().callback(packet)
             else:
-                self._queue.append(packet)
-                self._queued_bytes += _size(packet)
+                nbytes += 4
+            queue.append(packet)
+        self._queued_bytes += nbytes
+        # Everything this read brought is queued before any receiver runs: a bulk
+        # receiver gets it in one list, not one packet (and one Deferred) at a time.
+        self._deliver()
         if self._queued_bytes > self.high_water_bytes and not self._paused:
             self._paused = True
             self.transport.pauseProducing()
+
+    def _deliver(self):
+        """Hand queued packets to waiting receivers, in order: one packet to a
+        ``receive()``, all of them to a ``receive_many()``."""
+        waiters, queue = self._waiters, self._queue
+        while waiters and queue:
+            waiter, many = waiters.popleft()
+            if many:
+                packets = list(queue)
+                queue.clear()
+                self._queued_bytes = 0
+                waiter.callback(packets)
+            else:
+                packet = queue.popleft()
+                self._queued_bytes -= _size(packet)
+                waiter.callback(packet)
 
     def connectionLost(self, reason=protocol.connectionDone):
         if self._closed_reason is None:
             self._closed_reason = _describe(reason)
         while self._waiters:
-            self._waiters.popleft().errback(ConnectionClosed(self._closed_reason))
+            self._waiters.popleft()[0].errback(ConnectionClosed(self._closed_reason))
         if not self.closed.called:
             self.closed.callback(self._closed_reason)
 
@@ -107,10 +129,13 @@ class BareosConnection(protocol.Protocol):
                 self._paused = False
                 self.transport.resumeProducing()
             return defer.succeed(packet)
+        return self._wait(timeout, many=False)
+
+    def _wait(self, timeout, many):
         if self._closed_reason is not None:
             return defer.fail(ConnectionClosed(self._closed_reason))
-        waiter = defer.Deferred(lambda d: self._waiters.remove(d))
-        self._waiters.append(waiter)
+        waiter = defer.Deferred(lambda d: self._waiters.remove((d, many)))
+        self._waiters.append((waiter, many))
         if timeout is not None:
             waiter.addTimeout(timeout, self._clock())
             waiter.addErrback(_translate_timeout, timeout)
@@ -118,7 +143,7 @@ class BareosConnection(protocol.Protocol):
 
     def receive_many(self, timeout=None):
         """A Deferred firing with a non-empty list of packets: all those queued now,
-        or (when none is queued) the next one to arrive.
+        or (when none is queued) all those the next read brings.
 
         For bulk consumers (data channels): one Deferred per batch instead of one
         per packet.  Same errors as :meth:`receive`.
@@ -132,7 +157,7 @@ class BareosConnection(protocol.Protocol):
                 self._paused = False
                 self.transport.resumeProducing()
             return defer.succeed(packets)
-        return self.receive(timeout).addCallback(_as_list)
+        return self._wait(timeout, many=True)
 
     def unreceive(self, packets):
         """Put *packets* back in front of the queue, in order (a batch consumer that
@@ -166,7 +191,7 @@ class BareosConnection(protocol.Protocol):
             self._closed_reason = reason
         self.transport.loseConnection()
         while self._waiters:
-            self._waiters.popleft().errback(ConnectionClosed(reason))
+            self._waiters.popleft()[0].errback(ConnectionClosed(reason))
 
     def has_pending_packets(self):
         """True if packets arrived that nobody has received yet."""
@@ -197,10 +222,6 @@ class BareosConnection(protocol.Protocol):
 
     def _now(self):
         return self._clock().seconds()
-
-
-def _as_list(packet):
-    return [packet]
 
 
 def _size(packet):

@@ -27,13 +27,33 @@ def test_receive_many_takes_everything_queued():
     assert not conn.has_pending_packets()
 
 
-def test_receive_many_waits_for_the_next_packet():
+def test_a_waiting_receive_many_gets_everything_one_read_brought():
     conn = connection()
     d = conn.receive_many()
     assert not d.called
-    conn.dataReceived(encode_message(b"a") + encode_message(b"b"))
-    assert result_of(d) == [b"a"]
-    assert result_of(conn.receive_many()) == [b"b"]
+    conn.dataReceived(encode_message(b"a") + encode_message(b"b") + encode_signal(Signal.EOD))
+    assert result_of(d) == [b"a", b"b", Signal.EOD]  # one wake-up for the read, not three
+    assert not conn.has_pending_packets()
+
+
+def test_a_waiting_receive_gets_one_packet_and_the_rest_stays_queued():
+    conn = connection()
+    first, many = conn.receive(), conn.receive_many()
+    conn.dataReceived(b"".join(encode_message(b"%d" % i) for i in range(4)))
+    assert result_of(first) == b"0"
+    assert result_of(many) == [b"1", b"2", b"3"]
+
+
+def test_a_receiver_woken_by_a_read_can_receive_the_rest_of_it_at_once():
+    conn = connection()
+    got = []
+
+    def consume(packet):
+        got.append(packet)
+        got.append(result_of(conn.receive_many()))
+    conn.receive().addCallback(consume)
+    conn.dataReceived(encode_message(b"header") + encode_message(b"data") + encode_message(b"more"))
+    assert got == [b"header", [b"data", b"more"]]
 
 
 def test_receive_many_resumes_a_paused_transport():
