@@ -255,12 +255,10 @@ async def test_cancel_from_another_director_connection_stops_the_backup(fd, stor
 
     assert await other.command(b"cancel Job=no-such-job\n") == b"2901 Job no-such-job not found.\n"
     assert await other.reply() == Signal.EOD
-    started = time.monotonic()
     assert await other.command(f"cancel Job={JOB}\n".encode()) == \
         f"2001 Job {JOB} marked to be canceled.\n".encode()
     assert await other.reply() == Signal.EOD
     packets = await director.until_terminate()
-    assert time.monotonic() - started < 5
     end = end_job_fields(packets[-2])
     assert end["TermCode"] == ord("A")
     other.close()

@@ -1,9 +1,11 @@
 """Restore and estimate through a real FileDaemon."""
 
+import itertools
 import os
 import stat
 
 import pytest_twisted
+from twisted.internet import defer, reactor, task
 
 from bareos.protocol.framing import Signal
 from bareos.testing.filesystems import small_tmpfs
@@ -53,15 +55,21 @@ async def backup(fd, storage, tree):
     return sd.raw_records
 
 
-async def single_part_restore(fd, sd, jobid, restore_options):
-    """A director that runs a restore of one part (no second key: the FD ends the job
-    right after it) and waits for the job's end; returns it and the end fields."""
+async def restore_job(fd, sd, jobid):
+    """A director that set up a restore job of one part (no second key: the FD ends
+    the job right after it) with the storage daemon *sd*."""
     director = await FakeDirector.connect(fd)
     reply = await director.command(
         f"JobId={jobid} Job={RESTORE_JOB} SDid=0 SDtime=0 Authorization={SESSION_KEY} ssl=0\n")
     assert reply.startswith(b"2000 OK Job ")
     assert await director.command(f"storage address=127.0.0.1 port={sd.port} ssl=0\n") == \
         b"2000 OK storage\n"
+    return director
+
+
+async def single_part_restore(fd, sd, jobid, restore_options):
+    """Run a restore job of one part and wait for its end: (director, end fields)."""
+    director = await restore_job(fd, sd, jobid)
     assert await director.command(f"restore {restore_options}\n") == b"2000 OK restore\n"
     packets = await director.until_terminate()
     return director, end_job_fields(packets[-2])
@@ -161,6 +169,32 @@ async def test_a_full_disk_ends_the_restore_with_one_clear_message(fd, storage, 
         assert len(full) == 1, director.jmsgs
         restored = target / str(tree).lstrip("/")
         assert all(p.stat().st_size == 200 * 1024 for p in restored.iterdir())  # no partial file
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_canceled_restore_leaves_no_partly_written_file(fd, storage, tmp_path):
+    tree = tmp_path / "src"
+    tree.mkdir()
+    (tree / "big.bin").write_bytes(os.urandom(8 << 20))
+    records = await backup(fd, storage, tree)
+    sd = storage("restore", serve_records=records)
+    sent = itertools.count(1)
+    gate = sd.gate = defer.Deferred()  # opened at the end: the SD stalls half-way through big.bin
+    sd.gate_after = lambda file_index: next(sent) == len(records) // 2
+    target = tmp_path / "r"
+    partial = target / str(tree / "big.bin").lstrip("/")
+    director = await restore_job(fd, sd, 9)
+    director.send(f"restore replace=a prelinks=0 where={target}\n".encode())
+    while not partial.exists():  # the first part of the file is written
+        await task.deferLater(reactor, 0.01, lambda: None)
+    other = await FakeDirector.connect(fd, "other-dir", "otherpw")
+    assert await other.command(f"cancel Job={RESTORE_JOB}\n".encode()) == \
+        f"2001 Job {RESTORE_JOB} marked to be canceled.\n".encode()
+    other.close()
+    packets = await director.until_terminate()
+    assert end_job_fields(packets[-2])["TermCode"] == ord("A")
+    assert not partial.exists()
+    gate.callback(None)
 
 
 @pytest_twisted.ensureDeferred
