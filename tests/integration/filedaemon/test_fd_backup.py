@@ -10,7 +10,7 @@ from twisted.internet import defer, reactor, task
 from bareos.filedaemon.attributes import FT_DIREND, FT_LNK, FT_REG, AttributeRecord
 from bareos.protocol.framing import Signal
 
-from conftest import FakeDirector, end_job_fields, fileset_lines
+from fd_peers import FakeDirector, end_job_fields, fileset_lines
 
 JOB = "backup-test-fd.2026-11-26_05.39.00_04"
 

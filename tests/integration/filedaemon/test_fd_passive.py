@@ -17,7 +17,7 @@ from bareos.protocol.framing import Signal
 from bareos.protocol.hello import Hello, HelloKind
 from bareos.protocol.tls import TlsPolicy
 
-from conftest import SESSION_KEY, FakeDirector, FakeStorage, end_job_fields, fileset_lines
+from fd_peers import SESSION_KEY, FakeDirector, FakeStorage, end_job_fields, fileset_lines
 
 JOB = "backup-passive.2026-11-26_05.39.00_07"
 RESTORE_JOB = "RestoreFiles.2026-11-26_06.00.00_08"

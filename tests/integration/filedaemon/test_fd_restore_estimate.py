@@ -10,7 +10,7 @@ from twisted.internet import defer, reactor, task
 from bareos.protocol.framing import Signal
 from bareos.testing.filesystems import small_tmpfs
 
-from conftest import SESSION_KEY, FakeDirector, end_job_fields, fileset_lines
+from fd_peers import SESSION_KEY, FakeDirector, end_job_fields, fileset_lines
 
 BACKUP_JOB = "backup-test-fd.2026-11-26_05.39.00_04"
 RESTORE_JOB = "RestoreFiles.2026-11-26_06.00.00_05"
