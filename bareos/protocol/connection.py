@@ -80,8 +80,14 @@ class BareosConnection(protocol.Protocol):
             if packet.__class__ is bytes:
                 nbytes += len(packet)
             elif packet in _SKIPPED_SIGNALS:
-                if packet == Signal.HEARTBEAT and self.on_heartbeat is not None:
-                    self.on_heartbeat()
+                if packet == Signal.HEARTBEAT:
+                    # the packets before it go to their receiver first: that may be the
+                    # conversation that installs on_heartbeat
+                    self._queued_bytes += nbytes
+                    nbytes = 0
+                    self._deliver()
+                    if self.on_heartbeat is not None:
+                        self.on_heartbeat()
                 continue
             else:
                 nbytes += 4

@@ -77,3 +77,17 @@ def test_receive_many_after_close_fails():
     conn.connectionLost(None)
     failure = result_of(conn.receive_many())
     assert failure.check(ConnectionClosed)
+
+
+def test_a_heartbeat_after_a_packet_reaches_the_handler_that_packet_installed():
+    # a director puts a client in its waiting pool (and starts answering its heartbeats)
+    # when the client's hello arrives; the first heartbeat may come in the same read
+    conn = connection()
+    heartbeats = []
+
+    def greeted(packet):
+        conn.on_heartbeat = lambda: heartbeats.append(packet)
+    conn.receive().addCallback(greeted)
+    conn.dataReceived(encode_message(b"hello") + encode_signal(Signal.HEARTBEAT))
+    assert heartbeats == [b"hello"]
+    assert not conn.has_pending_packets()  # heartbeats are never queued
