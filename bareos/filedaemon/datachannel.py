@@ -23,7 +23,7 @@ import struct
 import threading
 import time
 
-from twisted.internet import defer, error as net_error, task
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python import failure as tw_failure
 from zope.interface import implementer
@@ -35,10 +35,8 @@ from bareos.filedaemon.jobs import parse_rechdr
 from bareos.filedaemon.streams import STREAM_TYPE_MASK, STREAM_UNIX_ATTRIBUTES
 from bareos.protocol import framing
 from bareos.protocol.framing import Signal
-from bareos.protocol.handshake import AuthenticationFailed, dial
-from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
+from bareos.protocol.handshake import dial_with_retries, job_channel_policy
 from bareos.protocol.hello import Hello, HelloKind
-from bareos.protocol.tls import TlsPolicy
 
 log = Logger(namespace="bareos.filedaemon")
 
@@ -49,7 +47,6 @@ RESTORE_BATCH_RECORDS = 2000    # and at most this many records (a batch of empt
 RESTORE_BATCHES_AHEAD = 4       # batches handed to the worker and not yet applied, at most
 SD_RETRY_INTERVAL = 10          # seconds between connection attempts (Bareos: 10)
 SD_REPLY_TIMEOUT = None         # the SD may wait for a volume: no timeout on its replies
-TLS_AUTO = 4                    # ssl=4 in storage/JobId commands: TLS-PSK first
 
 _HEADER = struct.Struct("!i")
 _EOD = framing.encode_signal(Signal.EOD)
@@ -59,58 +56,18 @@ class StorageConnectFailed(Exception):
     """The SD could not be reached or refused us."""
 
 
-def sd_tls_policy(ssl):
-    """``ssl=`` of the director's command -> our TLS policy for dialing the SD.
-
-    4 ("auto", TLS-first daemons) starts TLS-PSK before the hello; anything else is
-    cleartext (the pre-18.2 post-CRAM TLS negotiation is not supported).
-    """
-    return TlsPolicy.ENABLED if ssl == TLS_AUTO else TlsPolicy.NONE
-
-
 async def connect_storage(reactor, address, port, job_name, key, ssl, own_name, timeout,
                           retry_interval=SD_RETRY_INTERVAL, is_canceled=lambda: False):
-    """Dial the SD for ``job_name``, retrying refused connections until ``timeout``.
+    """Dial the SD for ``job_name``, retrying unreachable addresses until ``timeout``.
 
     Returns the authenticated BareosConnection; raises StorageConnectFailed
     with a reason an operator understands.
     """
     hello = Hello(HelloKind.START_JOB, job_name, version=bareos.VERSION)
-    policy = sd_tls_policy(ssl)
-    deadline = reactor.seconds() + max(0, timeout)
     key = key.encode() if isinstance(key, str) else key
-    while True:
-        try:
-            return await dial(reactor, address, port, hello, key, own_name, policy,
-                              connect_timeout=max(1, min(30, timeout or 30)))
-        except AuthenticationFailed as exc:
-            raise StorageConnectFailed(f"authentication failed: {exc}") from None
-        except (ConnectionClosed, ReceiveTimeout) as exc:
-            raise StorageConnectFailed(f"the storage daemon closed the connection: {exc}") \
-                from None
-        except (net_error.ConnectError, net_error.DNSLookupError, OSError) as exc:
-            reason = _connect_reason(exc)
-            remaining = deadline - reactor.seconds()
-            if remaining <= 0 or is_canceled():
-                raise StorageConnectFailed(reason) from None
-            log.info("Cannot reach storage daemon {address}:{port} ({reason}); retrying",
-                     address=address, port=port, reason=reason)
-            await task.deferLater(reactor, min(retry_interval, remaining), lambda: None)
-            if is_canceled():
-                raise StorageConnectFailed("job canceled") from None
-        except Exception as exc:  # TLS handshake failures arrive as SSL errors
-            raise StorageConnectFailed(f"{type(exc).__name__}: {exc}") from None
-
-
-def _connect_reason(exc):
-    text = str(exc).strip()
-    if isinstance(exc, net_error.ConnectionRefusedError):
-        return "Connection refused"
-    if isinstance(exc, net_error.TimeoutError):
-        return "Connection timed out"
-    if isinstance(exc, net_error.DNSLookupError):
-        return f"cannot resolve the address ({text})"
-    return text or type(exc).__name__
+    return await dial_with_retries(reactor, address, port, hello, key, own_name,
+                                   job_channel_policy(ssl), timeout, retry_interval,
+                                   "storage daemon", StorageConnectFailed, is_canceled)
 
 
 def close_connection(reactor, conn, grace=2.0):

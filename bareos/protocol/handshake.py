@@ -7,18 +7,22 @@ the hello (TLS-PSK, see ``tls``) by ``dial`` and by the sniffing acceptor.
 The conversations themselves are pure generators in ``conversation``.
 """
 
-from twisted.internet import defer, task
+from twisted.internet import defer, error as net_error, task
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.protocol import Factory
+from twisted.logger import Logger
 
 from bareos.protocol import conversation
-from bareos.protocol.connection import BareosConnection
+from bareos.protocol.connection import BareosConnection, ConnectionClosed, ReceiveTimeout
 from bareos.protocol.conversation import (  # noqa: F401 (AuthenticationFailed is part of this API)
     RECEIVE, Ask, AuthenticationFailed, Sleep, acceptor_steps, challenge_steps, initiator_steps)
 from bareos.protocol.hello import HelloKind, format_hello
 from bareos.protocol.tls import PskClientContextFactory, TlsPolicy, psk_identity
 
+log = Logger(namespace="bareos.protocol")
+
 ANSWER_TIMEOUT = 180
+TLS_AUTO = 4      # ssl=4 in the director's storage/JobId/passive commands: TLS-PSK first
 FAILURE_DELAY = conversation.FAILURE_DELAY     # module global, so tests may shorten it
 
 
@@ -113,3 +117,53 @@ def cleartext_hello_allowed(hello, policy):
 def defer_coroutine(coroutine):
     """Run a coroutine as a Deferred (Twisted 22.4 compatible)."""
     return defer.ensureDeferred(coroutine)
+
+
+def job_channel_policy(ssl):
+    """``ssl=`` of a director's command -> how a daemon dials a job channel: TLS-PSK before
+    the hello for 4 ("auto", TLS-first daemons), else cleartext (the pre-18.2 post-CRAM TLS
+    negotiation is not supported)."""
+    return TlsPolicy.ENABLED if ssl == TLS_AUTO else TlsPolicy.NONE
+
+
+async def dial_with_retries(reactor, address, port, hello, key, own_name, policy, timeout,
+                            retry_interval, peer, failure, is_canceled=lambda: False):
+    """``dial`` a job channel, retrying unreachable addresses every ``retry_interval``
+    seconds until ``timeout`` has passed.  ``peer`` names the other daemon in logs and
+    reasons; every failure raises the caller's ``failure`` exception with a reason an
+    operator understands."""
+    deadline = reactor.seconds() + max(0, timeout)
+    while True:
+        remaining = deadline - reactor.seconds()
+        try:
+            return await dial(reactor, address, port, hello, key, own_name, policy,
+                              connect_timeout=max(1, min(30, remaining)))
+        except AuthenticationFailed as exc:
+            raise failure(f"authentication failed: {exc}") from None
+        except (ConnectionClosed, ReceiveTimeout) as exc:
+            raise failure(f"the {peer} closed the connection: {exc}") from None
+        except (net_error.ConnectError, net_error.DNSLookupError, net_error.TimeoutError,
+                OSError) as exc:
+            reason = connect_failure_reason(exc)
+        except Exception as exc:  # TLS handshake failures arrive as SSL errors
+            raise failure(f"{type(exc).__name__}: {exc}") from None
+        remaining = deadline - reactor.seconds()
+        if remaining <= 0 or is_canceled():
+            raise failure(reason)
+        log.info("Cannot reach {peer} {address}:{port} ({reason}); retrying",
+                 peer=peer, address=address, port=port, reason=reason)
+        await task.deferLater(reactor, min(retry_interval, remaining), lambda: None)
+        if is_canceled():
+            raise failure("job canceled")
+
+
+def connect_failure_reason(exc):
+    """Why a TCP connection could not be made, in the words of the job log."""
+    text = str(exc).strip()
+    if isinstance(exc, net_error.ConnectionRefusedError):
+        return "Connection refused"
+    if isinstance(exc, net_error.TimeoutError):
+        return "Connection timed out"
+    if isinstance(exc, net_error.DNSLookupError):
+        return f"cannot resolve the address ({text})"
+    return text or type(exc).__name__

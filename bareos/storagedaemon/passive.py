@@ -17,19 +17,15 @@ daemon goes on serving other jobs.
 
 import re
 
-from twisted.internet import error as net_error, task
 from twisted.logger import Logger
 
 import bareos
-from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
-from bareos.protocol.handshake import AuthenticationFailed, dial
+from bareos.protocol.handshake import dial_with_retries, job_channel_policy
 from bareos.protocol.hello import Hello, HelloKind
-from bareos.protocol.tls import TlsPolicy
 
 log = Logger(namespace="bareos.storagedaemon")
 
 OK_PASSIVE = "2000 OK passive client\n"
-TLS_AUTO = 4                       # ssl=4: TLS-PSK before the hello
 FD_RETRY_INTERVAL = 10             # seconds between connection attempts (Bareos: 10)
 # Bareos' storage daemon names itself this way in the CRAM challenge of channel 7.
 CHANNEL_7_OWN_NAME = "File daemon"
@@ -97,51 +93,16 @@ def _refuse(conn, job, line):
     return False
 
 
-def channel_policy(ssl):
-    """``ssl=`` of the command -> how we dial: TLS-PSK first for 4, else cleartext."""
-    return TlsPolicy.ENABLED if ssl == TLS_AUTO else TlsPolicy.NONE
-
-
 async def dial_file_daemon(daemon, job, address, port, ssl):
     """Connect and authenticate to the file daemon for ``job``; retry until FD Connect Timeout."""
-    reactor = daemon.reactor
     hello = Hello(HelloKind.STORAGE_START_JOB, job.job, version=bareos.VERSION)
     key = (job.session_key or "").encode()
     timeout = daemon.resource.fd_connect_timeout
     timeout = 1800 if timeout is None else max(0, int(timeout))
     retry_interval = getattr(daemon, "fd_retry_interval", FD_RETRY_INTERVAL)
-    deadline = reactor.seconds() + timeout
     log.info("{daemon}: job {job}: connecting to passive file daemon {address}:{port} (ssl={ssl})",
              daemon=daemon.name, job=job.job, address=address, port=port, ssl=ssl)
-    while True:
-        remaining = deadline - reactor.seconds()
-        try:
-            return await dial(reactor, address, port, hello, key, CHANNEL_7_OWN_NAME,
-                              channel_policy(ssl), connect_timeout=max(1, min(30, remaining)))
-        except AuthenticationFailed as exc:
-            raise PassiveConnectFailed(f"authentication failed: {exc}") from None
-        except (ConnectionClosed, ReceiveTimeout) as exc:
-            raise PassiveConnectFailed(f"the file daemon closed the connection: {exc}") from None
-        except (net_error.ConnectError, net_error.DNSLookupError, net_error.TimeoutError,
-                OSError) as exc:
-            reason = _connect_reason(exc)
-        except Exception as exc:  # TLS handshake failures arrive as SSL errors
-            raise PassiveConnectFailed(f"{type(exc).__name__}: {exc}") from None
-        remaining = deadline - reactor.seconds()
-        if remaining <= 0 or job.canceled:
-            raise PassiveConnectFailed(reason)
-        log.info("{daemon}: cannot reach file daemon {address}:{port} ({reason}); retrying",
-                 daemon=daemon.name, address=address, port=port, reason=reason)
-        await task.deferLater(reactor, min(retry_interval, remaining), lambda: None)
-        if job.canceled:
-            raise PassiveConnectFailed("job canceled")
-
-
-def _connect_reason(exc):
-    if isinstance(exc, net_error.ConnectionRefusedError):
-        return "Connection refused"
-    if isinstance(exc, net_error.TimeoutError):
-        return "Connection timed out"
-    if isinstance(exc, net_error.DNSLookupError):
-        return f"cannot resolve the address ({str(exc).strip()})"
-    return str(exc).strip() or type(exc).__name__
+    return await dial_with_retries(daemon.reactor, address, port, hello, key,
+                                   CHANNEL_7_OWN_NAME, job_channel_policy(ssl), timeout,
+                                   retry_interval, "file daemon", PassiveConnectFailed,
+                                   lambda: job.canceled)

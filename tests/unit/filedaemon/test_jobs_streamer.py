@@ -6,6 +6,7 @@ import threading
 from twisted.internet import defer
 
 from bareos.filedaemon import datachannel
+from bareos.protocol.handshake import job_channel_policy
 from bareos.filedaemon.walk import Record
 from bareos.protocol.framing import PacketDecoder, Signal
 
@@ -159,8 +160,8 @@ def test_restore_worker_applies_batches_in_order_and_stops_at_a_failure():
     assert isinstance(defer.succeed(None), defer.Deferred)
 
 
-def test_sd_tls_policy():
+def test_job_channel_tls_policy():
     from bareos.protocol.tls import TlsPolicy
-    assert datachannel.sd_tls_policy(4) is TlsPolicy.ENABLED
-    assert datachannel.sd_tls_policy(0) is TlsPolicy.NONE
-    assert datachannel.sd_tls_policy(254) is TlsPolicy.NONE
+    assert job_channel_policy(4) is TlsPolicy.ENABLED
+    assert job_channel_policy(0) is TlsPolicy.NONE
+    assert job_channel_policy(254) is TlsPolicy.NONE
