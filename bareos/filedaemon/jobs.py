@@ -7,6 +7,7 @@ Pure code (no reactor, no sockets): the conversation that uses it lives in
 """
 
 import dataclasses
+import functools
 import grp
 import os
 import platform
@@ -439,22 +440,20 @@ def classify_file_problem(message):
 
 
 # --- ls -l lines (estimate listing; lib/attr.cc attr_to_ls_output) ------------------------------
-def _user(uid, cache={}):
-    if uid not in cache:
-        try:
-            cache[uid] = pwd.getpwuid(uid).pw_name
-        except (KeyError, OverflowError):
-            cache[uid] = str(uid)
-    return cache[uid]
+@functools.cache
+def _user(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        return str(uid)
 
 
-def _group(gid, cache={}):
-    if gid not in cache:
-        try:
-            cache[gid] = grp.getgrgid(gid).gr_name
-        except (KeyError, OverflowError):
-            cache[gid] = str(gid)
-    return cache[gid]
+@functools.cache
+def _group(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except (KeyError, OverflowError):
+        return str(gid)
 
 
 def ls_line(fname, st, link=b"", is_symlink=None):

@@ -70,7 +70,10 @@ def unbash_spaces(name):
     return name.replace("\x01", " ")
 
 
-def make_challenge(own_name, ssl_policy, rng=random.SystemRandom(), now=time.time):
+_SYSTEM_RANDOM = random.SystemRandom()
+
+
+def make_challenge(own_name, ssl_policy, rng=_SYSTEM_RANDOM, now=time.time):
     """Return ``(message, token)`` for a new challenge naming ``own_name``."""
     token = f"<{rng.randrange(2**32)}.{int(now())}@{bash_spaces(own_name)}>"
     return f"auth cram-md5 {token} ssl={int(ssl_policy)}\n".encode(), token.encode()
