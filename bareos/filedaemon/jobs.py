@@ -441,19 +441,12 @@ def classify_file_problem(message):
 
 # --- ls -l lines (estimate listing; lib/attr.cc attr_to_ls_output) ------------------------------
 @functools.cache
-def _user(uid):
+def _name_of(lookup, number):
+    """The name ``lookup`` (pwd.getpwuid or grp.getgrgid) gives ``number``, else the number."""
     try:
-        return pwd.getpwuid(uid).pw_name
+        return lookup(number)[0]
     except (KeyError, OverflowError):
-        return str(uid)
-
-
-@functools.cache
-def _group(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except (KeyError, OverflowError):
-        return str(gid)
+        return str(number)
 
 
 def ls_line(fname, st, link=b"", is_symlink=None):
@@ -462,7 +455,7 @@ def ls_line(fname, st, link=b"", is_symlink=None):
         fname = os.fsdecode(fname)
     mode = stat_mod.filemode(st.st_mode)
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.st_ctime))
-    line = (f"{mode}  {st.st_nlink:2d} {_user(st.st_uid)[:8]:<8} {_group(st.st_gid)[:8]:<8}"
+    line = (f"{mode}  {st.st_nlink:2d} {_name_of(pwd.getpwuid, st.st_uid)[:8]:<8} {_name_of(grp.getgrgid, st.st_gid)[:8]:<8}"
             f"{st.st_size:>12d} {when}  {fname}")
     if is_symlink is None:
         is_symlink = stat_mod.S_ISLNK(st.st_mode)
