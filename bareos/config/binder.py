@@ -5,13 +5,20 @@ names, resource counts (one Director, ...), references, JobDefs inheritance,
 required directives. Derived attributes and warnings come last.
 """
 
+import os
+from typing import Any, Iterator, NoReturn
+
 from .errors import ConfigError
 from .model import Configuration, Resource, Section
-from .schema import AT_LEAST_ONE, EXACTLY_ONE
+from .parser import DirectiveNode, ResourceNode
+from .schema import AT_LEAST_ONE, EXACTLY_ONE, DaemonSchema, Directive
 from .types import Addresses, BadValue, Block, Ref, raw_text
 
+Location = tuple[str, int]
 
-def build(resource_nodes, schema, source):
+
+def build(resource_nodes: list[ResourceNode], schema: DaemonSchema,
+          source: "str | os.PathLike[str]") -> Configuration:
     """Return a Configuration from ResourceNodes; *source* names the config in
     errors that have no line (a missing Director resource)."""
     config = Configuration(schema)
@@ -30,15 +37,15 @@ def build(resource_nodes, schema, source):
     return config
 
 
-def _fail(location, message):
+def _fail(location: Location, message: str) -> NoReturn:
     raise ConfigError(location[0], location[1], message)
 
 
-def _describe(resource):
+def _describe(resource: Resource) -> str:
     return f"{resource.type} resource '{resource.name}'"
 
 
-def _bind_resource(node, schema):
+def _bind_resource(node: ResourceNode, schema: DaemonSchema) -> Resource:
     resource_schema = schema.resource(node.type_name)
     if resource_schema is None:
         known = ", ".join(resource.name for resource in schema.resources)
@@ -51,7 +58,7 @@ def _bind_resource(node, schema):
     return resource
 
 
-def _bind_section(section, nodes, context):
+def _bind_section(section: Section, nodes: list[DirectiveNode], context: str) -> None:
     for node in nodes:
         directive = section._schema.directive(node.name)
         if directive is None:
@@ -59,7 +66,7 @@ def _bind_section(section, nodes, context):
         _store(section, directive, _convert(directive, node), node)
 
 
-def _convert(directive, node):
+def _convert(directive: Directive, node: DirectiveNode) -> Any:
     kind = directive.type
     location = (node.file, node.line)
     if isinstance(kind, (Block, Addresses)):
@@ -70,7 +77,7 @@ def _convert(directive, node):
         block = Section(kind.schema, node.file, node.line)
         _bind_section(block, node.block, f"'{directive.name}' block")
         return [block]
-    if node.block is not None:
+    if node.tokens is None:  # the parser sets either tokens or a block
         _fail(location, f"'{directive.name}' takes a value, not a {{ ... }} block")
     try:
         return kind.convert(node.tokens)
@@ -78,7 +85,7 @@ def _convert(directive, node):
         _fail(location, f"invalid value '{raw_text(node.tokens)}' for '{directive.name}': {error}")
 
 
-def _store(section, directive, value, node):
+def _store(section: Section, directive: Directive, value: Any, node: DirectiveNode) -> None:
     attr = directive.attr
     if attr not in section._values:
         section._values[attr] = value
@@ -90,7 +97,7 @@ def _store(section, directive, value, node):
         _fail((node.file, node.line), f"'{directive.name}' is set twice (first at {first_file}:{first_line})")
 
 
-def _add(config, resource):
+def _add(config: Configuration, resource: Resource) -> None:
     existing = config.get(resource.type, resource.name)
     if existing is not None:
         file, line = existing.location
@@ -101,39 +108,45 @@ def _add(config, resource):
     config._resources.append(resource)
 
 
-def _check_counts(config, source):
+def _check_counts(config: Configuration, source: "str | os.PathLike[str]") -> None:
     for resource_schema in config.schema.resources:
         if resource_schema.count in (EXACTLY_ONE, AT_LEAST_ONE) and not config.resources(resource_schema.name):
             raise ConfigError(source, None, f"no {resource_schema.name} resource defined")
 
 
-def _references(resource):
+def _references(resource: Resource) -> Iterator[tuple[Directive, Ref, str]]:
+    """(directive, its Ref type, a name it refers to) for every reference set in ``resource``."""
     for directive in resource._schema.directives:
         if isinstance(directive.type, Ref) and resource.is_set(directive.attr):
             value = resource._values[directive.attr]
             for name in value if isinstance(value, list) else [value]:
-                yield directive, name
+                yield directive, directive.type, name
 
 
-def _check_references(config, resource):
-    for directive, name in _references(resource):
-        if config.get(directive.type.ref_type, name) is None:
+def _check_references(config: Configuration, resource: Resource) -> None:
+    for directive, ref, name in _references(resource):
+        if config.get(ref.ref_type, name) is None:
             _fail(resource.line_of(directive.attr),
-                  f"{_describe(resource)}: '{directive.name}' names {directive.type.ref_type} '{name}',"
+                  f"{_describe(resource)}: '{directive.name}' names {ref.ref_type} '{name}',"
                   f" which is not defined")
 
 
-def _link_parent(config, resource):
+def _link_parent(config: Configuration, resource: Resource) -> None:
     attr = resource._schema.inherit_via
     if attr is None or not resource.is_set(attr):
         return
-    directive = resource._schema.by_attr(attr)
+    directive = resource._directive(attr)
+    ref = directive.type
+    assert isinstance(ref, Ref), "inherit_via names a reference directive"
 
-    def inherited(section):
-        return config.get(directive.type.ref_type, section._values[attr])
+    def inherited(section: Section) -> Resource:
+        parent = config.get(ref.ref_type, section._values[attr])
+        assert parent is not None, "references are checked before parents are linked"
+        return parent
 
     resource._parent = inherited(resource)
-    seen, current = set(), resource
+    seen: set[int] = set()
+    current = resource
     while current.is_set(attr):
         if id(current) in seen:
             _fail(resource.line_of(attr), f"{_describe(resource)}: '{directive.name}' inherits from itself")
@@ -141,20 +154,20 @@ def _link_parent(config, resource):
         current = inherited(current)
 
 
-def _check_required(resource):
+def _check_required(resource: Resource) -> None:
     for directive in resource._schema.directives:
         if directive.required and not resource.is_set_or_inherited(directive.attr):
             _fail(resource.location, f"{_describe(resource)}: missing required directive '{directive.name}'")
 
 
-def _finalize(resource):
+def _finalize(resource: Resource) -> None:
     if resource._schema.finalize is not None:
         resource._derived.update(resource._schema.finalize(resource))
 
 
-def _warnings(resource, section):
+def _warnings(resource: Resource, section: Section) -> Iterator[str]:
     for attr, value in section._values.items():
-        directive = section._schema.by_attr(attr)
+        directive = section._directive(attr)
         if not directive.acted_on:
             file, line = section.line_of(attr)
             yield (f"{file}:{line}: warning: '{directive.name}' in {_describe(resource)}"

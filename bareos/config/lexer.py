@@ -32,18 +32,18 @@ class Token:
     space_before: bool  # whitespace separates it from the previous token
 
 
-def tokenize(text, filename="<string>", depth=0):
+def tokenize(text: str, filename: "str | os.PathLike[str]" = "<string>", depth: int = 0) -> list[Token]:
     """Return the tokens of *text*, ending with one EOF token on its last line."""
     tokens = _Lexer(text, str(filename), depth).run()
     last_line = max(1, text.count("\n") + (not text.endswith("\n")))
     return tokens + [Token(EOF, "", "", str(filename), last_line, True)]
 
 
-def tokenize_file(path, depth=0):
+def tokenize_file(path: "str | os.PathLike[str]", depth: int = 0) -> list[Token]:
     return tokenize(read_text(path), path, depth)
 
 
-def read_text(path):
+def read_text(path: "str | os.PathLike[str]") -> str:
     try:
         if os.stat(path).st_size > _MAX_FILE_SIZE:
             raise ConfigError(path, None, f"configuration file larger than {_MAX_FILE_SIZE} bytes")
@@ -54,21 +54,21 @@ def read_text(path):
 
 
 class _Lexer:
-    def __init__(self, text, filename, depth):
+    def __init__(self, text: str, filename: str, depth: int) -> None:
         self.text = text
         self.filename = filename
         self.depth = depth
         self.pos = 0
         self.line = 1
         self.space_before = True
-        self.tokens = []
+        self.tokens: list[Token] = []
 
-    def run(self):
+    def run(self) -> list[Token]:
         while self.pos < len(self.text):
             self._step()
         return self.tokens
 
-    def _step(self):
+    def _step(self) -> None:
         char = self.text[self.pos]
         if char == "\n":
             self._emit(NEWLINE, "\n")
@@ -91,22 +91,22 @@ class _Lexer:
         else:
             self._emit(WORD, self._word())
 
-    def _emit(self, kind, value, text=None, line=None):
+    def _emit(self, kind: str, value: str, text: str | None = None, line: int | None = None) -> None:
         token = Token(kind, value, value if text is None else text, self.filename,
                       self.line if line is None else line, self.space_before)
         self.tokens.append(token)
         self.space_before = False
 
-    def _word(self):
+    def _word(self) -> str:
         start = self.pos
         while self.pos < len(self.text) and self.text[self.pos] not in _WORD_END:
             self.pos += 1
         return self.text[start:self.pos]
 
-    def _read_quoted(self):
+    def _read_quoted(self) -> str:
         """Consume a quoted string at pos; return its unescaped value."""
         start_line = self.line
-        chars = []
+        chars: list[str] = []
         self.pos += 1
         while self.pos < len(self.text):
             char = self.text[self.pos]
@@ -121,12 +121,12 @@ class _Lexer:
             chars.append(char)
         raise ConfigError(self.filename, start_line, "unterminated quoted string")
 
-    def _quoted_string(self):
+    def _quoted_string(self) -> None:
         start, start_line = self.pos, self.line
         value = self._read_quoted()
         self._emit(STRING, value, self.text[start:self.pos], start_line)
 
-    def _include(self):
+    def _include(self) -> None:
         line = self.line
         self.pos += 1
         if self.text.startswith('"', self.pos):
@@ -139,7 +139,7 @@ class _Lexer:
             self.tokens.extend(tokenize_file(path, self.depth + 1)[:-1])
         self.space_before = True
 
-    def _include_paths(self, pattern, line):
+    def _include_paths(self, pattern: str, line: int) -> list[str]:
         if self.depth >= _MAX_INCLUDE_DEPTH:
             raise ConfigError(self.filename, line, f"includes nested deeper than {_MAX_INCLUDE_DEPTH} levels")
         if not os.path.isabs(pattern):

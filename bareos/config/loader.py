@@ -1,26 +1,28 @@
 """Entry points: load a daemon's configuration from a file, a directory or text."""
 
+import os
 from pathlib import Path
 
 from .binder import build
 from .errors import ConfigError
 from .lexer import tokenize, tokenize_file
+from .model import Configuration
 from .parser import parse
+from .schema import DaemonSchema
 
 
-def parse_config_text(text, schema, filename="<string>"):
+def parse_config_text(text: str, schema: DaemonSchema, filename: str = "<string>") -> Configuration:
     """Parse configuration *text*; relative ``@includes`` resolve from the current directory."""
     return build(parse(tokenize(text, filename)), schema, filename)
 
 
-def load_config(path, schema):
+def load_config(path: "str | os.PathLike[str]", schema: DaemonSchema) -> Configuration:
     """Load the configuration at *path* (a file or a directory, see ``config_files``)."""
-    path = Path(path)
     nodes = [node for file in config_files(path, schema.daemon_name) for node in parse(tokenize_file(file))]
-    return build(nodes, schema, path)
+    return build(nodes, schema, Path(path))
 
 
-def config_files(path, daemon_name):
+def config_files(path: "str | os.PathLike[str]", daemon_name: str) -> list[Path]:
     """The files making up a configuration, as Bareos finds them.
 
     *path* may be the file itself; a directory holding ``<daemon>.conf``; a

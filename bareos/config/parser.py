@@ -13,9 +13,10 @@ schema-free: names and values are checked later by the binder.
 """
 
 from dataclasses import dataclass, field
+from typing import NoReturn, Optional
 
 from .errors import ConfigError
-from .lexer import EOF, NEWLINE, STRING, WORD
+from .lexer import EOF, NEWLINE, STRING, WORD, Token
 
 _MAX_BLOCK_DEPTH = 16
 
@@ -25,8 +26,8 @@ class DirectiveNode:
     name: str
     file: str
     line: int
-    tokens: list = None  # value tokens, for a plain directive
-    block: list = None  # DirectiveNodes, for a nested block
+    tokens: Optional[list[Token]] = None  # value tokens, for a plain directive
+    block: Optional[list["DirectiveNode"]] = None  # DirectiveNodes, for a nested block
 
 
 @dataclass
@@ -34,15 +35,15 @@ class ResourceNode:
     type_name: str
     file: str
     line: int
-    directives: list = field(default_factory=list)
+    directives: list[DirectiveNode] = field(default_factory=list)
 
 
-def parse(tokens):
+def parse(tokens: list[Token]) -> list[ResourceNode]:
     """Return the ResourceNodes described by *tokens* (which end with EOF)."""
     return _Parser(tokens).resources()
 
 
-def describe(token):
+def describe(token: Token) -> str:
     if token.kind == EOF:
         return "end of file"
     if token.kind == NEWLINE:
@@ -52,37 +53,37 @@ def describe(token):
     return f"'{token.text}'"
 
 
-def _fail(token, message):
+def _fail(token: Token, message: str) -> NoReturn:
     raise ConfigError(token.file, token.line, message)
 
 
 class _Parser:
-    def __init__(self, tokens):
+    def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.pos = 0
 
-    def _peek(self):
+    def _peek(self) -> Token:
         return self.tokens[self.pos]
 
-    def _next(self):
+    def _next(self) -> Token:
         token = self.tokens[self.pos]
         if token.kind != EOF:
             self.pos += 1
         return token
 
-    def _skip_separators(self):
+    def _skip_separators(self) -> None:
         while self._peek().kind in (NEWLINE, ";"):
             self.pos += 1
 
-    def resources(self):
-        resources = []
+    def resources(self) -> list[ResourceNode]:
+        resources: list[ResourceNode] = []
         while True:
             self._skip_separators()
             if self._peek().kind == EOF:
                 return resources
             resources.append(self._resource())
 
-    def _resource(self):
+    def _resource(self) -> ResourceNode:
         first = self._peek()
         type_name = self._words("resource type")
         opener = self._next()
@@ -91,7 +92,7 @@ class _Parser:
         directives = self._body(f"{type_name} resource", opener, depth=1)
         return ResourceNode(type_name, first.file, first.line, directives)
 
-    def _words(self, what):
+    def _words(self, what: str) -> str:
         """Consume a name made of one or more words on one line (``Lan Address``)."""
         words = []
         while self._peek().kind == WORD:
@@ -100,8 +101,8 @@ class _Parser:
             _fail(self._peek(), f"expected a {what}, found {describe(self._peek())}")
         return " ".join(words)
 
-    def _body(self, context, opener, depth):
-        directives = []
+    def _body(self, context: str, opener: Token, depth: int) -> list[DirectiveNode]:
+        directives: list[DirectiveNode] = []
         while True:
             self._skip_separators()
             token = self._peek()
@@ -113,7 +114,7 @@ class _Parser:
                              f" opened at {opener.file}:{opener.line}")
             directives.append(self._directive(depth))
 
-    def _directive(self, depth):
+    def _directive(self, depth: int) -> DirectiveNode:
         first = self._peek()
         name = self._words("directive name")
         node = DirectiveNode(name, first.file, first.line)
@@ -130,8 +131,8 @@ class _Parser:
             _fail(token, f"expected '=' after '{name}', found {describe(token)}")
         return node
 
-    def _value(self, name, first):
-        tokens = []
+    def _value(self, name: str, first: Token) -> list[Token]:
+        tokens: list[Token] = []
         while True:
             token = self._peek()
             if token.kind == NEWLINE and tokens and tokens[-1].kind == ",":

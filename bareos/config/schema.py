@@ -5,13 +5,18 @@ Names of resource types and directives match case- and space-insensitively
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+
+if TYPE_CHECKING:
+    from .model import Resource
+    from .types import DirectiveType
 
 
-def normalize(name):
+def normalize(name: str) -> str:
     return "".join(name.split()).lower()
 
 
-def attribute_name(name):
+def attribute_name(name: str) -> str:
     """Canonical directive name -> Python attribute: ``Lan Address`` -> ``lan_address``."""
     return "_".join(name.lower().split())
 
@@ -19,18 +24,18 @@ def attribute_name(name):
 @dataclass(frozen=True)
 class Directive:
     name: str  # canonical spelling, e.g. "Lan Address"
-    type: object  # a value type from bareos.config.types
-    default: object = None
+    type: "DirectiveType"  # a value type from bareos.config.types
+    default: Any = None
     required: bool = False
-    aliases: tuple = ()
+    aliases: tuple[str, ...] = ()
     acted_on: bool = True  # False: accepted for compatibility, warned about, ignored
-    attribute: str = None  # overrides the snake_case name where it would clash (Job "Type")
+    attribute: Optional[str] = None  # overrides the snake_case name where it would clash (Job "Type")
 
     @property
-    def attr(self):
+    def attr(self) -> str:
         return self.attribute or attribute_name(self.name)
 
-    def default_value(self):
+    def default_value(self) -> Any:
         if self.default is None and getattr(self.type, "accumulates", False):
             return []
         return self.default
@@ -43,10 +48,10 @@ RESERVED_ATTRIBUTES = frozenset({"type", "location", "items", "is_set", "is_set_
 class SectionSchema:
     """The directives allowed in a resource or in a nested block."""
 
-    def __init__(self, name, directives):
+    def __init__(self, name: str, directives: Iterable[Directive]) -> None:
         self.name = name
         self.directives = tuple(directives)
-        self._by_key = {}
+        self._by_key: dict[str, Directive] = {}
         for directive in self.directives:
             for spelling in (directive.name, *directive.aliases):
                 key = normalize(spelling)
@@ -58,11 +63,11 @@ class SectionSchema:
         if clashes:
             raise ValueError(f"{name}: directives shadow Section attributes {sorted(clashes)}")
 
-    def directive(self, written_name):
+    def directive(self, written_name: str) -> Optional[Directive]:
         """The directive a name written in a config file stands for, or None."""
         return self._by_key.get(normalize(written_name))
 
-    def by_attr(self, attr):
+    def by_attr(self, attr: str) -> Optional[Directive]:
         return self._by_attr.get(attr)
 
 
@@ -76,7 +81,9 @@ class ResourceSchema(SectionSchema):
     (e.g. ``addresses``); ``inherit_via`` names the directive whose referenced
     resource supplies values left unset (Job's ``JobDefs``)."""
 
-    def __init__(self, name, directives, *, aliases=(), count=ANY, finalize=None, inherit_via=None):
+    def __init__(self, name: str, directives: Iterable[Directive], *, aliases: Iterable[str] = (),
+                 count: str = ANY, finalize: Optional[Callable[["Resource"], dict[str, Any]]] = None,
+                 inherit_via: Optional[str] = None) -> None:
         super().__init__(name, directives)
         self.aliases = tuple(aliases)
         self.count = count
@@ -85,16 +92,16 @@ class ResourceSchema(SectionSchema):
 
 
 class DaemonSchema:
-    def __init__(self, daemon_name, resources):
+    def __init__(self, daemon_name: str, resources: Iterable[ResourceSchema]) -> None:
         self.daemon_name = daemon_name  # "bareos-dir": names bareos-dir.conf and bareos-dir.d/
         self.resources = tuple(resources)
         self._by_key = {normalize(spelling): resource
                         for resource in self.resources
                         for spelling in (resource.name, *resource.aliases)}
 
-    def resource(self, written_name):
+    def resource(self, written_name: str) -> Optional[ResourceSchema]:
         """The resource type a name written in a config file stands for, or None."""
         return self._by_key.get(normalize(written_name))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<DaemonSchema {self.daemon_name}>"

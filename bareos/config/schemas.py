@@ -10,11 +10,13 @@ built with ``_later`` are accepted for compatibility, warned about, and ignored.
 
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
+from .model import Resource
 from .schema import AT_LEAST_ONE, EXACTLY_ONE, DaemonSchema, Directive, ResourceSchema, SectionSchema
 from .types import (
     ADDRESS, ADDRESSES, BOOLEAN, DURATION, INTEGER, NAME, PASSWORD, PORT, POSITIVE, RAW_LIST, SIZE,
-    STRING_LIST, STRING_VALUE, Block, DestinationType, Enum, Integer, Ref, RefList,
+    STRING_LIST, STRING_VALUE, Block, DestinationType, DirectiveType, Enum, Integer, Ref, RefList,
 )
 
 DIR_PORT, FD_PORT, SD_PORT = 9101, 9102, 9103
@@ -24,11 +26,11 @@ _ = Directive
 _later = partial(Directive, acted_on=False)
 
 
-def _required(name, kind, **options):
+def _required(name: str, kind: DirectiveType, **options: Any) -> Directive:
     return Directive(name, kind, required=True, **options)
 
 
-def _later_all(kind, *names):
+def _later_all(kind: DirectiveType, *names: str) -> tuple[Directive, ...]:
     return tuple(_later(name, kind) for name in names)
 
 
@@ -63,7 +65,7 @@ DAEMON_PATHS = (
 )
 
 
-def _listening(port, prefix):
+def _listening(port: int, prefix: str) -> tuple[Directive, ...]:
     """Where a daemon listens; ``prefix`` is Bareos' spelling (Dir, Fd, Sd)."""
     return (
         _("Address", ADDRESS, aliases=(f"{prefix}Address",)),
@@ -73,14 +75,14 @@ def _listening(port, prefix):
     )
 
 
-def _listen_addresses(resource):
+def _listen_addresses(resource: Resource) -> dict[str, Any]:
     """Derived ``addresses``: (host, port) pairs to listen on; host "" = all interfaces."""
     if resource.is_set("addresses"):
         return {"addresses": [(host, port or resource.port) for host, port in resource.addresses]}
     return {"addresses": [(resource.address or "", resource.port)]}
 
 
-def _peer(port, prefix, *, address_required=True):
+def _peer(port: int, prefix: str, *, address_required: bool = True) -> tuple[Directive, ...]:
     """How to reach another daemon (Client or Storage in the director, Director elsewhere)."""
     return (_("Address", ADDRESS, required=address_required, aliases=(f"{prefix}Address",)),
             _("Port", PORT, port, aliases=(f"{prefix}Port",)))
@@ -110,10 +112,11 @@ _DESTINATIONS = (
 )
 
 
-def _collect_destinations(resource):
+def _collect_destinations(resource: Resource) -> dict[str, Any]:
     return {"destinations": [destination
                              for name, value in resource.items()
-                             if isinstance(MESSAGES.directive(name).type, DestinationType)
+                             if (directive := MESSAGES.directive(name)) is not None
+                             and isinstance(directive.type, DestinationType)
                              for destination in value]}
 
 

@@ -10,27 +10,32 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError
-from .lexer import STRING
+from .lexer import STRING, Token
+
+if TYPE_CHECKING:
+    from .parser import DirectiveNode
+    from .schema import SectionSchema
 
 
 class BadValue(Exception):
     """A value that does not fit its directive's type."""
 
 
-def raw_text(tokens):
+def raw_text(tokens: list[Token]) -> str:
     """The value as written, with quotes removed: ``a, "b c"`` -> ``a, b c``."""
     return _join(tokens, lambda token: token.value)
 
 
-def source_text(tokens):
+def source_text(tokens: list[Token]) -> str:
     """The value exactly as written, quotes included."""
     return _join(tokens, lambda token: token.text)
 
 
-def _join(tokens, part):
-    pieces = []
+def _join(tokens: list[Token], part: Callable[[Token], str]) -> str:
+    pieces: list[str] = []
     for token in tokens:
         if pieces and token.space_before:
             pieces.append(" ")
@@ -38,8 +43,9 @@ def _join(tokens, part):
     return "".join(pieces)
 
 
-def _split_on_commas(tokens):
-    items, current = [], []
+def _split_on_commas(tokens: list[Token]) -> list[list[Token]]:
+    items: list[list[Token]] = []
+    current: list[Token] = []
     for token in tokens:
         if token.kind == ",":
             items.append(current)
@@ -56,10 +62,10 @@ class ValueType:
     expected = "a value"
     accumulates = False
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> Any:
         raise NotImplementedError
 
-    def single(self, tokens):
+    def single(self, tokens: list[Token]) -> str:
         """The text of a value that must be one word or one quoted string."""
         if len(tokens) != 1 or tokens[0].kind not in ("word", STRING):
             raise BadValue(f"expected {self.expected} (quote a value that contains spaces)")
@@ -67,12 +73,12 @@ class ValueType:
 
 
 class _Pattern(ValueType):
-    def __init__(self, expected, pattern, max_length):
+    def __init__(self, expected: str, pattern: str, max_length: int) -> None:
         self.expected = expected
         self.pattern = re.compile(pattern)
         self.max_length = max_length
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> str:
         text = self.single(tokens)
         if len(text) > self.max_length or not self.pattern.fullmatch(text):
             raise BadValue(f"expected {self.expected}")
@@ -86,7 +92,7 @@ NAME = _Pattern("a name (letters, digits, space and -_.:, at most 127 characters
 class _String(ValueType):
     expected = "a string"
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> str:
         return raw_text(tokens)
 
 
@@ -102,10 +108,10 @@ class Password:
     key: bytes
 
     @classmethod
-    def from_clear(cls, clear):
+    def from_clear(cls, clear: str) -> "Password":
         return cls(clear, hashlib.md5(clear.encode("utf-8")).hexdigest().encode("ascii"))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Password(<hidden>)"
 
 
@@ -113,7 +119,7 @@ class _Password(ValueType):
     expected = "a password"
     _MD5_PREFIX = "[md5]"
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> Password:
         text = self.single(tokens)
         if not text.startswith(self._MD5_PREFIX):
             return Password.from_clear(text)
@@ -131,14 +137,14 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
 class _Address(ValueType):
     expected = "a host name, IPv4 or IPv6 address"
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> str:
         text = self.single(tokens)
         if self._valid(text):
             return text
         raise BadValue(f"expected {self.expected}")
 
     @staticmethod
-    def _valid(text):
+    def _valid(text: str) -> bool:
         looks_numeric = ":" in text or re.fullmatch(r"[0-9.]+", text)
         if not looks_numeric:
             return len(text) <= 253 and _HOSTNAME.fullmatch(text) is not None
@@ -153,12 +159,12 @@ ADDRESS = _Address()
 
 
 class Integer(ValueType):
-    def __init__(self, minimum=0, maximum=None, expected=None):
+    def __init__(self, minimum: int = 0, maximum: int | None = None, expected: str | None = None) -> None:
         self.minimum = minimum
         self.maximum = maximum
         self.expected = expected or f"a whole number of at least {minimum}"
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> int:
         text = self.single(tokens)
         if not re.fullmatch(r"[0-9]+", text):
             raise BadValue(f"expected {self.expected}")
@@ -180,17 +186,17 @@ class _Scaled(ValueType):
     """A number followed by a unit (``10 MB``), or for durations a sequence of
     them (``1 week 2 days``), converted to an int by summing number * unit."""
 
-    def __init__(self, expected, multiplier, allow_sequence):
+    def __init__(self, expected: str, multiplier: Callable[[str], int], allow_sequence: bool) -> None:
         self.expected = expected
         self.multiplier = multiplier  # unit text -> int, raising KeyError if unknown
         # An atomic group keeps a failing match linear ("1111...x" cannot be re-split).
         self.whole = re.compile(f"(?>{_NUMBER_AND_UNIT})" + ("+" if allow_sequence else ""))
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> int:
         text = raw_text(tokens).strip()
         if not self.whole.fullmatch(text):
             raise BadValue(f"expected {self.expected}")
-        total = 0
+        total = Fraction(0)
         for number, unit in re.findall(_NUMBER_AND_UNIT, text):
             try:
                 total += Fraction(number) * self.multiplier(unit.lower())
@@ -211,7 +217,7 @@ _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1000, "m": 1024 ** 2, "mb": 1000 
                "g": 1024 ** 3, "gb": 1000 ** 3, "t": 1024 ** 4, "tb": 1000 ** 4}
 
 
-def _duration_multiplier(unit):
+def _duration_multiplier(unit: str) -> int:
     if not unit:
         return 1
     for name, seconds in _DURATION_UNITS:
@@ -229,11 +235,11 @@ SIZE = _Scaled("a size such as 4096, 512k, 10 MB or 2 g", _SIZE_UNITS.__getitem_
 class Enum(ValueType):
     """One of fixed words, matched case-insensitively; the value is the canonical spelling."""
 
-    def __init__(self, *choices):
+    def __init__(self, *choices: str) -> None:
         self.choices = {choice.lower(): choice for choice in choices}
         self.expected = "one of " + ", ".join(choices)
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> str:
         try:
             return self.choices[self.single(tokens).lower()]
         except KeyError:
@@ -244,7 +250,7 @@ class _Boolean(ValueType):
     expected = "yes or no"
     _WORDS = {"yes": True, "true": True, "no": False, "false": False}
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> bool:
         try:
             return self._WORDS[self.single(tokens).lower()]
         except KeyError:
@@ -258,7 +264,7 @@ class _StringList(ValueType):
     expected = "a comma-separated list"
     accumulates = True
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> list[str]:
         return [raw_text(item) for item in _split_on_commas(tokens)]
 
 
@@ -268,18 +274,18 @@ STRING_LIST = _StringList()
 class Ref(ValueType):
     """The name of another resource of type ``ref_type``, checked after loading."""
 
-    def __init__(self, ref_type):
+    def __init__(self, ref_type: str) -> None:
         self.ref_type = ref_type
         self.expected = f"the name of a {ref_type} resource"
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> Any:   # a name; a list of them in RefList
         return NAME.convert(tokens)
 
 
 class RefList(Ref):
     accumulates = True
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> list[str]:
         return [NAME.convert(item) for item in _split_on_commas(tokens)]
 
 
@@ -289,7 +295,7 @@ class _RawList(ValueType):
     expected = "a value"
     accumulates = True
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> list[str]:
         return [source_text(tokens)]
 
 
@@ -302,7 +308,7 @@ class Block:
 
     accumulates = True
 
-    def __init__(self, schema):
+    def __init__(self, schema: "SectionSchema") -> None:
         self.schema = schema
 
 
@@ -316,10 +322,10 @@ MESSAGE_TYPES = frozenset({
 
 @dataclass(frozen=True)
 class MessageTypes:
-    included: frozenset
-    excluded: frozenset
+    included: frozenset[str]
+    excluded: frozenset[str]
 
-    def wants(self, type_name):
+    def wants(self, type_name: str) -> bool:
         name = type_name.lower()
         if name in self.excluded:
             return False
@@ -333,8 +339,9 @@ class Destination:
     types: MessageTypes
 
 
-def parse_message_types(tokens):
-    included, excluded = set(), set()
+def parse_message_types(tokens: list[Token]) -> MessageTypes:
+    included: set[str] = set()
+    excluded: set[str] = set()
     for item in _split_on_commas(tokens):
         word = raw_text(item).strip().lower()
         negated = word.startswith("!")
@@ -350,16 +357,16 @@ class DestinationType(ValueType):
 
     accumulates = True
 
-    def __init__(self, kind, target):
+    def __init__(self, kind: str, target: str) -> None:
         self.kind = kind
         self.target = target
         self.expected = "'target = message types'" if target == "required" else "message types"
 
-    def convert(self, tokens):
+    def convert(self, tokens: list[Token]) -> list[Destination]:
         target, types = self._split_target(tokens)
         return [Destination(self.kind, target, parse_message_types(types))]
 
-    def _split_target(self, tokens):
+    def _split_target(self, tokens: list[Token]) -> tuple[str | None, list[Token]]:
         equals = next((i for i, token in enumerate(tokens) if token.kind == "="), None)
         if equals is None:
             if self.target == "required":
@@ -381,14 +388,14 @@ class Addresses:
     accumulates = False
     _FAMILIES = ("ip", "ipv4", "ipv6")
 
-    def convert_block(self, nodes):
+    def convert_block(self, nodes: list["DirectiveNode"]) -> list[tuple[str, int | None]]:
         return [self._host_port(node) for node in nodes]
 
-    def _host_port(self, node):
+    def _host_port(self, node: "DirectiveNode") -> tuple[str, int | None]:
         if "".join(node.name.split()).lower() not in self._FAMILIES or node.block is None:
             raise ConfigError(node.file, node.line,
                               f"expected 'ip', 'ipv4' or 'ipv6' = {{ addr = ...; port = ... }}, found '{node.name}'")
-        fields = {"addr": "", "port": None}
+        fields: dict[str, Any] = {"addr": "", "port": None}
         for item in node.block:
             key = "".join(item.name.split()).lower()
             if key not in fields or item.tokens is None:
@@ -403,3 +410,6 @@ class Addresses:
 
 
 ADDRESSES = Addresses()
+
+# What a Directive's type may be.
+DirectiveType = ValueType | Block | Addresses

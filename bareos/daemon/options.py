@@ -40,7 +40,7 @@ class DaemonOptions(usage.Options):
         except ConfigError as exc:
             if self["test-config"]:
                 print(f"{name}: configuration error: {exc}", file=sys.stderr)
-                raise SystemExit(1)
+                raise SystemExit(1) from None
             raise usage.UsageError(f"configuration error: {exc}") from None
         if self["test-config"]:
             for warning in self.config.warnings:

@@ -7,6 +7,7 @@ Pure code (no reactor, no sockets): the conversation that uses it lives in
 """
 
 import dataclasses
+import functools
 import grp
 import os
 import platform
@@ -439,22 +440,13 @@ def classify_file_problem(message):
 
 
 # --- ls -l lines (estimate listing; lib/attr.cc attr_to_ls_output) ------------------------------
-def _user(uid, cache={}):
-    if uid not in cache:
-        try:
-            cache[uid] = pwd.getpwuid(uid).pw_name
-        except (KeyError, OverflowError):
-            cache[uid] = str(uid)
-    return cache[uid]
-
-
-def _group(gid, cache={}):
-    if gid not in cache:
-        try:
-            cache[gid] = grp.getgrgid(gid).gr_name
-        except (KeyError, OverflowError):
-            cache[gid] = str(gid)
-    return cache[gid]
+@functools.cache
+def _name_of(lookup, number):
+    """The name ``lookup`` (pwd.getpwuid or grp.getgrgid) gives ``number``, else the number."""
+    try:
+        return lookup(number)[0]
+    except (KeyError, OverflowError):
+        return str(number)
 
 
 def ls_line(fname, st, link=b"", is_symlink=None):
@@ -463,7 +455,7 @@ def ls_line(fname, st, link=b"", is_symlink=None):
         fname = os.fsdecode(fname)
     mode = stat_mod.filemode(st.st_mode)
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.st_ctime))
-    line = (f"{mode}  {st.st_nlink:2d} {_user(st.st_uid)[:8]:<8} {_group(st.st_gid)[:8]:<8}"
+    line = (f"{mode}  {st.st_nlink:2d} {_name_of(pwd.getpwuid, st.st_uid)[:8]:<8} {_name_of(grp.getgrgid, st.st_gid)[:8]:<8}"
             f"{st.st_size:>12d} {when}  {fname}")
     if is_symlink is None:
         is_symlink = stat_mod.S_ISLNK(st.st_mode)

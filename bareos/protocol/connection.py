@@ -13,14 +13,20 @@ transport is paused, which gives back-pressure all the way to the sender.
 bytes, whether the peer speaks cleartext (a hello packet) or starts TLS.
 """
 
+from __future__ import annotations
+
 import collections
+import typing
+from typing import Any, Callable, Optional
 
 from twisted.internet import defer, error, interfaces, protocol
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure
 
 from bareos.protocol import framing
-from bareos.protocol.framing import Signal
+from bareos.protocol.framing import Packet, Signal
 
 _SKIPPED_SIGNALS = (Signal.HEARTBEAT, Signal.HB_RESPONSE)
 
@@ -33,37 +39,51 @@ class ReceiveTimeout(Exception):
     """No packet arrived in time."""
 
 
+class _Transport(typing.Protocol):
+    """What we use of a transport: TCP, or TLS over TCP."""
+
+    def write(self, data: bytes) -> None: ...
+    def loseConnection(self) -> None: ...
+    def abortConnection(self) -> None: ...
+    def getPeer(self) -> IAddress: ...
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+
+
 class BareosConnection(protocol.Protocol):
     """Packets in, packets out; see the module docstring."""
 
+    # Twisted declares Optional[ITransport]; we use it while connected, and need more of it.
+    transport: _Transport  # type: ignore[assignment]
     log = Logger(namespace="bareos.protocol")
     # Pause the transport above this many queued bytes, resume below a quarter of it.
     high_water_bytes = 4 * 1024 * 1024
 
-    def __init__(self, clock=None, on_connect=None):
+    def __init__(self, clock: Optional[IReactorTime] = None,
+                 on_connect: Optional[Callable[["BareosConnection"], object]] = None) -> None:
         self._decoder = framing.PacketDecoder()
-        self._queue = collections.deque()
+        self._queue: collections.deque[Packet] = collections.deque()
         self._queued_bytes = 0
-        self._waiters = collections.deque()
+        self._waiters: collections.deque[tuple[defer.Deferred[Any], bool]] = collections.deque()
         self._paused = False
-        self._closed_reason = None
+        self._closed_reason: Optional[str] = None
         self._on_connect = on_connect
         self.clock = clock
-        self.connected_at = None
-        self.last_received_at = None
-        self.closed = defer.Deferred()
+        self.connected_at: Optional[float] = None
+        self.last_received_at: Optional[float] = None
+        self.closed: defer.Deferred[str] = defer.Deferred()
         # Called (no arguments) for each BNET_HEARTBEAT the peer sends; heartbeats are
         # never queued.  A director sets it on waiting client-initiated connections.
-        self.on_heartbeat = None
+        self.on_heartbeat: Optional[Callable[[], object]] = None
 
     # -- Twisted side --------------------------------------------------------
 
-    def connectionMade(self):
+    def connectionMade(self) -> None:
         self.connected_at = self._now()
         if self._on_connect is not None:
             self._on_connect(self)
 
-    def dataReceived(self, data):
+    def dataReceived(self, data: bytes) -> None:
         if self._closed_reason is not None:
             return
         self.last_received_at = self._now()
@@ -100,7 +120,7 @@ class BareosConnection(protocol.Protocol):
             self._paused = True
             self.transport.pauseProducing()
 
-    def _deliver(self):
+    def _deliver(self) -> None:
         """Hand queued packets to waiting receivers, in order: one packet to a
         ``receive()``, all of them to a ``receive_many()``."""
         waiters, queue = self._waiters, self._queue
@@ -116,7 +136,7 @@ class BareosConnection(protocol.Protocol):
                 self._queued_bytes -= _size(packet)
                 waiter.callback(packet)
 
-    def connectionLost(self, reason=protocol.connectionDone):
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         if self._closed_reason is None:
             self._closed_reason = _describe(reason)
         while self._waiters:
@@ -126,7 +146,7 @@ class BareosConnection(protocol.Protocol):
 
     # -- conversation side ---------------------------------------------------
 
-    def receive(self, timeout=None):
+    def receive(self, timeout: Optional[float] = None) -> "defer.Deferred[Packet]":
         """A Deferred firing with the next packet (bytes, or a Signal / int)."""
         if self._queue:
             packet = self._queue.popleft()
@@ -137,17 +157,17 @@ class BareosConnection(protocol.Protocol):
             return defer.succeed(packet)
         return self._wait(timeout, many=False)
 
-    def _wait(self, timeout, many):
+    def _wait(self, timeout: Optional[float], many: bool) -> "defer.Deferred[Any]":
         if self._closed_reason is not None:
             return defer.fail(ConnectionClosed(self._closed_reason))
-        waiter = defer.Deferred(lambda d: self._waiters.remove((d, many)))
+        waiter: defer.Deferred[Any] = defer.Deferred(lambda d: self._waiters.remove((d, many)))
         self._waiters.append((waiter, many))
         if timeout is not None:
             waiter.addTimeout(timeout, self._clock())
             waiter.addErrback(_translate_timeout, timeout)
         return waiter
 
-    def receive_many(self, timeout=None):
+    def receive_many(self, timeout: Optional[float] = None) -> "defer.Deferred[list[Packet]]":
         """A Deferred firing with a non-empty list of packets: all those queued now,
         or (when none is queued) all those the next read brings.
 
@@ -165,25 +185,25 @@ class BareosConnection(protocol.Protocol):
             return defer.succeed(packets)
         return self._wait(timeout, many=True)
 
-    def unreceive(self, packets):
+    def unreceive(self, packets: list[Packet]) -> None:
         """Put *packets* back in front of the queue, in order (a batch consumer that
         took packets past the end of its part of the conversation)."""
         for packet in reversed(packets):
             self._queue.appendleft(packet)
             self._queued_bytes += _size(packet)
 
-    def send(self, payload):
+    def send(self, payload: bytes | str) -> None:
         """Send a message (bytes or str), split into packets if long."""
         if isinstance(payload, str):
             payload = payload.encode("utf-8")
         if self._closed_reason is None:
             self.transport.write(framing.encode_message(payload))
 
-    def send_signal(self, signal):
+    def send_signal(self, signal: int) -> None:
         if self._closed_reason is None:
             self.transport.write(framing.encode_signal(signal))
 
-    def close(self, terminate=True):
+    def close(self, terminate: bool = True) -> None:
         """End the conversation politely: TERMINATE, then close after the write."""
         if self._closed_reason is not None:
             return
@@ -192,55 +212,55 @@ class BareosConnection(protocol.Protocol):
         self._closed_reason = "closed by us"
         self.transport.loseConnection()
 
-    def abort(self, reason):
+    def abort(self, reason: str) -> None:
         if self._closed_reason is None:
             self._closed_reason = reason
         self.transport.loseConnection()
         while self._waiters:
             self._waiters.popleft()[0].errback(ConnectionClosed(reason))
 
-    def has_pending_packets(self):
+    def has_pending_packets(self) -> bool:
         """True if packets arrived that nobody has received yet."""
         return bool(self._queue)
 
     @property
-    def is_tls(self):
+    def is_tls(self) -> bool:
         return interfaces.ISSLTransport.providedBy(self.transport)
 
     @property
-    def is_open(self):
+    def is_open(self) -> bool:
         return self._closed_reason is None
 
-    def peer_host(self):
+    def peer_host(self) -> str:
         peer = self.transport.getPeer()
         return getattr(peer, "host", str(peer))
 
-    def peer_text(self):
+    def peer_text(self) -> str:
         peer = self.transport.getPeer()
         host, port = getattr(peer, "host", None), getattr(peer, "port", None)
         return f"{host}:{port}" if host is not None else str(peer)
 
-    def _clock(self):
+    def _clock(self) -> IReactorTime:
         if self.clock is None:
             from twisted.internet import reactor
             self.clock = reactor
         return self.clock
 
-    def _now(self):
+    def _now(self) -> float:
         return self._clock().seconds()
 
 
-def _size(packet):
+def _size(packet: Packet) -> int:
     return len(packet) if isinstance(packet, bytes) else 4
 
 
-def _describe(reason):
+def _describe(reason: Optional[Failure]) -> str:
     if reason is None or reason.check(error.ConnectionDone):
         return "connection closed by peer"
     return reason.getErrorMessage()
 
 
-def _translate_timeout(failure, timeout):
+def _translate_timeout(failure: Failure, timeout: float) -> None:
     failure.trap(defer.TimeoutError)
     raise ReceiveTimeout(f"no answer within {timeout:g} seconds")
 
@@ -253,19 +273,20 @@ class _Sniffer(protocol.Protocol):
     """
 
     _SNIFF_BYTES = 10
+    transport: interfaces.ITCPTransport
 
-    def __init__(self, factory, addr):
+    def __init__(self, factory: "SniffingServerFactory", addr: Optional[IAddress]) -> None:
         self._factory = factory
         self._addr = addr
         self._buffer = b""
-        self._inner = None
-        self._timeout = None
+        self._inner: Optional[interfaces.IProtocol] = None
+        self._timeout: Optional[IDelayedCall] = None
 
-    def connectionMade(self):
+    def connectionMade(self) -> None:
         self._timeout = self._factory.clock.callLater(
             self._factory.sniff_timeout, self.transport.abortConnection)
 
-    def dataReceived(self, data):
+    def dataReceived(self, data: bytes) -> None:
         if self._inner is not None:
             self._inner.dataReceived(data)
             return
@@ -274,23 +295,29 @@ class _Sniffer(protocol.Protocol):
             return
         self._cancel_timeout()
         buffered, self._buffer = self._buffer, b""
+        factory: protocol.Factory[Any]
         if buffered[4:10] == b"Hello ":
-            self._inner = self._factory.wrapped.buildProtocol(self._addr)
+            factory = self._factory.wrapped
         elif self._factory.tls is not None:
-            self._inner = self._factory.tls.buildProtocol(self._addr)
+            factory = self._factory.tls
         else:
             self._factory.log.warn("Refusing TLS from {peer}: no TLS configured", peer=self._addr)
             self.transport.loseConnection()
             return
-        self._inner.makeConnection(self.transport)
-        self._inner.dataReceived(buffered)
+        inner = factory.buildProtocol(self._addr)
+        if inner is None:  # the factory refuses the connection
+            self.transport.loseConnection()
+            return
+        self._inner = inner
+        inner.makeConnection(self.transport)
+        inner.dataReceived(buffered)
 
-    def connectionLost(self, reason=protocol.connectionDone):
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._cancel_timeout()
         if self._inner is not None:
             self._inner.connectionLost(reason)
 
-    def _cancel_timeout(self):
+    def _cancel_timeout(self) -> None:
         if self._timeout is not None and self._timeout.active():
             self._timeout.cancel()
         self._timeout = None
@@ -307,12 +334,15 @@ class SniffingServerFactory(protocol.Factory):
     sniff_timeout = 30
     noisy = False
 
-    def __init__(self, wrapped, tls_context=None, clock=None):
+    def __init__(self, wrapped: protocol.Factory,
+                 tls_context: Optional[interfaces.IOpenSSLServerConnectionCreator] = None,
+                 clock: Optional[IReactorTime] = None) -> None:
         self.wrapped = wrapped
         self.tls = TLSMemoryBIOFactory(tls_context, False, wrapped) if tls_context else None
         if clock is None:
-            from twisted.internet import reactor as clock
+            from twisted.internet import reactor
+            clock = reactor
         self.clock = clock
 
-    def buildProtocol(self, addr):
+    def buildProtocol(self, addr: Optional[IAddress]) -> "_Sniffer":
         return _Sniffer(self, addr)

@@ -13,11 +13,19 @@ reactor (``bareos.protocol.handshake.converse``) and over a blocking socket
 """
 
 import dataclasses
+import enum
+from typing import Generator, TypeVar
 
 from bareos.protocol import cram
+from bareos.protocol.framing import Packet
 from bareos.protocol.tlspolicy import TlsPolicy
 
-RECEIVE = object()
+
+class _Receive(enum.Enum):
+    RECEIVE = "receive"
+
+
+RECEIVE = _Receive.RECEIVE      # yield it to get the next packet from the peer
 FAILURE_DELAY = 5      # seconds before refusing a wrong answer: slows down password guessing
 
 
@@ -35,7 +43,13 @@ class AuthenticationFailed(Exception):
     """The peer could not prove the shared key, or refused ours."""
 
 
-def challenge_steps(key, own_name, ssl_policy, failure_delay):
+_Result = TypeVar("_Result")
+# A conversation yields bytes to send, RECEIVE, a Sleep or an Ask, and gets back the packet
+# received, the user's answer or None; it returns a _Result.
+Steps = Generator[bytes | _Receive | Sleep | Ask, Packet | str | None, _Result]
+
+
+def challenge_steps(key: bytes, own_name: str, ssl_policy: int, failure_delay: float) -> Steps[None]:
     """Send a challenge and check the answer; refuse slowly on a wrong one."""
     message, token = cram.make_challenge(own_name, ssl_policy)
     yield message
@@ -48,7 +62,7 @@ def challenge_steps(key, own_name, ssl_policy, failure_delay):
     raise AuthenticationFailed("peer's answer to our challenge is wrong (wrong password?)")
 
 
-def answer_steps(key, own_name):
+def answer_steps(key: bytes, own_name: str) -> Steps[TlsPolicy]:
     """Answer the peer's challenge; return the TLS policy the peer announced."""
     message = yield RECEIVE
     try:
@@ -64,13 +78,15 @@ def answer_steps(key, own_name):
     return TlsPolicy(min(remote_policy, TlsPolicy.REQUIRED))
 
 
-def acceptor_steps(key, own_name, ssl_policy, failure_delay):
+def acceptor_steps(key: bytes, own_name: str, ssl_policy: int, failure_delay: float
+                   ) -> Steps[TlsPolicy]:
     """Two-way CRAM-MD5 for the side that accepted the connection: it challenges first."""
     yield from challenge_steps(key, own_name, ssl_policy, failure_delay)
     return (yield from answer_steps(key, own_name))
 
 
-def initiator_steps(key, own_name, ssl_policy, failure_delay):
+def initiator_steps(key: bytes, own_name: str, ssl_policy: int, failure_delay: float
+                    ) -> Steps[TlsPolicy]:
     """Two-way CRAM-MD5 for the side that connected: it answers first."""
     remote_policy = yield from answer_steps(key, own_name)
     yield from challenge_steps(key, own_name, ssl_policy, failure_delay)

@@ -11,6 +11,7 @@ import hmac
 import random
 import re
 import time
+from typing import Callable
 
 _DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -26,12 +27,12 @@ class CramError(Exception):
     """A malformed challenge or answer, a reflected challenge, or a wrong key."""
 
 
-def password_key(clear_password):
+def password_key(clear_password: str) -> bytes:
     """The key both CRAM-MD5 and TLS-PSK use for a clear-text password."""
     return hashlib.md5(clear_password.encode("utf-8")).hexdigest().encode("ascii")
 
 
-def bareos_base64(data, compatible):
+def bareos_base64(data: bytes, compatible: bool) -> str:
     """Bareos' base64 of binary data, without padding.
 
     ``compatible`` is RFC base64 minus the ``=`` padding.  The native flavour
@@ -62,21 +63,25 @@ def bareos_base64(data, compatible):
     return "".join(out)
 
 
-def bash_spaces(name):
+def bash_spaces(name: str) -> str:
     return name.replace(" ", "\x01")
 
 
-def unbash_spaces(name):
+def unbash_spaces(name: str) -> str:
     return name.replace("\x01", " ")
 
 
-def make_challenge(own_name, ssl_policy, rng=random.SystemRandom(), now=time.time):
+_SYSTEM_RANDOM = random.SystemRandom()
+
+
+def make_challenge(own_name: str, ssl_policy: int, rng: random.Random = _SYSTEM_RANDOM,
+                   now: Callable[[], float] = time.time) -> tuple[bytes, bytes]:
     """Return ``(message, token)`` for a new challenge naming ``own_name``."""
     token = f"<{rng.randrange(2**32)}.{int(now())}@{bash_spaces(own_name)}>"
     return f"auth cram-md5 {token} ssl={int(ssl_policy)}\n".encode(), token.encode()
 
 
-def parse_challenge(message):
+def parse_challenge(message: object) -> tuple[bytes, int, bool]:
     """Return ``(token, ssl_policy, compatible)`` of a received challenge."""
     if not isinstance(message, bytes):
         raise CramError(f"expected a CRAM-MD5 challenge, got signal {message}")
@@ -86,16 +91,16 @@ def parse_challenge(message):
     return match["token"], int(match["ssl"]), bool(match["compat"])
 
 
-def digest(key, token):
+def digest(key: bytes, token: bytes) -> bytes:
     return hmac.new(key, token, hashlib.md5).digest()
 
 
-def response_for(key, token, compatible=False):
+def response_for(key: bytes, token: bytes, compatible: bool = False) -> bytes:
     """Our answer to ``token``: native base64 unless the peer asked for compatible."""
     return bareos_base64(digest(key, token), compatible).encode("ascii")
 
 
-def verify_response(key, token, answer):
+def verify_response(key: bytes, token: bytes, answer: object) -> bool:
     """True if ``answer`` (optionally NUL-terminated) proves knowledge of ``key``."""
     if not isinstance(answer, bytes):
         return False
@@ -106,7 +111,7 @@ def verify_response(key, token, answer):
         for compatible in (False, True))
 
 
-def is_reflected(token, own_name):
+def is_reflected(token: bytes, own_name: str) -> bool:
     """True if a challenge we received names us: someone bounces our own challenge.
 
     Storage daemons talk to themselves legitimately (SD-to-SD copies), so a

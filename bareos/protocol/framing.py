@@ -49,14 +49,18 @@ class FramingError(Exception):
     """The peer sent something that is not a Bareos packet stream."""
 
 
-def encode_packet(payload):
+# A received packet: data (bytes), or a signal (a Signal, or an int without a name here).
+Packet = bytes | int
+
+
+def encode_packet(payload: bytes) -> bytes:
     """One data packet; ``payload`` must fit in a single packet."""
     if len(payload) > MAX_MESSAGE_LEN:
         raise ValueError(f"packet payload of {len(payload)} bytes exceeds {MAX_MESSAGE_LEN}")
     return _HEADER.pack(len(payload)) + payload
 
 
-def encode_message(payload):
+def encode_message(payload: bytes) -> bytes:
     """A message of any length, split into packets the receiver accepts."""
     if len(payload) <= MAX_MESSAGE_LEN:
         return _HEADER.pack(len(payload)) + payload
@@ -66,11 +70,11 @@ def encode_message(payload):
     )
 
 
-def encode_signal(signal):
+def encode_signal(signal: int) -> bytes:
     return _HEADER.pack(int(signal))
 
 
-def signal_name(value):
+def signal_name(value: int) -> str:
     try:
         return Signal(value).name
     except ValueError:
@@ -83,11 +87,11 @@ class PacketDecoder:
     Unknown negative values are passed on as plain ints so a receiver can name them.
     """
 
-    def __init__(self, max_packet_size=MAX_PACKET_SIZE):
+    def __init__(self, max_packet_size: int = MAX_PACKET_SIZE) -> None:
         self._buffer = bytearray()
         self._max = max_packet_size
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> list[Packet]:
         """Return the complete packets in ``data`` plus what was buffered before.
 
         Raises FramingError on a length above the maximum; the caller must then
@@ -97,7 +101,7 @@ class PacketDecoder:
         its end is buffered, and a buffered packet is completed with just the
         bytes it still needs.  Each payload is copied once (into its ``bytes``).
         """
-        packets = []
+        packets: list[Packet] = []
         buffer = self._buffer
         view = memoryview(data)
         pos = 0
@@ -145,16 +149,16 @@ class PacketDecoder:
         return packets
 
     @property
-    def buffered(self):
+    def buffered(self) -> int:
         return len(self._buffer)
 
 
-def _as_signal(value):
+def _as_signal(value: int) -> int:
     try:
         return Signal(value)
     except ValueError:
         return value
 
 
-def is_signal(packet):
+def is_signal(packet: Packet) -> bool:
     return isinstance(packet, int)

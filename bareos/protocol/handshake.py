@@ -7,16 +7,23 @@ the hello (TLS-PSK, see ``tls``) by ``dial`` and by the sniffing acceptor.
 The conversations themselves are pure generators in ``conversation``.
 """
 
+from __future__ import annotations
+
+from typing import Any, Callable, Coroutine, Optional, TypeVar, cast
+
 from twisted.internet import defer, error as net_error, task
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from bareos.protocol import conversation
 from bareos.protocol.connection import BareosConnection, ConnectionClosed, ReceiveTimeout
+from bareos.protocol.framing import Packet
 from bareos.protocol.conversation import (  # noqa: F401 (AuthenticationFailed is part of this API)
-    RECEIVE, Ask, AuthenticationFailed, Sleep, acceptor_steps, challenge_steps, initiator_steps)
-from bareos.protocol.hello import HelloKind, format_hello
+    RECEIVE, Ask, AuthenticationFailed, Sleep, Steps, acceptor_steps, challenge_steps,
+    initiator_steps)
+from bareos.protocol.hello import Hello, HelloKind, format_hello
 from bareos.protocol.tls import PskClientContextFactory, TlsPolicy, psk_identity
 
 log = Logger(namespace="bareos.protocol")
@@ -25,13 +32,17 @@ ANSWER_TIMEOUT = 180
 TLS_AUTO = 4      # ssl=4 in the director's storage/JobId/passive commands: TLS-PSK first
 FAILURE_DELAY = conversation.FAILURE_DELAY     # module global, so tests may shorten it
 
+_Result = TypeVar("_Result")
 
-async def converse(conn, steps, clock, timeout=ANSWER_TIMEOUT, ask=None):
+
+async def converse(conn: BareosConnection, steps: Steps[_Result], clock: IReactorTime,
+                   timeout: Optional[float] = ANSWER_TIMEOUT,
+                   ask: Optional[Callable[[str], Any]] = None) -> _Result:
     """Run a conversation (see ``conversation``) on a BareosConnection; return its result.
 
     ``ask(prompt)`` answers Ask steps (a Deferred or a value).
     """
-    reply = None
+    reply: Packet | str | None = None
     while True:
         try:
             step = steps.send(reply)
@@ -43,40 +54,46 @@ async def converse(conn, steps, clock, timeout=ANSWER_TIMEOUT, ask=None):
         elif isinstance(step, Sleep):
             await task.deferLater(clock, step.seconds, lambda: None)
         elif isinstance(step, Ask):
+            if ask is None:
+                raise TypeError(f"the conversation asks {step.prompt!r}, but nobody answers")
             reply = await defer.maybeDeferred(ask, step.prompt)
         else:
             conn.send(step)
 
 
-async def challenge_peer(conn, key, own_name, ssl_policy, clock, timeout=ANSWER_TIMEOUT):
+async def challenge_peer(conn: BareosConnection, key: bytes, own_name: str, ssl_policy: int,
+                         clock: IReactorTime, timeout: float = ANSWER_TIMEOUT) -> None:
     await converse(conn, challenge_steps(key, own_name, ssl_policy, FAILURE_DELAY), clock, timeout)
 
 
-async def authenticate_as_acceptor(conn, key, own_name, ssl_policy, clock, timeout=ANSWER_TIMEOUT):
+async def authenticate_as_acceptor(conn: BareosConnection, key: bytes, own_name: str, ssl_policy: int,
+                                   clock: IReactorTime, timeout: float = ANSWER_TIMEOUT) -> TlsPolicy:
     return await converse(conn, acceptor_steps(key, own_name, ssl_policy, FAILURE_DELAY),
                           clock, timeout)
 
 
-async def authenticate_as_initiator(conn, key, own_name, ssl_policy, clock, timeout=ANSWER_TIMEOUT):
+async def authenticate_as_initiator(conn: BareosConnection, key: bytes, own_name: str, ssl_policy: int,
+                                    clock: IReactorTime, timeout: float = ANSWER_TIMEOUT) -> TlsPolicy:
     return await converse(conn, initiator_steps(key, own_name, ssl_policy, FAILURE_DELAY),
                           clock, timeout)
 
 
-async def dial(reactor, host, port, hello, key, own_name, policy, connect_timeout=30,
-               answer_timeout=ANSWER_TIMEOUT):
+async def dial(reactor: Any, host: str, port: int, hello: Hello, key: bytes, own_name: str,
+               policy: TlsPolicy, connect_timeout: float = 30,
+               answer_timeout: float = ANSWER_TIMEOUT) -> BareosConnection:
     """Connect, start TLS-PSK if our policy enables it, send the hello, authenticate.
 
     Returns the authenticated ``BareosConnection``; the caller reads the
     type-specific greeting.  ``own_name`` is the name in our CRAM challenge;
     ``answer_timeout`` bounds each wait for the peer during authentication.
     """
-    endpoint = HostnameEndpoint(reactor, host, port, timeout=connect_timeout)
+    endpoint: IStreamClientEndpoint = HostnameEndpoint(reactor, host, port, timeout=connect_timeout)
     if policy >= TlsPolicy.ENABLED:
         identity = psk_identity(hello.kind.psk_type, hello.name)
         endpoint = wrapClientTLS(PskClientContextFactory(identity, key), endpoint)
     factory = Factory.forProtocol(lambda: BareosConnection(clock=reactor))
     factory.noisy = False
-    conn = await endpoint.connect(factory)
+    conn = cast(BareosConnection, await endpoint.connect(factory))
     try:
         conn.send(format_hello(hello))
         remote_policy = await authenticate_as_initiator(conn, key, own_name, policy, reactor,
@@ -89,7 +106,7 @@ async def dial(reactor, host, port, hello, key, own_name, policy, connect_timeou
     return conn
 
 
-def cleartext_session_allowed(is_tls, local_policy, remote_policy):
+def cleartext_session_allowed(is_tls: bool, local_policy: TlsPolicy, remote_policy: TlsPolicy) -> bool:
     """After CRAM: a cleartext session is refused if either side requires TLS.
 
     (Pre-18.2 Bareos would start TLS only now; this suite always starts TLS
@@ -100,7 +117,7 @@ def cleartext_session_allowed(is_tls, local_policy, remote_policy):
     return TlsPolicy.REQUIRED not in (local_policy, remote_policy)
 
 
-def cleartext_hello_allowed(hello, policy):
+def cleartext_hello_allowed(hello: Hello, policy: TlsPolicy) -> bool:
     """Before CRAM: may this hello be answered without TLS, given the named resource's policy?
 
     Client-initiated file daemons may use cleartext unless TLS is required;
@@ -114,20 +131,22 @@ def cleartext_hello_allowed(hello, policy):
     return policy == TlsPolicy.NONE
 
 
-def defer_coroutine(coroutine):
+def defer_coroutine(coroutine: Coroutine[Any, Any, _Result]) -> defer.Deferred[_Result]:
     """Run a coroutine as a Deferred (Twisted 22.4 compatible)."""
     return defer.ensureDeferred(coroutine)
 
 
-def job_channel_policy(ssl):
+def job_channel_policy(ssl: int) -> TlsPolicy:
     """``ssl=`` of a director's command -> how a daemon dials a job channel: TLS-PSK before
     the hello for 4 ("auto", TLS-first daemons), else cleartext (the pre-18.2 post-CRAM TLS
     negotiation is not supported)."""
     return TlsPolicy.ENABLED if ssl == TLS_AUTO else TlsPolicy.NONE
 
 
-async def dial_with_retries(reactor, address, port, hello, key, own_name, policy, timeout,
-                            retry_interval, peer, failure, is_canceled=lambda: False):
+async def dial_with_retries(reactor: Any, address: str, port: int, hello: Hello, key: bytes,
+                            own_name: str, policy: TlsPolicy, timeout: float,
+                            retry_interval: float, peer: str, failure: Callable[[str], Exception],
+                            is_canceled: Callable[[], bool] = lambda: False) -> BareosConnection:
     """``dial`` a job channel, retrying unreachable addresses every ``retry_interval``
     seconds until ``timeout`` has passed.  ``peer`` names the other daemon in logs and
     reasons; every failure raises the caller's ``failure`` exception with a reason an
@@ -157,7 +176,7 @@ async def dial_with_retries(reactor, address, port, hello, key, own_name, policy
             raise failure("job canceled")
 
 
-def connect_failure_reason(exc):
+def connect_failure_reason(exc: Exception) -> str:
     """Why a TCP connection could not be made, in the words of the job log."""
     text = str(exc).strip()
     if isinstance(exc, net_error.ConnectionRefusedError):

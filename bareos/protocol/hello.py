@@ -9,6 +9,7 @@ Names are "bashed" on the wire (spaces become ``\\x01``).
 import dataclasses
 import enum
 import re
+from typing import Optional
 
 from bareos.protocol.cram import bash_spaces, unbash_spaces
 
@@ -26,7 +27,7 @@ class HelloKind(enum.Enum):
     START_STORAGE_JOB = "start storage job"   # reading SD -> writing SD
 
     @property
-    def psk_type(self):
+    def psk_type(self) -> str:
         """The TLS-PSK identity type an initiator of this kind presents."""
         return _PSK_TYPES.get(self, "R_JOB")
 
@@ -46,12 +47,12 @@ class HelloError(Exception):
 class Hello:
     kind: HelloKind
     name: str
-    version: str = None                 # "M.m.p" from Version="..."
-    calling_version: str = None         # console: the token after "calling version"
-    fd_protocol_version: int = None
+    version: Optional[str] = None               # "M.m.p" from Version="..."
+    calling_version: Optional[str] = None       # console: the token after "calling version"
+    fd_protocol_version: Optional[int] = None
 
     @property
-    def console_version(self):
+    def console_version(self) -> Optional[int]:
         """major*100+minor of a console's ``calling version`` token, or None."""
         if self.calling_version is None:
             return None
@@ -64,7 +65,7 @@ class Hello:
             return 0
 
     @property
-    def is_console_18_2(self):
+    def is_console_18_2(self) -> bool:
         """Consoles from Bareos 18.2 on get the newer greeting and TLS rules."""
         return self.console_version is not None and self.console_version >= 1802
 
@@ -84,7 +85,7 @@ _PATTERNS = [
 _COMPILED = [(kind, re.compile(pattern + r"\n?\x00?$", re.DOTALL)) for kind, pattern in _PATTERNS]
 
 
-def parse_hello(message):
+def parse_hello(message: object) -> Hello:
     if not isinstance(message, bytes):
         raise HelloError("expected a hello message, got a signal")
     if len(message) > MAX_HELLO_LENGTH:
@@ -100,7 +101,7 @@ def parse_hello(message):
     raise HelloError(f"unknown hello {text[:60]!r}")
 
 
-def _build(kind, match):
+def _build(kind: HelloKind, match: re.Match[str]) -> Hello:
     name = unbash_spaces(match["name"])
     if (not name or len(name) > MAX_NAME_LENGTH or name != name.strip(" ")
             or "\x00" in name or "\n" in name):
@@ -116,7 +117,7 @@ def _build(kind, match):
 
 
 
-def format_hello(hello):
+def format_hello(hello: Hello) -> bytes:
     name = bash_spaces(hello.name)
     version = f' Version="{hello.version}"' if hello.version else ""
     kind = hello.kind

@@ -7,12 +7,15 @@ acknowledged fail after a bounded time instead of after the kernel's ~15 minutes
 of retransmissions.  Options the platform lacks are skipped.
 """
 
+from __future__ import annotations
+
 import socket
 
 from twisted.internet import tcp
+from twisted.internet.interfaces import ITransport
 
 
-def tcp_socket(transport):
+def tcp_socket(transport: ITransport | None) -> socket.socket | None:
     """The socket under ``transport`` (also under a TLS layer), or None."""
     seen = 0
     while transport is not None and seen < 5:
@@ -23,7 +26,7 @@ def tcp_socket(transport):
     return None
 
 
-def enable_keepalive(transport, interval, user_timeout=None):
+def enable_keepalive(transport: ITransport, interval: float, user_timeout: float | None = None) -> bool:
     """Probe an idle connection after ``interval`` seconds, every ``interval / 3`` after that,
     and give up after three unanswered probes; with ``user_timeout`` (seconds) also abort
     when sent data stays unacknowledged that long.  Returns True if the options were set."""
@@ -46,7 +49,7 @@ def enable_keepalive(transport, interval, user_timeout=None):
     return True
 
 
-def clear_user_timeout(transport):
+def clear_user_timeout(transport: ITransport) -> None:
     """Back to the kernel's default for unacknowledged data (a link taken for a job)."""
     sock = tcp_socket(transport)
     if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):

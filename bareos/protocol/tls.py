@@ -41,13 +41,14 @@ client at 1.2 for such a peer.
 from __future__ import annotations
 
 import weakref
-from typing import Callable, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 from OpenSSL import SSL
 from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IOpenSSLServerConnectionCreator,
 )
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -175,7 +176,8 @@ def _require_psk() -> None:
         )
 
 
-def _ssl_address(ssl_ptr) -> int:
+# cffi objects (SSL * pointers, C buffers, callbacks) have no static types: Any.
+def _ssl_address(ssl_ptr: Any) -> int:
     """The address of an ``SSL *`` cdata, as a dict key."""
     return int(_ffi.cast("uintptr_t", ssl_ptr))
 
@@ -184,26 +186,26 @@ def _connection_address(conn: SSL.Connection) -> int:
     return _ssl_address(conn._ssl)
 
 
-def _install_server_callback(ctx: SSL.Context, fn) -> None:
+def _install_server_callback(ctx: SSL.Context, fn: Callable[..., int]) -> None:
     cb = _ffi.callback(_SERVER_CB_TYPE, fn, error=0)
     _keep_alive(ctx, cb)
     _lib.SSL_CTX_set_psk_server_callback(ctx._context, cb)
 
 
-def _install_client_callback(ctx: SSL.Context, fn) -> None:
+def _install_client_callback(ctx: SSL.Context, fn: Callable[..., int]) -> None:
     cb = _ffi.callback(_CLIENT_CB_TYPE, fn, error=0)
     _keep_alive(ctx, cb)
     _lib.SSL_CTX_set_psk_client_callback(ctx._context, cb)
 
 
-def _keep_alive(ctx: SSL.Context, cb) -> None:
+def _keep_alive(ctx: SSL.Context, cb: Any) -> None:
     # OpenSSL only holds a raw pointer to the callback: it must live as long
     # as the Context, and every Connection keeps its Context alive.  Stored on
     # the Context itself (as pyOpenSSL does with its own callbacks).
-    ctx._bareos_psk_callback = cb
+    ctx._bareos_psk_callback = cb  # type: ignore[attr-defined]  # ours, on pyOpenSSL's object
 
 
-def _copy_out(buf, max_len: int, data: bytes) -> bool:
+def _copy_out(buf: Any, max_len: int, data: bytes) -> bool:
     """Copy ``data`` into a C buffer of ``max_len`` bytes; False if it does not fit."""
     if len(data) > max_len:
         return False
@@ -266,7 +268,7 @@ class PskServerContextFactory:
         *,
         min_version: int = TLS1_2_VERSION,
         max_version: Optional[int] = None,
-    ):
+    ) -> None:
         _require_psk()
         # SSL * address -> live Connection, to find our Connection from a callback.
         self._connections: "weakref.WeakValueDictionary[int, SSL.Connection]" = (
@@ -281,18 +283,21 @@ class PskServerContextFactory:
         """The shared server context (for tests and diagnostics)."""
         return self._context
 
-    def serverConnectionForTLS(self, tlsProtocol) -> SSL.Connection:
+    def serverConnectionForTLS(self, tlsProtocol: TLSMemoryBIOProtocol) -> SSL.Connection:
         conn = SSL.Connection(self._context, None)
         conn.set_app_data(tlsProtocol)
         self._connections[_connection_address(conn)] = conn
         return conn
 
 
-def _make_server_callback(lookup_key, connections):
+def _make_server_callback(
+    lookup_key: Callable[[str, str], Optional[bytes]],
+    connections: "weakref.WeakValueDictionary[int, SSL.Connection]",
+) -> Callable[[Any, Any, Any, int], int]:
     # A closure rather than a bound method: the Context keeps the callback
     # alive, and the callback must not keep the factory (and so the Context)
     # alive in turn.
-    def server_callback(ssl, identity_ptr, psk_out, max_psk_len):
+    def server_callback(ssl: Any, identity_ptr: Any, psk_out: Any, max_psk_len: int) -> int:
         # Called from C: must never raise.  Returning 0 fails the handshake.
         try:
             identity = _ffi.string(identity_ptr) if identity_ptr != _ffi.NULL else b""
@@ -349,31 +354,32 @@ class PskClientContextFactory:
         *,
         min_version: int = TLS1_2_VERSION,
         max_version: Optional[int] = None,
-    ):
+    ) -> None:
         _require_psk()
         parse_psk_identity(identity)  # raises PskIdentityError early
         identity = bytes(identity)
-        key = _as_key(key)
-        if not key:
+        psk = _as_key(key)
+        if not psk:
             raise ValueError("empty PSK")
         self._context = _new_context(cipher_list, min_version, max_version)
         # A certificate only shows up if the server picked a non-PSK suite,
         # which would authenticate someone we have no key for: refuse.
         self._context.set_verify(SSL.VERIFY_PEER, _reject_certificate)
-        _install_client_callback(self._context, _make_client_callback(identity, key))
+        _install_client_callback(self._context, _make_client_callback(identity, psk))
 
     def context(self) -> SSL.Context:
         """The configured client context (shared by all connections of this factory)."""
         return self._context
 
-    def clientConnectionForTLS(self, tlsProtocol) -> SSL.Connection:
+    def clientConnectionForTLS(self, tlsProtocol: TLSMemoryBIOProtocol) -> SSL.Connection:
         conn = SSL.Connection(self._context, None)
         conn.set_app_data(tlsProtocol)
         return conn
 
 
-def _make_client_callback(identity: bytes, key: bytes):
-    def client_callback(ssl, hint, identity_out, max_identity_len, psk_out, max_psk_len):
+def _make_client_callback(identity: bytes, key: bytes) -> Callable[..., int]:
+    def client_callback(ssl: Any, hint: Any, identity_out: Any, max_identity_len: int,
+                        psk_out: Any, max_psk_len: int) -> int:
         # Called from C: must never raise.  Returning 0 fails the handshake.
         # ``hint`` is NULL for TLS 1.3 and unused by Bareos anyway.
         try:
@@ -393,7 +399,7 @@ def _make_client_callback(identity: bytes, key: bytes):
     return client_callback
 
 
-def _confirm_identity_when_done(conn, where, ret):
+def _confirm_identity_when_done(conn: SSL.Connection, where: int, ret: int) -> None:
     # pyOpenSSL info callback (server context): runs inside OpenSSL, must not raise.
     try:
         if where & SSL.SSL_CB_HANDSHAKE_DONE:
@@ -404,7 +410,7 @@ def _confirm_identity_when_done(conn, where, ret):
         log.failure("TLS-PSK: unexpected error in info callback")
 
 
-def _reject_certificate(conn, cert, errno, depth, ok):
+def _reject_certificate(conn: SSL.Connection, cert: Any, errno: int, depth: int, ok: int) -> bool:
     return False
 
 
@@ -413,7 +419,7 @@ def _reject_certificate(conn, cert, errno, depth, ok):
 # ---------------------------------------------------------------------------
 
 
-def _ssl_connection(obj) -> Optional[SSL.Connection]:
+def _ssl_connection(obj: object) -> Optional[SSL.Connection]:
     """The pyOpenSSL Connection behind a Connection, TLS protocol or transport."""
     if isinstance(obj, SSL.Connection):
         return obj
@@ -427,7 +433,7 @@ def _ssl_connection(obj) -> Optional[SSL.Connection]:
     return handle if isinstance(handle, SSL.Connection) else None
 
 
-def negotiated_psk_identity(tls_protocol_or_connection) -> Optional[Tuple[str, str]]:
+def negotiated_psk_identity(tls_protocol_or_connection: object) -> Optional[Tuple[str, str]]:
     """``(resource_type, name)`` the peer authenticated with (server side), else None.
 
     Accepts an ``SSL.Connection``, a ``TLSMemoryBIOProtocol`` or a transport
@@ -441,7 +447,7 @@ def negotiated_psk_identity(tls_protocol_or_connection) -> Optional[Tuple[str, s
     return _PEER_IDENTITIES.get(conn)
 
 
-def negotiated_cipher(tls_protocol) -> Optional[str]:
+def negotiated_cipher(tls_protocol: object) -> Optional[str]:
     """OpenSSL name of the negotiated cipher, e.g. ``"ECDHE-PSK-CHACHA20-POLY1305"``."""
     conn = _ssl_connection(tls_protocol)
     if conn is None:
@@ -449,7 +455,7 @@ def negotiated_cipher(tls_protocol) -> Optional[str]:
     return conn.get_cipher_name()
 
 
-def negotiated_tls_version(tls_protocol) -> Optional[str]:
+def negotiated_tls_version(tls_protocol: object) -> Optional[str]:
     """Negotiated protocol version, e.g. ``"TLSv1.2"``, or None."""
     conn = _ssl_connection(tls_protocol)
     if conn is None:

@@ -221,10 +221,10 @@ def start_private_postgres(dbname="bareos_test", user="bareos_test"):
                                        "-t", "60", "-l", os.path.join(basedir, "server.log"),
                                        "-o", options, "start"]), "pg_ctl start")
                 break
-            except RuntimeError:
+            except RuntimeError as failure:
                 if attempt == 4:
                     raise RuntimeError("pg_ctl start failed; server log:\n"
-                                       + _read(os.path.join(basedir, "server.log")))
+                                       + _read(os.path.join(basedir, "server.log"))) from failure
         with open(os.path.join(datadir, "postmaster.pid")) as f:
             server.pid = int(f.readline())
         import psycopg2

@@ -43,7 +43,7 @@ How a record is split across blocks -- checked against Bareos'
 
 import struct
 import zlib
-from typing import Iterator, List, NamedTuple, Optional, Tuple
+from typing import BinaryIO, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 from bareos.volume.errors import TruncatedVolume, VolumeError
 from bareos.volume.records import (
@@ -94,9 +94,9 @@ class OutBlock:
 
     __slots__ = ("header", "parts", "size", "first_index", "last_index")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.header = bytearray(BLOCK_HEADER_SIZE)
-        self.parts = [self.header]
+        self.parts: list[bytes | bytearray | memoryview] = [self.header]
         self.size = BLOCK_HEADER_SIZE
         self.first_index = 0  # first positive FileIndex of a header in this block
         self.last_index = 0
@@ -156,7 +156,7 @@ class BlockWriter:
         """Close the current block even though it is not full."""
         self._close_block()
 
-    def _put_data(self, blk: OutBlock, data) -> None:
+    def _put_data(self, blk: OutBlock, data: bytes | bytearray | memoryview) -> None:
         n = len(data)
         if n < _SMALL_PIECE:
             self._tail += data
@@ -259,7 +259,7 @@ class BlockWriter:
         return self.take()
 
 
-def encode_records(records, max_block_size: int = DEFAULT_BLOCK_SIZE, session_id: int = 0,
+def encode_records(records: Iterable[Record], max_block_size: int = DEFAULT_BLOCK_SIZE, session_id: int = 0,
                    session_time: int = 0, first_block_number: int = 0) -> bytes:
     """Convenience: pack records into a byte string of complete blocks."""
     writer = BlockWriter(max_block_size, session_id, session_time, first_block_number)
@@ -300,7 +300,8 @@ class Block(NamedTuple):
             pos = stop
 
 
-def parse_block_header(header, offset: int = 0, volume: Optional[str] = None):
+def parse_block_header(header: bytes | memoryview, offset: int = 0,
+                       volume: Optional[str] = None) -> Tuple[int, int, int, int, int]:
     """Check a 24-byte header; return (checksum, size, number, session_id, session_time)."""
     crc, size, number, ident, sid, stime = _unpack_blk(header, 0)
     if ident != BLOCK_ID:
@@ -322,7 +323,7 @@ class BlockReader:
     contains byte ``end`` (inclusive).
     """
 
-    def __init__(self, fileobj, start: int = 0, end: Optional[int] = None,
+    def __init__(self, fileobj: BinaryIO, start: int = 0, end: Optional[int] = None,
                  volume: Optional[str] = None, verify: bool = True, chunk_size: int = 4 << 20):
         self.fileobj = fileobj
         self.start = start
@@ -343,7 +344,7 @@ class BlockReader:
         pos = 0  # next block in data
         base = self.start  # file offset of data[0]
 
-        def read_exactly(n):
+        def read_exactly(n: int) -> bytes:
             parts = []
             while n > 0:
                 more = f.read(n)
@@ -401,7 +402,7 @@ class BlockReader:
             yield Block(offset, number, sid, stime, view)
 
 
-def iter_blocks(fileobj, start: int = 0, end: Optional[int] = None, volume: Optional[str] = None,
+def iter_blocks(fileobj: BinaryIO, start: int = 0, end: Optional[int] = None, volume: Optional[str] = None,
                 verify: bool = True) -> Iterator[Block]:
     """Iterate the blocks of an open binary file (see :class:`BlockReader`)."""
     return iter(BlockReader(fileobj, start, end, volume, verify))
@@ -410,7 +411,8 @@ def iter_blocks(fileobj, start: int = 0, end: Optional[int] = None, volume: Opti
 class _Partial:
     __slots__ = ("file_index", "stream", "remaining", "pieces")
 
-    def __init__(self, file_index, stream, remaining, pieces):
+    def __init__(self, file_index: int, stream: int, remaining: int,
+                 pieces: list[memoryview]) -> None:
         self.file_index = file_index
         self.stream = stream
         self.remaining = remaining
@@ -433,10 +435,11 @@ class RecordAssembler:
     (``abandoned``: a writer that died mid-record).
     """
 
-    def __init__(self, volume: Optional[str] = None, sessions=None):
+    def __init__(self, volume: Optional[str] = None,
+                 sessions: Optional[set[tuple[int, int]]] = None) -> None:
         self.volume = volume
         self.sessions = sessions  # None, or a set of (id, time) to keep
-        self._pending = {}
+        self._pending: dict[tuple[int, int], _Partial] = {}
         self.orphans = 0
         self.abandoned = 0
 
@@ -494,12 +497,12 @@ class RecordAssembler:
                 pending[key] = partial
             pos = stop
 
-    def feed_all(self, blocks) -> Iterator[Tuple[int, int, Record]]:
+    def feed_all(self, blocks: Iterable[Block]) -> Iterator[Tuple[int, int, Record]]:
         for block in blocks:
             yield from self.feed(block)
 
 
-def decode_records(data, volume: Optional[str] = None) -> List[Tuple[int, int, Record]]:
+def decode_records(data: bytes | bytearray | memoryview, volume: Optional[str] = None) -> List[Tuple[int, int, Record]]:
     """Convenience: all records of a byte string of blocks."""
     import io
 

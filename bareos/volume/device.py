@@ -19,12 +19,14 @@ Bareos' end address is *inclusive*: the last byte of the last block.
 import errno
 import os
 import threading
-from typing import Iterator, Optional, Tuple
+from typing import Any, BinaryIO, Iterator, Optional, Sequence, Tuple, Type
 
 from bareos.volume.blocks import (
     BLOCK_HEADER_SIZE,
+    Block,
     DEFAULT_BLOCK_SIZE,
     BlockWriter,
+    OutBlock,
     RecordAssembler,
     iter_blocks,
     parse_block_header,
@@ -51,8 +53,9 @@ def _check_name(volume_name: str) -> None:
 class FileVolume:
     """One volume file of a File device."""
 
-    def __init__(self, path, fd, label, label_type, size, *, max_volume_bytes=None,
-                 max_block_size=DEFAULT_BLOCK_SIZE, next_block_number=None, writable=True):
+    def __init__(self, path: str, fd: int, label: VolumeLabel, label_type: int, size: int, *,
+                 max_volume_bytes: Optional[int] = None, max_block_size: int = DEFAULT_BLOCK_SIZE,
+                 next_block_number: Optional[int] = None, writable: bool = True) -> None:
         self.path = path
         self.name = label.volume_name
         self.label = label
@@ -60,7 +63,7 @@ class FileVolume:
         self.max_volume_bytes = max_volume_bytes
         self.max_block_size = max_block_size
         self.writable = writable
-        self._fd = fd
+        self._fd: Optional[int] = fd
         self._size = size
         self._next_block = next_block_number  # None until the tail was scanned
         self._lock = threading.Lock()
@@ -68,7 +71,7 @@ class FileVolume:
 
     # -- creation and opening ---------------------------------------------
     @classmethod
-    def create(cls, directory, volume_name: str, label: VolumeLabel, *, label_type: int = VOL_LABEL,
+    def create(cls, directory: "str | os.PathLike[str]", volume_name: str, label: VolumeLabel, *, label_type: int = VOL_LABEL,
                max_volume_bytes: Optional[int] = None, max_block_size: int = DEFAULT_BLOCK_SIZE,
                overwrite: bool = False) -> "FileVolume":
         """Create ``directory/volume_name`` holding block 0 with the volume label."""
@@ -101,13 +104,13 @@ class FileVolume:
                 os.unlink(path)
             except OSError:
                 pass
-            kind = VolumeFull if exc.errno in _FULL_ERRNOS else VolumeError
+            kind: Type[VolumeError] = VolumeFull if exc.errno in _FULL_ERRNOS else VolumeError
             raise kind(f"cannot write the label of {path}: {exc.strerror}", volume=volume_name) from exc
         return cls(path, fd, label, label_type, len(block), max_volume_bytes=max_volume_bytes,
                    max_block_size=max_block_size, next_block_number=1)
 
     @classmethod
-    def open(cls, directory, volume_name: str, *, writable: bool = True,
+    def open(cls, directory: "str | os.PathLike[str]", volume_name: str, *, writable: bool = True,
              max_volume_bytes: Optional[int] = None, max_block_size: int = DEFAULT_BLOCK_SIZE) -> "FileVolume":
         """Open an existing volume, reading and validating its label."""
         _check_name(volume_name)
@@ -129,7 +132,7 @@ class FileVolume:
                    max_block_size=max_block_size, writable=writable)
 
     @staticmethod
-    def _read_label(fd, volume_name):
+    def _read_label(fd: int, volume_name: str) -> Tuple[VolumeLabel, int]:
         with open(fd, "rb", buffering=0, closefd=False) as f:
             try:
                 block = next(iter_blocks(f, volume=volume_name), None)
@@ -171,22 +174,22 @@ class FileVolume:
                 os.close(self._fd)
                 self._fd = None
 
-    def __enter__(self):
+    def __enter__(self) -> "FileVolume":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<FileVolume {self.name!r} size={self._size}>"
 
-    def _fileno(self):
+    def _fileno(self) -> int:
         if self._fd is None:
             raise VolumeError("volume is closed", volume=self.name)
         return self._fd
 
-    def _scan_tail(self) -> None:
-        """Find the last block number and the end of the last complete block.
+    def _scan_tail(self) -> int:
+        """Find the last block number and the end of the last complete block; return the next number.
 
         Walks the block headers only (no CRC).  A torn last block -- a valid
         header but the file ends inside it, as an interrupted write leaves it
@@ -209,6 +212,7 @@ class FileVolume:
             self.repaired_bytes = file_size - offset
         self._size = offset
         self._next_block = number + 1
+        return self._next_block
 
     # -- writing -----------------------------------------------------------
     def append_session(self, session_id: int, session_time: int, *, batch_bytes: int = 1 << 20) -> "SessionWriter":
@@ -218,7 +222,7 @@ class FileVolume:
             raise VolumeError("volume is open read-only", volume=self.name)
         return SessionWriter(self, session_id, session_time, batch_bytes=batch_bytes)
 
-    def _append(self, writer: "SessionWriter", blocks) -> None:
+    def _append(self, writer: "SessionWriter", blocks: Sequence[OutBlock]) -> None:
         """Write unsealed blocks (:class:`OutBlock`) for ``writer``.
 
         Seals (numbers, CRC) and writes as many as fit; the rest become the
@@ -226,8 +230,7 @@ class FileVolume:
         """
         with self._lock:
             fd = self._fileno()
-            if self._next_block is None:
-                self._scan_tail()
+            next_block = self._scan_tail() if self._next_block is None else self._next_block
             start = self._size
             limit = self.max_volume_bytes
             fit = len(blocks)
@@ -238,7 +241,7 @@ class FileVolume:
                     if total > limit:
                         fit = i
                         break
-            number = self._next_block
+            number = next_block
             sid, stime = writer.session_id, writer.session_time
             for blk in blocks[:fit]:
                 blk.seal(number, sid, stime)
@@ -250,7 +253,7 @@ class FileVolume:
                 writer._account(offset, blk.size, blk.first_index, blk.last_index)
                 offset += blk.size
             self._size = offset
-            self._next_block += written_blocks
+            self._next_block = next_block + written_blocks
             if written_blocks < len(blocks):
                 writer._overflow = list(blocks[written_blocks:])
                 if error is None:
@@ -266,7 +269,8 @@ class FileVolume:
                 raise VolumeError(f"write error on {self.path}: {error.strerror}; volume ends at the "
                                   "last complete block", volume=self.name, offset=offset) from error
 
-    def _write_blocks(self, fd, start, blocks):
+    def _write_blocks(self, fd: int, start: int, blocks: Sequence[OutBlock]
+                      ) -> Tuple[int, Optional[OSError]]:
         """pwritev the blocks at ``start``; return (complete blocks written, OSError or None).
 
         On a short write or an error, a partly written block is truncated
@@ -314,10 +318,11 @@ class FileVolume:
         return complete, error
 
     # -- reading -----------------------------------------------------------
-    def _reader(self):
+    def _reader(self) -> BinaryIO:
         return open(self.path, "rb", buffering=0)
 
-    def iter_blocks(self, start: int = 0, end: Optional[int] = None, verify: bool = True):
+    def iter_blocks(self, start: int = 0, end: Optional[int] = None, verify: bool = True
+                    ) -> Iterator[Block]:
         """Blocks of the volume from ``start`` up to the block holding byte ``end``."""
         with self._reader() as f:
             yield from iter_blocks(f, start, end, self.name, verify)
@@ -348,7 +353,6 @@ class FileVolume:
             assembler.sessions = {key}
         else:
             assembler.sessions.add(key)
-        lo, hi = file_index_range if file_index_range else (None, None)
         for block in self.iter_blocks(start_address, end_address):
             if block.session_id != session_id or block.session_time != session_time:
                 continue
@@ -358,10 +362,11 @@ class FileVolume:
                     if include_labels:
                         yield record
                     continue
-                if lo is not None:
-                    if fi < lo:
+                if file_index_range is not None:
+                    first, last = file_index_range
+                    if fi < first:
                         continue
-                    if fi > hi:
+                    if fi > last:
                         return  # FileIndex never decreases within a session
                 yield record
 
@@ -385,14 +390,15 @@ class SessionWriter:
     """
 
     def __init__(self, volume: FileVolume, session_id: int, session_time: int, *,
-                 batch_bytes: int = 1 << 20, _blocks: Optional[BlockWriter] = None, _overflow=None):
+                 batch_bytes: int = 1 << 20, _blocks: Optional[BlockWriter] = None,
+                 _overflow: Sequence[OutBlock] = ()) -> None:
         self.volume = volume
         self.session_id = session_id
         self.session_time = session_time
         self.batch_bytes = batch_bytes
         self._blocks = _blocks or BlockWriter(volume.max_block_size, session_id, session_time)
-        self._overflow = []  # blocks that did not fit on this volume
-        self._carry = list(_overflow or [])  # blocks taken over from the previous volume
+        self._overflow: list[OutBlock] = []  # blocks that did not fit on this volume
+        self._carry = list(_overflow)  # blocks taken over from the previous volume
         self.closed = False
         # what this session put on this volume
         self.opened_at = volume.size  # volume address when the session began here
@@ -419,7 +425,7 @@ class SessionWriter:
         """
         return self.volume.size + self._blocks.completed_bytes
 
-    def jobmedia(self) -> dict:
+    def jobmedia(self) -> dict[str, Any]:
         """The JobMedia fields for this session on this volume (disk addressing)."""
         start = self.start_address or 0
         end = self.end_address or 0
@@ -429,7 +435,7 @@ class SessionWriter:
                 "StartFile": sf, "StartBlock": sb, "EndFile": ef, "EndBlock": eb,
                 "VolAddr": (start, end)}
 
-    def _account(self, offset, size, first, last):
+    def _account(self, offset: int, size: int, first: int, last: int) -> None:
         if self.start_address is None:
             self.start_address = offset
         self.end_offset = offset + size
@@ -440,19 +446,19 @@ class SessionWriter:
         self.blocks_written += 1
         self.bytes_written += size
 
-    def _check(self):
+    def _check(self) -> None:
         if self.closed:
             raise VolumeError("session writer is closed", volume=self.volume.name)
         if self._overflow:
             raise VolumeError("volume is full: continue with continue_on(new_volume)",
                               volume=self.volume.name, offset=self.volume.size)
 
-    def _commit(self):
+    def _commit(self) -> None:
         blocks = self._blocks.take_unsealed()
         if blocks:
             self.volume._append(self, blocks)
 
-    def _commit_carry(self):
+    def _commit_carry(self) -> None:
         if self._carry:
             blocks, self._carry = self._carry, []
             self.volume._append(self, blocks)
@@ -521,13 +527,13 @@ class SessionWriter:
         nxt = SessionWriter(volume, self.session_id, self.session_time, batch_bytes=self.batch_bytes,
                             _blocks=self._blocks, _overflow=self._overflow)
         self._overflow = []
-        self._blocks = None
+        del self._blocks  # the new writer owns them now
         self.closed = True
         return nxt
 
-    def __enter__(self):
+    def __enter__(self) -> "SessionWriter":
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             self.close()

@@ -8,7 +8,8 @@ offset, so an operator can find the damage with a hex editor or ``bls``.
 class VolumeError(Exception):
     """A volume is unreadable, malformed or cannot be written."""
 
-    def __init__(self, message, *, volume=None, offset=None):
+    def __init__(self, message: str, *, volume: str | None = None,
+                 offset: int | None = None) -> None:
         self.volume = volume
         self.offset = offset
         where = []

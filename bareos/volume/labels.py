@@ -31,7 +31,7 @@ program strings).
 import struct
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from bareos.volume.errors import LabelError
 from bareos.volume.records import EOS_LABEL, PRE_LABEL, SOS_LABEL, VOL_LABEL, Record
@@ -73,19 +73,19 @@ def _put_string(out: bytearray, value: str, limit: int, field: str) -> None:
 class _Reader:
     """Walks a serialized label; every shortfall is a LabelError."""
 
-    def __init__(self, data, what):
+    def __init__(self, data: bytes | bytearray | memoryview, what: str) -> None:
         self.data = bytes(data)
         self.pos = 0
         self.what = what
 
-    def fixed(self, st: struct.Struct):
+    def fixed(self, st: struct.Struct) -> tuple[Any, ...]:
         if self.pos + st.size > len(self.data):
             raise LabelError(f"{self.what} is truncated ({len(self.data)} bytes)")
         values = st.unpack_from(self.data, self.pos)
         self.pos += st.size
         return values
 
-    def string(self, field) -> str:
+    def string(self, field: str) -> str:
         end = self.data.find(b"\0", self.pos)
         if end < 0:
             raise LabelError(f"{self.what}: field {field} is not NUL-terminated")
@@ -98,7 +98,7 @@ class _Reader:
         return len(self.data) - self.pos
 
 
-def _check_id(reader: _Reader, accepted=ACCEPTED_IDS) -> str:
+def _check_id(reader: _Reader, accepted: tuple[str, ...] = ACCEPTED_IDS) -> str:
     ident = reader.string("Id")
     if ident not in accepted:
         raise LabelError(f"{reader.what}: unknown label id {ident!r}")
@@ -140,7 +140,7 @@ class VolumeLabel:
         return bytes(out)
 
     @classmethod
-    def decode(cls, data) -> "VolumeLabel":
+    def decode(cls, data: bytes | memoryview) -> "VolumeLabel":
         r = _Reader(data, "volume label")
         _check_id(r)
         ver, label_btime, write_btime, _, _ = r.fixed(_VOL_FIXED)
@@ -217,17 +217,19 @@ class SessionLabel:
         return bytes(out)
 
     @classmethod
-    def decode(cls, data, label_type: Optional[int] = None) -> "SessionLabel":
+    def decode(cls, data: bytes | memoryview, label_type: Optional[int] = None) -> "SessionLabel":
         """Decode; ``label_type`` EOS_LABEL/SOS_LABEL, or None to infer from the length."""
         r = _Reader(data, "session label")
         _check_id(r)
         ver, job_id, write_btime, _ = r.fixed(_SOS_FIXED)
         if ver < MIN_DECODED_VERSION:
             raise LabelError(f"session label version {ver} is too old (need >= {MIN_DECODED_VERSION})")
-        strings = [r.string(f) for f in ("PoolName", "PoolType", "JobName", "ClientName", "Job", "FileSetName")]
+        pool_name, pool_type, job_name, client_name, job, fileset_name = (r.string(f) for f in (
+            "PoolName", "PoolType", "JobName", "ClientName", "Job", "FileSetName"))
         job_type, job_level = r.fixed(_TYPE_LEVEL)
         md5 = r.string("FileSetMD5")
-        label = cls(job_id, write_btime, *strings, job_type, job_level, md5)
+        label = cls(job_id, write_btime, pool_name, pool_type, job_name, client_name, job,
+                    fileset_name, job_type, job_level, md5)
         eos = label_type == EOS_LABEL if label_type is not None else r.remaining >= _EOS_TAIL.size
         if eos:
             for field, value in zip(cls._EOS_FIELDS, r.fixed(_EOS_TAIL)):

@@ -53,6 +53,6 @@ class Record(NamedTuple):
     def is_label(self) -> bool:
         return self.file_index < 0
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         fi = LABEL_NAMES.get(self.file_index, self.file_index)
         return f"Record(file_index={fi}, stream={self.stream}, len={len(self.data)})"

@@ -11,7 +11,6 @@ they cannot be installed the test is skipped with the reason, except under CI
 import configparser
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 

@@ -50,10 +50,13 @@ STATE_PATHS = [Path("/etc/bareos"), Path("/var/lib/bareos"), Path("/var/log/bare
 BACKED_UP = Path("/usr/sbin")            # the default FileSet SelfTest
 
 
-def log(message, started=[]):
-    if not started:
-        started.append(time.monotonic())
-    print(f"[{time.monotonic() - started[0]:6.1f}s] {message}", flush=True)
+_log_started = []    # time.monotonic() of the first log line
+
+
+def log(message):
+    if not _log_started:
+        _log_started.append(time.monotonic())
+    print(f"[{time.monotonic() - _log_started[0]:6.1f}s] {message}", flush=True)
 
 
 def run(command, *, cwd=None, timeout=600, check=True, **kwargs):

@@ -122,7 +122,7 @@ class JobManager:
             await director.catalog.update_job(
                 job.jobid, job_status=job.status, end_time=_local(job.end_time),
                 real_end_time=_local(job.end_time), job_files=job.fd_files,
-                job_bytes=job.fd_bytes if job.type == "B" else job.fd_bytes,
+                job_bytes=job.fd_bytes,
                 read_bytes=job.read_bytes, job_errors=job.fd_errors + job.sd_errors,
                 vol_session_id=job.vol_session_id, vol_session_time=job.vol_session_time,
                 level=job.level, job_tdate=int(job.end_time))

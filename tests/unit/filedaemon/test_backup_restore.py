@@ -1,6 +1,5 @@
 """Walk + read + restore round trips in temporary directories, without any network."""
 
-import errno
 import hashlib
 import os
 import stat
@@ -8,7 +7,6 @@ import time
 
 import pytest
 
-from bareos.filedaemon import restore as restore_mod
 from bareos.filedaemon import streams
 from bareos.filedaemon.attributes import (
     FT_DIREND, FT_LNK, FT_LNKSAVED, FT_REG, FT_REGE, FT_SPEC, AttributeRecord,
