@@ -585,17 +585,10 @@ class Suite:
 
     # -- config text --------------------------------------------------------
 
-    def director_resources(
-        self,
-        *,
-        tls: TlsPolicy = TLS_NONE,
-        client_tls: TlsPolicy = TLS_NONE,
-        storage_tls: TlsPolicy = TLS_NONE,
-        consoles: Optional[Iterable[ConsoleSpec]] = None,
-        clients: Sequence[Mapping] = (),
-        director_extra: Sequence[str] = (),
-        extra_resources: Mapping[str, str] = None,
-    ) -> dict[str, str]:
+    def director_resources(self, *, tls: TlsPolicy = TLS_NONE, client_tls: TlsPolicy = TLS_NONE,
+                           storage_tls: TlsPolicy = TLS_NONE, consoles: Optional[Iterable[ConsoleSpec]] = None,
+                           clients: Sequence[Mapping] = (), director_extra: Sequence[str] = (),
+                           extra_resources: Optional[Mapping[str, str]] = None) -> dict[str, str]:
         """Director configuration as ``{"<type>/<name>.conf": text}``.
 
         *tls* is the Director resource's policy (it governs the default
@@ -607,7 +600,7 @@ class Suite:
         all_clients = [
             {"name": self.client_name, "port": self.fd_port, "password": self.fd_password, "tls": client_tls}
         ] + list(clients)
-        files = resource_files(
+        return resource_files(
             Resource("Director", [
                 {"Name": self.director_name, "DirAddress": self.host, "DirPort": self.dir_port,
                  "Password": Quoted(self.dir_password), "Working Directory": self.dir_work,
@@ -625,26 +618,18 @@ class Suite:
                 *tls_directives(storage_tls)]),
             Resource("Messages", {"Name": "Daemon", "Console": "all"}),
             CATALOG,
-        )
-        files.update(extra_resources or {})
-        return files
+        ) | dict(extra_resources or {})
 
-    def fd_resources(
-        self,
-        *,
-        director_tls: TlsPolicy = TLS_NONE,
-        client_tls: TlsPolicy = TLS_NONE,
-        monitor: bool = False,
-        monitors: Sequence[Mapping] = (),
-        extra_resources: Mapping[str, str] = None,
-    ) -> dict[str, str]:
+    def fd_resources(self, *, director_tls: TlsPolicy = TLS_NONE, client_tls: TlsPolicy = TLS_NONE,
+                     monitor: bool = False, monitors: Sequence[Mapping] = (),
+                     extra_resources: Optional[Mapping[str, str]] = None) -> dict[str, str]:
         """File daemon configuration as ``{"<type>/<name>.conf": text}``.
 
         *monitor* puts ``Monitor = yes`` in the Director resource; *monitors*
         adds further Director resources (mappings with ``name``, ``password``,
         optional ``tls``, ``monitor`` (default yes), ``extra``).
         """
-        files = resource_files(
+        return resource_files(
             Resource("Client", [
                 {"Name": self.client_name, "FdAddress": self.host, "FdPort": self.fd_port,
                  "Working Directory": self.fd_work},
@@ -654,20 +639,13 @@ class Suite:
                                  monitor=m.get("monitor", True), extra=m.get("extra", ()))
               for m in monitors),
             messages_to_director(self.director_name),
-        )
-        files.update(extra_resources or {})
-        return files
+        ) | dict(extra_resources or {})
 
-    def sd_resources(
-        self,
-        *,
-        director_tls: TlsPolicy = TLS_NONE,
-        storage_tls: TlsPolicy = TLS_NONE,
-        monitor: bool = False,
-        extra_resources: Mapping[str, str] = None,
-    ) -> dict[str, str]:
+    def sd_resources(self, *, director_tls: TlsPolicy = TLS_NONE, storage_tls: TlsPolicy = TLS_NONE,
+                     monitor: bool = False,
+                     extra_resources: Optional[Mapping[str, str]] = None) -> dict[str, str]:
         """Storage daemon configuration as ``{"<type>/<name>.conf": text}``."""
-        files = resource_files(
+        return resource_files(
             Resource("Storage", [
                 {"Name": self.storage_daemon_name, "SdAddress": self.host, "SdPort": self.sd_port,
                  "Working Directory": self.sd_work},
@@ -675,9 +653,7 @@ class Suite:
             director_of_daemon(self.director_name, self.sd_password, director_tls, monitor=monitor),
             file_device(self.storage_dir),
             messages_to_director(self.director_name),
-        )
-        files.update(extra_resources or {})
-        return files
+        ) | dict(extra_resources or {})
 
     def backup_resources(self, source, *, accurate: bool = True, options: Sequence[str] = ("Signature = MD5",),
                          pool_extra: Sequence[str] = (), restore_where: Optional[str] = None) -> dict[str, str]:

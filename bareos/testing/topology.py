@@ -106,7 +106,7 @@ class Topology:
         first_fd, first_sd = next(iter(self.fds)), next(iter(self.sds))
         job = {"Client": first_fd, "FileSet": "TestSet", "Storage": first_sd, "Pool": "Full",
                "Messages": "Standard"}
-        files = resource_files(
+        return resource_files(
             Resource("Director", {
                 "Name": self.director_name, "DirAddress": self.director_host,
                 "DirPort": self.director_port, "Password": Quoted(self.director_password),
@@ -131,9 +131,7 @@ class Topology:
             Resource("Job", {"Name": "backup", "Type": "Backup", "Level": "Full", **job}),
             Resource("Job", {"Name": "RestoreFiles", "Type": "Restore", **job,
                              "Where": self.base / "restores"}),
-        )
-        files.update(extra_resources or {})
-        return files
+        ) | dict(extra_resources or {})
 
     def fd_resources(self, fd: Node) -> dict[str, str]:
         sd_connect_timeout = (None if any("sd connect timeout" in line.lower() for line in fd.extra)
