@@ -134,6 +134,7 @@ class Topology:
         ) | dict(extra_resources or {})
 
     def fd_resources(self, fd: Node) -> dict[str, str]:
+        # 5 s unless the test's extra lines set their own (a directive may not appear twice)
         sd_connect_timeout = (None if any("sd connect timeout" in line.lower() for line in fd.extra)
                               else 5)
         return resource_files(
