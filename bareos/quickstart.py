@@ -24,12 +24,10 @@ import sys
 import time
 from pathlib import Path
 
+from bareos.config.writer import (Quoted, Resource, Verbatim, destination, resource,
+                                  resource_files, write_file, write_tree)
+
 DAEMONS = {"dir": "bareos-dir", "fd": "bareos-fd", "sd": "bareos-sd"}
-
-
-def _resource(kind, directives):
-    body = "".join(f"  {line}\n" for line in directives)
-    return f"{kind} {{\n{body}}}\n"
 
 
 def single_host_resources(root, ports=(9101, 9102, 9103), host="127.0.0.1",
@@ -54,85 +52,68 @@ def single_host_resources(root, ports=(9101, 9102, 9103), host="127.0.0.1",
     volumes = Path(volumes) if volumes is not None else root / "var" / "volumes"
     logs = ({d: Path(log_directory) for d in DAEMONS} if log_directory is not None
             else work)
-    source = backup_source or str(root / "data")
-    where = restore_where or str(root / "restore")
+    source = Path(backup_source or root / "data")
+    where = Path(restore_where or root / "restore")
     passwords = passwords or {}
-    dir_pw, fd_pw, sd_pw = (passwords.get(d) or secrets.token_urlsafe(24)
+    dir_pw, fd_pw, sd_pw = (Quoted(passwords.get(d) or secrets.token_urlsafe(24))
                             for d in ("dir", "fd", "sd"))
-    director = {
-        f"director/{director_name}.conf": _resource("Director", [
-            f"Name = {director_name}", f"DirAddress = {host}", f"DirPort = {dir_port}",
-            f'Password = "{dir_pw}"', f'Working Directory = "{work["dir"]}"',
-            "Messages = Daemon", "Maximum Concurrent Jobs = 10"]),
-        f"client/{client_name}.conf": _resource("Client", [
-            f"Name = {client_name}", f"Address = {host}", f"Port = {fd_port}",
-            f'Password = "{fd_pw}"']),
-        "storage/File.conf": _resource("Storage", [
-            "Name = File", f"Address = {host}", f"Port = {sd_port}", f'Password = "{sd_pw}"',
-            "Device = FileStorage", "Media Type = File"]),
-        "catalog/MyCatalog.conf": _resource("Catalog", [
-            "Name = MyCatalog", "DB Driver = sqlite3", "DB Name = bareos"]),
-        "messages/Daemon.conf": _resource("Messages", [
-            "Name = Daemon", "Console = all", f'Append = "{logs["dir"]}/bareos.log" = all']),
-        "messages/Standard.conf": _resource("Messages", [
-            "Name = Standard", "Console = all", "Catalog = all",
-            f'Append = "{logs["dir"]}/bareos.log" = all']),
-        "pool/Full.conf": _resource("Pool", [
-            "Name = Full", "Pool Type = Backup", 'Label Format = "Full-"',
-            "Maximum Volume Bytes = 50G", "Maximum Volumes = 100"]),
-        "pool/Incremental.conf": _resource("Pool", [
-            "Name = Incremental", "Pool Type = Backup", 'Label Format = "Incremental-"',
-            "Maximum Volume Bytes = 1G", "Maximum Volumes = 100"]),
-        "pool/Differential.conf": _resource("Pool", [
-            "Name = Differential", "Pool Type = Backup", 'Label Format = "Differential-"',
-            "Maximum Volume Bytes = 10G", "Maximum Volumes = 100"]),
-        "fileset/SelfTest.conf": (
-            "FileSet {\n  Name = SelfTest\n  Include {\n"
-            "    Options {\n      Signature = MD5\n    }\n"
-            f'    File = "{source}"\n  }}\n}}\n'),
-        "schedule/WeeklyCycle.conf": _resource("Schedule", [
-            "Name = WeeklyCycle", "Run = Level=Full 1st sat at 21:00",
-            "Run = Level=Differential 2nd-5th sat at 21:00",
-            "Run = Level=Incremental mon-fri at 21:00"]),
-        "jobdefs/DefaultJob.conf": _resource("JobDefs", [
-            "Name = DefaultJob", "Type = Backup", "Level = Incremental",
-            f"Client = {client_name}", "FileSet = SelfTest", "Schedule = WeeklyCycle",
-            "Storage = File", "Messages = Standard", "Pool = Incremental", "Priority = 10",
-            "Full Backup Pool = Full", "Differential Backup Pool = Differential",
-            "Incremental Backup Pool = Incremental"]),
-        f"job/backup-{client_name}.conf": _resource("Job", [
-            f"Name = backup-{client_name}", "JobDefs = DefaultJob"]),
-        "job/RestoreFiles.conf": _resource("Job", [
-            "Name = RestoreFiles", "Type = Restore", f"Client = {client_name}",
-            "FileSet = SelfTest", "Storage = File", "Pool = Incremental", "Messages = Standard",
-            f'Where = "{where}"']),
-    }
-    filedaemon = {
-        f"client/{client_name}.conf": _resource("Client", [
-            f"Name = {client_name}", f"FdAddress = {host}", f"FdPort = {fd_port}",
-            f'Working Directory = "{work["fd"]}"']),
-        f"director/{director_name}.conf": _resource("Director", [
-            f"Name = {director_name}", f'Password = "{fd_pw}"']),
-        "messages/Standard.conf": _resource("Messages", [
-            "Name = Standard", f"Director = {director_name} = all, !skipped, !restored",
-            f'Append = "{logs["fd"]}/bareos-fd.log" = all, !skipped, !restored']),
-    }
-    storagedaemon = {
-        f"storage/{storage_name}.conf": _resource("Storage", [
-            f"Name = {storage_name}", f"SdAddress = {host}", f"SdPort = {sd_port}",
-            f'Working Directory = "{work["sd"]}"']),
-        f"director/{director_name}.conf": _resource("Director", [
-            f"Name = {director_name}", f'Password = "{sd_pw}"']),
-        "device/FileStorage.conf": _resource("Device", [
-            "Name = FileStorage", "Media Type = File", f'Archive Device = "{volumes}"',
-            "Device Type = File", "Label Media = yes", "Random Access = yes",
-            "Automatic Mount = yes", "Removable Media = no", "Always Open = no"]),
-        "messages/Standard.conf": _resource("Messages", [
-            "Name = Standard", f"Director = {director_name} = all"]),
-    }
-    bconsole = _resource("Director", [
-        f"Name = {director_name}", f"Address = {host}", f"DirPort = {dir_port}",
-        f'Password = "{dir_pw}"'])
+    fd_messages = "all, !skipped, !restored"
+    pools = [Resource("Pool", {"Name": name, "Pool Type": "Backup",
+                               "Label Format": Quoted(f"{name}-"),
+                               "Maximum Volume Bytes": size, "Maximum Volumes": 100})
+             for name, size in (("Full", "50G"), ("Incremental", "1G"), ("Differential", "10G"))]
+    director = resource_files(
+        Resource("Director", {
+            "Name": director_name, "DirAddress": host, "DirPort": dir_port,
+            "Password": dir_pw, "Working Directory": work["dir"], "Messages": "Daemon",
+            "Maximum Concurrent Jobs": 10}),
+        Resource("Client", {"Name": client_name, "Address": host, "Port": fd_port,
+                            "Password": fd_pw}),
+        Resource("Storage", {"Name": "File", "Address": host, "Port": sd_port,
+                             "Password": sd_pw, "Device": "FileStorage", "Media Type": "File"}),
+        Resource("Catalog", {"Name": "MyCatalog", "DB Driver": "sqlite3", "DB Name": "bareos"}),
+        Resource("Messages", {"Name": "Daemon", "Console": "all",
+                              "Append": destination(logs["dir"] / "bareos.log")}),
+        Resource("Messages", {"Name": "Standard", "Console": "all", "Catalog": "all",
+                              "Append": destination(logs["dir"] / "bareos.log")}),
+        *pools,
+        Resource("FileSet", {"Name": "SelfTest",
+                             "Include": {"Options": {"Signature": "MD5"}, "File": source}}),
+        Resource("Schedule", {"Name": "WeeklyCycle", "Run": [
+            Verbatim("Level=Full 1st sat at 21:00"),
+            Verbatim("Level=Differential 2nd-5th sat at 21:00"),
+            Verbatim("Level=Incremental mon-fri at 21:00")]}),
+        Resource("JobDefs", {
+            "Name": "DefaultJob", "Type": "Backup", "Level": "Incremental",
+            "Client": client_name, "FileSet": "SelfTest", "Schedule": "WeeklyCycle",
+            "Storage": "File", "Messages": "Standard", "Pool": "Incremental", "Priority": 10,
+            "Full Backup Pool": "Full", "Differential Backup Pool": "Differential",
+            "Incremental Backup Pool": "Incremental"}),
+        Resource("Job", {"Name": f"backup-{client_name}", "JobDefs": "DefaultJob"}),
+        Resource("Job", {"Name": "RestoreFiles", "Type": "Restore", "Client": client_name,
+                         "FileSet": "SelfTest", "Storage": "File", "Pool": "Incremental",
+                         "Messages": "Standard", "Where": where}),
+    )
+    filedaemon = resource_files(
+        Resource("Client", {"Name": client_name, "FdAddress": host, "FdPort": fd_port,
+                            "Working Directory": work["fd"]}),
+        Resource("Director", {"Name": director_name, "Password": fd_pw}),
+        Resource("Messages", {
+            "Name": "Standard", "Director": destination(director_name, fd_messages),
+            "Append": destination(logs["fd"] / "bareos-fd.log", fd_messages)}),
+    )
+    storagedaemon = resource_files(
+        Resource("Storage", {"Name": storage_name, "SdAddress": host, "SdPort": sd_port,
+                             "Working Directory": work["sd"]}),
+        Resource("Director", {"Name": director_name, "Password": sd_pw}),
+        Resource("Device", {
+            "Name": "FileStorage", "Media Type": "File", "Archive Device": volumes,
+            "Device Type": "File", "Label Media": True, "Random Access": True,
+            "Automatic Mount": True, "Removable Media": False, "Always Open": False}),
+        Resource("Messages", {"Name": "Standard", "Director": destination(director_name)}),
+    )
+    bconsole = resource("Director", {"Name": director_name, "Address": host,
+                                      "DirPort": dir_port, "Password": dir_pw})
     return {"dir": director, "fd": filedaemon, "sd": storagedaemon}, bconsole, work, volumes
 
 
@@ -142,13 +123,8 @@ def write_single_host_config(root, **options):
     trees, bconsole, work, volumes = single_host_resources(root, **options)
     etc = root / "etc"
     for daemon, files in trees.items():
-        for relative, text in files.items():
-            path = etc / f"{DAEMONS[daemon]}.d" / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            path.chmod(0o640)
-    (etc / "bconsole.conf").write_text(bconsole)
-    (etc / "bconsole.conf").chmod(0o640)
+        write_tree(etc / f"{DAEMONS[daemon]}.d", files)
+    write_file(etc / "bconsole.conf", bconsole)
     for directory in list(work.values()) + [volumes, root / "data", root / "restore"]:
         directory.mkdir(parents=True, exist_ok=True)
     return etc
@@ -199,18 +175,6 @@ def shared_passwords(path):
     return {daemon: values[key] for daemon, key in _PASSWORD_KEYS.items()}
 
 
-def _install_file(path, text, group):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    if group is not None:
-        os.chown(tmp, 0, group)
-    os.chmod(tmp, 0o640)
-    os.replace(tmp, path)
-
-
 def write_system_config(config_dir="/etc/bareos", parts=CONFIG_PARTS, group=None,
                         **options):
     """Write the single-host defaults of ``parts`` under ``config_dir``.
@@ -236,7 +200,7 @@ def write_system_config(config_dir="/etc/bareos", parts=CONFIG_PARTS, group=None
         if part == "bconsole":
             target = config_dir / "bconsole.conf"
             if not target.exists():
-                _install_file(target, bconsole, gid)
+                write_file(target, bconsole, group=gid)
                 written.append(target)
             continue
         if part not in DAEMONS:
@@ -245,8 +209,7 @@ def write_system_config(config_dir="/etc/bareos", parts=CONFIG_PARTS, group=None
         if tree.exists() or (config_dir / f"{DAEMONS[part]}.conf").exists():
             continue
         staging = config_dir / f".{DAEMONS[part]}.d.new"
-        for relative, text in trees[part].items():
-            _install_file(staging / relative, text, gid)
+        write_tree(staging, trees[part], group=gid)
         for directory in [staging] + [p for p in staging.rglob("*") if p.is_dir()]:
             if gid is not None:
                 os.chown(directory, 0, gid)

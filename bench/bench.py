@@ -38,7 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bareos.testing.daemons import Suite, daemon_env, default_python, quote, resource  # noqa: E402
+from bareos.config.writer import quote, resource  # noqa: E402
+from bareos.testing.daemons import Suite, daemon_env, default_python  # noqa: E402
 
 PEER = (REPO / ".." / "shared" / "peers" / "bacula").resolve()
 if not PEER.is_dir():
@@ -161,10 +162,8 @@ class OurSystem:
             "Tiny": (TINY, True),
         }
         for name, (rel, md5) in filesets.items():
-            options = "    Options {\n      Signature = MD5\n    }\n" if md5 else ""
-            res[f"fileset/{name}.conf"] = (
-                f"FileSet {{\n  Name = {name}\n  Include {{\n{options}"
-                f"    File = {quote(str(self.data / rel))}\n  }}\n}}\n")
+            res[f"fileset/{name}.conf"] = resource("FileSet", {"Name": name, "Include": {
+                "Options": {"Signature": "MD5"} if md5 else None, "File": self.data / rel}})
         res["pool/BenchPool.conf"] = resource("Pool", [
             "Name = BenchPool", "Pool Type = Backup", 'Label Format = "Bench-"'])
         for job, _prof, sig in BACKUPS:

@@ -24,6 +24,8 @@ Modules, in the order data flows through them:
 ``model``    Configuration and Section/Resource (attribute access, defaults, JobDefs inheritance)
 ``loader``   load_config (file or directory layout) and parse_config_text
 ``errors``   ConfigError
+``writer``   the other way: resource descriptions -> text and ``<daemon>.d`` trees, for the
+             quickstart, the packages' postinst and the test harness; the loader reads it back
 """
 
 from .errors import ConfigError

@@ -5,7 +5,7 @@
   in ``twisted/plugins/`` are found), waits until it listens, and stops it by
   PID (SIGTERM, then SIGKILL after a bounded wait; always reaped).
 * :func:`write_config_tree` writes a Bareos-style ``bareos-dir.d/<type>/<name>.conf``
-  tree; :func:`write_config_file` a single file.
+  tree (the text comes from :mod:`bareos.config.writer`).
 * :class:`Suite` makes matching director / file daemon / storage daemon /
   bconsole configurations on free loopback ports with generated passwords,
   and starts and stops the daemons.
@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
+from bareos.config.writer import (
+    Block, Quoted, Resource, destination, resource, resource_files, write_file, write_tree)
 from bareos.testing.ports import LOOPBACK, DaemonNotListening, free_ports, log_tail, wait_for_port
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "PLUGINS",
     "DaemonNotListening",
     "DaemonProcess",
+    "CATALOG",
     "ConsoleSpec",
     "FULL_ACCESS_ACLS",
     "Suite",
@@ -44,7 +47,9 @@ __all__ = [
     "stop_all",
     "tls_directives",
     "twistd_command",
-    "write_config_file",
+    "director_of_daemon",
+    "file_device",
+    "messages_to_director",
     "write_config_tree",
 ]
 
@@ -414,22 +419,7 @@ def write_config_tree(root: PathLike, daemon_dir_name: str, files: Mapping[str, 
     """
     if not daemon_dir_name.endswith(".d"):
         daemon_dir_name += ".d"
-    base = Path(root) / daemon_dir_name
-    for rel, text in files.items():
-        relp = Path(rel)
-        if relp.is_absolute() or ".." in relp.parts:
-            raise ValueError(f"config path must be relative and inside the tree: {rel!r}")
-        path = base / relp
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return base
-
-
-def write_config_file(path: PathLike, text: str) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(text)
-    return p
+    return write_tree(Path(root) / daemon_dir_name, files)
 
 
 # --------------------------------------------------------------------------
@@ -468,17 +458,6 @@ def tls_directives(tls: TlsPolicy) -> list[str]:
     return ["TLS Enable = yes", "TLS Require = yes"]
 
 
-def quote(value: str) -> str:
-    """A Bareos quoted string."""
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def resource(rtype: str, lines: Iterable[str]) -> str:
-    """``Type {\\n  line\\n  ...\\n}\\n``."""
-    body = "".join(f"  {line}\n" for line in lines if line)
-    return f"{rtype} {{\n{body}}}\n"
-
-
 def generate_password() -> str:
     return secrets.token_urlsafe(18)
 
@@ -492,6 +471,31 @@ FULL_ACCESS_ACLS = tuple(
 )
 
 
+#: the catalog of every test director: SQLite in its Working Directory
+CATALOG = Resource("Catalog", {"Name": "MyCatalog", "DB Driver": "sqlite3", "DB Name": "bareos"})
+
+
+def director_of_daemon(name: str, password: str, tls: TlsPolicy = TLS_NONE, *, monitor: bool = False,
+                       extra: Sequence[str] = ()) -> Resource:
+    """A file or storage daemon's Director resource: who may connect, with which password."""
+    return Resource("Director", [{"Name": name, "Password": Quoted(password), "Monitor": monitor or None},
+                                 *tls_directives(tls), *extra])
+
+
+def messages_to_director(director_name: str) -> Resource:
+    """A file or storage daemon's ``Messages Standard``: everything goes to the director."""
+    return Resource("Messages", {"Name": "Standard", "Director": destination(director_name)})
+
+
+def file_device(archive_device: PathLike, media_type: str = "File", extra: Sequence[str] = ()) -> Resource:
+    """The storage daemon's ``FileStorage`` device: volumes are files in *archive_device*."""
+    return Resource("Device", [
+        {"Name": "FileStorage", "Media Type": media_type, "Archive Device": Path(archive_device),
+         "Device Type": "File", "Label Media": True, "Random Access": True, "Automatic Mount": True,
+         "Removable Media": False, "Always Open": False},
+        *extra])
+
+
 @dataclass
 class ConsoleSpec:
     """A named console in the director (and optionally a bconsole.conf for it)."""
@@ -502,14 +506,14 @@ class ConsoleSpec:
     extra: Sequence[str] = ()  # extra directive lines, e.g. ACLs or Profile
     full_access: bool = True  # add FULL_ACCESS_ACLS
 
-    def directives(self) -> list[str]:
-        return [
-            f"Name = {quote(self.name)}",
-            f"Password = {quote(self.password)}",
-            *tls_directives(self.tls),
-            *(FULL_ACCESS_ACLS if self.full_access else ()),
-            *self.extra,
-        ]
+    def resource(self) -> Resource:
+        """The director's Console resource."""
+        return Resource("Console", [
+            self.credentials(), *tls_directives(self.tls),
+            *(FULL_ACCESS_ACLS if self.full_access else ()), *self.extra])
+
+    def credentials(self) -> dict:
+        return {"Name": Quoted(self.name), "Password": Quoted(self.password)}
 
 
 class Suite:
@@ -581,17 +585,10 @@ class Suite:
 
     # -- config text --------------------------------------------------------
 
-    def director_resources(
-        self,
-        *,
-        tls: TlsPolicy = TLS_NONE,
-        client_tls: TlsPolicy = TLS_NONE,
-        storage_tls: TlsPolicy = TLS_NONE,
-        consoles: Optional[Iterable[ConsoleSpec]] = None,
-        clients: Sequence[Mapping] = (),
-        director_extra: Sequence[str] = (),
-        extra_resources: Mapping[str, str] = None,
-    ) -> dict[str, str]:
+    def director_resources(self, *, tls: TlsPolicy = TLS_NONE, client_tls: TlsPolicy = TLS_NONE,
+                           storage_tls: TlsPolicy = TLS_NONE, consoles: Optional[Iterable[ConsoleSpec]] = None,
+                           clients: Sequence[Mapping] = (), director_extra: Sequence[str] = (),
+                           extra_resources: Optional[Mapping[str, str]] = None) -> dict[str, str]:
         """Director configuration as ``{"<type>/<name>.conf": text}``.
 
         *tls* is the Director resource's policy (it governs the default
@@ -600,189 +597,88 @@ class Suite:
         (mappings with ``name``, ``port``, ``password``, optional ``address``,
         ``tls``, ``extra``).  *extra_resources* is merged in last.
         """
-        files: dict[str, str] = {}
-        d = self.director_name
-        files[f"director/{d}.conf"] = resource(
-            "Director",
-            [
-                f"Name = {d}",
-                f"DirAddress = {self.host}",
-                f"DirPort = {self.dir_port}",
-                f"Password = {quote(self.dir_password)}",
-                f"Working Directory = {quote(self.dir_work)}",
-                "Messages = Daemon",
-                *tls_directives(tls),
-                *director_extra,
-            ],
-        )
-        for spec in self.consoles.values() if consoles is None else consoles:
-            files[f"console/{spec.name}.conf"] = resource("Console", spec.directives())
         all_clients = [
             {"name": self.client_name, "port": self.fd_port, "password": self.fd_password, "tls": client_tls}
         ] + list(clients)
-        for c in all_clients:
-            files[f"client/{c['name']}.conf"] = resource(
-                "Client",
-                [
-                    f"Name = {c['name']}",
-                    f"Address = {c.get('address', self.host)}",
-                    f"Port = {c['port']}",
-                    f"Password = {quote(c['password'])}",
-                    *tls_directives(c.get("tls", TLS_NONE)),
-                    *c.get("extra", ()),
-                ],
-            )
-        files[f"storage/{self.storage_name}.conf"] = resource(
-            "Storage",
-            [
-                f"Name = {self.storage_name}",
-                f"Address = {self.host}",
-                f"Port = {self.sd_port}",
-                f"Password = {quote(self.sd_password)}",
-                "Device = FileStorage",
-                "Media Type = File",
-                *tls_directives(storage_tls),
-            ],
-        )
-        files["messages/Daemon.conf"] = resource("Messages", ["Name = Daemon", "Console = all"])
-        files["catalog/MyCatalog.conf"] = resource(
-            "Catalog", ["Name = MyCatalog", "DB Driver = sqlite3", "DB Name = bareos"]
-        )
-        files.update(extra_resources or {})
-        return files
+        return resource_files(
+            Resource("Director", [
+                {"Name": self.director_name, "DirAddress": self.host, "DirPort": self.dir_port,
+                 "Password": Quoted(self.dir_password), "Working Directory": self.dir_work,
+                 "Messages": "Daemon"},
+                *tls_directives(tls), *director_extra]),
+            *(spec.resource() for spec in (self.consoles.values() if consoles is None else consoles)),
+            *(Resource("Client", [
+                {"Name": c["name"], "Address": c.get("address", self.host), "Port": c["port"],
+                 "Password": Quoted(c["password"])},
+                *tls_directives(c.get("tls", TLS_NONE)), *c.get("extra", ())])
+              for c in all_clients),
+            Resource("Storage", [
+                {"Name": self.storage_name, "Address": self.host, "Port": self.sd_port,
+                 "Password": Quoted(self.sd_password), "Device": "FileStorage", "Media Type": "File"},
+                *tls_directives(storage_tls)]),
+            Resource("Messages", {"Name": "Daemon", "Console": "all"}),
+            CATALOG,
+        ) | dict(extra_resources or {})
 
-    def fd_resources(
-        self,
-        *,
-        director_tls: TlsPolicy = TLS_NONE,
-        client_tls: TlsPolicy = TLS_NONE,
-        monitor: bool = False,
-        monitors: Sequence[Mapping] = (),
-        extra_resources: Mapping[str, str] = None,
-    ) -> dict[str, str]:
+    def fd_resources(self, *, director_tls: TlsPolicy = TLS_NONE, client_tls: TlsPolicy = TLS_NONE,
+                     monitor: bool = False, monitors: Sequence[Mapping] = (),
+                     extra_resources: Optional[Mapping[str, str]] = None) -> dict[str, str]:
         """File daemon configuration as ``{"<type>/<name>.conf": text}``.
 
         *monitor* puts ``Monitor = yes`` in the Director resource; *monitors*
         adds further Director resources (mappings with ``name``, ``password``,
         optional ``tls``, ``monitor`` (default yes), ``extra``).
         """
-        files: dict[str, str] = {}
-        files[f"client/{self.client_name}.conf"] = resource(
-            "Client",
-            [
-                f"Name = {self.client_name}",
-                f"FdAddress = {self.host}",
-                f"FdPort = {self.fd_port}",
-                f"Working Directory = {quote(self.fd_work)}",
-                *tls_directives(client_tls),
-            ],
-        )
-        files[f"director/{self.director_name}.conf"] = resource(
-            "Director",
-            [
-                f"Name = {self.director_name}",
-                f"Password = {quote(self.fd_password)}",
-                "Monitor = yes" if monitor else "",
-                *tls_directives(director_tls),
-            ],
-        )
-        for m in monitors:
-            files[f"director/{m['name']}.conf"] = resource(
-                "Director",
-                [
-                    f"Name = {m['name']}",
-                    f"Password = {quote(m['password'])}",
-                    "Monitor = yes" if m.get("monitor", True) else "",
-                    *tls_directives(m.get("tls", TLS_NONE)),
-                    *m.get("extra", ()),
-                ],
-            )
-        files["messages/Standard.conf"] = resource(
-            "Messages", ["Name = Standard", f"Director = {self.director_name} = all"]
-        )
-        files.update(extra_resources or {})
-        return files
+        return resource_files(
+            Resource("Client", [
+                {"Name": self.client_name, "FdAddress": self.host, "FdPort": self.fd_port,
+                 "Working Directory": self.fd_work},
+                *tls_directives(client_tls)]),
+            director_of_daemon(self.director_name, self.fd_password, director_tls, monitor=monitor),
+            *(director_of_daemon(m["name"], m["password"], m.get("tls", TLS_NONE),
+                                 monitor=m.get("monitor", True), extra=m.get("extra", ()))
+              for m in monitors),
+            messages_to_director(self.director_name),
+        ) | dict(extra_resources or {})
 
-    def sd_resources(
-        self,
-        *,
-        director_tls: TlsPolicy = TLS_NONE,
-        storage_tls: TlsPolicy = TLS_NONE,
-        monitor: bool = False,
-        extra_resources: Mapping[str, str] = None,
-    ) -> dict[str, str]:
+    def sd_resources(self, *, director_tls: TlsPolicy = TLS_NONE, storage_tls: TlsPolicy = TLS_NONE,
+                     monitor: bool = False,
+                     extra_resources: Optional[Mapping[str, str]] = None) -> dict[str, str]:
         """Storage daemon configuration as ``{"<type>/<name>.conf": text}``."""
-        files: dict[str, str] = {}
-        files[f"storage/{self.storage_daemon_name}.conf"] = resource(
-            "Storage",
-            [
-                f"Name = {self.storage_daemon_name}",
-                f"SdAddress = {self.host}",
-                f"SdPort = {self.sd_port}",
-                f"Working Directory = {quote(self.sd_work)}",
-                *tls_directives(storage_tls),
-            ],
-        )
-        files[f"director/{self.director_name}.conf"] = resource(
-            "Director",
-            [
-                f"Name = {self.director_name}",
-                f"Password = {quote(self.sd_password)}",
-                "Monitor = yes" if monitor else "",
-                *tls_directives(director_tls),
-            ],
-        )
-        files["device/FileStorage.conf"] = resource(
-            "Device",
-            [
-                "Name = FileStorage",
-                "Media Type = File",
-                f"Archive Device = {quote(self.storage_dir)}",
-                "Device Type = File",
-                "Label Media = yes",
-                "Random Access = yes",
-                "Automatic Mount = yes",
-                "Removable Media = no",
-                "Always Open = no",
-            ],
-        )
-        files["messages/Standard.conf"] = resource(
-            "Messages", ["Name = Standard", f"Director = {self.director_name} = all"]
-        )
-        files.update(extra_resources or {})
-        return files
+        return resource_files(
+            Resource("Storage", [
+                {"Name": self.storage_daemon_name, "SdAddress": self.host, "SdPort": self.sd_port,
+                 "Working Directory": self.sd_work},
+                *tls_directives(storage_tls)]),
+            director_of_daemon(self.director_name, self.sd_password, director_tls, monitor=monitor),
+            file_device(self.storage_dir),
+            messages_to_director(self.director_name),
+        ) | dict(extra_resources or {})
 
     def backup_resources(self, source, *, accurate: bool = True, options: Sequence[str] = ("Signature = MD5",),
                          pool_extra: Sequence[str] = (), restore_where: Optional[str] = None) -> dict[str, str]:
         """Director resources for backing up *source* (a path or a list of paths): a FileSet,
         three pools with Label Formats, the Job ``backup`` (Full/Incremental/Differential
         pools) and the Restore job ``RestoreFiles``.  Merge them with ``extra_resources=``."""
-        option_lines = "".join(f"      {line}\n" for line in options)
         sources = [source] if isinstance(source, (str, Path)) else list(source)
-        file_lines = "".join(f"    File = {quote(str(path))}\n" for path in sources)
-        pools = {
-            f"pool/{name}.conf": resource("Pool", [f"Name = {name}", "Pool Type = Backup",
-                                                    f'Label Format = "{name}-"', *pool_extra])
-            for name in ("Full", "Incremental", "Differential")
-        }
-        return {
-            "fileset/TestSet.conf": (
-                "FileSet {\n  Name = TestSet\n  Include {\n    Options {\n"
-                f"{option_lines}    }}\n{file_lines}  }}\n}}\n"),
-            **pools,
-            "job/backup.conf": resource("Job", [
-                "Name = backup", "Type = Backup", "Level = Full", f"Client = {self.client_name}",
-                "FileSet = TestSet", f"Storage = {self.storage_name}", "Pool = Full",
-                "Full Backup Pool = Full", "Incremental Backup Pool = Incremental",
-                "Differential Backup Pool = Differential", "Messages = Standard",
-                f"Accurate = {'yes' if accurate else 'no'}"]),
-            "job/RestoreFiles.conf": resource("Job", [
-                "Name = RestoreFiles", "Type = Restore", f"Client = {self.client_name}",
-                "FileSet = TestSet", f"Storage = {self.storage_name}", "Pool = Full",
-                "Messages = Standard", f"Where = {quote(restore_where or str(self.base / 'restores'))}"]),
-            "messages/Standard.conf": resource("Messages", ["Name = Standard", "Console = all",
-                                                            "Catalog = all"]),
-        }
+        return resource_files(
+            Resource("FileSet", {"Name": "TestSet", "Include": {
+                "Options": Block(options), "File": [Path(path) for path in sources]}}),
+            *(Resource("Pool", [{"Name": name, "Pool Type": "Backup", "Label Format": Quoted(f"{name}-")},
+                                *pool_extra])
+              for name in ("Full", "Incremental", "Differential")),
+            Resource("Job", {
+                "Name": "backup", "Type": "Backup", "Level": "Full", "Client": self.client_name,
+                "FileSet": "TestSet", "Storage": self.storage_name, "Pool": "Full",
+                "Full Backup Pool": "Full", "Incremental Backup Pool": "Incremental",
+                "Differential Backup Pool": "Differential", "Messages": "Standard",
+                "Accurate": accurate}),
+            Resource("Job", {
+                "Name": "RestoreFiles", "Type": "Restore", "Client": self.client_name,
+                "FileSet": "TestSet", "Storage": self.storage_name, "Pool": "Full",
+                "Messages": "Standard", "Where": Path(restore_where or self.base / "restores")}),
+            Resource("Messages", {"Name": "Standard", "Console": "all", "Catalog": "all"}),
+        )
 
     def console(self, commands: str, console: Optional[str] = None, timeout: float = 600) -> str:
         """Run our bconsole with *commands* on its standard input; return what it printed."""
@@ -806,22 +702,13 @@ class Suite:
 
     def bconsole_config(self, console: Optional[str] = None, *, tls: TlsPolicy = TLS_NONE) -> str:
         """bconsole.conf for the default console, or for the named *console*."""
-        text = resource(
-            "Director",
-            [
-                f"Name = {self.director_name}",
-                f"Address = {self.host}",
-                f"DirPort = {self.dir_port}",
-                f"Password = {quote(self.dir_password)}",
-                *tls_directives(tls),
-            ],
-        )
+        text = resource("Director", [
+            {"Name": self.director_name, "Address": self.host, "DirPort": self.dir_port,
+             "Password": Quoted(self.dir_password)},
+            *tls_directives(tls)])
         if console is not None:
             spec = self.consoles[console]
-            text += resource(
-                "Console",
-                [f"Name = {quote(spec.name)}", f"Password = {quote(spec.password)}", *tls_directives(spec.tls)],
-            )
+            text += resource("Console", [spec.credentials(), *tls_directives(spec.tls)])
         return text
 
     # -- writing ------------------------------------------------------------
@@ -840,12 +727,12 @@ class Suite:
             write_config_tree(root, f"{plugin}.d", resources)
             return root
         if layout == "file":
-            return write_config_file(self.etc / f"{plugin}.conf", _join(resources))
+            return write_file(self.etc / f"{plugin}.conf", _join(resources))
         raise ValueError(f"layout must be 'tree' or 'file', not {layout!r}")
 
     def write_bconsole(self, console: Optional[str] = None, **kw) -> Path:
         name = f"bconsole-{console}.conf" if console else "bconsole.conf"
-        return write_config_file(self.etc / name, self.bconsole_config(console, **kw))
+        return write_file(self.etc / name, self.bconsole_config(console, **kw))
 
     # -- daemons ------------------------------------------------------------
 

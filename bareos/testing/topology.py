@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from bareos.config.writer import Quoted, Resource, resource, resource_files, write_file
 from bareos.testing.daemons import (
-    PLUGINS, REPO_ROOT, DaemonProcess, daemon_env, default_python, generate_password, quote,
-    resource, tls_directives, write_config_file, write_config_tree)
+    CATALOG, PLUGINS, REPO_ROOT, DaemonProcess, daemon_env, default_python, director_of_daemon,
+    file_device, generate_password, messages_to_director, tls_directives, write_config_tree)
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Topology:
         self.source = source
         self.fds: dict[str, Node] = {}
         self.sds: dict[str, Node] = {}
-        self.extra_clients: list[str] = []
+        self.extra_clients: list[Resource] = []
         self.director: Optional[DaemonProcess] = None
 
     # -- declaring ------------------------------------------------------------
@@ -95,90 +96,68 @@ class Topology:
 
     # -- configuration text ----------------------------------------------------
 
-    def _client(self, name, fd, address, lan_address, passive):
-        return resource("Client", [
-            f"Name = {name}", f"Address = {address}", f"Port = {fd.port}",
-            f"Lan Address = {lan_address}" if lan_address else "",
-            f"Password = {quote(fd.password)}", "Passive = yes" if passive else "",
+    def _client(self, name, fd, address, lan_address, passive) -> Resource:
+        return Resource("Client", [
+            {"Name": name, "Address": address, "Port": fd.port, "Lan Address": lan_address,
+             "Password": Quoted(fd.password), "Passive": passive or None},
             *tls_directives(fd.tls)])
 
     def director_resources(self, extra_resources=None) -> dict[str, str]:
-        files = {
-            f"director/{self.director_name}.conf": resource("Director", [
-                f"Name = {self.director_name}", f"DirAddress = {self.director_host}",
-                f"DirPort = {self.director_port}", f"Password = {quote(self.director_password)}",
-                f"Working Directory = {quote(self._work('dir'))}", "Messages = Daemon",
-                "TLS Enable = no", "TLS Require = no"]),
-            "messages/Daemon.conf": resource("Messages", ["Name = Daemon", "Console = all"]),
-            "messages/Standard.conf": resource("Messages", ["Name = Standard", "Console = all",
-                                                            "Catalog = all"]),
-            "catalog/MyCatalog.conf": resource("Catalog", ["Name = MyCatalog",
-                                                           "DB Driver = sqlite3",
-                                                           "DB Name = bareos"]),
-            "pool/Full.conf": resource("Pool", ["Name = Full", "Pool Type = Backup",
-                                                'Label Format = "Full-"']),
-            "fileset/TestSet.conf": (
-                "FileSet {\n  Name = TestSet\n  Include {\n    Options {\n      Signature = MD5\n"
-                f"    }}\n    File = {quote(str(self.source))}\n  }}\n}}\n"),
-        }
-        for fd in self.fds.values():
-            files[f"client/{fd.name}.conf"] = self._client(fd.name, fd, fd.address,
-                                                           fd.lan_address, False)
-            files[f"client/{fd.name}-passive.conf"] = self._client(
-                f"{fd.name}-passive", fd, fd.address, fd.lan_address, True)
-        for index, text in enumerate(self.extra_clients):
-            files[f"client/extra-{index}.conf"] = text
-        for sd in self.sds.values():
-            files[f"storage/{sd.name}.conf"] = resource("Storage", [
-                f"Name = {sd.name}", f"Address = {sd.address}", f"Port = {sd.port}",
-                f"Lan Address = {sd.lan_address}" if sd.lan_address else "",
-                f"Password = {quote(sd.password)}", "Device = FileStorage",
-                f"Media Type = {sd.media_type}", *tls_directives(sd.tls)])
         first_fd, first_sd = next(iter(self.fds)), next(iter(self.sds))
-        files["job/backup.conf"] = resource("Job", [
-            "Name = backup", "Type = Backup", "Level = Full", f"Client = {first_fd}",
-            "FileSet = TestSet", f"Storage = {first_sd}", "Pool = Full", "Messages = Standard"])
-        files["job/RestoreFiles.conf"] = resource("Job", [
-            "Name = RestoreFiles", "Type = Restore", f"Client = {first_fd}", "FileSet = TestSet",
-            f"Storage = {first_sd}", "Pool = Full", "Messages = Standard",
-            f"Where = {quote(str(self.base / 'restores'))}"])
-        files.update(extra_resources or {})
-        return files
+        job = {"Client": first_fd, "FileSet": "TestSet", "Storage": first_sd, "Pool": "Full",
+               "Messages": "Standard"}
+        return resource_files(
+            Resource("Director", {
+                "Name": self.director_name, "DirAddress": self.director_host,
+                "DirPort": self.director_port, "Password": Quoted(self.director_password),
+                "Working Directory": self._work("dir"), "Messages": "Daemon",
+                "TLS Enable": False, "TLS Require": False}),
+            Resource("Messages", {"Name": "Daemon", "Console": "all"}),
+            Resource("Messages", {"Name": "Standard", "Console": "all", "Catalog": "all"}),
+            CATALOG,
+            Resource("Pool", {"Name": "Full", "Pool Type": "Backup", "Label Format": Quoted("Full-")}),
+            Resource("FileSet", {"Name": "TestSet", "Include": {"Options": {"Signature": "MD5"},
+                                                                "File": Path(self.source)}}),
+            *(self._client(name, fd, fd.address, fd.lan_address, passive)
+              for fd in self.fds.values()
+              for name, passive in ((fd.name, False), (f"{fd.name}-passive", True))),
+            *self.extra_clients,
+            *(Resource("Storage", [
+                {"Name": sd.name, "Address": sd.address, "Port": sd.port,
+                 "Lan Address": sd.lan_address, "Password": Quoted(sd.password),
+                 "Device": "FileStorage", "Media Type": sd.media_type},
+                *tls_directives(sd.tls)])
+              for sd in self.sds.values()),
+            Resource("Job", {"Name": "backup", "Type": "Backup", "Level": "Full", **job}),
+            Resource("Job", {"Name": "RestoreFiles", "Type": "Restore", **job,
+                             "Where": self.base / "restores"}),
+        ) | dict(extra_resources or {})
 
     def fd_resources(self, fd: Node) -> dict[str, str]:
-        return {
-            f"client/{fd.name}.conf": resource("Client", [
-                f"Name = {fd.name}", f"FdAddress = {fd.listen}", f"FdPort = {fd.port}",
-                f"Working Directory = {quote(self._work(fd.name))}",
-                *([] if any("sd connect timeout" in line.lower() for line in fd.extra)
-                  else ["SD Connect Timeout = 5"]),
+        # 5 s unless the test's extra lines set their own (a directive may not appear twice)
+        sd_connect_timeout = (None if any("sd connect timeout" in line.lower() for line in fd.extra)
+                              else 5)
+        return resource_files(
+            Resource("Client", [
+                {"Name": fd.name, "FdAddress": fd.listen, "FdPort": fd.port,
+                 "Working Directory": self._work(fd.name), "SD Connect Timeout": sd_connect_timeout},
                 *tls_directives(fd.tls), *fd.extra]),
-            f"director/{self.director_name}.conf": resource("Director", [
-                f"Name = {self.director_name}", f"Password = {quote(fd.password)}",
-                *tls_directives(fd.tls)]),
-            "messages/Standard.conf": resource("Messages", [
-                "Name = Standard", f"Director = {self.director_name} = all"]),
-        }
+            director_of_daemon(self.director_name, fd.password, fd.tls),
+            messages_to_director(self.director_name),
+        )
 
     def sd_resources(self, sd: Node) -> dict[str, str]:
         storage = self.base / f"storage-{sd.name}"
         storage.mkdir(parents=True, exist_ok=True)
-        return {
-            f"storage/{sd.name}.conf": resource("Storage", [
-                f"Name = {sd.name}", f"SdAddress = {sd.listen}", f"SdPort = {sd.port}",
-                f"Working Directory = {quote(self._work(sd.name))}", *tls_directives(sd.tls),
-                *sd.extra]),
-            f"director/{self.director_name}.conf": resource("Director", [
-                f"Name = {self.director_name}", f"Password = {quote(sd.password)}",
-                *tls_directives(sd.tls)]),
-            "device/FileStorage.conf": resource("Device", [
-                "Name = FileStorage", f"Media Type = {sd.media_type}",
-                f"Archive Device = {quote(str(storage))}", "Device Type = File",
-                "Label Media = yes", "Random Access = yes", "Automatic Mount = yes",
-                "Removable Media = no", "Always Open = no", "Maximum Concurrent Jobs = 5"]),
-            "messages/Standard.conf": resource("Messages", [
-                "Name = Standard", f"Director = {self.director_name} = all"]),
-        }
+        return resource_files(
+            Resource("Storage", [
+                {"Name": sd.name, "SdAddress": sd.listen, "SdPort": sd.port,
+                 "Working Directory": self._work(sd.name)},
+                *tls_directives(sd.tls), *sd.extra]),
+            director_of_daemon(self.director_name, sd.password, sd.tls),
+            file_device(storage, sd.media_type, extra=["Maximum Concurrent Jobs = 5"]),
+            messages_to_director(self.director_name),
+        )
 
     def _work(self, name) -> Path:
         path = self.base / f"work-{name}"
@@ -228,10 +207,10 @@ class Topology:
 
     def console(self, commands: str, timeout: float = 300) -> str:
         """bconsole (in the director's namespace, if any) with *commands* on its input."""
-        config = write_config_file(self.etc / "bconsole.conf", resource("Director", [
-            f"Name = {self.director_name}", f"Address = {self.director_host}",
-            f"DirPort = {self.director_port}", f"Password = {quote(self.director_password)}",
-            "TLS Enable = no", "TLS Require = no"]))
+        config = write_file(self.etc / "bconsole.conf", resource("Director", {
+            "Name": self.director_name, "Address": self.director_host,
+            "DirPort": self.director_port, "Password": Quoted(self.director_password),
+            "TLS Enable": False, "TLS Require": False}))
         argv = netns_prefix(self.director_netns) + [
             default_python(), "-m", "bareos.console.main", "-c", str(config)]
         result = subprocess.run(argv, input=commands, text=True, capture_output=True,

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from backup_helpers import run_job
-from bareos.testing.daemons import quote, resource
+from bareos.config.writer import quote, resource
 from bareos.testing.ports import free_port
 from bareos.testing.quick_console import QuickConsole, QuickDirector
 from bareos.testing.relay import FaultyRelay
@@ -323,9 +323,8 @@ def slow_jobs(suite, sources):
     """Two backup jobs of the same client, each with its own FileSet."""
     resources = {}
     for name, source in sources.items():
-        resources[f"fileset/{name}.conf"] = (
-            f"FileSet {{\n  Name = {name}\n  Include {{\n    Options {{\n      Signature = MD5\n"
-            f"    }}\n    File = {quote(source)}\n  }}\n}}\n")
+        resources[f"fileset/{name}.conf"] = resource("FileSet", {"Name": name, "Include": {
+            "Options": {"Signature": "MD5"}, "File": source}})
         resources[f"job/{name}.conf"] = resource("Job", [
             f"Name = {name}", "Type = Backup", "Level = Full", f"Client = {suite.client_name}",
             f"FileSet = {name}", f"Storage = {suite.storage_name}", "Pool = Full",
