@@ -137,24 +137,24 @@ async def dial_with_retries(reactor, address, port, hello, key, own_name, policy
     seconds until ``timeout`` has passed.  ``peer`` names the other daemon in logs and
     reasons; every failure raises the caller's ``failure`` exception with a reason an
     operator understands."""
-    async def attempt(remaining):
+    async def attempt(remaining: float) -> BareosConnection:
         if is_canceled():
-            raise failure("job canceled")
+            raise _Canceled("job canceled")
         return await dial(reactor, address, port, hello, key, own_name, policy,
                           connect_timeout=max(1, min(30, remaining)))
 
-    def unreachable(exc):
+    def unreachable(exc: Exception) -> bool:
         return isinstance(exc, CONNECT_ERRORS) and not is_canceled()
 
-    def log_retry(exc, _failures, _delay):
+    def log_retry(exc: Exception, _failures: int, _delay: float) -> None:
         log.info("Cannot reach {peer} {address}:{port} ({reason}); retrying",
                  peer=peer, address=address, port=port, reason=connect_failure_reason(exc))
 
     try:
         return await retrying(reactor, attempt, every(retry_interval), timeout=timeout,
                               should_retry=unreachable, on_retry=log_retry)
-    except failure:
-        raise
+    except _Canceled as exc:
+        raise failure(str(exc)) from None
     except AuthenticationFailed as exc:
         raise failure(f"authentication failed: {exc}") from None
     except (ConnectionClosed, ReceiveTimeout) as exc:
@@ -163,6 +163,10 @@ async def dial_with_retries(reactor, address, port, hello, key, own_name, policy
         raise failure(connect_failure_reason(exc)) from None
     except Exception as exc:  # TLS handshake failures arrive as SSL errors
         raise failure(f"{type(exc).__name__}: {exc}") from None
+
+
+class _Canceled(Exception):
+    """The job was canceled while its channel was being dialled."""
 
 
 def connect_failure_reason(exc):
