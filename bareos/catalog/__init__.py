@@ -25,14 +25,14 @@ a network hiccup), ``open_catalog`` fails with a
 database.  Its ``retryable`` attribute is False for errors only an administrator
 can fix (bad password, unknown database or role).  The director should log the
 message and either exit (``twistd -t``, first start on a console) or keep trying
-with :func:`open_catalog_retrying`, which waits 1, 2, 5, 10, 30, 60, 60, ...
+with :func:`open_catalog_retrying`, which waits 1, 2, 4, ... 32, 60, 60, ...
 seconds on the injected clock between attempts and gives up on a non-retryable
 error; jobs must not start until the catalog is open.
 """
 
 from __future__ import annotations
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from bareos.catalog.api import (  # noqa: F401  (re-exported)
@@ -40,6 +40,7 @@ from bareos.catalog.api import (  # noqa: F401  (re-exported)
     CatalogIntegrityError, CatalogSchemaError, ClientRecord, FileEntry, FileRecord, ICatalog,
     JobMediaEntry, JobRecord, LogEntry, PoolRecord, RestoreSelection, SelectedFile, VolumeRecord,
 )
+from bareos.network.retry import backoff, retrying
 
 __all__ = [
     "open_catalog", "open_catalog_retrying", "make_catalog", "DRIVERS", "ICatalog",
@@ -93,27 +94,22 @@ def open_catalog(catalog_resource, working_directory, reactor=None, scripts_dir=
     return catalog.open()
 
 
-RETRY_DELAYS = (1, 2, 5, 10, 30, 60)
+RETRY_POLICY = backoff(1, 60)      # seconds between attempts: 1, 2, 4, ... 32, 60, 60, ...
 
 
-@defer.inlineCallbacks
 def open_catalog_retrying(catalog_resource, working_directory, reactor, clock=None,
-                          delays=RETRY_DELAYS, attempts=None, opener=open_catalog):
-    """``open_catalog`` that waits and retries while the server is unreachable.
+                          policy=RETRY_POLICY, attempts=None, opener=open_catalog):
+    """``open_catalog`` that waits (``policy``) and retries while the server is unreachable.
 
-    ``delays`` are the pauses between attempts; the last one repeats.  Stops at the
-    first non-retryable error or after ``attempts`` attempts (None: forever).
+    Stops at the first non-retryable error or after ``attempts`` attempts (None: forever).
+    Returns a Deferred, like ``open_catalog``.
     """
-    clock = clock or reactor
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            catalog = yield opener(catalog_resource, working_directory, reactor)
-            return catalog
-        except CatalogConnectionError as e:
-            if not e.retryable or (attempts is not None and attempt >= attempts):
-                raise
-            delay = delays[min(attempt - 1, len(delays) - 1)]
-            log.warn("{error}; trying again in {delay} s", error=e, delay=delay)
-            yield task.deferLater(clock, delay, lambda: None)
+    def server_down(exc):
+        return isinstance(exc, CatalogConnectionError) and exc.retryable
+
+    def log_retry(exc, _failures, delay):
+        log.warn("{error}; trying again in {delay:g} s", error=exc, delay=delay)
+
+    return defer.ensureDeferred(retrying(
+        clock or reactor, lambda _remaining: opener(catalog_resource, working_directory, reactor),
+        policy, attempts=attempts, should_retry=server_down, on_retry=log_retry))

@@ -669,26 +669,11 @@ class SQLCatalog:
     def _now(self):
         return datetime.fromtimestamp(self._clock.seconds()).replace(microsecond=0)
 
-    def _start_worker(self, name):
-        """A started one-thread pool, stopped at reactor shutdown if close() is forgotten."""
-        from twisted.python.threadpool import ThreadPool
-        pool = ThreadPool(minthreads=1, maxthreads=1, name=name)
-        pool.start()
-        self._shutdown_trigger = self._reactor.addSystemEventTrigger(
-            "during", "shutdown", self._stop_worker)
-        return pool
-
     def _stop_worker(self):
-        """Stop the pool of ``_start_worker`` (``self._worker``); safe to call twice."""
-        trigger, self._shutdown_trigger = getattr(self, "_shutdown_trigger", None), None
-        if trigger is not None:
-            try:
-                self._reactor.removeSystemEventTrigger(trigger)
-            except (ValueError, KeyError):
-                pass
-        pool, self._worker = getattr(self, "_worker", None), None
-        if pool is not None:
-            pool.stop()
+        """Let the backend's database thread (``self._worker``) end; safe to call twice."""
+        worker, self._worker = getattr(self, "_worker", None), None
+        if worker is not None:
+            worker.stop()
 
     def _run(self, op, *args, **kwargs):
         raise NotImplementedError

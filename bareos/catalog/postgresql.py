@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 import psycopg2
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.logger import Logger
 from txpostgres import txpostgres
 from zope.interface import implementer
@@ -28,6 +28,7 @@ from bareos.catalog import core
 from bareos.catalog.api import (
     CatalogClosedError, CatalogConnectionError, CatalogIntegrityError, ICatalog,
 )
+from bareos.daemon.threads import SerialWorker
 
 log = Logger(namespace="bareos.catalog.postgresql")
 
@@ -156,7 +157,7 @@ class PostgreSQLCatalog(core.SQLCatalog):
                 connection.close()
             raise self._connection_error(e) from e
         self._pool = pool
-        self._worker = self._start_worker("bareos-catalog-pg-copy")
+        self._worker = SerialWorker(self._reactor, "bareos-catalog-pg-copy")
         try:
             old, new = yield self._run(core.op_upgrade, scripts, _VERSION_TABLE_EXISTS, _UPGRADE_LOCK)
         except BaseException:
@@ -170,7 +171,7 @@ class PostgreSQLCatalog(core.SQLCatalog):
     @defer.inlineCallbacks
     def close(self):
         if self._worker is not None:
-            yield threads.deferToThreadPool(self._reactor, self._worker, self._close_copy_conn)
+            yield self._worker.call(self._close_copy_conn)
         self._stop_worker()
         if self._pool is not None:
             pool, self._pool = self._pool, None
@@ -245,8 +246,7 @@ class PostgreSQLCatalog(core.SQLCatalog):
     def _store_files(self, job_id, rows):
         if self._worker is None:
             return defer.fail(CatalogClosedError(f"PostgreSQL catalog {self.dbname} is not open"))
-        return threads.deferToThreadPool(self._reactor, self._worker,
-                                         self._store_files_sync, job_id, rows)
+        return self._worker.call(self._store_files_sync, job_id, rows)
 
     def _copy_connection(self):
         if self._copy_conn is None or self._copy_conn.closed:

@@ -3,7 +3,7 @@
 The database is one file, ``<DB Name>.db`` in the director's Working Directory
 (or ``DB Name`` itself when it is an absolute path).  A sqlite3 connection
 belongs to the thread that uses it, so the backend owns ONE worker thread (a
-single-thread :class:`~twisted.python.threadpool.ThreadPool`) and every SQLite
+:class:`~bareos.daemon.threads.SerialWorker`, a one-thread pool) and every SQLite
 call happens there: the reactor never waits for the disk (ARCHITECTURE
 principle 6), and calls are naturally serialised, one transaction at a time.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -21,6 +21,7 @@ from bareos.catalog import core
 from bareos.catalog.api import (
     CatalogClosedError, CatalogConnectionError, CatalogError, CatalogIntegrityError, ICatalog,
 )
+from bareos.daemon.threads import SerialWorker
 
 log = Logger(namespace="bareos.catalog.sqlite")
 
@@ -84,7 +85,7 @@ class SQLiteCatalog(core.SQLCatalog):
         if self._closed:
             raise CatalogClosedError("this catalog was closed; open a new one")
         scripts = core.discover_scripts(self._scripts_dir)
-        self._worker = self._start_worker("bareos-catalog-sqlite")
+        self._worker = SerialWorker(self._reactor, "bareos-catalog-sqlite")
         try:
             yield self._in_thread(self._connect)
             old, new = yield self._run(
@@ -113,7 +114,7 @@ class SQLiteCatalog(core.SQLCatalog):
     def _in_thread(self, f, *args, **kwargs):
         if self._worker is None:
             return defer.fail(CatalogClosedError(f"SQLite catalog {self.path} is not open"))
-        return threads.deferToThreadPool(self._reactor, self._worker, f, *args, **kwargs)
+        return self._worker.call(f, *args, **kwargs)
 
     # --- in the database thread ---------------------------------------------
 

@@ -6,11 +6,12 @@ in between to a handler.  ``connect_client`` and ``connect_storage`` dial,
 retrying until the configured timeout as Bareos does.
 """
 
-from twisted.internet import error, task
+from twisted.internet import error
 from twisted.logger import Logger
 
 import bareos
 from bareos.daemon.acceptor import resource_policy
+from bareos.network.retry import every, retrying
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed, dial
@@ -86,31 +87,34 @@ async def connect_daemon(director, kind, resource, greeting_prefix, timeout,
     reactor = director.reactor
     hello = Hello(HelloKind.DIRECTOR, director.name, version=bareos.VERSION)
     host = address or resource.address
-    deadline = reactor.seconds() + timeout
-    last_error = None
-    while True:
-        try:
-            conn = await dial(reactor, host, resource.port, hello, resource.password.key,
-                              director.qualified_name, resource_policy(resource),
-                              connect_timeout=min(30, max(1, timeout)))
-            greeting = (await conn.receive(30))
-            if not isinstance(greeting, bytes) or not greeting.startswith(greeting_prefix):
-                conn.close()
-                raise DaemonUnreachable(f"{kind} {resource.name} at {host}:{resource.port} "
-                                        f"refused us: {_show(greeting)}")
-            return DaemonLink(conn, kind, resource.name, greeting.decode("utf-8", "replace"))
-        except AuthenticationFailed as exc:
-            raise DaemonUnreachable(
-                f"{kind} {resource.name} at {host}:{resource.port}: authorization failed "
-                f"({exc}); check the passwords of both sides") from None
-        except (error.ConnectError, error.TimeoutError, error.DNSLookupError,
-                ConnectionClosed, ReceiveTimeout, OSError) as exc:
-            last_error = exc
-        if reactor.seconds() + retry_interval > deadline:
-            raise DaemonUnreachable(
-                f"cannot connect to {kind} {resource.name} at {host}:{resource.port}: "
-                f"{_describe(last_error)}")
-        await task.deferLater(reactor, retry_interval, lambda: None)
+
+    async def attempt(remaining):
+        conn = await dial(reactor, host, resource.port, hello, resource.password.key,
+                          director.qualified_name, resource_policy(resource),
+                          connect_timeout=min(30, max(1, remaining)))
+        greeting = (await conn.receive(30))
+        if not isinstance(greeting, bytes) or not greeting.startswith(greeting_prefix):
+            conn.close()
+            raise DaemonUnreachable(f"{kind} {resource.name} at {host}:{resource.port} "
+                                    f"refused us: {_show(greeting)}")
+        return DaemonLink(conn, kind, resource.name, greeting.decode("utf-8", "replace"))
+
+    try:
+        return await retrying(reactor, attempt, every(retry_interval), timeout=timeout,
+                              should_retry=lambda exc: isinstance(exc, RETRY_ERRORS))
+    except AuthenticationFailed as exc:
+        raise DaemonUnreachable(
+            f"{kind} {resource.name} at {host}:{resource.port}: authorization failed "
+            f"({exc}); check the passwords of both sides") from None
+    except RETRY_ERRORS as exc:
+        raise DaemonUnreachable(
+            f"cannot connect to {kind} {resource.name} at {host}:{resource.port}: "
+            f"{_describe(exc)}") from None
+
+
+# The daemon could not be reached, or dropped us before its greeting: worth another try
+RETRY_ERRORS = (error.ConnectError, error.TimeoutError, error.DNSLookupError,
+                ConnectionClosed, ReceiveTimeout, OSError)
 
 
 def _show(packet):

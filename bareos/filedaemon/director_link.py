@@ -22,19 +22,25 @@ to the daemon's director command loop, exactly as for a session the director
 opened, and dials a new waiting connection at once.
 
 After any failure (refused, reset, authentication, no greeting, a dead or closed
-waiting connection) the link retries after ``retry_delay``: exponential from
-``Reconnect Min Interval`` up to ``Reconnect Max Interval``, shortened by a random
-part of up to ``Reconnect Jitter Percent`` so that many clients do not return in
-step after a director restart.  The count restarts once a connection has been
-waited on for a heartbeat interval or was taken; such a connection, when it
-ends, is replaced at once.  Failures go to the daemon's Messages resource: the
-first of a series, every ``REPORT_EVERY``-th, and the recovery.
+waiting connection) the link retries after the ``bareos.network.retry.backoff``
+delay: exponential from ``Reconnect Min Interval`` up to ``Reconnect Max Interval``,
+shortened by a random part of up to ``Reconnect Jitter Percent`` so that many
+clients do not return in step after a director restart.  The count restarts once a
+connection has been waited on for a heartbeat interval or was taken; such a
+connection, when it ends, is replaced at once.  Failures go to the daemon's
+Messages resource: the first of a series, every ``REPORT_EVERY``-th, and the recovery.
 
-Why not ``twisted.application.internet.ClientService``: it keeps *one*
-connection, while a taken connection must live on (carrying the job) as the
-link opens the next; and it counts a TCP connect as success even when the
-authentication then fails.  The link is the same machine (attempt → connected →
-wait → retry with backoff on an injected clock), written for these two rules.
+Why not ``twisted.application.internet.ClientService``: its ``prepareConnection``
+hook (Twisted 18.7 and later, so bookworm's 22.4 too) could run the authentication,
+and a failure there counts as a failed attempt, so that part would fit.  Two rules
+do not: (1) it keeps *one* connection and opens the next only when that one is
+lost, while a taken connection must live on (carrying the job) as the link opens
+the next waiting one at once; (2) it resets its count as soon as a connection is
+prepared and waits ``retryPolicy(1)`` after any loss, while here a waiting
+connection that dies within a heartbeat interval is one more failure (a director
+that authenticates and then drops us is not hammered) and one that proved itself
+is replaced at once.  The link is the same machine (attempt → connected → wait →
+retry with backoff on an injected clock), written for these rules.
 """
 
 import enum
@@ -46,6 +52,7 @@ from twisted.logger import Logger
 
 import bareos
 from bareos.daemon.acceptor import resource_policy
+from bareos.network.retry import backoff
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed, dial
@@ -59,21 +66,6 @@ BACKOFF_FACTOR = 2
 MIN_HANDSHAKE_TIMEOUT = 15    # seconds for TCP connect and each authentication step
 REPORT_EVERY = 10             # report every n-th failure of a series to the Messages resource
 FD_PROTOCOL_VERSION = 54
-
-
-def retry_delay(attempt, minimum, maximum, jitter=0.0, rand=random.random):
-    """Seconds to wait before retry number ``attempt`` (1, 2, ...).
-
-    ``min(maximum, minimum * 2 ** (attempt - 1))``, less a random part of up to
-    ``jitter`` (a fraction) of it: never more than ``maximum``, never below
-    ``(1 - jitter)`` times the exponential step.
-    """
-    minimum, maximum = max(0.0, float(minimum)), max(0.0, float(maximum))
-    maximum = max(maximum, minimum)
-    exponent = min(max(attempt, 1) - 1, 64)
-    step = min(maximum, minimum * BACKOFF_FACTOR ** exponent)
-    jitter = min(max(jitter, 0.0), 1.0)
-    return step * (1.0 - jitter * rand())
 
 
 class LinkState(enum.Enum):
@@ -109,14 +101,15 @@ class DirectorLink(service.Service):
         self.clock = clock if clock is not None else daemon.reactor
         self._connect = connect or dial_director
         self._serve = serve or daemon.serve_director_link
-        self._rand = rand
         client = daemon.resource
         self.heartbeat = heartbeat_interval(client)
         self.heartbeats = bool(getattr(director, "heartbeat_while_waiting", True))
         self.answer_window = max(1.0, self.heartbeat / 2)
-        self.min_interval = float(getattr(client, "reconnect_min_interval", 1) or 0)
-        self.max_interval = float(getattr(client, "reconnect_max_interval", 60) or 0)
-        self.jitter = float(getattr(client, "reconnect_jitter_percent", 20) or 0) / 100
+        self.retry_delay = backoff(
+            float(getattr(client, "reconnect_min_interval", 1) or 0),
+            float(getattr(client, "reconnect_max_interval", 60) or 0),
+            factor=BACKOFF_FACTOR,
+            jitter=float(getattr(client, "reconnect_jitter_percent", 20) or 0) / 100, rand=rand)
         self.handshake_timeout = max(self.heartbeat, MIN_HANDSHAKE_TIMEOUT)
         self.state = LinkState.IDLE
         self.failures = 0                # consecutive failed attempts (the backoff exponent)
@@ -308,8 +301,7 @@ class DirectorLink(service.Service):
         if not self.running:
             return
         self.failures += 1
-        delay = retry_delay(self.failures, self.min_interval, self.max_interval, self.jitter,
-                            self._rand)
+        delay = self.retry_delay(self.failures)
         self.state = LinkState.RETRYING
         self.last_error = reason
         self.next_attempt_at = self.clock.seconds() + delay

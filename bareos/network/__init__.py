@@ -1,1 +1,2 @@
-"""Pure connection planning: who dials which address (the Lan Address rule)."""
+"""Connection planning: who dials which address (the Lan Address rule, ``addresses``),
+and how a failed dial is retried (``retry``)."""

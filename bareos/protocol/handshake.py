@@ -17,6 +17,7 @@ from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
+from bareos.network.retry import every, retrying
 from bareos.protocol import conversation
 from bareos.protocol.connection import BareosConnection, ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Packet
@@ -143,6 +144,10 @@ def job_channel_policy(ssl: int) -> TlsPolicy:
     return TlsPolicy.ENABLED if ssl == TLS_AUTO else TlsPolicy.NONE
 
 
+# A TCP connection could not be made (the address is worth trying again)
+CONNECT_ERRORS = (net_error.ConnectError, net_error.DNSLookupError, net_error.TimeoutError, OSError)
+
+
 async def dial_with_retries(reactor: Any, address: str, port: int, hello: Hello, key: bytes,
                             own_name: str, policy: TlsPolicy, timeout: float,
                             retry_interval: float, peer: str, failure: Callable[[str], Exception],
@@ -151,29 +156,36 @@ async def dial_with_retries(reactor: Any, address: str, port: int, hello: Hello,
     seconds until ``timeout`` has passed.  ``peer`` names the other daemon in logs and
     reasons; every failure raises the caller's ``failure`` exception with a reason an
     operator understands."""
-    deadline = reactor.seconds() + max(0, timeout)
-    while True:
-        remaining = deadline - reactor.seconds()
-        try:
-            return await dial(reactor, address, port, hello, key, own_name, policy,
-                              connect_timeout=max(1, min(30, remaining)))
-        except AuthenticationFailed as exc:
-            raise failure(f"authentication failed: {exc}") from None
-        except (ConnectionClosed, ReceiveTimeout) as exc:
-            raise failure(f"the {peer} closed the connection: {exc}") from None
-        except (net_error.ConnectError, net_error.DNSLookupError, net_error.TimeoutError,
-                OSError) as exc:
-            reason = connect_failure_reason(exc)
-        except Exception as exc:  # TLS handshake failures arrive as SSL errors
-            raise failure(f"{type(exc).__name__}: {exc}") from None
-        remaining = deadline - reactor.seconds()
-        if remaining <= 0 or is_canceled():
-            raise failure(reason)
-        log.info("Cannot reach {peer} {address}:{port} ({reason}); retrying",
-                 peer=peer, address=address, port=port, reason=reason)
-        await task.deferLater(reactor, min(retry_interval, remaining), lambda: None)
+    async def attempt(remaining: float) -> BareosConnection:
         if is_canceled():
-            raise failure("job canceled")
+            raise _Canceled("job canceled")
+        return await dial(reactor, address, port, hello, key, own_name, policy,
+                          connect_timeout=max(1, min(30, remaining)))
+
+    def unreachable(exc: Exception) -> bool:
+        return isinstance(exc, CONNECT_ERRORS) and not is_canceled()
+
+    def log_retry(exc: Exception, _failures: int, _delay: float) -> None:
+        log.info("Cannot reach {peer} {address}:{port} ({reason}); retrying",
+                 peer=peer, address=address, port=port, reason=connect_failure_reason(exc))
+
+    try:
+        return await retrying(reactor, attempt, every(retry_interval), timeout=timeout,
+                              should_retry=unreachable, on_retry=log_retry)
+    except _Canceled as exc:
+        raise failure(str(exc)) from None
+    except AuthenticationFailed as exc:
+        raise failure(f"authentication failed: {exc}") from None
+    except (ConnectionClosed, ReceiveTimeout) as exc:
+        raise failure(f"the {peer} closed the connection: {exc}") from None
+    except CONNECT_ERRORS as exc:
+        raise failure(connect_failure_reason(exc)) from None
+    except Exception as exc:  # TLS handshake failures arrive as SSL errors
+        raise failure(f"{type(exc).__name__}: {exc}") from None
+
+
+class _Canceled(Exception):
+    """The job was canceled while its channel was being dialled."""
 
 
 def connect_failure_reason(exc: Exception) -> str:

@@ -9,10 +9,11 @@ from twisted.logger import Logger
 import bareos
 from bareos.daemon.director_session import STORAGE_DAEMON, DirectorServedDaemon, status_command
 from bareos.daemon.service import format_datetime, os_info
+from bareos.daemon.threads import SerialWorker
 from bareos.protocol.hello import HelloKind
 from bareos.storagedaemon import dir_commands as C
 from bareos.storagedaemon import protocol as P
-from bareos.storagedaemon.devices import DeviceManager, VolumeRegistry, Worker
+from bareos.storagedaemon.devices import DeviceManager, VolumeRegistry
 from bareos.storagedaemon.fd_session import accept_file_daemon, serve_file_daemon
 from bareos.storagedaemon.job import StorageJob
 from bareos.storagedaemon.passive import FD_RETRY_INTERVAL, passive_command
@@ -110,7 +111,7 @@ class StorageDaemon(DirectorServedDaemon):
         job.started_at = time.time()
         job.link.activate()
         self.jobs_run += 1
-        worker = Worker(self.reactor, f"sd-job-{job.job_id}")
+        worker = SerialWorker(self.reactor, f"sd-job-{job.job_id}")   # the job's disk work, in order
         try:
             if not job.canceled:
                 job.set_status(P.JS_WAIT_FD, announce=True)

@@ -1,21 +1,16 @@
-"""Devices, their reservations, the volumes open on them, and the worker threads.
+"""Devices, their reservations, and the volumes open on them.
 
 * ``DeviceManager`` hands out the concurrency slots of the Device resources
   (``Maximum Concurrent Jobs``) to jobs, by media type.
 * ``VolumeRegistry`` keeps one ``FileVolume`` object per volume file that is
   being written, shared by every job appending to it (``FileVolume`` orders
   their appends under its own lock; two objects on one file would not).
-* ``Worker`` is one thread per job for the blocking disk work; the reactor
-  hands it calls and gets Deferreds back.
 """
 
 import collections
 import os
-import queue
-import threading
 
 from twisted.internet import defer
-from twisted.python.failure import Failure
 
 
 class NoSuchDevice(Exception):
@@ -129,44 +124,3 @@ class VolumeRegistry:
     @property
     def lock(self):
         return self._lock
-
-
-class Worker:
-    """One thread running calls in order; results come back as Deferreds on the reactor."""
-
-    def __init__(self, reactor, name):
-        self._reactor = reactor
-        self._queue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._started = False
-        self._stopped = False
-
-    def call(self, fn, *args, **kwargs):
-        if self._stopped:
-            return defer.fail(RuntimeError("worker stopped"))
-        if not self._started:
-            self._started = True
-            self._thread.start()
-        d = defer.Deferred()
-        self._queue.put((fn, args, kwargs, d))
-        return d
-
-    def stop(self):
-        if not self._stopped:
-            self._stopped = True
-            if self._started:
-                self._queue.put(None)
-
-    def _run(self):
-        call_back = self._reactor.callFromThread
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            fn, args, kwargs, d = item
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException:
-                call_back(d.errback, Failure())
-            else:
-                call_back(d.callback, result)

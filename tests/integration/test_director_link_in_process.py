@@ -160,3 +160,19 @@ async def test_director_restart_is_survived(tmp_path, stoppers):
     await until(lambda: waiting_names(director) == ["fd1"], timeout=2 + 5)
     with pytest.raises(DaemonUnreachable, match="cannot connect to client intruder"):
         await client_link(director, config.get("client", "intruder"), 0.2, retry_interval=0.1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_connecting_while_the_director_dials_it_is_used(tmp_path, stoppers):
+    director = start_director(tmp_path, CLEAR)
+    stoppers.append(director)
+    client = director.config.get("client", "fd1")
+    client.connection_from_director_to_client = True          # dialling port 1: refused
+    reaching = defer.ensureDeferred(client_link(director, client, 3, retry_interval=0.5))
+    fd = start_fd(tmp_path, director, CLEAR)
+    stoppers.append(fd)
+    await until(lambda: waiting_names(director) == ["fd1"])
+    assert not reaching.called                                 # still dialling
+    link, how = await reaching
+    assert how == "Using Client Initiated Connection (fd1), which arrived while waiting"
+    link.close()

@@ -16,6 +16,7 @@ from bareos.catalog import (
 )
 from bareos.catalog import core
 from bareos.catalog.sqlite import sqlite_path
+from bareos.network.retry import backoff
 
 T0 = datetime(2024, 3, 1, 22, 0, 0)
 
@@ -682,9 +683,9 @@ def test_open_retrying_waits_on_the_clock():
             return defer.fail(CatalogConnectionError("down", "db:5432", "bareos"))
         return defer.succeed(catalog)
 
-    d = open_catalog_retrying(None, None, None, clock=clock, delays=(1, 2, 5), opener=opener)
+    d = open_catalog_retrying(None, None, None, clock=clock, policy=backoff(1, 3), opener=opener)
     clock.pump([1] * 20)
-    assert attempts == [0, 1, 3, 8]
+    assert attempts == [0, 1, 3, 6]
     assert d.result is catalog
 
 

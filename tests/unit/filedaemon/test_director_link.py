@@ -3,44 +3,15 @@
 import types
 
 import pytest
-from hypothesis import given, strategies as st
 from twisted.internet import defer, error
 from twisted.internet.task import Clock
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import FILEDAEMON
 from bareos.filedaemon.director_link import (
-    DEFAULT_HEARTBEAT, REPORT_EVERY, DirectorLink, LinkFailed, LinkState, client_initiated_directors,
-    retry_delay)
+    DEFAULT_HEARTBEAT, REPORT_EVERY, DirectorLink, LinkFailed, LinkState, client_initiated_directors)
 from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.framing import Signal
-
-
-# -- the backoff policy -------------------------------------------------------------------------
-
-def test_retry_delay_doubles_from_the_minimum_up_to_the_maximum():
-    delays = [retry_delay(n, 1, 60, jitter=0) for n in range(1, 10)]
-    assert delays == [1, 2, 4, 8, 16, 32, 60, 60, 60]
-
-
-def test_retry_delay_jitter_only_shortens():
-    assert retry_delay(3, 1, 60, jitter=0.25, rand=lambda: 0.0) == 4
-    assert retry_delay(3, 1, 60, jitter=0.25, rand=lambda: 1.0) == 3
-    assert retry_delay(30, 1, 60, jitter=0.5, rand=lambda: 1.0) == 30
-
-
-def test_retry_delay_survives_huge_attempt_numbers_and_odd_settings():
-    assert retry_delay(10 ** 9, 1, 60, jitter=0) == 60
-    assert retry_delay(1, 5, 2, jitter=0) == 5          # max below min: min wins
-    assert retry_delay(4, 0, 10, jitter=0) == 0
-
-
-@given(attempt=st.integers(1, 200), minimum=st.integers(0, 100), maximum=st.integers(0, 3600),
-       jitter=st.floats(0, 1), rand=st.floats(0, 1))
-def test_retry_delay_is_bounded(attempt, minimum, maximum, jitter, rand):
-    delay = retry_delay(attempt, minimum, maximum, jitter, rand=lambda: rand)
-    step = min(max(minimum, maximum), minimum * 2 ** min(attempt - 1, 64))
-    assert (1 - jitter) * step - 1e-9 <= delay <= max(minimum, maximum)
 
 
 # -- fakes ----------------------------------------------------------------------------------------
