@@ -24,6 +24,30 @@ log = Logger(namespace="bareos.protocol")
 ANSWER_TIMEOUT = 180
 TLS_AUTO = 4      # ssl=4 in the director's storage/JobId/passive commands: TLS-PSK first
 FAILURE_DELAY = conversation.FAILURE_DELAY     # module global, so tests may shorten it
+#: For tests that start real daemons (and whose subject is not this delay): seconds a daemon
+#: waits before refusing a failed login, instead of FAILURE_DELAY.  Never for production: a
+#: daemon that finds it set says so in its log (see ``shorten_failure_delay_for_tests``).
+TEST_FAILURE_DELAY_ENV = "BAREOS_TEST_FAILED_LOGIN_DELAY"
+
+
+def shorten_failure_delay_for_tests(environ):
+    """Apply ``TEST_FAILURE_DELAY_ENV`` from ``environ`` (a daemon calls this once at start).
+
+    Returns the delay now in force if the variable is set (the caller logs a warning), else
+    None.  Raises ValueError for a value that is not a number of seconds >= 0.
+    """
+    global FAILURE_DELAY
+    value = environ.get(TEST_FAILURE_DELAY_ENV)
+    if value is None:
+        return None
+    try:
+        delay = float(value)
+    except ValueError:
+        delay = -1.0
+    if not delay >= 0:                       # also refuses NaN
+        raise ValueError(f"{TEST_FAILURE_DELAY_ENV}={value!r} is not a number of seconds >= 0")
+    FAILURE_DELAY = delay
+    return delay
 
 
 async def converse(conn, steps, clock, timeout=ANSWER_TIMEOUT, ask=None):
