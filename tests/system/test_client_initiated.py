@@ -203,6 +203,7 @@ def test_director_restart_fd_back_within_the_backoff_bound(suite, tmp_path):
 RELAY_HEARTBEAT = 3
 
 
+@pytest.mark.slow                       # each waits out up to two heartbeat intervals
 @pytest.mark.parametrize("fault", ["freeze", "drop", "reset"])
 def test_network_fault_list_right_and_fd_back_within_two_heartbeats(suite, fault):
     relay = FaultyRelay(suite.dir_port)
@@ -248,6 +249,7 @@ def test_network_fault_list_right_and_fd_back_within_two_heartbeats(suite, fault
         relay.stop()
 
 
+@pytest.mark.slow                       # idles for 2.5 NAT timeouts
 def test_heartbeats_keep_a_waiting_connection_through_a_nat_that_forgets_idle_flows(suite):
     idle_timeout = 5                                  # N; the heartbeat (2 s) is shorter
     relay = FaultyRelay(suite.dir_port, idle_timeout=idle_timeout)
@@ -285,6 +287,7 @@ def test_both_directions_client_unreachable_job_uses_the_waiting_connection(suit
     assert "Using Client Initiated Connection (bareos-fd) for backup." in output
 
 
+@pytest.mark.slow                       # waits out an FD Connect Timeout
 def test_no_waiting_connection_job_waits_for_the_client_or_fails_saying_what_was_tried(
         suite, tmp_path):
     source = tmp_path / "source"
