@@ -2,8 +2,9 @@
 
 A test that must wait for an event (a daemon's log line, a catalog row, a status
 listing, a packet crossing a relay) polls for that event with :func:`wait_until`
-instead of sleeping for a time that usually suffices.  The timeout is then only a
-hang guard, or the bound the feature under test promises; it is never tuned.
+(or, inside the reactor, :func:`wait_until_in_reactor`) instead of sleeping for a
+time that usually suffices.  The timeout is then only a hang guard, or the bound the
+feature under test promises; it is never tuned.
 """
 
 import time
@@ -12,20 +13,27 @@ import time
 POLL_INTERVAL = 0.05
 
 
+class _Deadline:
+    def __init__(self, timeout, what, now):
+        self.timeout, self.what, self.now = timeout, what, now
+        self.at = now() + timeout
+
+    def check(self):
+        if self.now() > self.at:
+            raise AssertionError(f"not within {self.timeout:g} s: {self.what}")
+
+
 def wait_until(condition, timeout, what, step=POLL_INTERVAL):
     """Poll ``condition()`` until it returns something true, and return that.
 
     Raises ``AssertionError("not within <timeout> s: <what>")`` when ``timeout``
     seconds pass first.  ``what`` says, in words, what the test waited for.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
+    deadline = _Deadline(timeout, what, time.monotonic)
+    while not (result := condition()):
+        deadline.check()
         time.sleep(step)
+    return result
 
 
 async def wait_until_in_reactor(condition, timeout, what, clock=None, step=POLL_INTERVAL):
@@ -34,11 +42,8 @@ async def wait_until_in_reactor(condition, timeout, what, clock=None, step=POLL_
     from twisted.internet import task
     if clock is None:
         from twisted.internet import reactor as clock
-    deadline = clock.seconds() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if clock.seconds() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
+    deadline = _Deadline(timeout, what, clock.seconds)
+    while not (result := condition()):
+        deadline.check()
         await task.deferLater(clock, step, lambda: None)
+    return result
