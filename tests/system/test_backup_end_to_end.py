@@ -13,6 +13,8 @@ import shutil
 import stat
 import time
 
+import pytest
+
 import volume_reader
 from backup_helpers import run_job
 from bareos.filedaemon.attributes import decode_base64_int
@@ -90,6 +92,7 @@ def tree_totals(root):
     return entries, data
 
 
+@pytest.mark.slow                # 100 MiB and 10,000 files, backed up and restored three times
 def test_full_incremental_differential_and_three_restores(suite, catalog, tmp_path):
     source = tmp_path / "source"
     make_tree(source)
