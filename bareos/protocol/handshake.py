@@ -42,9 +42,10 @@ def shorten_failure_delay_for_tests(environ):
         return None
     try:
         delay = float(value)
+        valid = delay >= 0                   # False for NaN too
     except ValueError:
-        delay = -1.0
-    if not delay >= 0:                       # also refuses NaN
+        valid = False
+    if not valid:
         raise ValueError(f"{TEST_FAILURE_DELAY_ENV}={value!r} is not a number of seconds >= 0")
     FAILURE_DELAY = delay
     return delay

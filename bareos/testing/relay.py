@@ -198,6 +198,7 @@ class FaultyRelay:
             self._flows.remove(flow)
 
     def _count_signals(self, flow, direction, data):
+        """Count before forwarding: whoever receives a packet finds it counted already."""
         decoder = flow.decoders[direction]
         if decoder is None:
             return
