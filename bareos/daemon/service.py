@@ -1,5 +1,6 @@
 """Listening on the configured addresses, and the daemon service skeleton."""
 
+import os
 import platform
 import time
 
@@ -10,6 +11,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 import bareos
+from bareos.protocol import conversation, handshake
 from bareos.protocol.connection import (
     BareosConnection, ConnectionClosed, ReceiveTimeout, SniffingServerFactory)
 from bareos.protocol.hello import HelloError, parse_hello
@@ -57,6 +59,12 @@ class Daemon(service.MultiService):
     def startService(self):
         for warning in self.config.warnings:
             self.log.warn("Configuration: {warning}", warning=warning)
+        failure_delay = handshake.shorten_failure_delay_for_tests(os.environ)
+        if failure_delay is not None:
+            self.log.warn("{variable} is set: failed logins are refused after {delay:g} s instead "
+                          "of {default:g} s. This is meant for tests only.",
+                          variable=handshake.TEST_FAILURE_DELAY_ENV, delay=failure_delay,
+                          default=conversation.FAILURE_DELAY)
         super().startService()
         self.log.info("{name} {version} started", name=self.name, version=bareos.VERSION)
 

@@ -9,7 +9,7 @@ The conversations themselves are pure generators in ``conversation``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Coroutine, Optional, TypeVar, cast
+from typing import Any, Callable, Coroutine, Mapping, Optional, TypeVar, cast
 
 from twisted.internet import defer, error as net_error, task
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
@@ -31,7 +31,33 @@ log = Logger(namespace="bareos.protocol")
 
 ANSWER_TIMEOUT = 180
 TLS_AUTO = 4      # ssl=4 in the director's storage/JobId/passive commands: TLS-PSK first
-FAILURE_DELAY = conversation.FAILURE_DELAY     # module global, so tests may shorten it
+FAILURE_DELAY: float = conversation.FAILURE_DELAY     # module global, so tests may shorten it
+#: For tests that start real daemons (and whose subject is not this delay): seconds a daemon
+#: waits before refusing a failed login, instead of FAILURE_DELAY.  Never for production: a
+#: daemon that finds it set says so in its log (see ``shorten_failure_delay_for_tests``).
+TEST_FAILURE_DELAY_ENV = "BAREOS_TEST_FAILED_LOGIN_DELAY"
+
+
+def shorten_failure_delay_for_tests(environ: Mapping[str, str]) -> Optional[float]:
+    """Apply ``TEST_FAILURE_DELAY_ENV`` from ``environ`` (a daemon calls this once at start).
+
+    Returns the delay now in force if the variable is set (the caller logs a warning), else
+    None.  Raises ValueError for a value that is not a number of seconds >= 0.
+    """
+    global FAILURE_DELAY
+    value = environ.get(TEST_FAILURE_DELAY_ENV)
+    if value is None:
+        return None
+    try:
+        delay = float(value)
+        valid = delay >= 0                   # False for NaN too
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError(f"{TEST_FAILURE_DELAY_ENV}={value!r} is not a number of seconds >= 0")
+    FAILURE_DELAY = delay
+    return delay
+
 
 _Result = TypeVar("_Result")
 

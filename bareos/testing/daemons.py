@@ -29,6 +29,7 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 
 from bareos.config.writer import (
     Block, Quoted, Resource, destination, resource, resource_files, write_file, write_tree)
+from bareos.protocol.handshake import TEST_FAILURE_DELAY_ENV
 from bareos.testing.ports import LOOPBACK, DaemonNotListening, free_ports, log_tail, wait_for_port
 
 __all__ = [
@@ -62,6 +63,9 @@ PLUGINS = {"dir": "bareos-dir", "fd": "bareos-fd", "sd": "bareos-sd"}
 START_TIMEOUT = float(os.environ.get("BAREOS_TEST_START_TIMEOUT", "60"))
 #: how long stop() waits after SIGTERM before SIGKILL
 STOP_TIMEOUT = 10.0
+#: seconds the daemons of a Suite wait before refusing a failed login (Bareos: 5 s, to slow
+#: down guessing; a test of that delay itself passes ``failed_login_delay=None``)
+TEST_FAILED_LOGIN_DELAY = 0.1
 
 PathLike = Union[str, os.PathLike]
 
@@ -190,6 +194,7 @@ class DaemonProcess:
     :param port: the TCP port it must listen on (``None``: do not wait)
     :param run_dir: where ``<name>.log`` (twistd's log) and ``<name>.out``
         (stdout+stderr) go
+    :param env: environment variables set for the daemon on top of ours
     """
 
     def __init__(
@@ -206,6 +211,7 @@ class DaemonProcess:
         extra_pythonpath: Iterable[PathLike] = (),
         start_timeout: float = START_TIMEOUT,
         command_prefix: Sequence[str] = (),
+        env: Optional[Mapping[str, str]] = None,
     ):
         self.plugin = plugin
         self.config = Path(config) if config is not None else None
@@ -223,6 +229,7 @@ class DaemonProcess:
         #: e.g. ``["ip", "netns", "exec", "<ns>"]``: the daemon runs in that network namespace
         #: (``ip netns exec`` execs the command, so the PID stays the daemon's).
         self.command_prefix = list(command_prefix)
+        self.env = dict(env or {})
         self.proc: Optional[subprocess.Popen] = None
         self.returncode: Optional[int] = None
         self.starts = 0
@@ -292,7 +299,7 @@ class DaemonProcess:
         self.proc = subprocess.Popen(
             self.argv,
             cwd=str(self.cwd),
-            env=daemon_env(self.extra_pythonpath),
+            env={**daemon_env(self.extra_pythonpath), **self.env},
             stdin=subprocess.DEVNULL,
             stdout=self._out_file,
             stderr=subprocess.STDOUT,
@@ -529,6 +536,9 @@ class Suite:
 
     TLS options take ``"none"`` / ``"enabled"`` / ``"required"`` (or a bool).
     The defaults are cleartext everywhere (``TLS Enable = no``).
+
+    ``failed_login_delay``: the daemons refuse a failed login after this many seconds
+    (``BAREOS_TEST_FAILED_LOGIN_DELAY``), not Bareos' 5; ``None`` keeps the real delay.
     """
 
     def __init__(
@@ -540,6 +550,7 @@ class Suite:
         storage_daemon_name: str = "bareos-sd",
         storage_name: str = "File",
         host: str = LOOPBACK,
+        failed_login_delay: Optional[float] = TEST_FAILED_LOGIN_DELAY,
     ):
         self.base = Path(tmp_path)
         self.host = host
@@ -561,6 +572,7 @@ class Suite:
         self.sd_password = generate_password()
         self.consoles: dict[str, ConsoleSpec] = {}
         self.daemons: dict[str, DaemonProcess] = {}
+        self.failed_login_delay = failed_login_delay
 
     # -- consoles -----------------------------------------------------------
 
@@ -749,6 +761,8 @@ class Suite:
             run_dir=self.run_dir,
             name=PLUGINS[daemon],
             extra_args=extra_args,
+            env={} if self.failed_login_delay is None else
+            {TEST_FAILURE_DELAY_ENV: str(self.failed_login_delay)},
         )
 
     def start(self, daemon: str, layout: str = "tree", *, wait: bool = True, **kw) -> DaemonProcess:

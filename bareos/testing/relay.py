@@ -14,11 +14,15 @@ It forwards every accepted connection to a target address and can, on command:
 
 ``greetings`` keeps the first bytes every relayed connection sent (a daemon's
 hello, in cleartext), so a test can tell which connections took this path.
+``signals(direction)`` counts the Bareos signals (heartbeats, their answers, ...)
+it has forwarded ``TO_SERVER`` or ``TO_CLIENT`` on cleartext connections, so a test
+can wait until, say, the director has answered a file daemon's heartbeat.
 
 It runs in a thread of the test process; only loopback addresses are used
 (``listen_host`` may be any 127.x.y.z, to stand in for a NAT's outside address).
 """
 
+import collections
 import ipaddress
 import selectors
 import socket
@@ -26,7 +30,11 @@ import struct
 import threading
 import time
 
+from bareos.protocol.framing import FramingError, PacketDecoder, is_signal
+
 LOOPBACK = "127.0.0.1"
+TO_SERVER = "to server"      # from the connection's initiator to the relay's target
+TO_CLIENT = "to client"
 
 
 class _Flow:
@@ -36,6 +44,9 @@ class _Flow:
         self.last_activity = time.monotonic()
         self.forgotten = False
         self.greeted = False
+        # Bareos packet decoders per direction; None once a direction turned out not to be
+        # a cleartext packet stream (TLS)
+        self.decoders = {TO_SERVER: PacketDecoder(), TO_CLIENT: PacketDecoder()}
 
     def peer_of(self, sock):
         return self.server if sock is self.client else self.client
@@ -66,6 +77,7 @@ class FaultyRelay:
         self._lock = threading.Lock()
         self._stopping = False
         self.accepted = 0
+        self._signals = {TO_SERVER: collections.Counter(), TO_CLIENT: collections.Counter()}
         self._thread = threading.Thread(target=self._run, name="faulty-relay", daemon=True)
         self._thread.start()
 
@@ -98,6 +110,12 @@ class FaultyRelay:
     def active_flows(self):
         with self._lock:
             return sum(1 for flow in self._flows if not flow.forgotten)
+
+    def signals(self, direction):
+        """How many of each signal (a Counter keyed by ``Signal``) crossed in ``direction``
+        (``TO_SERVER`` or ``TO_CLIENT``) on cleartext connections, all flows together."""
+        with self._lock:
+            return collections.Counter(self._signals[direction])
 
     def stop(self):
         self._stopping = True
@@ -169,6 +187,7 @@ class FaultyRelay:
         if sock is flow.client and not flow.greeted:
             flow.greeted = True
             self.greetings.append(data[:512])
+        self._count_signals(flow, TO_SERVER if sock is flow.client else TO_CLIENT, data)
         try:
             flow.peer_of(sock).setblocking(True)
             flow.peer_of(sock).sendall(data)
@@ -177,6 +196,18 @@ class FaultyRelay:
             self._unregister(flow)
             flow.close(reset=True)
             self._flows.remove(flow)
+
+    def _count_signals(self, flow, direction, data):
+        """Count before forwarding: whoever receives a packet finds it counted already."""
+        decoder = flow.decoders[direction]
+        if decoder is None:
+            return
+        try:
+            packets = decoder.feed(data)
+        except FramingError:                 # TLS: nothing to count in this direction
+            flow.decoders[direction] = None
+            return
+        self._signals[direction].update(packet for packet in packets if is_signal(packet))
 
     def _expire_idle(self):
         if not self.idle_timeout:

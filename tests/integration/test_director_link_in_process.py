@@ -3,7 +3,7 @@ director link dials it, on 127.0.0.1 with the real reactor."""
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR, FILEDAEMON
@@ -15,6 +15,7 @@ from bareos.filedaemon.director_link import LinkState
 from bareos.protocol import handshake
 from bareos.protocol.framing import Signal
 from bareos.testing.ports import free_port
+from bareos.testing.waiting import wait_until_in_reactor
 
 DIRECTOR_CONFIG = """
 Director {{ Name = test-dir; DirAddress = 127.0.0.1; DirPort = {port}; Password = "dirpw";
@@ -67,15 +68,6 @@ def start_fd(tmp_path, director, tls, name="fd1", password="fdpw"):
     return fd
 
 
-async def until(predicate, timeout=TIMEOUT, step=0.05):
-    waited = 0.0
-    while not predicate():
-        if waited > timeout:
-            raise AssertionError(f"not within {timeout} s: {predicate.__doc__ or predicate}")
-        await task.deferLater(reactor, step, lambda: None)
-        waited += step
-
-
 def waiting_names(director):
     return [entry.name for entry in director.client_connections.entries()]
 
@@ -95,11 +87,13 @@ async def test_waiting_connection_is_taken_for_status_and_replaced(tmp_path, sto
     stoppers.append(director)
     fd = start_fd(tmp_path, director, tls)
     stoppers.append(fd)
-    await until(lambda: waiting_names(director) == ["fd1"])
+    await wait_until_in_reactor(lambda: waiting_names(director) == ["fd1"], TIMEOUT,
+                                "the FD waits in the director")
     entry = director.client_connections.entries()[0]
     assert entry.conn.is_tls == (tls == PSK)
     assert entry.protocol_version == 54
-    await until(lambda: entry.heartbeats >= 2)        # heartbeats arrive and are answered
+    await wait_until_in_reactor(lambda: entry.heartbeats >= 2, TIMEOUT,
+                                "heartbeats arrive and are answered")
     assert fd.director_links[0].state is LinkState.WAITING
 
     link, how = await client_link(director, director.config.get("client", "fd1"), 5)
@@ -113,7 +107,8 @@ async def test_waiting_connection_is_taken_for_status_and_replaced(tmp_path, sto
     assert "Client Initiated Connections (to directors):" in text
     assert "test-dir (director) connected at:" in text         # the session knows its director
     link.close()
-    await until(lambda: waiting_names(director) == ["fd1"])    # a new one, opened at once
+    await wait_until_in_reactor(lambda: waiting_names(director) == ["fd1"], TIMEOUT,
+                                "a new waiting connection, opened at once")
     assert director.client_connections.entries()[0] is not entry
     assert fd.director_links[0].taken == 1
 
@@ -125,7 +120,7 @@ async def test_wrong_password_is_retried_with_backoff_and_logged(tmp_path, stopp
     fd = start_fd(tmp_path, director, CLEAR, password="wrong")
     stoppers.append(fd)
     link = fd.director_links[0]
-    await until(lambda: link.failures >= 2)
+    await wait_until_in_reactor(lambda: link.failures >= 2, TIMEOUT, "two failed attempts")
     assert waiting_names(director) == []
     assert "authentication failed" in link.last_error
     log = fd.log_path.read_text()
@@ -138,7 +133,8 @@ async def test_a_client_not_allowed_to_connect_is_refused(tmp_path, stoppers):
     stoppers.append(director)
     fd = start_fd(tmp_path, director, CLEAR, name="intruder")
     stoppers.append(fd)
-    await until(lambda: fd.director_links[0].failures >= 1)
+    await wait_until_in_reactor(lambda: fd.director_links[0].failures >= 1, TIMEOUT,
+                                "a refused attempt")
     assert waiting_names(director) == []
 
 
@@ -147,17 +143,19 @@ async def test_director_restart_is_survived(tmp_path, stoppers):
     director = start_director(tmp_path, CLEAR)
     fd = start_fd(tmp_path, director, CLEAR)
     stoppers.append(fd)
-    await until(lambda: waiting_names(director) == ["fd1"])
+    await wait_until_in_reactor(lambda: waiting_names(director) == ["fd1"], TIMEOUT,
+                                "the FD waits in the director")
     await director.stopService()
     port = director.port
-    await until(lambda: fd.director_links[0].state is LinkState.RETRYING)
-    await task.deferLater(reactor, 2.5, lambda: None)          # a few refused attempts
+    await wait_until_in_reactor(lambda: fd.director_links[0].failures >= 2, TIMEOUT,
+                                "refused twice: the backoff is at its bound (2 s)")
     config = director.config
     director = Director(config, reactor)
     director.port = port
     director.startService()
     stoppers.append(director)
-    await until(lambda: waiting_names(director) == ["fd1"], timeout=2 + 5)
+    await wait_until_in_reactor(lambda: waiting_names(director) == ["fd1"], 2 + 5,
+                                "the FD is back within the backoff bound")
     with pytest.raises(DaemonUnreachable, match="cannot connect to client intruder"):
         await client_link(director, config.get("client", "intruder"), 0.2, retry_interval=0.1)
 
@@ -171,7 +169,8 @@ async def test_a_client_connecting_while_the_director_dials_it_is_used(tmp_path,
     reaching = defer.ensureDeferred(client_link(director, client, 3, retry_interval=0.5))
     fd = start_fd(tmp_path, director, CLEAR)
     stoppers.append(fd)
-    await until(lambda: waiting_names(director) == ["fd1"])
+    await wait_until_in_reactor(lambda: waiting_names(director) == ["fd1"], TIMEOUT,
+                                "the FD waiting")
     assert not reaching.called                                 # still dialling
     link, how = await reaching
     assert how == "Using Client Initiated Connection (fd1), which arrived while waiting"

@@ -13,6 +13,7 @@ import textwrap
 
 import pytest
 
+from bareos.protocol.framing import Signal, encode_message, encode_signal
 from bareos.testing import pybareos
 from bareos.testing.daemons import (
     REPO_ROOT,
@@ -28,6 +29,8 @@ from bareos.testing.ports import (
     is_listening,
     wait_for_port,
 )
+from bareos.testing.relay import TO_CLIENT, TO_SERVER, FaultyRelay
+from bareos.testing.waiting import wait_until
 
 TOY_DROPIN = """
 from twisted.application.service import ServiceMaker
@@ -133,6 +136,33 @@ def test_wait_for_port_sees_a_listener():
         wait_for_port(port, timeout=10, connect=True)
         assert is_listening(port)
     assert not is_listening(port)
+
+
+def test_relay_counts_the_signals_it_forwards_in_each_direction():
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        relay = FaultyRelay(server.getsockname()[1])
+        try:
+            with socket.create_connection(("127.0.0.1", relay.port)) as client:
+                peer, _ = server.accept()
+                with peer:
+                    sent = encode_message(b"Hello") + encode_signal(Signal.HEARTBEAT)
+                    client.sendall(sent[:6])                # a packet split across reads
+                    client.sendall(sent[6:])
+                    peer.sendall(encode_signal(Signal.HB_RESPONSE) * 2)
+                    wait_until(lambda: relay.signals(TO_CLIENT)[Signal.HB_RESPONSE] == 2
+                               and relay.signals(TO_SERVER)[Signal.HEARTBEAT] == 1, 10,
+                               "the signals are counted")
+                    assert relay.signals(TO_SERVER) == {Signal.HEARTBEAT: 1}
+            # a stream that is no Bareos packet stream (TLS) is forwarded, not counted
+            with socket.create_connection(("127.0.0.1", relay.port)) as client:
+                peer, _ = server.accept()
+                with peer:
+                    client.sendall(b"\x16\x03\x01\x02\x00" + encode_signal(Signal.HEARTBEAT))
+                    peer.settimeout(10)
+                    assert peer.recv(100).startswith(b"\x16\x03\x01")
+            assert relay.signals(TO_SERVER) == {Signal.HEARTBEAT: 1}
+        finally:
+            relay.stop()
 
 
 def test_daemon_process_life_cycle(toy):

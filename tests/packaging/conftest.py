@@ -1,15 +1,10 @@
-"""Fixtures and markers of the packaging tests (helpers: packaging_helpers.py)."""
+"""Fixtures of the packaging tests (helpers: packaging_helpers.py)."""
 
 import shutil
 
 import pytest
 
 from packaging_helpers import SYSTEM_PATH, require_debian_packages
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "slow: builds and installs the Debian packages (minutes; CI runs it)")
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,9 @@ def twistd_check():
     return check
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# The PostgreSQL runs repeat the SQLite scenarios on the other backend, which the catalog's
+# integration tests cover in the quick loop: they are left to the whole suite.
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def catalog(request, suite):
     """The director's catalog for a system test: the embedded SQLite, or the private
     PostgreSQL server with a fresh database.  Gives ``(Catalog resource text, query)``

@@ -13,10 +13,13 @@ import shutil
 import stat
 import time
 
+import pytest
+
 import volume_reader
 from backup_helpers import run_job
 from bareos.filedaemon.attributes import decode_base64_int
 from bareos.testing.trees import differences, make_tree, snapshot
+from bareos.testing.waiting import wait_until
 
 
 def start_suite(suite, catalog, source, **backup_options):
@@ -24,6 +27,14 @@ def start_suite(suite, catalog, source, **backup_options):
     suite.start_fd()
     suite.start_director(extra_resources={**suite.backup_resources(source, **backup_options),
                                           **catalog.resources})
+
+
+def wait_for_a_later_second():
+    """A job's since time is the previous job's start in whole seconds: a change made in
+    that second could pass for older.  Wait until the clock has left the second in which
+    the previous job ended (it started no later)."""
+    ended = int(time.time())
+    wait_until(lambda: int(time.time()) > ended, 2, "the clock enters the next second")
 
 
 def change_for_incremental(source):
@@ -81,6 +92,7 @@ def tree_totals(root):
     return entries, data
 
 
+@pytest.mark.slow                # 100 MiB and 10,000 files, backed up and restored three times
 def test_full_incremental_differential_and_three_restores(suite, catalog, tmp_path):
     source = tmp_path / "source"
     make_tree(source)
@@ -91,13 +103,13 @@ def test_full_incremental_differential_and_three_restores(suite, catalog, tmp_pa
     at_full = snapshot(source)
     assert catalog_counts(catalog, full) == ("T", *tree_totals(source), "F")
 
-    time.sleep(1.1)                      # mtimes must move past the full backup's start second
+    wait_for_a_later_second()
     change_for_incremental(source)
     incremental, status, output = run_job(suite, "run job=backup level=Incremental yes")
     assert status == "T", output
     at_incremental = snapshot(source)
 
-    time.sleep(1.1)
+    wait_for_a_later_second()
     change_for_differential(source)
     differential, status, output = run_job(suite, "run job=backup level=Differential yes")
     assert status == "T", output

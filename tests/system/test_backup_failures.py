@@ -7,13 +7,13 @@ the daemons serve the next job.
 """
 
 import os
-import time
 
 import pytest
 
 from backup_helpers import run_job
 from bareos.testing.filesystems import small_tmpfs
 from bareos.testing.trees import differences, snapshot
+from bareos.testing.waiting import wait_until
 
 
 def small_tree(root, files=200):
@@ -52,10 +52,8 @@ def test_file_daemon_killed_in_the_middle_of_a_backup(suite, catalog, tmp_path):
         stream.truncate(3 << 30)                 # 3 GiB of zeros, read (and hashed) in full
     written_before = volume_bytes(suite)
     jobid = queue(suite, "run job=backup level=Full yes")
-    deadline = time.monotonic() + 120
-    while volume_bytes(suite) < written_before + (20 << 20):
-        assert time.monotonic() < deadline, "the backup never got going"
-        time.sleep(0.05)
+    wait_until(lambda: volume_bytes(suite) >= written_before + (20 << 20), 120,
+               "the backup gets going (20 MiB on the volume)")
     suite.daemons["fd"].kill()
 
     output = suite.console(f"wait jobid={jobid}\nmessages\n")

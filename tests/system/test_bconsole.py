@@ -2,9 +2,13 @@
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from bareos.protocol.conversation import FAILURE_DELAY
+from bareos.protocol.handshake import TEST_FAILURE_DELAY_ENV
 
 BCONSOLE = [sys.executable, "-m", "bareos.console.main"]
 REPO = Path(__file__).resolve().parents[2]
@@ -43,13 +47,29 @@ def test_named_console_in_cleartext_and_with_tls_psk(suite, tls):
         assert len(encryption) == 1 and "None" not in encryption[0]
 
 
-def test_wrong_password_gives_a_clear_error_and_exit_status(suite, tmp_path):
-    suite.start_director()
+def wrong_password_bconsole(suite):
     config = suite.write_bconsole()
     config.write_text(config.read_text().replace(suite.dir_password, "not-the-password"))
-    result = run_bconsole(config, "whoami\n")
+    return config
+
+
+def test_wrong_password_gives_a_clear_error_and_exit_status(suite, tmp_path):
+    director = suite.start_director()
+    result = run_bconsole(wrong_password_bconsole(suite), "whoami\n")
     assert result.returncode == 1
     assert "bconsole:" in result.stderr and "Traceback" not in result.stderr
+    # the suite shortens the delay before the refusal; the director says so in its log
+    assert f"{TEST_FAILURE_DELAY_ENV} is set" in director.log_text()
+
+
+def test_a_failed_login_is_refused_after_the_delay_that_slows_down_guessing(suite):
+    suite.failed_login_delay = None               # the director's own delay, as deployed
+    director = suite.start_director()
+    started = time.monotonic()
+    result = run_bconsole(wrong_password_bconsole(suite), "whoami\n")
+    assert result.returncode == 1
+    assert time.monotonic() - started >= FAILURE_DELAY      # a lower bound: load only adds
+    assert TEST_FAILURE_DELAY_ENV not in director.log_text()
 
 
 def test_test_config_checks_and_names_the_line_of_an_error(suite, tmp_path):

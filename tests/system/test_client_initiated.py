@@ -18,10 +18,12 @@ import pytest
 
 from backup_helpers import run_job
 from bareos.config.writer import quote, resource
+from bareos.protocol.framing import Signal
 from bareos.testing.ports import free_port
 from bareos.testing.quick_console import QuickConsole, QuickDirector
-from bareos.testing.relay import FaultyRelay
+from bareos.testing.relay import TO_CLIENT, FaultyRelay
 from bareos.testing.trees import differences, make_tree, snapshot
+from bareos.testing.waiting import wait_until
 
 HEARTBEAT = 2               # the FD's Heartbeat Interval in most tests (seconds)
 RECONNECT_MAX = 2           # its Reconnect Max Interval: the backoff bound
@@ -82,18 +84,6 @@ def start_fd(suite, **options):
 
 # -- observing -------------------------------------------------------------------------------
 
-def wait_until(condition, timeout, what, step=0.05):
-    """Poll ``condition`` until it is true; fail after ``timeout`` seconds.  Returns the seconds
-    it took."""
-    started = time.monotonic()
-    while True:
-        if condition():
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(step)
-
-
 def listening_sockets(pid):
     """TCP sockets in LISTEN state that process ``pid`` holds."""
     inodes = set()
@@ -112,6 +102,13 @@ def listening_sockets(pid):
                 if fields[3] == "0A" and fields[9] in inodes:
                     listening.append(fields[1])
     return listening
+
+
+def fd_retries(suite):
+    """The number of the FD's latest retry after failed attempts to reach the director, from
+    its log ("...; retry 2 in 1.9 s"); 0 before the first."""
+    numbers = re.findall(r"; retry (\d+) in ", suite.daemons["fd"].log_text(since_start=True))
+    return int(numbers[-1]) if numbers else 0
 
 
 def queue_job(suite, command):
@@ -185,7 +182,8 @@ def test_director_restart_fd_back_within_the_backoff_bound(suite, tmp_path):
         wait_until(lambda: console.waiting_clients() == [suite.client_name], APPEAR_WITHIN,
                    "the FD appears")
     director.stop()
-    time.sleep(3 * RECONNECT_MAX)                     # refused a few times: backoff at its bound
+    wait_until(lambda: fd_retries(suite) >= 2, 5 * RECONNECT_MAX,
+               "the FD is refused twice: its backoff is at its bound")
     director.start()
     with QuickConsole(suite.dir_port, suite.dir_password) as console:
         wait_until(lambda: console.waiting_clients() == [suite.client_name], RECONNECT_MAX + 2,
@@ -205,6 +203,7 @@ def test_director_restart_fd_back_within_the_backoff_bound(suite, tmp_path):
 RELAY_HEARTBEAT = 3
 
 
+@pytest.mark.slow                       # each waits out up to two heartbeat intervals
 @pytest.mark.parametrize("fault", ["freeze", "drop", "reset"])
 def test_network_fault_list_right_and_fd_back_within_two_heartbeats(suite, fault):
     relay = FaultyRelay(suite.dir_port)
@@ -217,9 +216,10 @@ def test_network_fault_list_right_and_fd_back_within_two_heartbeats(suite, fault
                        "the FD appears through the relay")
             # The director watches only clients it has heard a heartbeat from (a Bareos FD
             # waits in silence); the FD sends its first one as soon as it is greeted.  A
-            # fault before that heartbeat has crossed the relay is a different case (TCP
-            # keepalive finds it), so let it cross first.
-            time.sleep(1.0)
+            # fault before the director has heard it is a different case (TCP keepalive
+            # finds it), so wait until the director's answer to it has crossed the relay.
+            wait_until(lambda: relay.signals(TO_CLIENT)[Signal.HB_RESPONSE] >= 1, bound,
+                       "the director answers the FD's first heartbeat")
             flows = relay.accepted
             director_log = lambda: director.log_text(since_start=True).lower()  # noqa: E731
             noticed_before = director_log().count("client-initiated connection")
@@ -249,6 +249,7 @@ def test_network_fault_list_right_and_fd_back_within_two_heartbeats(suite, fault
         relay.stop()
 
 
+@pytest.mark.slow                       # idles for 2.5 NAT timeouts
 def test_heartbeats_keep_a_waiting_connection_through_a_nat_that_forgets_idle_flows(suite):
     idle_timeout = 5                                  # N; the heartbeat (2 s) is shorter
     relay = FaultyRelay(suite.dir_port, idle_timeout=idle_timeout)
@@ -258,7 +259,7 @@ def test_heartbeats_keep_a_waiting_connection_through_a_nat_that_forgets_idle_fl
         with QuickConsole(suite.dir_port, suite.dir_password) as console:
             wait_until(lambda: console.waiting_clients() == [suite.client_name], APPEAR_WITHIN,
                        "the FD appears through the relay")
-            time.sleep(2.5 * idle_timeout)
+            time.sleep(2.5 * idle_timeout)           # the scenario: idle for longer than N
             assert relay.accepted == 1 and relay.active_flows() == 1, "the flow was forgotten"
             assert console.waiting_clients() == [suite.client_name]
         status_client = suite.console(f"status client={suite.client_name}\n")
@@ -286,6 +287,7 @@ def test_both_directions_client_unreachable_job_uses_the_waiting_connection(suit
     assert "Using Client Initiated Connection (bareos-fd) for backup." in output
 
 
+@pytest.mark.slow                       # waits out an FD Connect Timeout
 def test_no_waiting_connection_job_waits_for_the_client_or_fails_saying_what_was_tried(
         suite, tmp_path):
     source = tmp_path / "source"
@@ -305,6 +307,8 @@ def test_no_waiting_connection_job_waits_for_the_client_or_fails_saying_what_was
 
     # the client connects while the job waits: it is used
     jobid = queue_job(suite, "run job=backup level=Full yes")
+    # Nothing shows yet that the job has tried to dial the client and now waits for it
+    # (Bareos shows job status F, "waiting for Client"): give it a second to get there.
     time.sleep(1)
     start_fd(suite, incoming=True)
     status, output = wait_job(suite, jobid)
@@ -410,5 +414,5 @@ def test_run_on_incoming_connect_interval_starts_the_job_once(suite, tmp_path):
         console.command(f"status client={suite.client_name}")      # one more reconnection
         wait_until(lambda: console.waiting_clients() == [suite.client_name], APPEAR_WITHIN,
                    "the FD waits again after status client")
-    time.sleep(1)
+    time.sleep(1)            # nothing to wait for: a job wrongly started would show up by now
     assert len(auto_jobs()) == 1, "reconnections within the interval must not start it again"

@@ -1,12 +1,18 @@
 """Running jobs side by side, within their limits, and restoring single files and directories."""
 
+import os
 import re
 from datetime import datetime
 
 from backup_helpers import run_job
+from bareos.testing.quick_console import QuickConsole, QuickDirector
 from bareos.testing.trees import snapshot
+from bareos.testing.waiting import wait_until
 
-SPARSE_SIZE = 2 << 30          # read and hashed in full: the job takes a few seconds
+# The file daemon backs up at this pace (setbandwidth=, from a second Director resource,
+# "ops") until the test has seen the jobs in the state it looks for; then it is lifted.
+SLOW_BYTES_PER_SECOND = 100_000
+OPS_PASSWORD = "ops-secret"
 
 
 def tree(root):
@@ -27,6 +33,11 @@ def job_times(suite, jobid):
     return tuple(datetime.strptime(fields[key], "%Y-%m-%d %H:%M:%S") for key in ("starttime", "endtime"))
 
 
+def job_status(suite, jobid):
+    return re.search(r"^\s*jobstatus: (\S+)$", suite.console(f"llist jobid={jobid}\n"),
+                     re.MULTILINE).group(1)
+
+
 def queue(suite, command):
     output = suite.console(command + "\n")
     return int(output.split("Job queued. JobId=")[1].split()[0])
@@ -42,7 +53,7 @@ def start(suite, source, job_limit):
     sd = suite.sd_resources()
     sd["device/FileStorage.conf"] = with_limit(sd["device/FileStorage.conf"], 2)
     suite.start("sd", extra_resources={"device/FileStorage.conf": sd["device/FileStorage.conf"]})
-    suite.start_fd()
+    suite.start_fd(monitors=[{"name": "ops", "password": OPS_PASSWORD, "monitor": False}])
     director = suite.director_resources()
     resources = suite.backup_resources(source)
     resources["job/backup.conf"] = with_limit(resources["job/backup.conf"], job_limit)
@@ -52,27 +63,59 @@ def start(suite, source, job_limit):
                          extra_resources=resources)
 
 
-def test_two_jobs_run_at_once_when_the_limits_allow(suite, tmp_path):
+def set_fd_pace(suite, bytes_per_second, job=""):
+    """``setbandwidth=`` in the file daemon: for the job named ``job``, or (empty) for the
+    jobs it starts from now on."""
+    with QuickDirector(suite.fd_port, OPS_PASSWORD, "ops") as ops:
+        reply = ops.command(f"setbandwidth={bytes_per_second} Job={job}")
+    assert reply.startswith(b"2000 OK"), reply
+
+
+def running_in_fd(console, suite):
+    """``{JobId: Job}`` of the jobs the file daemon lists as running."""
+    text = console.command(f"status client={suite.client_name}")
+    return dict(re.findall(r"JobId (\d+) Job (\S+) is running", text))
+
+
+def lift_fd_pace(suite, running):
+    set_fd_pace(suite, 0)
+    for job in running.values():
+        set_fd_pace(suite, 0, job)
+
+
+def slow_source(tmp_path):
     source = tree(tmp_path / "source")
-    with open(source / "sparse.bin", "wb") as stream:
-        stream.truncate(SPARSE_SIZE)
-    start(suite, source, job_limit=2)
+    (source / "data.bin").write_bytes(os.urandom(1_000_000))    # 10 s at the slow pace
+    return source
+
+
+def test_two_jobs_run_at_once_when_the_limits_allow(suite, tmp_path):
+    start(suite, slow_source(tmp_path), job_limit=2)
+    set_fd_pace(suite, SLOW_BYTES_PER_SECOND)
     first = queue(suite, "run job=backup level=Full yes")
     second = queue(suite, "run job=backup level=Full yes")
+    with QuickConsole(suite.dir_port, suite.dir_password) as console:
+        def both_running():
+            jobs = running_in_fd(console, suite)
+            return jobs if {str(first), str(second)} <= jobs.keys() else None
+        running = wait_until(both_running, 30, "both jobs run in the file daemon at once",
+                             step=0.2)
+    lift_fd_pace(suite, running)
     output = suite.console(f"wait jobid={first}\nwait jobid={second}\n")
     assert output.count("JobStatus=OK (T)") == 2, output
-    first_start, first_end = job_times(suite, first)
-    second_start, second_end = job_times(suite, second)
-    assert second_start < first_end and first_start < second_end     # they overlapped
 
 
 def test_a_job_limit_of_one_makes_the_second_job_wait(suite, tmp_path):
-    source = tree(tmp_path / "source")
-    with open(source / "sparse.bin", "wb") as stream:
-        stream.truncate(SPARSE_SIZE)
-    start(suite, source, job_limit=1)
+    start(suite, slow_source(tmp_path), job_limit=1)
+    set_fd_pace(suite, SLOW_BYTES_PER_SECOND)
     first = queue(suite, "run job=backup level=Full yes")
     second = queue(suite, "run job=backup level=Full yes")
+    with QuickConsole(suite.dir_port, suite.dir_password) as console:
+        running = wait_until(lambda: running_in_fd(console, suite), 30,
+                             "the first job runs in the file daemon", step=0.2)
+    assert list(running) == [str(first)]
+    assert job_status(suite, second) == "C"               # created, not started: the limit
+    lift_fd_pace(suite, running)
     output = suite.console(f"wait jobid={first}\nwait jobid={second}\n")
     assert output.count("JobStatus=OK (T)") == 2, output
     assert job_times(suite, second)[0] >= job_times(suite, first)[1]    # one after the other

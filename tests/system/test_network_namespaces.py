@@ -33,6 +33,9 @@ from bareos.testing.trees import make_tree
 from network_helpers import (
     COMBINATIONS, backup_and_restore, check_job_log, check_restored, expected_through_nat)
 
+# every setup of both pictures, with real daemons in namespaces made as root: for CI
+pytestmark = pytest.mark.slow
+
 DIR_PORT, FD_PORT, SD_PORT = 9101, 9102, 9103
 
 

@@ -10,6 +10,7 @@ from bareos.testing.ports import is_listening
 QUICKSTART = [sys.executable, "-m", "bareos.quickstart"]
 
 
+@pytest.mark.slow            # the whole quickstart with its sample data: about a minute
 def test_quickstart_backs_up_and_restores_its_sample_data(tmp_path):
     if any(is_listening(port) for port in (9101, 9102, 9103)):
         pytest.skip("the quickstart needs the default ports 9101-9103, which are in use")

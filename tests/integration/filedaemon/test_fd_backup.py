@@ -5,10 +5,11 @@ import os
 import time
 
 import pytest_twisted
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer
 
 from bareos.filedaemon.attributes import FT_DIREND, FT_LNK, FT_REG, AttributeRecord
 from bareos.protocol.framing import Signal
+from bareos.testing.waiting import wait_until_in_reactor
 
 from fd_peers import FakeDirector, end_job_fields, fileset_lines
 
@@ -209,8 +210,8 @@ async def test_vanished_file_is_a_warning_and_the_job_ends_ok(fd, storage, tmp_p
     await director.setup_job(JOB, sd.port, fileset=fileset_lines(tree))
     assert await director.command(b"backup FileIndex=0\n") == b"2000 OK backup\n"
     # The SD stalls after a_big's attributes; the walk listed the directory already.
-    while gate.called is False and not sd.records:
-        await task.deferLater(reactor, 0.01, lambda: None)
+    await wait_until_in_reactor(lambda: gate.called or sd.records, 30,
+                                "the SD has a_big's attributes")
     victim.unlink()
     gate.callback(None)
     packets = await director.until_terminate()
@@ -238,8 +239,7 @@ async def test_cancel_from_another_director_connection_stops_the_backup(fd, stor
     director = await FakeDirector.connect(fd)
     await director.setup_job(JOB, sd.port, fileset=fileset_lines(tree))
     assert await director.command(b"backup FileIndex=0\n") == b"2000 OK backup\n"
-    while sd.gate is not None:
-        await task.deferLater(reactor, 0.01, lambda: None)
+    await wait_until_in_reactor(lambda: sd.gate is None, 30, "the SD stops reading")
 
     other = await FakeDirector.connect(fd, "other-dir", "otherpw")
     other.send(b"status\n")

@@ -5,10 +5,11 @@ import os
 import stat
 
 import pytest_twisted
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer
 
 from bareos.protocol.framing import Signal
 from bareos.testing.filesystems import small_tmpfs
+from bareos.testing.waiting import wait_until_in_reactor
 
 from fd_peers import SESSION_KEY, FakeDirector, end_job_fields, fileset_lines
 
@@ -185,8 +186,7 @@ async def test_a_canceled_restore_leaves_no_partly_written_file(fd, storage, tmp
     partial = target / str(tree / "big.bin").lstrip("/")
     director = await restore_job(fd, sd, 9)
     director.send(f"restore replace=a prelinks=0 where={target}\n".encode())
-    while not partial.exists():  # the first part of the file is written
-        await task.deferLater(reactor, 0.01, lambda: None)
+    await wait_until_in_reactor(partial.exists, 30, "the first part of the file is written")
     other = await FakeDirector.connect(fd, "other-dir", "otherpw")
     assert await other.command(f"cancel Job={RESTORE_JOB}\n".encode()) == \
         f"2001 Job {RESTORE_JOB} marked to be canceled.\n".encode()

@@ -6,6 +6,7 @@ import re
 
 import pytest_twisted
 
+from bareos.testing.waiting import wait_until_in_reactor
 from bareos.volume import EOS_LABEL, SOS_LABEL, VOL_LABEL, SessionLabel, VolumeLabel
 
 
@@ -169,7 +170,6 @@ async def test_two_concurrent_jobs_share_one_volume_and_restore_separately(sd, p
 
 @pytest_twisted.ensureDeferred
 async def test_a_file_daemon_killed_mid_backup_fails_the_job_and_keeps_the_volume_readable(sd, peers):
-    from twisted.internet import reactor, task
     director = await peers.FakeDirector(sd).start(40, "killed.2026-01-01_10.00.00_40")
     ended = director.run()
     fd = await peers.fd_connect(sd, director.job, director.key)
@@ -178,7 +178,9 @@ async def test_a_file_daemon_killed_mid_backup_fails_the_job_and_keeps_the_volum
     peers.fd_send_records(fd, sent)
     fd.send(b"6 2 0")
     fd.send(b"partial")
-    await task.deferLater(reactor, 0.2, lambda: None)
+    job = sd.daemon.find_job(director.job)
+    await wait_until_in_reactor(lambda: job.bytes == 5 * 20_000 + len(b"partial"), 10,
+                                "the SD has received the partial record")
     fd.transport.abortConnection()
     await ended
     end = director.end_fields()

@@ -10,6 +10,7 @@ from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
 from bareos.testing.filesystems import small_tmpfs
+from bareos.testing.waiting import wait_until_in_reactor
 from bareos.volume import EOS_LABEL, PRE_LABEL, VOL_LABEL, FileVolume
 
 
@@ -102,7 +103,9 @@ async def test_cancel_stops_a_running_backup(sd, peers):
     fd = await peers.fd_connect(sd, director.job, director.key)
     await peers.fd_open_append(fd)
     peers.fd_send_records(fd, records_of(300_000))      # and then nothing: the FD stalls
-    await task.deferLater(reactor, 0.3, lambda: None)
+    job = sd.daemon.find_job(director.job)
+    await wait_until_in_reactor(lambda: (job.files, job.bytes) == (6, 300_000), 10,
+                                "the SD has received every record")
 
     other = await peers.director_login(sd)
     other.send(b"status")
@@ -221,7 +224,7 @@ async def test_a_job_on_a_busy_device_waits_for_its_slot(sd, peers, monkeypatch)
     second = peers.FakeDirector(sd, media_type="Tiny")
     starting = defer.ensureDeferred(second.start(16, "tiny2.2026-01-01_10.00.00_16",
                                                  device="TinyStorage"))
-    await task.deferLater(reactor, 0.3, lambda: None)
+    await task.deferLater(reactor, 0.3, lambda: None)  # a grace period: nothing marks the wait
     assert not starting.called
     first.conn.close()                       # the first job's director leaves before run
     await starting
