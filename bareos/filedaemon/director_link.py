@@ -48,7 +48,7 @@ import bareos
 from bareos.daemon.acceptor import resource_policy
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
-from bareos.protocol.handshake import AuthenticationFailed, dial
+from bareos.protocol.handshake import AuthenticationFailed, connect_failure_reason, dial
 from bareos.protocol.hello import Hello, HelloKind
 from bareos.protocol.keepalive import clear_user_timeout, enable_keepalive
 
@@ -378,8 +378,7 @@ def describe_failure(failure):
         return f"the director did not answer: {value}"
     if isinstance(value, defer.CancelledError):
         return "connection attempt cancelled (timed out)"
-    text = str(value) or value.__class__.__name__
-    return text.strip()
+    return connect_failure_reason(value)
 
 
 def client_initiated_directors(config):

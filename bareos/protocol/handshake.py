@@ -13,7 +13,8 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from bareos.protocol import conversation
-from bareos.protocol.connection import BareosConnection, ConnectionClosed, ReceiveTimeout
+from bareos.protocol.connection import (
+    BareosConnection, ConnectionClosed, ReceiveTimeout, failure_reason)
 from bareos.protocol.conversation import (  # noqa: F401 (AuthenticationFailed is part of this API)
     RECEIVE, Ask, AuthenticationFailed, Sleep, acceptor_steps, challenge_steps, initiator_steps)
 from bareos.protocol.hello import HelloKind, format_hello
@@ -158,12 +159,12 @@ async def dial_with_retries(reactor, address, port, hello, key, own_name, policy
 
 
 def connect_failure_reason(exc):
-    """Why a TCP connection could not be made, in the words of the job log."""
-    text = str(exc).strip()
+    """Why a TCP connection could not be made, in the words of the job log (a clause
+    without a final full stop)."""
     if isinstance(exc, net_error.ConnectionRefusedError):
         return "Connection refused"
     if isinstance(exc, net_error.TimeoutError):
         return "Connection timed out"
     if isinstance(exc, net_error.DNSLookupError):
-        return f"cannot resolve the address ({text})"
-    return text or type(exc).__name__
+        return f"cannot resolve the address ({failure_reason(exc)})"
+    return failure_reason(exc)
