@@ -1,9 +1,12 @@
 """Client-initiated connections in one process: a real Director and a real FileDaemon whose
 director link dials it, on 127.0.0.1 with the real reactor."""
 
+import types
+
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
+from twisted.logger import formatEvent, globalLogPublisher
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR, FILEDAEMON
@@ -78,6 +81,17 @@ async def until(predicate, timeout=TIMEOUT, step=0.05):
 
 def waiting_names(director):
     return [entry.name for entry in director.client_connections.entries()]
+
+
+@pytest.fixture
+def log_lines():
+    lines = []
+
+    def observer(event):
+        lines.append(formatEvent(event))
+    globalLogPublisher.addObserver(observer)
+    yield lines
+    globalLogPublisher.removeObserver(observer)
 
 
 @pytest.fixture
@@ -160,3 +174,19 @@ async def test_director_restart_is_survived(tmp_path, stoppers):
     await until(lambda: waiting_names(director) == ["fd1"], timeout=2 + 5)
     with pytest.raises(DaemonUnreachable, match="cannot connect to client intruder"):
         await client_link(director, config.get("client", "intruder"), 0.2, retry_interval=0.1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refused_connection_is_reported_in_one_sentence(tmp_path, stoppers, log_lines):
+    """The reason Twisted gives ("...: Connection refused.") is not followed by a second
+    full stop in the FD's log and messages."""
+    nobody = types.SimpleNamespace(port=free_port())
+    fd = start_fd(tmp_path, nobody, CLEAR)
+    stoppers.append(fd)
+    link = fd.director_links[0]
+    await until(lambda: link.failures >= 1)
+    assert link.last_error == "Connection refused"
+    reported = [line for line in log_lines + fd.log_path.read_text().splitlines()
+                if "Connection refused" in line]
+    assert reported, log_lines
+    assert not [line for line in reported if ".." in line], reported
