@@ -9,7 +9,7 @@ import types
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, threads
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 
 from bareos.console.client import ConsoleClient
 from bareos.director.console.arguments import MAX_COMMAND_LINE
@@ -18,6 +18,7 @@ from bareos.protocol.framing import MAX_PACKET_SIZE, Signal
 from bareos.protocol.hello import format_hello
 from bareos.protocol.tls import TlsPolicy
 
+from fuzzing import unexpected_failures
 from hostile_daemons import PEERS, build
 
 TIMEOUT = 60
@@ -26,19 +27,6 @@ TIMEOUT = 60
 @pytest.fixture(autouse=True)
 def quick_refusals(monkeypatch):
     monkeypatch.setattr(handshake, "FAILURE_DELAY", 0.05)
-
-
-@pytest.fixture
-def log_events():
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
-
-
-def tracebacks(events):
-    return [formatEvent(e) + "\n" + e["log_failure"].getTraceback()
-            for e in events if "log_failure" in e]
 
 
 def login(director, name="admin", password="adminpw"):
@@ -104,7 +92,7 @@ async def test_numbers_out_of_range_get_an_error_not_an_internal_error(
     client.conn.send(line)
     answer = await answer_text(client.conn)
     assert answer.startswith(f"{argument} is not valid: give a number from "), answer
-    assert tracebacks(log_events) == []
+    assert unexpected_failures(log_events) == []
     client.conn.send("list jobid=1")                            # in range: an empty list
     assert "| jobid |" in await answer_text(client.conn)
     client.close()
@@ -153,4 +141,4 @@ async def test_an_oversized_frame_during_cram_md5_is_one_log_line_and_a_closed_c
     about_us = [formatEvent(e) for e in log_events if f"127.0.0.1:{our_port}" in formatEvent(e)]
     assert about_us == [f"Closing connection from 127.0.0.1:{our_port}: packet size too big "
                         f"(2147483647 bytes, limit {MAX_PACKET_SIZE})"]
-    assert tracebacks(log_events) == []
+    assert unexpected_failures(log_events) == []
