@@ -114,23 +114,19 @@ def known_crashers(test):
     return test
 
 
-# Two functions, not one parametrized: pytest-twisted wraps a Hypothesis test once per function.
-@fuzz_settings
-@given(line=LINES)
-@known_crashers
-@pytest_twisted.ensureDeferred
-async def test_no_console_line_crashes_the_dispatcher_in_api_0(fuzzed_director, log_events, line):
-    logged_before = len(log_events)
-    check_answer(await run_line(fuzzed_director, line, API_TEXT), API_TEXT)
-    assert unexpected_failures(log_events[logged_before:]) == []
+def console_fuzz_test(api):
+    """A Hypothesis test of console lines in ``api`` mode; one function per mode, as
+    pytest-twisted wraps a Hypothesis test once per function (no parametrizing)."""
+    @fuzz_settings
+    @given(line=LINES)
+    @known_crashers
+    @pytest_twisted.ensureDeferred
+    async def test(fuzzed_director, log_events, line):
+        logged_before = len(log_events)
+        check_answer(await run_line(fuzzed_director, line, api), api)
+        assert unexpected_failures(log_events[logged_before:]) == []
+    return test
 
 
-@fuzz_settings
-@given(line=LINES)
-@known_crashers
-@pytest_twisted.ensureDeferred
-async def test_no_console_line_crashes_the_dispatcher_in_api_2(fuzzed_director, log_events, line):
-    logged_before = len(log_events)
-    check_answer(await run_line(fuzzed_director, line, API_JSON), API_JSON)
-    assert unexpected_failures(log_events[logged_before:]) == []
-
+test_no_console_line_crashes_the_dispatcher_in_api_0 = console_fuzz_test(API_TEXT)
+test_no_console_line_crashes_the_dispatcher_in_api_2 = console_fuzz_test(API_JSON)

@@ -6,7 +6,7 @@ import types
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR, FILEDAEMON
@@ -81,17 +81,6 @@ async def until(predicate, timeout=TIMEOUT, step=0.05):
 
 def waiting_names(director):
     return [entry.name for entry in director.client_connections.entries()]
-
-
-@pytest.fixture
-def log_lines():
-    lines = []
-
-    def observer(event):
-        lines.append(formatEvent(event))
-    globalLogPublisher.addObserver(observer)
-    yield lines
-    globalLogPublisher.removeObserver(observer)
 
 
 @pytest.fixture
@@ -177,7 +166,7 @@ async def test_director_restart_is_survived(tmp_path, stoppers):
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_refused_connection_is_reported_in_one_sentence(tmp_path, stoppers, log_lines):
+async def test_a_refused_connection_is_reported_in_one_sentence(tmp_path, stoppers, log_events):
     """The reason Twisted gives ("...: Connection refused.") is not followed by a second
     full stop in the FD's log and messages."""
     nobody = types.SimpleNamespace(port=free_port())
@@ -186,6 +175,7 @@ async def test_a_refused_connection_is_reported_in_one_sentence(tmp_path, stoppe
     link = fd.director_links[0]
     await until(lambda: link.failures >= 1)
     assert link.last_error == "Connection refused"
+    log_lines = [formatEvent(event) for event in log_events]
     reported = [line for line in log_lines + fd.log_path.read_text().splitlines()
                 if "Connection refused" in line]
     assert reported, log_lines
