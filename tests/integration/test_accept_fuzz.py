@@ -19,7 +19,7 @@ from bareos.protocol import cram
 from bareos.protocol.framing import MAX_PACKET_SIZE, PacketDecoder, encode_packet
 from bareos.protocol.hello import format_hello
 
-from fuzzing import fuzz_settings, unexpected_failures
+from fuzzing import FUZZ_EXAMPLES, fuzz_settings, unexpected_failures
 from hostile_daemons import PEERS, accept, build
 
 ANSWER = "the right CRAM-MD5 answer to the daemon's last challenge"
@@ -106,6 +106,8 @@ def fuzz_accept_path(kind, tmp_path, log_events):
         assert unexpected_failures(log_events[logged_before:]) == []
 
     one_peer()
+    print(f"\n{harness.peers} peers tried on the {kind}'s accept path")
+    assert harness.peers >= FUZZ_EXAMPLES
     gc.collect()                  # a Deferred failing unhandled logs when it is collected
     assert unexpected_failures(log_events) == []
 
