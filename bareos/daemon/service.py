@@ -13,7 +13,8 @@ from twisted.logger import Logger
 import bareos
 from bareos.protocol import conversation, handshake
 from bareos.protocol.connection import (
-    BareosConnection, ConnectionClosed, ReceiveTimeout, SniffingServerFactory)
+    BareosConnection, ConnectionClosed, InvalidPacketStream, ReceiveTimeout,
+    SniffingServerFactory)
 from bareos.protocol.hello import HelloError, parse_hello
 from bareos.protocol.handshake import defer_coroutine
 from bareos.protocol.tls import PskServerContextFactory
@@ -85,9 +86,15 @@ class Daemon(service.MultiService):
         conn.close(terminate=False)
 
     async def handle_connection(self, conn):
-        """Read the hello and hand the connection to whoever serves that kind of peer."""
+        """Read the hello and hand the connection to whoever serves that kind of peer.
+
+        A peer whose connection closes, during authentication or later, ends its
+        session: that is never a failure of ours, and gets one log line.
+        """
         try:
             hello = parse_hello(await conn.receive(timeout=HELLO_TIMEOUT))
+        except InvalidPacketStream:
+            return                                  # closed and logged by the connection
         except (HelloError, ReceiveTimeout, ConnectionClosed) as exc:
             self.log.warn("Connection from {peer} refused: {reason}",
                           peer=conn.peer_text(), reason=exc)
@@ -100,7 +107,14 @@ class Daemon(service.MultiService):
                           kind=hello.kind.value)
             conn.close()
             return
-        await serve(conn, hello)
+        try:
+            await serve(conn, hello)
+        except InvalidPacketStream:
+            pass                                    # closed and logged by the connection
+        except ConnectionClosed as exc:
+            self.log.info("Connection from {peer} ({kind} {name}) ended: {reason}",
+                          peer=conn.peer_text(), kind=hello.kind.value, name=hello.name,
+                          reason=exc)
 
     def hello_handlers(self):
         """``{HelloKind: coroutine function(conn, hello)}`` for the peers this daemon serves."""

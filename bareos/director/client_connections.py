@@ -20,7 +20,7 @@ from twisted.logger import Logger
 
 import bareos
 from bareos.daemon.acceptor import authenticate_peer, resource_policy
-from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
+from bareos.protocol.connection import ConnectionClosed, InvalidPacketStream, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
 from bareos.protocol.keepalive import enable_keepalive
@@ -160,6 +160,8 @@ async def accept_client_connection(director, conn, hello):
     policy = resource_policy(client) if allowed else None
     try:
         await authenticate_peer(conn, hello, key, policy, director.qualified_name, director.reactor)
+    except InvalidPacketStream:
+        return                                      # closed and logged by the connection
     except ConnectionClosed as exc:
         log.info("Client-initiated connection from {peer} ended during authentication: {reason}",
                  peer=conn.peer_text(), reason=exc)

@@ -55,7 +55,7 @@ from bareos.daemon.acceptor import resource_policy
 from bareos.network.retry import backoff
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
-from bareos.protocol.handshake import AuthenticationFailed, dial
+from bareos.protocol.handshake import AuthenticationFailed, connect_failure_reason, dial
 from bareos.protocol.hello import Hello, HelloKind
 from bareos.protocol.keepalive import clear_user_timeout, enable_keepalive
 
@@ -370,8 +370,7 @@ def describe_failure(failure):
         return f"the director did not answer: {value}"
     if isinstance(value, defer.CancelledError):
         return "connection attempt cancelled (timed out)"
-    text = str(value) or value.__class__.__name__
-    return text.strip()
+    return connect_failure_reason(value)
 
 
 def client_initiated_directors(config):

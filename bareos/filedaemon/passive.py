@@ -16,7 +16,7 @@ from twisted.logger import Logger
 
 from bareos.daemon.acceptor import authenticate_peer
 from bareos.filedaemon import datachannel, jobs
-from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
+from bareos.protocol.connection import ConnectionClosed, InvalidPacketStream, ReceiveTimeout
 from bareos.protocol.handshake import AuthenticationFailed
 from bareos.protocol.tls import TlsPolicy
 
@@ -50,6 +50,8 @@ async def accept_storage_daemon(daemon, conn, hello):
     try:
         await authenticate_peer(conn, hello, key, CHANNEL_POLICY, daemon.qualified_name,
                                 daemon.reactor)
+    except InvalidPacketStream:
+        return                                      # closed and logged by the connection
     except (AuthenticationFailed, ReceiveTimeout, ConnectionClosed) as exc:
         log.warn("{fd}: storage daemon connection from {peer} for job {job} refused: {reason}",
                  fd=daemon.name, peer=conn.peer_text(), job=hello.name, reason=exc)

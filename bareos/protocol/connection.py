@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import collections
 import typing
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 from twisted.internet import defer, error, interfaces, protocol
 from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
@@ -33,6 +33,12 @@ _SKIPPED_SIGNALS = (Signal.HEARTBEAT, Signal.HB_RESPONSE)
 
 class ConnectionClosed(Exception):
     """The peer closed the connection (or we did) while a packet was awaited."""
+
+
+class InvalidPacketStream(ConnectionClosed):
+    """We closed the connection because the peer's bytes are not a Bareos packet
+    stream (e.g. an oversized length).  The connection has logged the peer and the
+    reason; whoever receives this should not log it again."""
 
 
 class ReceiveTimeout(Exception):
@@ -67,6 +73,7 @@ class BareosConnection(protocol.Protocol):
         self._waiters: collections.deque[tuple[defer.Deferred[Any], bool]] = collections.deque()
         self._paused = False
         self._closed_reason: Optional[str] = None
+        self._closed_error: type[ConnectionClosed] = ConnectionClosed     # what receivers get once it is closed
         self._on_connect = on_connect
         self.clock = clock
         self.connected_at: Optional[float] = None
@@ -92,6 +99,7 @@ class BareosConnection(protocol.Protocol):
         except framing.FramingError as exc:
             self.log.warn("Closing connection from {peer}: {reason}",
                           peer=self.peer_text(), reason=exc)
+            self._closed_error = InvalidPacketStream
             self.abort(str(exc))
             return
         queue = self._queue
@@ -140,7 +148,7 @@ class BareosConnection(protocol.Protocol):
         if self._closed_reason is None:
             self._closed_reason = _describe(reason)
         while self._waiters:
-            self._waiters.popleft()[0].errback(ConnectionClosed(self._closed_reason))
+            self._waiters.popleft()[0].errback(self._closed_error(self._closed_reason))
         if not self.closed.called:
             self.closed.callback(self._closed_reason)
 
@@ -159,7 +167,7 @@ class BareosConnection(protocol.Protocol):
 
     def _wait(self, timeout: Optional[float], many: bool) -> "defer.Deferred[Any]":
         if self._closed_reason is not None:
-            return defer.fail(ConnectionClosed(self._closed_reason))
+            return defer.fail(self._closed_error(self._closed_reason))
         waiter: defer.Deferred[Any] = defer.Deferred(lambda d: self._waiters.remove((d, many)))
         self._waiters.append((waiter, many))
         if timeout is not None:
@@ -217,7 +225,7 @@ class BareosConnection(protocol.Protocol):
             self._closed_reason = reason
         self.transport.loseConnection()
         while self._waiters:
-            self._waiters.popleft()[0].errback(ConnectionClosed(reason))
+            self._waiters.popleft()[0].errback(self._closed_error(reason))
 
     def has_pending_packets(self) -> bool:
         """True if packets arrived that nobody has received yet."""
@@ -257,7 +265,16 @@ def _size(packet: Packet) -> int:
 def _describe(reason: Optional[Failure]) -> str:
     if reason is None or reason.check(error.ConnectionDone):
         return "connection closed by peer"
-    return reason.getErrorMessage()
+    return failure_reason(cast(BaseException, reason.value))
+
+
+def failure_reason(exc: BaseException) -> str:
+    """An exception as a clause for log lines and job messages.
+
+    Twisted's network errors end with a full stop ("...: Connection refused."),
+    and the sentences a reason is put in add their own: it is dropped here.
+    """
+    return str(exc).strip().rstrip(".").rstrip() or type(exc).__name__
 
 
 def _translate_timeout(failure: Failure, timeout: float) -> None:

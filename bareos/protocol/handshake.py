@@ -19,7 +19,8 @@ from twisted.logger import Logger
 
 from bareos.network.retry import every, retrying
 from bareos.protocol import conversation
-from bareos.protocol.connection import BareosConnection, ConnectionClosed, ReceiveTimeout
+from bareos.protocol.connection import (
+    BareosConnection, ConnectionClosed, ReceiveTimeout, failure_reason)
 from bareos.protocol.framing import Packet
 from bareos.protocol.conversation import (  # noqa: F401 (AuthenticationFailed is part of this API)
     RECEIVE, Ask, AuthenticationFailed, Sleep, Steps, acceptor_steps, challenge_steps,
@@ -215,12 +216,12 @@ class _Canceled(Exception):
 
 
 def connect_failure_reason(exc: Exception) -> str:
-    """Why a TCP connection could not be made, in the words of the job log."""
-    text = str(exc).strip()
+    """Why a TCP connection could not be made, in the words of the job log (a clause
+    without a final full stop)."""
     if isinstance(exc, net_error.ConnectionRefusedError):
         return "Connection refused"
     if isinstance(exc, net_error.TimeoutError):
         return "Connection timed out"
     if isinstance(exc, net_error.DNSLookupError):
-        return f"cannot resolve the address ({text})"
-    return text or type(exc).__name__
+        return f"cannot resolve the address ({failure_reason(exc)})"
+    return failure_reason(exc)

@@ -3,7 +3,7 @@
 from twisted.logger import Logger
 
 from bareos.daemon.acceptor import authenticate_peer
-from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
+from bareos.protocol.connection import ConnectionClosed, InvalidPacketStream, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
 from bareos.protocol.tls import TlsPolicy
@@ -28,6 +28,8 @@ async def accept_file_daemon(daemon, conn, hello):
     try:
         await authenticate_peer(conn, hello, key, FD_CHANNEL_POLICY, daemon.qualified_name,
                                 daemon.reactor)
+    except InvalidPacketStream:
+        return                                      # closed and logged by the connection
     except (AuthenticationFailed, ReceiveTimeout, ConnectionClosed) as exc:
         log.warn("{daemon}: file daemon connection from {peer} for job {job} refused: {reason}",
                  daemon=daemon.name, peer=conn.peer_text(), job=hello.name, reason=exc)

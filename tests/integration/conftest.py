@@ -3,6 +3,7 @@
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
+from twisted.logger import globalLogPublisher
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR
@@ -36,3 +37,12 @@ def director(tmp_path):
     pytest_twisted.blockon(service.catalog_ready())
     yield service
     pytest_twisted.blockon(service.stopService())
+
+
+@pytest.fixture
+def log_events():
+    """Every log event emitted during the test (``"log_failure" in event``: a traceback)."""
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    yield events
+    globalLogPublisher.removeObserver(events.append)

@@ -1,9 +1,12 @@
 """Client-initiated connections in one process: a real Director and a real FileDaemon whose
 director link dials it, on 127.0.0.1 with the real reactor."""
 
+import types
+
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
+from twisted.logger import formatEvent
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR, FILEDAEMON
@@ -175,3 +178,20 @@ async def test_a_client_connecting_while_the_director_dials_it_is_used(tmp_path,
     link, how = await reaching
     assert how == "Using Client Initiated Connection (fd1), which arrived while waiting"
     link.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refused_connection_is_reported_in_one_sentence(tmp_path, stoppers, log_events):
+    """The reason Twisted gives ("...: Connection refused.") is not followed by a second
+    full stop in the FD's log and messages."""
+    nobody = types.SimpleNamespace(port=free_port())
+    fd = start_fd(tmp_path, nobody, CLEAR)
+    stoppers.append(fd)
+    link = fd.director_links[0]
+    await wait_until_in_reactor(lambda: link.failures >= 1, TIMEOUT, "a failed attempt")
+    assert link.last_error == "Connection refused"
+    log_lines = [formatEvent(event) for event in log_events]
+    reported = [line for line in log_lines + fd.log_path.read_text().splitlines()
+                if "Connection refused" in line]
+    assert reported, log_lines
+    assert not [line for line in reported if ".." in line], reported

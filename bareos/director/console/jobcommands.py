@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 
 from bareos.director.console import status as status_report
+from bareos.director.console.arguments import parse_number, parse_number_list
 from bareos.director.console.commands import _keyword, command, format_table
 from bareos.director.jobs.backup import decide_level, send_fileset, send_level
 from bareos.director.jobs.common import client_link
@@ -38,11 +39,12 @@ async def _catalog(session):
 @command("cancel", "Cancel a job", "jobid=<id> | job=<name>")
 async def cancel(session, reply, args):
     director = session.director
-    jobid = _keyword(args, "jobid")
+    jobid = parse_number(_keyword(args, "jobid"), "jobid")
     name = _keyword(args, "job")
-    job = director.jobs.find(jobid=int(jobid) if jobid and jobid.isdigit() else None, job=name)
+    job = director.jobs.find(jobid=jobid, job=name)
     if job is None or job.is_final:
-        reply.error(f"No running job matches {('jobid=' + jobid) if jobid else ('job=' + str(name))}.")
+        reply.error(f"No running job matches "
+                    f"{f'jobid={jobid}' if jobid is not None else f'job={name}'}.")
         return False
     if not session.acl_allows("job_acl", job.name):
         reply.error(f"No running job matches jobid={job.jobid}.")
@@ -56,15 +58,15 @@ async def cancel(session, reply, args):
 @command("delete", "Delete a job and its file records from the catalog", "jobid=<id>")
 async def delete(session, reply, args):
     catalog = await _catalog(session)
-    jobid = _keyword(args, "jobid")
-    if not jobid or not jobid.isdigit():
+    jobid = parse_number(_keyword(args, "jobid"), "jobid")
+    if jobid is None:
         reply.error("delete: give jobid=<id>")
         return False
-    if not await catalog.delete_job(int(jobid)):
+    if not await catalog.delete_job(jobid):
         reply.error(f"JobId {jobid} not found in the catalog.")
         return False
     reply.send(f"JobId {jobid} and associated records deleted from the catalog.\n")
-    reply.result("deleted", {"jobid": int(jobid)})
+    reply.result("deleted", {"jobid": jobid})
     return True
 
 
@@ -176,10 +178,11 @@ async def _list(session, reply, args, long_format):
     what = args[0][0].lower() if args else ""
     value = args[0][1] if args else None
     if what in ("jobs", "job") or what == "jobid":
-        jobid = int(value) if what == "jobid" and value and value.isdigit() else None
+        jobid = parse_number(value, "jobid") if what == "jobid" else None
+        limit = parse_number(_keyword(args, "limit"), "limit", minimum=0)
         records = await catalog.list_jobs(
             job_id=jobid, client=_keyword(args, "client"), name=_keyword(args, "job"),
-            status=_keyword(args, "jobstatus"), limit=int(_keyword(args, "limit") or 0) or None)
+            status=_keyword(args, "jobstatus"), limit=limit or None)
         rows = [_job_row(r) for r in records if session.acl_allows("job_acl", r.name)]
         if long_format:
             for record, row in zip(records, rows):
@@ -192,11 +195,11 @@ async def _list(session, reply, args, long_format):
         _show_rows(reply, rows, JOB_COLUMNS, long_format)
         return True
     if what == "files":
-        jobid = _keyword(args, "jobid")
-        if not jobid or not jobid.isdigit():
+        jobid = parse_number(_keyword(args, "jobid"), "jobid")
+        if jobid is None:
             reply.error("list files: give jobid=<id>")
             return False
-        files = await catalog.list_files(int(jobid))
+        files = await catalog.list_files(jobid)
         rows = [{"filename": f.filename} for f in files]
         reply.result("filenames", rows)
         _show_rows(reply, rows, ["filename"], long_format)
@@ -288,7 +291,7 @@ async def run(session, reply, args):
                       fileset=_optional(session, args, "fileset"),
                       pool=_optional(session, args, "pool"),
                       storage=_optional(session, args, "storage"),
-                      priority=int(_keyword(args, "priority") or 0) or None)
+                      priority=parse_number(_keyword(args, "priority"), "priority"))
     except JobFailed as exc:
         reply.error(str(exc))
         return False
@@ -358,13 +361,8 @@ async def restore(session, reply, args):
 
 
 async def _restore_selection(session, reply, args, catalog):
-    jobids = _keyword(args, "jobid")
-    if jobids:
-        try:
-            ids = [int(part) for part in jobids.split(",") if part]
-        except ValueError:
-            reply.error(f"Invalid jobid list {jobids!r}")
-            return None
+    ids = parse_number_list(_keyword(args, "jobid"), "jobid")
+    if ids:
         newest = {}
         for rank, jobid in enumerate(ids):
             record = await catalog.get_job(jobid)
@@ -429,9 +427,9 @@ def _restore_job_resource(session, reply, name):
 @command("wait", "Wait until jobs have finished", "[jobid=<id>]")
 async def wait(session, reply, args):
     director = session.director
-    jobid = _keyword(args, "jobid")
-    if jobid:
-        job = director.jobs.find(jobid=int(jobid)) if jobid.isdigit() else None
+    jobid = parse_number(_keyword(args, "jobid"), "jobid")
+    if jobid is not None:
+        job = director.jobs.find(jobid=jobid)
         if job is None:
             reply.error(f"JobId {jobid} not found.")
             return False

@@ -1,7 +1,5 @@
 """A console's life: authentication, greeting, then the command loop."""
 
-import shlex
-
 from twisted.logger import Logger
 
 import bareos
@@ -11,6 +9,7 @@ from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
 from bareos.protocol.tls import TlsPolicy, negotiated_cipher
 from bareos.director.console import commands
+from bareos.director.console.arguments import BadArgument, parse_command_line
 from bareos.director.console import jobcommands  # noqa: F401 -- registers the job commands
 from bareos.director.console.output import API_JSON, API_TEXT, Reply
 
@@ -91,9 +90,9 @@ class ConsoleSession:
         reply = Reply(self.conn, self.api, self.compact)
         try:
             words = parse_command_line(line)
-        except ValueError as exc:
+        except BadArgument as exc:
             reply.begin()
-            reply.error(f"Invalid command line: {exc}")
+            reply.error(str(exc))
             reply.finish(False)
             return True
         if not words:
@@ -116,6 +115,9 @@ class ConsoleSession:
             reply.begin()
         try:
             ok = await command.run(self, reply, words[1:])
+        except BadArgument as exc:
+            reply.error(str(exc))
+            ok = False
         except Exception:
             log.failure("Console command {line!r} failed", line=line)
             reply.error(f"Internal error while running {command.name!r}; see the director's log.")
@@ -130,18 +132,6 @@ def _acl_matches(allowed, value):
         if entry.lower() == "*all*" or entry == value:
             return True
     return False
-
-
-def parse_command_line(line):
-    """Split a command into ``(keyword, value)`` pairs, Bareos style (quotes allowed)."""
-    lexer = shlex.shlex(line, posix=True)
-    lexer.whitespace_split = True
-    lexer.commenters = ""
-    words = []
-    for token in lexer:
-        key, sep, value = token.partition("=")
-        words.append((key, value if sep else None))
-    return words
 
 
 async def accept_console(director, conn, hello):

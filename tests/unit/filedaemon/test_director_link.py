@@ -282,7 +282,8 @@ def test_failures_reach_the_messages_resource_sparingly(harness):
     errors = [text for kind, text in harness.messages if kind == "error"]
     assert len(errors) == 3                           # the 1st, the 10th and the 20th
     assert errors[0].startswith("Cannot keep a connection to Director dir1 at 127.0.0.1:9101: "
-                                "Connection was refused")
+                                "Connection refused. Retrying in ")
+    assert not any(".." in text for text in errors)
     assert "(failure 10 in a row)" in errors[1]
     harness.connect_ok()
     assert harness.messages[-1] == (
@@ -319,7 +320,7 @@ def test_stop_during_an_attempt_cancels_it():
 def test_status_line(harness):
     harness.refuse()
     line = harness.link.status_line(lambda t: "T")
-    assert line.startswith("dir1 at 127.0.0.1:9101: retry 1 in 1 s after: Connection was refused")
+    assert line == "dir1 at 127.0.0.1:9101: retry 1 in 1 s after: Connection refused"
     harness.clock.advance(1)
     harness.connect_ok()
     assert harness.link.status_line(lambda t: "T") == "dir1 at 127.0.0.1:9101: waiting since T, 0 taken"
