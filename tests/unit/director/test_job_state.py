@@ -13,7 +13,7 @@ from bareos.director.client_connections import ClientConnectionPool, WaitingConn
 from bareos.director.jobs.common import wait_for_end_job
 from bareos.director.jobs.job import (
     IllegalTransition, Job, JobCanceled, Phase, end_of_job_report)
-from bareos.director.links import DaemonLink, DaemonUnreachable
+from bareos.director.links import DaemonLink, DaemonUnreachable, ProtocolViolation
 from bareos.protocol.connection import BareosConnection, ConnectionClosed
 from bareos.protocol.framing import encode_message
 from bareos.protocol.jobstatus import JobStatus, daemons_outcome
@@ -72,6 +72,42 @@ def test_a_job_waits_for_a_slot_then_runs_from_when_it_got_one():
     clock.advance(30)
     job.run()
     assert (job.status, job.sched_time, job.start_time) == (S.RUNNING, 0, 60)
+
+
+INTO_PHASE = {                           # how a job gets into each phase, by its public API
+    Phase.CREATED: [],
+    Phase.WAITING: [lambda job: job.queue(S.WAIT_MAX_JOBS)],
+    Phase.RUNNING: [Job.run],
+    Phase.ENDED: [Job.run, lambda job: job.end(S.TERMINATED)],
+}
+
+
+# created -> waiting -> running -> ended; waiting again while running; ended from any phase
+LEGAL = {(Phase.CREATED, Phase.WAITING), (Phase.CREATED, Phase.RUNNING),
+         (Phase.CREATED, Phase.ENDED), (Phase.WAITING, Phase.WAITING),
+         (Phase.WAITING, Phase.RUNNING), (Phase.WAITING, Phase.ENDED),
+         (Phase.RUNNING, Phase.WAITING), (Phase.RUNNING, Phase.ENDED)}
+
+
+@pytest.mark.parametrize("source", list(Phase))
+@pytest.mark.parametrize("target", [Phase.WAITING, Phase.RUNNING, Phase.ENDED])
+def test_every_transition_is_allowed_or_refused_as_the_table_says(source, target):
+    clock = Clock()
+    job = new_job(clock)
+    for step in INTO_PHASE[source]:
+        step(job)
+    before = (job.status, job.start_time, job.end_time)
+    clock.advance(10)
+    if (source, target) in LEGAL:
+        INTO_PHASE[target][-1](job)
+        assert job.phase is target
+        ran_before = source is Phase.RUNNING
+        assert job.start_time == (0 if ran_before else 10 if target is Phase.RUNNING else None)
+        assert job.end_time == (10 if target is Phase.ENDED else None)
+    else:
+        with pytest.raises(IllegalTransition):
+            INTO_PHASE[target][-1](job)
+        assert (job.status, job.start_time, job.end_time) == before
 
 
 @pytest.mark.parametrize("outcome", FINAL_OUTCOMES)
@@ -206,13 +242,18 @@ def test_the_file_daemon_vanishing_mid_job_ends_it_fatal_at_that_moment():
     assert "FD termination status:  Error" in report and "*** Backup Error ***" in report
 
 
-def test_the_storage_daemon_vanishing_before_its_report_ends_the_job_in_error():
-    clock = Clock()
+def end_job_from_the_fd(clock, term_code):
+    """A running job and the director reading ``2800 End Job TermCode=<term_code>``."""
     job = running_job(clock)
     fd = link_to(clock)
     fd.conn.dataReceived(encode_message(
-        b"2800 End Job TermCode=84 JobFiles=3 ReadBytes=30 JobBytes=30 Errors=0"))
-    defer.ensureDeferred(wait_for_end_job(job, fd))
+        b"2800 End Job TermCode=%d JobFiles=3 ReadBytes=30 JobBytes=30 Errors=0" % term_code))
+    return job, defer.ensureDeferred(wait_for_end_job(job, fd))
+
+
+def test_the_storage_daemon_vanishing_before_its_report_ends_the_job_in_error():
+    clock = Clock()
+    job, _ = end_job_from_the_fd(clock, ord("T"))
     assert (job.fd_status, job.fd_files) == (S.TERMINATED, 3)
     clock.advance(9)                     # the SD's connection closes without "3099 Job end"
     assert job.end(daemons_outcome(job.fd_status, job.sd_status)) is S.ERROR_TERMINATED
@@ -221,13 +262,7 @@ def test_the_storage_daemon_vanishing_before_its_report_ends_the_job_in_error():
 
 
 def test_an_unknown_status_from_the_file_daemon_is_a_protocol_violation():
-    from bareos.director.links import ProtocolViolation
-    clock = Clock()
-    job = running_job(clock)
-    fd = link_to(clock)
-    fd.conn.dataReceived(encode_message(
-        b"2800 End Job TermCode=48 JobFiles=3 ReadBytes=30 JobBytes=30 Errors=0"))
-    ended = defer.ensureDeferred(wait_for_end_job(job, fd))
+    _, ended = end_job_from_the_fd(Clock(), ord("0"))
     failure = []
     ended.addErrback(failure.append)
     assert failure[0].check(ProtocolViolation) and "unknown status" in str(failure[0].value)
