@@ -126,6 +126,11 @@ class JobManager:
         job.end(outcome)
         for link in job.links:
             link.close()
+        # The report goes out before the final status is written, so that a reader who sees
+        # the job ended in the catalog finds its report in the Log (the SQLite catalog runs
+        # its operations in order; PostgreSQL's pool may not).
+        director.messages.job_message(job, "terminate" if job.status in SUCCESSFUL else "error",
+                                      end_of_job_report(job, director.name))
         try:
             await director.catalog.update_job(
                 job.jobid, job_status=job.status, end_time=_local(job.end_time),
@@ -136,9 +141,6 @@ class JobManager:
                 level=job.level, job_tdate=int(job.end_time))
         except Exception:
             log.failure("Recording the end of JobId {jobid} in the catalog failed", jobid=job.jobid)
-        report = end_of_job_report(job, director.name)
-        director.messages.job_message(job, "terminate" if job.status in SUCCESSFUL else "error",
-                                      report)
         self.running.pop(job.jobid, None)
         self.terminated.append(job)
         self.jobs_run += 1
