@@ -19,6 +19,8 @@ from typing import NamedTuple, Optional
 
 from zope.interface import Attribute, Interface
 
+from bareos.protocol.jobstatus import JobStatus
+
 # --- codes (PROTOCOL.md §9) ---------------------------------------------------
 
 JOB_TYPES = {
@@ -31,18 +33,7 @@ JOB_LEVELS = {
     "f": "VirtualFull", " ": "None", "C": "Verify catalog", "V": "Verify init",
     "O": "Verify volume to catalog", "d": "Verify disk to catalog", "A": "Verify data",
 }
-JOB_STATUSES = {
-    "A": "Canceled", "B": "Blocked", "C": "Created", "D": "Verify differences",
-    "E": "Error", "F": "Waiting for FD", "I": "Incomplete", "L": "Committing data",
-    "M": "Waiting for mount", "R": "Running", "S": "Waiting for SD", "T": "OK",
-    "W": "OK with warnings", "a": "SD despooling attributes", "c": "Waiting for client resource",
-    "d": "Waiting for maximum jobs", "e": "Non-fatal error", "f": "Fatal error",
-    "i": "Doing batch insert", "j": "Waiting for job resource", "l": "Doing data despooling",
-    "m": "Waiting for new media", "p": "Waiting for higher priority jobs",
-    "q": "Waiting for device", "s": "Waiting for storage resource", "t": "Waiting for start time",
-}
-#: JobStatus values that count as a successful job (``last_successful_job``, restores).
-SUCCESS_STATUSES = ("T", "W")
+# Job statuses (Job.JobStatus) and which of them count as successful: bareos.protocol.jobstatus.
 
 VOLUME_STATUSES = ("Unlabeled", "Full", "Archive", "Append", "Recycle", "Purged", "Read-Only",
                    "Disabled", "Error", "Busy", "Used", "Cleaning", "Scratch")
@@ -96,7 +87,7 @@ class JobRecord:
     type: str = "B"                           # Type: JOB_TYPES
     level: str = "F"                          # Level: JOB_LEVELS
     client_id: Optional[int] = None
-    job_status: str = "C"                     # JobStatus: JOB_STATUSES
+    job_status: str = JobStatus.CREATED       # JobStatus: a bareos.protocol.jobstatus letter
     sched_time: Optional[datetime] = None
     start_time: Optional[datetime] = None
     end_time: Optional[datetime] = None
@@ -367,7 +358,7 @@ class ICatalog(Interface):
         ``limit`` keeps the newest N jobs (still in ascending order)."""
 
     def last_successful_job(job_name, client, fileset, levels=("F",), type="B", before=None):
-        """Newest JobRecord with status in SUCCESS_STATUSES of this job name, client
+        """Newest JobRecord with a status in jobstatus.SUCCESSFUL of this job name, client
         and fileset whose Level is in ``levels`` (and StartTime < ``before``), or None.
         Its start_time / job_tdate are the ``since`` of an Incremental (levels F, D, I)
         or Differential (levels F)."""

@@ -21,9 +21,10 @@ from zope.interface import implementer
 
 from bareos.catalog import api
 from bareos.catalog.api import (
-    JOB_COLUMNS, MEDIA_COLUMNS, POOL_COLUMNS, SUCCESS_STATUSES, VOLUME_STATUSES,
+    JOB_COLUMNS, MEDIA_COLUMNS, POOL_COLUMNS, VOLUME_STATUSES,
     CatalogError, CatalogIntegrityError, CatalogSchemaError, ICatalog,
 )
+from bareos.protocol.jobstatus import SUCCESSFUL
 
 SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql")
 
@@ -376,8 +377,9 @@ def op_list_jobs(client=None, name=None, status=None, job_id=None, type=None, le
 
 
 def _success_condition(type_="B"):
-    return (f" j.Type = ? AND j.JobStatus IN ({_placeholders(len(SUCCESS_STATUSES))})"
-            " AND j.StartTime IS NOT NULL", (type_,) + SUCCESS_STATUSES)
+    successful = sorted(SUCCESSFUL)
+    return (f" j.Type = ? AND j.JobStatus IN ({_placeholders(len(successful))})"
+            " AND j.StartTime IS NOT NULL", (type_, *successful))
 
 
 def op_last_successful_job(job_name, client, fileset, levels, type_, before):

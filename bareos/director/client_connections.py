@@ -139,13 +139,20 @@ class ClientConnectionPool:
         return None
 
     def wait_for(self, name, timeout):
-        """A Deferred firing with the next connection of ``name``, or None after ``timeout``."""
-        waiter = defer.Deferred()
+        """A Deferred firing with the next connection of ``name``, or None after ``timeout``.
+
+        Canceling it (a canceled job) withdraws the wish: the next connection waits in the pool.
+        """
+        def withdraw(waiter):
+            if waiter in self._wanted.get(name, ()):
+                self._wanted[name].remove(waiter)
+
+        waiter = defer.Deferred(withdraw)
         self._wanted.setdefault(name, []).append(waiter)
 
         def expire():
             if not waiter.called:
-                self._wanted[name].remove(waiter)
+                withdraw(waiter)
                 waiter.callback(None)
         call = self.clock.callLater(timeout, expire)
         waiter.addBoth(lambda result: (call.active() and call.cancel(), result)[1])

@@ -19,6 +19,7 @@ from bareos.filedaemon import datachannel, dircommands, jobs, passive
 from bareos.filedaemon.director_link import DirectorLink, client_initiated_directors
 from bareos.filedaemon.messages import TYPE_NUMBERS, FileDaemonMessages
 from bareos.protocol.hello import HelloKind
+from bareos.protocol.jobstatus import JobStatus
 
 TERMINATED_KEPT = 10
 
@@ -89,8 +90,8 @@ class FileDaemon(DirectorServedDaemon):
         job = self._conn_jobs.pop(conn, None)
         if job is not None and job.is_running:
             # The director ended the session without a job end (e.g. after an estimate).
-            if job.status in (jobs.JS_CREATED, jobs.JS_RUNNING, jobs.JS_BLOCKED):
-                job.set_status(jobs.JS_TERMINATED)
+            if job.status in (JobStatus.CREATED, JobStatus.RUNNING, JobStatus.BLOCKED):
+                job.set_status(JobStatus.TERMINATED)
             datachannel.close_connection(self.reactor, getattr(job, "sd_conn", None))
             worker = getattr(job, "restore_worker", None)
             if worker is not None:  # a restore the director left unfinished
@@ -118,7 +119,7 @@ class FileDaemon(DirectorServedDaemon):
         if job.busy and job.is_running and job.job_id and not job.canceled:
             self.log.warn("{job}: director connection lost ({reason}); stopping the job",
                           job=job.job, reason=reason)
-            job.set_status(jobs.JS_FATAL)
+            job.set_status(JobStatus.FATAL)
             job.cancel()
         return reason
 

@@ -18,13 +18,13 @@ from bareos.daemon.director_session import status_command
 from bareos.filedaemon import datachannel, jobs
 from bareos.filedaemon.fileset import FileSetError, FileSetSpec, Options
 from bareos.filedaemon.jobs import (
-    JS_CANCELED, JS_ERROR, JS_FATAL, JS_RUNNING, JS_TERMINATED, JT_BACKUP, JT_ESTIMATE,
-    JT_RESTORE, M_ERROR, M_FATAL, M_INFO, M_WARNING, CommandError,
+    JT_BACKUP, JT_ESTIMATE, JT_RESTORE, M_ERROR, M_FATAL, M_INFO, M_WARNING, CommandError,
 )
 from bareos.filedaemon.restore import RestoreError, Restorer
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import unbash_spaces
 from bareos.protocol.framing import Signal
+from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
 
 log = Logger(namespace="bareos.filedaemon")
 
@@ -72,8 +72,8 @@ async def end_session(session):
     job = daemon.job_for(session, create=False)
     if job is not None and job.job_id and job.is_running:
         await run_scripts(session, job, before=False)
-        if job.status in (jobs.JS_CREATED, JS_RUNNING, jobs.JS_BLOCKED):
-            job.set_status(JS_TERMINATED)
+        if job.status in (JobStatus.CREATED, JobStatus.RUNNING, JobStatus.BLOCKED):
+            job.set_status(JobStatus.TERMINATED)
         datachannel.close_connection(daemon.reactor, getattr(job, "sd_conn", None))
         job.sd_connected = False
         if session.conn.is_open:
@@ -91,7 +91,7 @@ def handler(fn):
         try:
             result = await fn(session, text)
         except (ConnectionClosed, ReceiveTimeout) as exc:
-            job.set_status(JS_FATAL)
+            job.set_status(JobStatus.FATAL)
             log.warn("{job}: director connection lost: {reason}", job=job.job, reason=exc)
             result = False
         except Exception as exc:
@@ -154,7 +154,7 @@ async def backup_command(session, text):
         send_jmsg(session, job, M_FATAL, "Cannot contact Storage daemon\n")
         session.conn.send(jobs.bad_command("backup"))
         return False
-    job.set_status(jobs.JS_BLOCKED)
+    job.set_status(JobStatus.BLOCKED)
     session.conn.send(jobs.OK_BACKUP)
     await run_backup(session, job, sd, first_index)
     return False
@@ -197,7 +197,7 @@ async def run_backup(session, job, sd, first_index):
             raise SdProtocolError(f"Bad response to append open: {_show(reply)}")
         sd.send(jobs.append_data(ticket))
         await _expect(job, sd, jobs.OK_DATA, "Append Data")
-        job.set_status(JS_RUNNING)
+        job.set_status(JobStatus.RUNNING)
 
         stats = _JobStats(job)
         spec = job.fileset
@@ -251,10 +251,10 @@ async def run_backup(session, job, sd, first_index):
         if sd_status is None:
             send_jmsg(session, job, M_FATAL, "Append Close with SD failed.\n")
             return
-        if sd_status not in (ord(JS_TERMINATED), ord(jobs.JS_WARNINGS)):
+        if sd_status not in (ord(status) for status in SUCCESSFUL):
             send_jmsg(session, job, M_FATAL, f"Bad status {sd_status} returned from Storage Daemon.\n")
             return
-        job.set_status(JS_TERMINATED)
+        job.set_status(JobStatus.TERMINATED)
     except datachannel.StreamStopped as exc:
         if not job.canceled:
             send_jmsg(session, job, M_FATAL, f"Backup stream to the storage daemon ended: {exc}\n")
@@ -323,20 +323,20 @@ async def finish_restore(session, job):
         return
     job.restore_worker = None
     # after a failure or a cancel the last file may be cut short: it is dropped
-    complete = not job.canceled and job.status not in (JS_FATAL, JS_CANCELED)
+    complete = not job.canceled and job.status not in (JobStatus.FATAL, JobStatus.CANCELED)
     try:
         stats = await worker.call(functools.partial(job.restorer.finish, complete),
                                   after_failure=True)
         job.files = stats.files
         job.job_bytes = stats.bytes
     except RestoreError:
-        job.set_status(JS_FATAL)  # the Restorer sent its own message (a full disk)
+        job.set_status(JobStatus.FATAL)  # the Restorer sent its own message (a full disk)
     except Exception as exc:
         send_jmsg(session, job, M_FATAL, f"Restore could not be completed: {exc}\n")
     finally:
         worker.close()
-    if job.errors and job.status not in (JS_FATAL, JS_CANCELED):
-        job.set_status(JS_ERROR)
+    if job.errors:
+        job.set_status(JobStatus.ERROR_TERMINATED)     # unless it failed or was canceled before
 
 
 @handler
@@ -558,7 +558,8 @@ async def run_scripts(session, job, before):
         if not before:
             if not script.after:
                 continue
-            success = job.status in (JS_TERMINATED, jobs.JS_WARNINGS, JS_RUNNING, jobs.JS_CREATED)
+            success = job.status in (JobStatus.TERMINATED, JobStatus.WARNINGS, JobStatus.RUNNING,
+                                     JobStatus.CREATED)
             if (success and not script.on_success) or (not success and not script.on_failure):
                 continue
         job.scripts.remove(script)
@@ -618,14 +619,14 @@ async def restore_command(session, text):
         job.restore_worker = datachannel.RestoreWorker(daemon.reactor, job.restorer,
                                                        lambda: job.canceled)
     session.conn.send(jobs.OK_RESTORE)
-    job.set_status(jobs.JS_BLOCKED)
+    job.set_status(JobStatus.BLOCKED)
     sd = getattr(job, "sd_conn", None)
     if sd is None or not sd.is_open:
         send_jmsg(session, job, M_FATAL, "Improper calling sequence.\n")
     else:
         await run_restore_part(session, job, sd)
-    if job.errors and job.status not in (JS_FATAL, JS_CANCELED):
-        job.set_status(JS_ERROR)
+    if job.errors:
+        job.set_status(JobStatus.ERROR_TERMINATED)     # unless it failed or was canceled before
     if job.multi_restore and not job.canceled:
         session.conn.send(jobs.OK_STORAGE_END)
         return True
@@ -659,7 +660,7 @@ async def run_restore_part(session, job, sd):
             raise SdProtocolError(f"Bad response to SD read open: {_show(reply)}")
         sd.send(jobs.read_data(ticket))
         await _expect(job, sd, jobs.OK_DATA, "Read Data")
-        job.set_status(JS_RUNNING)
+        job.set_status(JobStatus.RUNNING)
         count, nbytes = await datachannel.receive_records(sd, job.restore_worker, job)
         job.read_bytes += nbytes
         stats = job.restorer.stats
@@ -675,7 +676,7 @@ async def run_restore_part(session, job, sd):
         if not job.canceled:
             send_jmsg(session, job, M_FATAL, f"Connection to the storage daemon lost: {exc}\n")
     except RestoreError:  # the Restorer stopped (disk full): it sent its own message
-        job.set_status(JS_FATAL)
+        job.set_status(JobStatus.FATAL)
     finally:
         job.remove_cancel_hook(cancel_hook)
         datachannel.close_connection(reactor, sd)

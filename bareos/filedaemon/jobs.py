@@ -18,19 +18,7 @@ import time
 
 import bareos
 from bareos.protocol.cram import unbash_spaces
-
-# --- job status codes (include/jcr.h), sent as TermCode=ord(code) ---------------------
-JS_CREATED = "C"
-JS_RUNNING = "R"
-JS_BLOCKED = "B"
-JS_TERMINATED = "T"
-JS_WARNINGS = "W"
-JS_ERROR = "E"
-JS_FATAL = "f"
-JS_CANCELED = "A"
-
-# A status of this set is never replaced by a "better" one (setJobStatusWithPriorityCheck).
-_FINAL_BAD = (JS_FATAL, JS_ERROR, JS_CANCELED)
+from bareos.protocol.jobstatus import JobStatus, prevailing
 
 # --- job message types (lib/message_severity.h) -----------------------------------------
 M_ABORT, M_DEBUG, M_FATAL, M_ERROR, M_WARNING, M_INFO = 1, 2, 3, 4, 5, 6
@@ -489,7 +477,7 @@ class Job:
         self.fileset = None
         self.scripts = []
         self.max_bandwidth = 0
-        self.status = JS_CREATED
+        self.status = JobStatus.CREATED      # sent as TermCode=ord(status)
         self.files = 0
         self.read_bytes = 0
         self.job_bytes = 0
@@ -506,12 +494,8 @@ class Job:
         self._cancel_hooks = []
 
     def set_status(self, status):
-        """Bareos' priority check: a failure or a cancel is never overwritten by success."""
-        if self.status in _FINAL_BAD and status not in _FINAL_BAD:
-            return
-        if self.status in _FINAL_BAD and status in _FINAL_BAD:
-            return
-        self.status = status
+        """A failure or a cancel is never overwritten by success (``prevailing``)."""
+        self.status = prevailing(self.status, status)
 
     def on_cancel(self, hook):
         self._cancel_hooks.append(hook)
@@ -525,7 +509,7 @@ class Job:
         if self.canceled:
             return
         self.canceled = True
-        self.set_status(JS_CANCELED)
+        self.set_status(JobStatus.CANCELED)
         for hook in list(self._cancel_hooks):
             hook()
 
@@ -536,7 +520,7 @@ class Job:
     def note_message(self, msg_type):
         """Count a job message as Bareos' Jmsg does."""
         if msg_type == M_FATAL:
-            self.set_status(JS_FATAL)
+            self.set_status(JobStatus.FATAL)
             if self.errors == 0:
                 self.errors = 1
         elif msg_type == M_ERROR:
@@ -572,8 +556,9 @@ TERMINATED_HEADER = [
     " JobId  Level    Files      Bytes   Status   Finished        Name ",
     "=" * 70,
 ]
-_TERMSTAT = {JS_FATAL: "Error", JS_ERROR: "Error", JS_CANCELED: "Cancel", JS_TERMINATED: "OK",
-             JS_WARNINGS: "OK -- with warnings", JS_CREATED: "Created"}
+_TERMSTAT = {JobStatus.FATAL: "Error", JobStatus.ERROR_TERMINATED: "Error",
+             JobStatus.CANCELED: "Cancel", JobStatus.TERMINATED: "OK",
+             JobStatus.WARNINGS: "OK -- with warnings", JobStatus.CREATED: "Created"}
 
 
 def terminated_line(job, format_datetime):

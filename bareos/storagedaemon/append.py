@@ -23,6 +23,7 @@ from twisted.internet import defer
 import bareos
 from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.framing import Signal, signal_name
+from bareos.protocol.jobstatus import JobStatus
 from bareos.storagedaemon import protocol as P
 from bareos.storagedaemon.devices import OpenVolume
 from bareos.storagedaemon.job import DirectorGone, JobFailed
@@ -152,7 +153,7 @@ class AppendSession:
         except JobFailed:
             ok = False
         if ok and not job.canceled:
-            job.set_status(P.JS_TERMINATED)
+            job.set_status(JobStatus.TERMINATED)
         try:
             await self._end_session(ok)
         except JobFailed:
@@ -165,7 +166,7 @@ class AppendSession:
         self.conn.send(P.FAILED_APPEND)
         return False
 
-    def _fail(self, text, status=P.JS_FATAL):
+    def _fail(self, text, status=JobStatus.FATAL):
         self.job.fatal(text, status)
         return JobFailed(text, status)
 
@@ -180,7 +181,7 @@ class AppendSession:
         job = self.job
         if self.use is None or self.device is None:
             raise self._fail("No device reserved for writing (no \"use storage\" command).")
-        job.set_status(P.JS_RUNNING, announce=True)
+        job.set_status(JobStatus.RUNNING, announce=True)
         self.ov = await self._mount_next()
         self.writer = self.ov.volume.append_session(job.session_id, job.session_time)
         self._started_on(self.ov)
@@ -469,7 +470,7 @@ class AppendSession:
         if self.broken is None:
             try:
                 if not ok and not job.failed:
-                    job.set_status(P.JS_FATAL)
+                    job.set_status(JobStatus.FATAL)
                 label = self._session_label(eos=True)
                 await self._write_call("write_session_label", EOS_LABEL, label, repeat=False)
                 await self._write_call("flush")

@@ -11,6 +11,7 @@ from bareos.daemon.director_session import STORAGE_DAEMON, DirectorServedDaemon,
 from bareos.daemon.service import format_datetime, os_info
 from bareos.daemon.threads import SerialWorker
 from bareos.protocol.hello import HelloKind
+from bareos.protocol.jobstatus import JobStatus
 from bareos.storagedaemon import dir_commands as C
 from bareos.storagedaemon import protocol as P
 from bareos.storagedaemon.devices import DeviceManager, VolumeRegistry
@@ -114,18 +115,19 @@ class StorageDaemon(DirectorServedDaemon):
         worker = SerialWorker(self.reactor, f"sd-job-{job.job_id}")   # the job's disk work, in order
         try:
             if not job.canceled:
-                job.set_status(P.JS_WAIT_FD, announce=True)
+                job.set_status(JobStatus.WAIT_FD, announce=True)
                 wait = self.resource.client_connect_wait or 1800
                 conn = await job.wait_for_fd(wait, self.reactor)
                 if conn is not None and not job.canceled:
                     job.link.send(P.format_job_start(job.job))
-                    job.set_status(P.JS_RUNNING, announce=True)
+                    job.set_status(JobStatus.RUNNING, announce=True)
                     await serve_file_daemon(job, conn, worker)
                 elif not job.canceled and not job.failed:
                     job.fatal(f"No connection from the File daemon within {int(wait)} seconds "
-                              f'(Client Connect Wait of Storage "{self.name}").', P.JS_ERROR)
-            if job.status in (P.JS_CREATED, P.JS_WAIT_FD, P.JS_RUNNING):
-                job.set_status(P.JS_TERMINATED)
+                              f'(Client Connect Wait of Storage "{self.name}").',
+                              JobStatus.ERROR_TERMINATED)
+            if job.status in (JobStatus.CREATED, JobStatus.WAIT_FD, JobStatus.RUNNING):
+                job.set_status(JobStatus.TERMINATED)
         except Exception:
             self.log.failure("{name}: job {job} failed", name=self.name, job=job.job)
             job.fatal("Internal error in the storage daemon; see its log.")
@@ -205,7 +207,9 @@ def _describe_job(job):
 
 
 def _status_word(status):
-    return {"T": "OK", "A": "Cancel", "E": "Error", "f": "Fatal", "W": "Warning"}.get(status, status)
+    return {JobStatus.TERMINATED: "OK", JobStatus.CANCELED: "Cancel",
+            JobStatus.ERROR_TERMINATED: "Error", JobStatus.FATAL: "Fatal",
+            JobStatus.WARNINGS: "Warning"}.get(status, status)
 
 
 def _size(n):

@@ -14,6 +14,7 @@ from twisted.logger import Logger
 
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
+from bareos.protocol.jobstatus import STOPPING, JobStatus, prevailing
 from bareos.storagedaemon import protocol as P
 
 log = Logger(namespace="bareos.storagedaemon")
@@ -24,7 +25,7 @@ CATALOG_TIMEOUT = 3600
 class JobFailed(Exception):
     """Ends the job's data work; ``status`` is the final JobStatus; already reported."""
 
-    def __init__(self, message, status=P.JS_FATAL):
+    def __init__(self, message, status=JobStatus.FATAL):
         super().__init__(message)
         self.status = status
 
@@ -92,7 +93,7 @@ class StorageJob:
         self.session_time = session_time
         self.session_key = session_key         # wiped once the FD authenticated
         self.link = DirectorLink(conn, self)
-        self.status = P.JS_CREATED
+        self.status = JobStatus.CREATED
         self.created_at = time.time()
         self.started_at = None
         self.use = []                          # UseStorage entries
@@ -120,19 +121,14 @@ class StorageJob:
         return chr(self.command.job_level) if 0 < self.command.job_level < 256 else " "
 
     def set_status(self, status, announce=False):
-        """Change the status; errors are not overwritten by success, cancel wins over all."""
-        if self.status == P.JS_CANCELED:
-            return
-        if self.status in P.ERROR_STATES and status not in (P.JS_CANCELED,):
-            return
-        changed = status != self.status
-        self.status = status
-        if changed and announce:
-            self.link.send(P.format_status(self.job, status))
+        """Change the status unless the one it has prevails (a failure or a cancel stays)."""
+        previous, self.status = self.status, prevailing(self.status, status)
+        if self.status != previous and announce:
+            self.link.send(P.format_status(self.job, self.status))
 
     @property
     def failed(self):
-        return self.status in P.ERROR_STATES or self.status == P.JS_CANCELED
+        return self.status in STOPPING
 
     # -- messages ----------------------------------------------------------------
     def message(self, mtype, text):
@@ -151,7 +147,7 @@ class StorageJob:
         self.errors += 1
         self.message(P.M_ERROR, text)
 
-    def fatal(self, text, status=P.JS_FATAL):
+    def fatal(self, text, status=JobStatus.FATAL):
         if self.errors == 0:
             self.errors = 1
         self.message(P.M_FATAL, text)
@@ -173,7 +169,7 @@ class StorageJob:
         """A file daemon could not authenticate for this job: the job fails (as Bareos does)."""
         self.fd_authenticated = True     # no second try with the same key
         self.session_key = None
-        self.fatal(f"Unable to authenticate File daemon: {reason}", P.JS_ERROR)
+        self.fatal(f"Unable to authenticate File daemon: {reason}", JobStatus.ERROR_TERMINATED)
         if not self._fd_event.called:
             self._fd_event.callback(None)
 
@@ -190,7 +186,7 @@ class StorageJob:
 
     def cancel(self):
         self.canceled = True
-        self.set_status(P.JS_CANCELED)
+        self.set_status(JobStatus.CANCELED)
         if not self._fd_event.called:
             self._fd_event.callback(None)
         if self.fd_conn is not None and self.fd_conn.is_open:

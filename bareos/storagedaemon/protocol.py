@@ -14,16 +14,7 @@ from typing import List, Optional, Tuple
 
 from bareos.protocol.cram import bash_spaces, unbash_spaces
 
-# -- job status codes (ASCII, sent as ints) -----------------------------------
-JS_CREATED = "C"
-JS_WAIT_FD = "F"
-JS_WAIT_SD = "S"
-JS_RUNNING = "R"
-JS_TERMINATED = "T"
-JS_CANCELED = "A"
-JS_ERROR = "E"
-JS_FATAL = "f"
-ERROR_STATES = (JS_ERROR, JS_FATAL)
+# Job statuses (sent as the int of their letter): bareos.protocol.jobstatus.
 
 # -- job message types (lib/message_severity.h) -------------------------------
 M_FATAL = 3

@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from bareos.protocol.framing import Signal
+from bareos.protocol.jobstatus import JobStatus
 from bareos.storagedaemon import protocol as P
 from bareos.volume import FileVolume, RecordAssembler, VolumeError
 
@@ -142,7 +143,7 @@ class ReadSession:
             return False
         source = RecordSource(job.bootstrap, job.daemon.devices.devices, job.device)
         conn.send(P.OK_DATA)
-        job.set_status(P.JS_RUNNING, announce=True)
+        job.set_status(JobStatus.RUNNING, announce=True)
         transport = conn.transport
         pacer = _Pacer()
         transport.registerProducer(pacer, True)
@@ -183,5 +184,5 @@ class ReadSession:
             return False
         conn.send_signal(Signal.EOD)
         if ok:
-            job.set_status(P.JS_TERMINATED)
+            job.set_status(JobStatus.TERMINATED)
         return ok

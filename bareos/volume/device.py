@@ -21,6 +21,7 @@ import os
 import threading
 from typing import Any, BinaryIO, Iterator, Optional, Sequence, Tuple, Type
 
+from bareos.protocol.jobstatus import JobStatus
 from bareos.volume.blocks import (
     BLOCK_HEADER_SIZE,
     Block,
@@ -492,7 +493,7 @@ class SessionWriter:
                 if getattr(label, field) is None:
                     setattr(label, field, 0)
             if label.job_status is None:
-                label.job_status = ord("T")
+                label.job_status = ord(JobStatus.TERMINATED)
         elif label_type != SOS_LABEL:
             raise ValueError("label_type must be SOS_LABEL or EOS_LABEL")
         self.write(label.to_record(label_type))

@@ -11,7 +11,7 @@ from bareos.director.console.arguments import parse_number, parse_number_list
 from bareos.director.console.commands import _keyword, command, format_table
 from bareos.director.jobs.backup import decide_level, send_fileset, send_level
 from bareos.director.jobs.common import client_link
-from bareos.director.jobs.job import STATUS_TEXT, JobFailed
+from bareos.director.jobs.job import JobFailed
 from bareos.director.jobs.manager import new_job
 from bareos.director.links import (
     DaemonUnreachable, ProtocolViolation, connect_storage, query_status)
@@ -434,8 +434,7 @@ async def wait(session, reply, args):
             reply.error(f"JobId {jobid} not found.")
             return False
         await job.finished()
-        reply.send(f"JobId={job.jobid}\nJobStatus={STATUS_TEXT.get(job.status, job.status)} "
-                   f"({job.status})\n")
+        reply.send(f"JobId={job.jobid}\nJobStatus={job.status.text} ({job.status})\n")
         reply.result("wait", {"jobid": job.jobid, "jobstatus": job.status})
         return True
     await director.jobs.wait_all()

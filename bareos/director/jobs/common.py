@@ -3,6 +3,8 @@
 import re
 import time
 
+from twisted.internet import defer
+
 from bareos.director.links import (
     DaemonLink, DaemonUnreachable, ProtocolViolation, connect_client, connect_storage)
 from bareos.director.jobs.job import JobFailed
@@ -10,6 +12,7 @@ from bareos.network.addresses import (
     client_address_for_storage, storage_address_for_client, which_address)
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
+from bareos.protocol.jobstatus import JobStatus, daemons_outcome
 from bareos.protocol.tls import TlsPolicy
 from bareos.daemon.acceptor import resource_policy
 
@@ -50,7 +53,8 @@ async def open_storage_job(director, job, append):
     Returns ``(link, session_key)``.
     """
     storage = job.storage
-    link = await connect_storage(director, storage)
+    link = await job.wait(JobStatus.WAIT_SD,
+                          defer.ensureDeferred(connect_storage(director, storage)))
     job.links.append(link)
     link.on_job_message = job_message_handler(director, job, storage.name)
     reply = await link.command(
@@ -120,7 +124,8 @@ async def tell_storage_to_dial_client(director, job, sd):
 
 async def reach_client(director, job, purpose):
     """An authenticated link to the job's client, the way its configuration allows."""
-    link, how = await client_link(director, job.client, director.resource.fd_connect_timeout)
+    link, how = await job.wait(JobStatus.WAIT_FD, defer.ensureDeferred(
+        client_link(director, job.client, director.resource.fd_connect_timeout)))
     job.links.append(link)
     link.on_job_message = job_message_handler(director, job, job.client.name)
     director.messages.job_message(job, "info", f"{how} for {purpose}.")
@@ -171,7 +176,11 @@ async def wait_for_end_job(job, link):
         match = _END_JOB.match(line)
         if match:
             code, files, read_bytes, job_bytes, errors = (int(v) for v in match.groups())
-            job.fd_status = chr(code)
+            try:
+                job.fd_status = JobStatus.from_code(code)
+            except ValueError:
+                raise ProtocolViolation(f"File daemon {link.name} ended the job with an unknown "
+                                        f"status: {line.strip()!r}") from None
             job.fd_files, job.read_bytes, job.fd_bytes = files, read_bytes, job_bytes
             job.fd_errors = max(job.fd_errors, errors)
             return
@@ -187,7 +196,5 @@ def epoch(value):
 
 
 def final_status(job):
-    """The job's status from what both daemons reported."""
-    if job.fd_status == "T" and job.sd_status == "T":
-        return "W" if job.fd_errors else "T"
-    return "A" if "A" in (job.fd_status, job.sd_status) else "f"
+    """The job's outcome from what both daemons reported."""
+    return daemons_outcome(job.fd_status, job.sd_status, job.fd_errors + job.sd_errors)

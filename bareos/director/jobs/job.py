@@ -1,19 +1,31 @@
-"""One job's runtime state, from creation to its end-of-job report."""
+"""One job's runtime state, from creation to its end-of-job report.
+
+A job is a small state machine over Bareos' job status letters (``bareos.protocol.jobstatus``):
+it is *created* (C); it may *wait* (for a free slot under a Maximum Concurrent Jobs limit:
+d, j, c, s; for the file daemon: F; for the storage daemon: S); it *runs* (R), and may wait
+again while running; it *ends* once, OK (T), OK with warnings (W), in error (E, e, f) or
+canceled (A).  A cancel or a failure may end it from any phase but the last.
+
+Every change goes through ``_enter``, which refuses an illegal one (a programming error:
+``IllegalTransition``) and takes its times from the job's clock (the director's reactor;
+``task.Clock`` in tests), never from ``time.time()``.
+"""
 
 import dataclasses
+import enum
 import time
 from typing import Optional
 
 from twisted.internet import defer
+from twisted.logger import Logger
+
+from bareos.protocol.jobstatus import FAILED, FINAL, WAITING, JobStatus, prevailing
+
+log = Logger(namespace="bareos.director.jobs")
 
 LEVEL_NAMES = {"F": "Full", "I": "Incremental", "D": "Differential", " ": ""}
 LEVEL_CODES = {"full": "F", "incremental": "I", "differential": "D"}
 TYPE_NAMES = {"B": "Backup", "R": "Restore"}
-STATUS_TEXT = {
-    "C": "Created", "R": "Running", "T": "OK", "W": "OK -- with warnings", "E": "Error",
-    "e": "Non-fatal error", "f": "Fatal error", "A": "Canceled",
-}
-FINAL_STATUSES = ("T", "W", "E", "e", "f", "A")
 
 
 class JobCanceled(Exception):
@@ -22,6 +34,38 @@ class JobCanceled(Exception):
 
 class JobFailed(Exception):
     """The job cannot go on; the message says why (it goes into the job log)."""
+
+
+class IllegalTransition(RuntimeError):
+    """A job was told to change its status in a way its life cycle does not allow."""
+
+
+class Phase(enum.Enum):
+    CREATED = "created"
+    WAITING = "waiting"
+    RUNNING = "running"
+    ENDED = "ended"
+
+
+def phase_of(status):
+    if status is JobStatus.CREATED:
+        return Phase.CREATED
+    if status in WAITING:
+        return Phase.WAITING
+    if status is JobStatus.RUNNING:
+        return Phase.RUNNING
+    if status in FINAL:
+        return Phase.ENDED
+    raise IllegalTransition(f"a director job never has the status {status!r}")
+
+
+# Which phase may follow which; waiting -> waiting is a change of what the job waits for.
+NEXT_PHASES = {
+    Phase.CREATED: {Phase.WAITING, Phase.RUNNING, Phase.ENDED},
+    Phase.WAITING: {Phase.WAITING, Phase.RUNNING, Phase.ENDED},
+    Phase.RUNNING: {Phase.WAITING, Phase.ENDED},
+    Phase.ENDED: set(),
+}
 
 
 @dataclasses.dataclass(eq=False)
@@ -36,23 +80,23 @@ class Job:
     pool: object
     storage: object
     messages: object
+    clock: object                            # IReactorTime: the director's reactor
     jobid: int = 0
     job: str = ""                            # the unique name, e.g. backup.2026-11-26_05.00.00_03
     priority: int = 10
-    status: str = "C"
-    sched_time: float = dataclasses.field(default_factory=time.time)
-    start_time: Optional[float] = None
+    sched_time: Optional[float] = None       # when created, unless given
+    start_time: Optional[float] = None       # when it first ran
     end_time: Optional[float] = None
     # counters, as reported by the file and storage daemons
     fd_files: int = 0
     fd_bytes: int = 0
     read_bytes: int = 0
     fd_errors: int = 0
-    fd_status: str = ""
+    fd_status: Optional[JobStatus] = None    # as the daemons reported it; None: no report
     sd_files: int = 0
     sd_bytes: int = 0
     sd_errors: int = 0
-    sd_status: str = ""
+    sd_status: Optional[JobStatus] = None
     vol_session_id: int = 0
     vol_session_time: int = 0
     volumes: list = dataclasses.field(default_factory=list)
@@ -63,7 +107,14 @@ class Job:
     options: dict = dataclasses.field(default_factory=dict)   # restore: where, replace, selection...
     cancel_requested: bool = False
     links: list = dataclasses.field(default_factory=list)     # open DaemonLinks, closed on cancel
-    _waiters: list = dataclasses.field(default_factory=list)
+    _status: JobStatus = dataclasses.field(default=JobStatus.CREATED, init=False)
+    _pending: Optional[defer.Deferred] = dataclasses.field(default=None, init=False)
+    _announced: bool = dataclasses.field(default=False, init=False)   # announce_end() ran
+    _waiters: list = dataclasses.field(default_factory=list, init=False)
+
+    def __post_init__(self):
+        if self.sched_time is None:
+            self.sched_time = self.clock.seconds()
 
     @property
     def name(self):
@@ -78,18 +129,89 @@ class Job:
         return TYPE_NAMES.get(self.type, self.type)
 
     @property
+    def status(self):
+        return self._status
+
+    @property
+    def phase(self):
+        return phase_of(self._status)
+
+    @property
     def is_final(self):
-        return self.status in FINAL_STATUSES
+        return self.phase is Phase.ENDED
+
+    # -- the life cycle ----------------------------------------------------------
+
+    def _enter(self, status):
+        phase = phase_of(status)
+        if phase not in NEXT_PHASES[self.phase]:
+            error = IllegalTransition(
+                f"JobId {self.jobid} ({self.job or self.name}) cannot go from "
+                f"{self._status.text} ({self._status}) to {status.text} ({status})")
+            log.error("{error}", error=error)
+            raise error
+        self._status = status
+        if phase is Phase.RUNNING and self.start_time is None:
+            self.start_time = self.clock.seconds()
+        elif phase is Phase.ENDED:
+            self.end_time = self.clock.seconds()
+
+    def queue(self, reason):
+        """Waiting for a slot; ``reason`` is the wait status naming the limit that holds it."""
+        self._enter(reason)
+
+    def run(self):
+        self._enter(JobStatus.RUNNING)
+
+    async def wait(self, status, pending):
+        """Wait in ``status`` (WAIT_FD, WAIT_SD...) for the Deferred ``pending``; its result.
+
+        A cancel meanwhile stops the wait at once (``JobCanceled``), whatever ``pending``
+        was doing (dialling, waiting for a client-initiated connection).  Afterwards the
+        job runs again.
+        """
+        self._enter(status)
+        self._pending = pending
+        try:
+            return await pending
+        except Exception:
+            if self.cancel_requested:
+                raise JobCanceled() from None
+            raise
+        finally:
+            self._pending = None
+            if not self.is_final:
+                self.run()
+
+    def cancel(self):
+        """Ask the job to stop; a wait in progress ends now.  The end comes through ``end``."""
+        self.cancel_requested = True
+        if self._pending is not None:
+            self._pending.cancel()
+
+    def end(self, outcome):
+        """End the job with ``outcome`` (see ``daemons_outcome``); its final status.
+
+        A canceled job ends canceled unless its outcome weighs more (Bareos' rule: the
+        cancel was set first, ``prevailing`` keeps it).
+        """
+        if self.cancel_requested:
+            outcome = prevailing(JobStatus.CANCELED, outcome)
+        self._enter(outcome)
+        return outcome
+
+    # -- waiting for the end -----------------------------------------------------
 
     def finished(self):
-        """A new Deferred that fires with the job once it has ended."""
-        if self.is_final and not self._waiters and self.end_time is not None:
+        """A new Deferred that fires with the job once it has ended and been reported."""
+        if self._announced:
             return defer.succeed(self)
         waiter = defer.Deferred()
         self._waiters.append(waiter)
         return waiter
 
     def announce_end(self):
+        self._announced = True
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.callback(self)
@@ -101,7 +223,8 @@ class Job:
     def elapsed(self):
         if self.start_time is None:
             return 0
-        return max(0, (self.end_time or time.time()) - self.start_time)
+        end = self.end_time if self.end_time is not None else self.clock.seconds()
+        return max(0, end - self.start_time)
 
     def summary(self):
         """A row for ``status director`` and ``list jobs``-like output."""
@@ -150,10 +273,10 @@ def _elapsed_text(seconds):
 def termination_text(job):
     kind = job.type_name
     return {
-        "T": f"{kind} OK", "W": f"{kind} OK -- with warnings", "A": f"{kind} Canceled",
-        "E": f"*** {kind} Error ***", "e": f"*** {kind} Error ***",
-        "f": f"*** {kind} Error ***",
-    }.get(job.status, f"*** {kind} status {job.status} ***")
+        JobStatus.TERMINATED: f"{kind} OK", JobStatus.WARNINGS: f"{kind} OK -- with warnings",
+        JobStatus.CANCELED: f"{kind} Canceled",
+    }.get(job.status, f"*** {kind} Error ***" if job.status in FAILED
+          else f"*** {kind} status {job.status} ***")
 
 
 def end_of_job_report(job, director_name):
@@ -205,8 +328,8 @@ def end_of_job_report(job, director_name):
             ("FD Errors", job.fd_errors),
         ]
     rows += [
-        ("FD termination status", STATUS_TEXT.get(job.fd_status, job.fd_status or "Error")),
-        ("SD termination status", STATUS_TEXT.get(job.sd_status, job.sd_status or "Error")),
+        ("FD termination status", job.fd_status.text if job.fd_status else "Error"),
+        ("SD termination status", job.sd_status.text if job.sd_status else "Error"),
         ("Bareos binary info", "bareos-twisted"),
         ("Job triggered by", job.options.get("triggered_by", "User")),
         ("Termination", termination_text(job)),

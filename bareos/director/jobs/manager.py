@@ -8,7 +8,6 @@ status in the catalog, an end-of-job report and a place in the terminated list.
 
 import collections
 import hashlib
-import time
 from datetime import datetime
 
 from twisted.internet import defer
@@ -20,10 +19,11 @@ from bareos.director.jobs.job import (
     Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
 from bareos.director.jobs.restore import run_restore
 from bareos.filedaemon.fileset import fileset_to_lines
-from bareos.director.jobs.common import client_link
+from bareos.director.jobs.common import client_link, epoch
 from bareos.director.links import DaemonUnreachable, ProtocolViolation, connect_storage
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import bash_spaces
+from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
 
 log = Logger(namespace="bareos.director.jobs")
 
@@ -63,7 +63,7 @@ class JobManager:
             fileset_id = await catalog.ensure_fileset(job.fileset.name, "\n".join(lines), digest)
         job.jobid = await catalog.create_job(JobRecord(
             job=job.job, name=job.name, type=job.type, level=job.level, client_id=client_id,
-            pool_id=pool_id, fileset_id=fileset_id, job_status="C",
+            pool_id=pool_id, fileset_id=fileset_id, job_status=job.status,
             sched_time=_local(job.sched_time), job_tdate=int(job.sched_time)))
         self.waiting.append(job)
         self._dispatch()
@@ -71,53 +71,66 @@ class JobManager:
 
     def _dispatch(self):
         for job in sorted(self.waiting, key=lambda j: (j.priority, j.jobid)):
-            if self._may_start(job):
+            limit = self._limit_reached(job)
+            if limit is None:
                 self.waiting.remove(job)
                 self.running[job.jobid] = job
+                job.run()
                 defer.ensureDeferred(self._run(job))
+            elif job.status is not limit:
+                job.queue(limit)
 
-    def _may_start(self, job):
+    def _limit_reached(self, job):
+        """The wait status of the first Maximum Concurrent Jobs limit that holds ``job``
+        back (the Director's, the Job's, the Client's, the Storage's), or None."""
         limits = [
-            (lambda j: True, self.director.resource.maximum_concurrent_jobs),
-            (lambda j: j.resource is job.resource, job.resource.maximum_concurrent_jobs),
-            (lambda j: j.client is job.client, job.client.maximum_concurrent_jobs),
-            (lambda j: j.storage is job.storage, job.storage.maximum_concurrent_jobs),
+            (lambda j: True, self.director.resource.maximum_concurrent_jobs,
+             JobStatus.WAIT_MAX_JOBS),
+            (lambda j: j.resource is job.resource, job.resource.maximum_concurrent_jobs,
+             JobStatus.WAIT_JOB_RES),
+            (lambda j: j.client is job.client, job.client.maximum_concurrent_jobs,
+             JobStatus.WAIT_CLIENT_RES),
+            (lambda j: j.storage is job.storage, job.storage.maximum_concurrent_jobs,
+             JobStatus.WAIT_STORE_RES),
         ]
         running = list(self.running.values())
-        return all(not limit or sum(1 for j in running if same(j)) < limit
-                   for same, limit in limits)
+        for same, limit, status in limits:
+            if limit and sum(1 for j in running if same(j)) >= limit:
+                return status
+        return None
 
     async def _run(self, job):
         director = self.director
-        job.status, job.start_time = "R", time.time()
-        await director.catalog.update_job(job.jobid, job_status="R", start_time=_local(job.start_time))
         try:
-            job.status = await RUNNERS[job.type](director, job)
+            await director.catalog.update_job(job.jobid, job_status=job.status,
+                                              start_time=_local(job.start_time))
+            job.check_canceled()
+            outcome = await RUNNERS[job.type](director, job)
         except JobCanceled:
-            job.status = "A"
+            outcome = JobStatus.CANCELED
         except (JobFailed, DaemonUnreachable, ProtocolViolation, ReceiveTimeout) as exc:
             director.messages.job_message(job, "fatal", f"Fatal error: {exc}")
-            job.status = "f"
+            outcome = JobStatus.FATAL
         except ConnectionClosed as exc:
-            if job.cancel_requested:
-                job.status = "A"
-            else:
+            if not job.cancel_requested:      # else closing its links did it
                 director.messages.job_message(job, "fatal", f"Fatal error: connection lost: {exc}")
-                job.status = "f"
+            outcome = JobStatus.FATAL
         except Exception as exc:
             log.failure("JobId {jobid} failed unexpectedly", jobid=job.jobid)
             director.messages.job_message(job, "fatal", f"Fatal error: internal error: {exc}")
-            job.status = "f"
-        finally:
-            await self._finish(job)
+            outcome = JobStatus.FATAL
+        await self._finish(job, outcome)
 
-    async def _finish(self, job):
+    async def _finish(self, job, outcome):
         director = self.director
-        if job.cancel_requested and job.status not in ("T", "W"):
-            job.status = "A"
-        job.end_time = time.time()
+        job.end(outcome)
         for link in job.links:
             link.close()
+        # The report goes out before the final status is written, so that a reader who sees
+        # the job ended in the catalog finds its report in the Log (the SQLite catalog runs
+        # its operations in order; PostgreSQL's pool may not).
+        director.messages.job_message(job, "terminate" if job.status in SUCCESSFUL else "error",
+                                      end_of_job_report(job, director.name))
         try:
             await director.catalog.update_job(
                 job.jobid, job_status=job.status, end_time=_local(job.end_time),
@@ -128,9 +141,6 @@ class JobManager:
                 level=job.level, job_tdate=int(job.end_time))
         except Exception:
             log.failure("Recording the end of JobId {jobid} in the catalog failed", jobid=job.jobid)
-        report = end_of_job_report(job, director.name)
-        director.messages.job_message(job, "terminate" if job.status in ("T", "W") else "error",
-                                      report)
         self.running.pop(job.jobid, None)
         self.terminated.append(job)
         self.jobs_run += 1
@@ -147,14 +157,17 @@ class JobManager:
         return None
 
     async def cancel(self, job):
-        """Stop a waiting or running job; the daemons are told on separate connections."""
+        """Stop a waiting or running job; the daemons it reached are told on separate connections.
+
+        An ended job (it may still be writing its end to the catalog) is left alone.
+        """
+        if job.is_final:
+            return
+        job.cancel()
         if job in self.waiting:
             self.waiting.remove(job)
-            job.cancel_requested = True
-            job.status = "A"
-            await self._finish(job)
+            await self._finish(job, JobStatus.CANCELED)
             return
-        job.cancel_requested = True
         await self._tell_daemons_to_cancel(job)
         for link in job.links:
             link.close()
@@ -167,8 +180,10 @@ class JobManager:
         async def storage(resource):
             return await connect_storage(self.director, resource, timeout=15, retry_interval=1)
 
-        for connect, resource in ((client, job.client), (storage, job.storage)):
-            if resource is None:
+        reached = {link.kind for link in job.links}
+        for connect, resource, kind in ((client, job.client, "client"),
+                                        (storage, job.storage, "storage")):
+            if resource is None or kind not in reached:
                 continue
             try:
                 link = await connect(resource)
@@ -202,7 +217,7 @@ class JobManager:
             key = (resource.name, client.name)
             started = self._incoming_started.get(key)
             if key in self._incoming_checks or \
-                    (started is not None and time.time() - started < interval):
+                    (started is not None and director.reactor.seconds() - started < interval):
                 continue
             self._incoming_checks.add(key)
             try:
@@ -210,10 +225,10 @@ class JobManager:
                 last = await catalog.last_successful_job(
                     resource.name, client.name, resource.fileset,
                     levels=("F", "I", "D")) if resource.fileset else None
-                if last is not None and last.end_time is not None and \
-                        time.time() - time.mktime(last.end_time.timetuple()) < interval:
+                ended = epoch(last.end_time) if last is not None else None
+                if ended is not None and director.reactor.seconds() - ended < interval:
                     continue
-                self._incoming_started[key] = time.time()
+                self._incoming_started[key] = director.reactor.seconds()
                 job = new_job(director, resource,
                               options={"triggered_by": "Incoming client connection"})
                 await self.submit(job)
@@ -238,7 +253,7 @@ def new_job(director, resource, level=None, client=None, fileset=None, pool=None
     if job_type == "B":
         pool = director.pool_for_level(resource, level_code, pool)
     return Job(
-        resource=resource, type=job_type, level=level_code,
+        resource=resource, type=job_type, level=level_code, clock=director.reactor,
         client=client or config.get("client", resource.client),
         fileset=fileset or (config.get("fileset", resource.fileset) if resource.fileset else None),
         pool=pool,

@@ -15,9 +15,11 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from bareos.catalog.api import FileRecord
+from bareos.director.links import ProtocolViolation
 from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.cram import bash_spaces, unbash_spaces
 from bareos.protocol.framing import Signal
+from bareos.protocol.jobstatus import JobStatus
 
 log = Logger(namespace="bareos.director.jobs")
 
@@ -137,8 +139,7 @@ class StorageJobSession:
             try:
                 packet = await self.link.receive(timeout=None)
             except ConnectionClosed as exc:
-                if not self.ended:
-                    job.sd_status = job.sd_status or "E"
+                if not self.ended:          # no report from the SD: daemons_outcome says E
                     self.director.messages.job_message(
                         job, "error", f"Storage daemon {self.link.name} closed the connection "
                                       f"before the job ended: {exc}")
@@ -165,7 +166,12 @@ class StorageJobSession:
                 self.started.callback(None)
         elif _END.match(line):
             status, files, byte_count, errors = _END.match(line).groups()
-            job.sd_status, job.sd_files = chr(int(status)), int(files)
+            try:
+                job.sd_status = JobStatus.from_code(int(status))
+            except ValueError:
+                raise ProtocolViolation(f"Storage daemon {self.link.name} ended the job with an "
+                                        f"unknown status: {line!r}") from None
+            job.sd_files = int(files)
             job.sd_bytes, job.sd_errors = int(byte_count), int(errors)
             self.ended = True
         elif _STATUS.match(line):

@@ -7,6 +7,7 @@ import pytest
 
 from bareos.filedaemon import jobs
 from bareos.protocol.framing import Signal
+from bareos.protocol.jobstatus import JobStatus
 from bareos.filedaemon.jobs import CommandError
 
 
@@ -157,13 +158,13 @@ def test_ls_line(tmp_path):
 
 def test_job_status_priority_and_message_counting():
     job = jobs.Job()
-    job.set_status(jobs.JS_RUNNING)
+    job.set_status(JobStatus.RUNNING)
     job.note_message(jobs.M_WARNING)
     job.note_message(jobs.M_ERROR)
     assert (job.status, job.errors, job.warnings) == ("R", 1, 1)
     job.note_message(jobs.M_FATAL)
     assert job.status == "f" and job.errors == 1
-    job.set_status(jobs.JS_TERMINATED)
+    job.set_status(JobStatus.TERMINATED)
     assert job.status == "f"
     job.cancel()
     assert job.canceled and job.status == "f"
