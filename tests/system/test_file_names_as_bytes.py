@@ -73,6 +73,10 @@ def test_names_that_are_not_utf8_are_listed_selected_and_restored(suite, catalog
     assert set(files) <= names
     assert '"' + str(source) + '/caf\\udce9"' in json.dumps(document)
 
+    # Undecodable bytes anywhere else on a command line are text (U+FFFD), as before.
+    answer = suite.console("list jobs client=\udcff\udcfe\n")
+    assert "*list jobs client=\udcff\udcfe" in answer and "Internal error" not in answer
+
     # Accurate Incremental: the FD gets the catalog's names back byte for byte, finds every
     # file unchanged and saves none of them again.
     incremental, status, output = run_job(suite, "run job=backup level=Incremental yes")

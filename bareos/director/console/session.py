@@ -83,7 +83,8 @@ class ConsoleSession:
             if not isinstance(packet, bytes):
                 continue
             # surrogateescape: a file name that is not UTF-8 (file=, directory=) arrives as
-            # the raw bytes Bareos' bconsole sends, and must match the catalog's name exactly.
+            # the raw bytes Bareos' bconsole sends, and must match the catalog's name
+            # exactly; parse_command_line makes every other word text.
             line = packet.decode("utf-8", "surrogateescape").rstrip("\x00\r\n ")
             if not await self.execute(line):
                 return
@@ -134,14 +135,32 @@ def _acl_matches(allowed, value):
     return False
 
 
+#: Keywords whose value is a file name: bytes, kept exactly (see as_text).
+FILE_NAME_KEYWORDS = ("file", "directory")
+
+
+def as_text(word):
+    """A console word that is not a file name, as text: a byte that is not UTF-8
+    (a surrogateescape code point of the decoded line) becomes U+FFFD."""
+    if word.isascii():
+        return word
+    return word.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def parse_command_line(line):
-    """Split a command into ``(keyword, value)`` pairs, Bareos style (quotes allowed)."""
+    """Split a command into ``(keyword, value)`` pairs, Bareos style (quotes allowed).
+
+    The values of FILE_NAME_KEYWORDS keep undecodable bytes as the catalog's names
+    do (``bareos.catalog.api.name_text``); everything else is text (``as_text``)."""
     lexer = shlex.shlex(line, posix=True)
     lexer.whitespace_split = True
     lexer.commenters = ""
     words = []
     for token in lexer:
         key, sep, value = token.partition("=")
+        key = as_text(key)
+        if sep and key.lower() not in FILE_NAME_KEYWORDS:
+            value = as_text(value)
         words.append((key, value if sep else None))
     return words
 
