@@ -248,9 +248,11 @@ MEDIA_COLUMNS = {
 
 def name_bytes(name: "str | bytes") -> bytes:
     """A file name as the bytes on disk and in the catalog (str: surrogateescape UTF-8)."""
+    if isinstance(name, bytes):
+        return name
     if isinstance(name, str):
         return name.encode("utf-8", "surrogateescape")
-    return bytes(name)
+    raise TypeError(f"a file name is str or bytes, not {name!r}")
 
 
 def name_text(raw: "bytes | memoryview | str") -> str:

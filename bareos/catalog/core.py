@@ -428,9 +428,10 @@ def prepare_file_records(records):
         else:
             raise ValueError(f"a file record has 6 fields "
                              f"(file_index, path, name, lstat, md5, delta_seq), got {rec!r}")
-        if not isinstance(path, (str, bytes)) or not isinstance(name, (str, bytes)):
-            raise TypeError(f"path and name must be str or bytes, got {path!r}, {name!r}")
-        path, name = api.name_bytes(path), api.name_bytes(name)
+        if type(path) is not bytes:      # the director's names are bytes already: no call
+            path = api.name_bytes(path)
+        if type(name) is not bytes:
+            name = api.name_bytes(name)
         if b"\0" in path or b"\0" in name:
             raise ValueError(f"file names cannot contain NUL: {path + name!r}")
         out.append((int(fi), path, name, lstat or "", md5 or "0", int(delta or 0)))
