@@ -227,16 +227,42 @@ MEDIA_COLUMNS = {
 }
 
 
+# --- file names ---------------------------------------------------------------
+#
+# A file name is a byte string (anything but NUL), as the file daemon sends it and
+# as Bareos keeps it.  The catalog stores Path.Path and File.Name as bytes (BLOB in
+# SQLite, bytea in PostgreSQL), so every name survives unchanged.  In Python a name
+# is a str: its UTF-8 decoding, each byte that is not part of valid UTF-8 kept as a
+# lone surrogate U+DC80..U+DCFF ("surrogateescape", what os.fsdecode does on a
+# UTF-8 system).  Valid UTF-8 names are ordinary text; the two functions below are
+# the only place that converts between the two forms.
+
+def name_bytes(name: "str | bytes") -> bytes:
+    """A file name as the bytes on disk and in the catalog (str: surrogateescape UTF-8)."""
+    if isinstance(name, bytes):
+        return name
+    if isinstance(name, str):
+        return name.encode("utf-8", "surrogateescape")
+    raise TypeError(f"a file name is str or bytes, not {name!r}")
+
+
+def name_text(raw: "bytes | memoryview | str") -> str:
+    """A file name's bytes (a Path or Name column as read) as the str the catalog returns."""
+    if isinstance(raw, str):
+        return raw
+    return bytes(raw).decode("utf-8", "surrogateescape")
+
+
 class FileRecord(NamedTuple):
     """One file for ``add_file_records`` (a plain 6-tuple in this order works too).
 
     ``path`` is the directory with a trailing '/', ``name`` the last component
-    ('' for a directory itself); ``lstat`` the encoded stat of §9; ``md5`` the
-    digest in base64 or '0' when none.
+    (empty for a directory itself), each as bytes or as a str of ``name_text``;
+    ``lstat`` the encoded stat of §9; ``md5`` the digest in base64 or '0' when none.
     """
     file_index: int
-    path: str
-    name: str
+    path: "str | bytes"
+    name: "str | bytes"
     lstat: str
     md5: str = "0"
     delta_seq: int = 0
@@ -244,7 +270,7 @@ class FileRecord(NamedTuple):
 
 class FileEntry(NamedTuple):
     """What ``list_files`` returns: one file of a job."""
-    filename: str            # path + name
+    filename: str            # path + name, as name_text gives it
     file_index: int
     lstat: str
     md5: str
@@ -254,7 +280,7 @@ class SelectedFile(NamedTuple):
     """One file of a restore selection: restore FileIndex ``file_index`` of job ``job_id``."""
     job_id: int
     file_index: int
-    filename: str
+    filename: str            # as name_text gives it
     lstat: str
     md5: str
 

@@ -419,7 +419,8 @@ def op_require_job(job_id):
 # --- files -------------------------------------------------------------------
 
 def prepare_file_records(records):
-    """Validate a batch; returns a list of 6-tuples (FileIndex, Path, Name, LStat, MD5, DeltaSeq)."""
+    """Validate a batch; returns a list of 6-tuples (FileIndex, Path, Name, LStat, MD5, DeltaSeq)
+    with Path and Name as bytes (``api.name_bytes``), what both backends store."""
     out = []
     for rec in records:
         if len(rec) == 6:
@@ -429,20 +430,30 @@ def prepare_file_records(records):
         else:
             raise ValueError(f"a file record has 6 fields "
                              f"(file_index, path, name, lstat, md5, delta_seq), got {rec!r}")
-        if not isinstance(path, str) or not isinstance(name, str):
-            raise TypeError(f"path and name must be str, got {path!r}, {name!r}")
-        if "\0" in path or "\0" in name:
+        if type(path) is not bytes:      # the director's names are bytes already: no call
+            path = api.name_bytes(path)
+        if type(name) is not bytes:
+            name = api.name_bytes(name)
+        if b"\0" in path or b"\0" in name:
             raise ValueError(f"file names cannot contain NUL: {path + name!r}")
         out.append((int(fi), path, name, lstat or "", md5 or "0", int(delta or 0)))
     return out
 
 
+def _filename(path, name):
+    """Path and Name columns as read -> the file's name as text (``api.name_text``).
+
+    They are concatenated in Python, not with SQL ``||``: SQLite's ``||`` makes
+    text of two BLOBs, which its driver could not decode when not UTF-8."""
+    return api.name_text(bytes(path) + bytes(name))
+
+
 def op_list_files(job_id):
     rows = yield q_all(
-        "SELECT p.Path || f.Name, f.FileIndex, f.LStat, f.MD5 FROM File f "
+        "SELECT p.Path, f.Name, f.FileIndex, f.LStat, f.MD5 FROM File f "
         "JOIN Path p ON p.PathId = f.PathId WHERE f.JobId = ? ORDER BY f.FileIndex, f.FileId",
         job_id)
-    return [api.FileEntry(*r) for r in rows]
+    return [api.FileEntry(_filename(path, name), *rest) for path, name, *rest in rows]
 
 
 def _after(start_time, job_id):
@@ -480,7 +491,7 @@ def op_restore_selection(client, fileset, before):
     ranks = ", ".join("(?, ?)" for _ in job_ids)
     rank_params = [v for rank, jid in enumerate(job_ids) for v in (jid, rank)]
     rows = yield q_all(
-        "SELECT t.JobId, t.FileIndex, t.Path || t.Name, t.LStat, t.MD5 FROM ("
+        "SELECT t.JobId, t.FileIndex, t.Path, t.Name, t.LStat, t.MD5 FROM ("
         " SELECT f.JobId AS JobId, f.FileIndex AS FileIndex, p.Path AS Path, f.Name AS Name,"
         " f.LStat AS LStat, f.MD5 AS MD5, ROW_NUMBER() OVER ("
         "  PARTITION BY f.PathId, f.Name ORDER BY r.column2 DESC, f.FileIndex DESC) AS rn"
@@ -488,7 +499,9 @@ def op_restore_selection(client, fileset, before):
         f" JOIN (VALUES {ranks}) AS r ON r.column1 = f.JobId"
         ") AS t WHERE t.rn = 1 AND t.FileIndex > 0 ORDER BY t.JobId, t.FileIndex",
         *rank_params)
-    return api.RestoreSelection(job_ids, [api.SelectedFile(*r) for r in rows])
+    return api.RestoreSelection(job_ids, [api.SelectedFile(job_id, file_index, _filename(path, name),
+                                                           lstat, md5)
+                                          for job_id, file_index, path, name, lstat, md5 in rows])
 
 
 # --- media -------------------------------------------------------------------

@@ -53,11 +53,16 @@ _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r\b\f\v]").search
 
 
 def copy_escape(text):
-    # str.translate with a dict costs ~50 ns per character; most names need no
+    # str.translate with a dict costs ~50 ns per character; most fields need no
     # escaping at all, and the regular expression finds that out in C.
     if _NEEDS_ESCAPE(text) is None:
         return text
     return text.translate(_COPY_ESCAPES)
+
+
+def copy_bytea(raw):
+    """Bytes as a bytea field of COPY text: the hex form ``\\x...`` with its backslash doubled."""
+    return "\\\\x" + raw.hex()
 
 
 class _CopyReader:
@@ -74,7 +79,8 @@ class _CopyReader:
         out, n = [], 0
         job, esc = self._job, copy_escape
         for fi, path, name, lstat, md5, delta in self._rows:
-            line = f"{fi}\t{job}\t{esc(path)}\t{esc(name)}\t{esc(lstat)}\t{esc(md5)}\t{delta}\n"
+            line = (f"{fi}\t{job}\t{copy_bytea(path)}\t{copy_bytea(name)}\t{esc(lstat)}\t"
+                    f"{esc(md5)}\t{delta}\n")
             out.append(line)
             n += len(line)
             if n >= size:
@@ -258,7 +264,7 @@ class PostgreSQLCatalog(core.SQLCatalog):
                     for setting in SESSION_SETTINGS:
                         cur.execute(setting)
                     cur.execute("CREATE TEMPORARY TABLE batch (FileIndex integer, JobId integer, "
-                                "Path text, Name text, LStat text, MD5 text, DeltaSeq smallint)")
+                                "Path bytea, Name bytea, LStat text, MD5 text, DeltaSeq smallint)")
                 conn.commit()
             except psycopg2.Error as e:
                 raise self._connection_error(e) from e

@@ -192,8 +192,8 @@ class SQLiteCatalog(core.SQLCatalog):
         # temporary table in one executemany, then two set-based statements add
         # the new paths and the File rows with their PathIds.  One transaction.
         core.drive_sync(core.op_require_job(job_id), lambda s: self._execute(cur, s))
-        cur.execute("CREATE TEMPORARY TABLE IF NOT EXISTS batch (FileIndex integer, Path text, "
-                    "Name text, LStat text, MD5 text, DeltaSeq integer)")
+        cur.execute("CREATE TEMPORARY TABLE IF NOT EXISTS batch (FileIndex integer, Path blob, "
+                    "Name blob, LStat text, MD5 text, DeltaSeq integer)")
         cur.execute("DELETE FROM batch")
         cur.executemany("INSERT INTO batch VALUES (?, ?, ?, ?, ?, ?)", rows)
         cur.execute("INSERT INTO Path (Path) SELECT DISTINCT b.Path FROM batch b "

@@ -35,7 +35,9 @@ def command_steps(line, on_text):
     while True:
         packet = yield RECEIVE
         if isinstance(packet, bytes):
-            last_text = packet.decode("utf-8", "replace")
+            # surrogateescape: file names that are not UTF-8 come as raw bytes and are
+            # printed as such (main() sets the same error handler on stdout).
+            last_text = packet.decode("utf-8", "surrogateescape")
             on_text(last_text)
         elif packet == Signal.SUB_PROMPT:
             answer = yield Ask(last_text)

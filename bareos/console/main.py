@@ -85,6 +85,12 @@ def main(argv=None):
 
 
 def _command_loop(console, interactive):
+    # A file name that is not UTF-8 passes through as its raw bytes, both ways, as with
+    # Bareos' bconsole: typed (or piped) into file=..., printed by "list files".
+    for stream in (sys.stdin, sys.stdout):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
+
     def show(text):
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()

@@ -42,7 +42,7 @@ class PlainConsole:
     # -- packets -------------------------------------------------------------
     def _send(self, payload):
         if isinstance(payload, str):
-            payload = payload.encode("utf-8")
+            payload = payload.encode("utf-8", "surrogateescape")
         self.sock.sendall(encode_message(payload))
 
     def _receive(self, timeout=None):

@@ -201,9 +201,12 @@ class BareosConnection(protocol.Protocol):
             self._queued_bytes += _size(packet)
 
     def send(self, payload: bytes | str) -> None:
-        """Send a message (bytes or str), split into packets if long."""
+        """Send a message (bytes or str), split into packets if long.
+
+        A str goes out as UTF-8; bytes that came in undecodable and were kept as
+        surrogateescape code points (file names that are not UTF-8) go out as they came."""
         if isinstance(payload, str):
-            payload = payload.encode("utf-8")
+            payload = payload.encode("utf-8", "surrogateescape")
         if self._closed_reason is None:
             self.transport.write(framing.encode_message(payload))
 

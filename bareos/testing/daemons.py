@@ -697,7 +697,8 @@ class Suite:
         config = self.write_bconsole(console)
         result = subprocess.run(
             [default_python(), "-m", "bareos.console.main", "-c", str(config)], input=commands,
-            text=True, capture_output=True, timeout=timeout, cwd=REPO_ROOT, env=daemon_env())
+            text=True, errors="surrogateescape", capture_output=True, timeout=timeout,
+            cwd=REPO_ROOT, env=daemon_env())
         if result.returncode != 0:
             raise AssertionError(f"bconsole failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result.stdout

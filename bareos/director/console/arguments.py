@@ -49,7 +49,9 @@ def parse_command_line(line):
 
     Words are separated by blanks; quotes and backslashes work as in a POSIX
     shell (``where="/tmp/a b"``, ``file=a\\ b``).  ``key=value`` gives
-    ``(key, value)``, a bare word ``(word, None)``.  Raises BadArgument for an
+    ``(key, value)``, a bare word ``(word, None)``.  The values of FILE_NAME_KEYWORDS
+    keep undecodable bytes as the catalog's names do (``bareos.catalog.api.name_text``);
+    everything else is text (``as_text``).  Raises BadArgument for an
     unterminated quote or a trailing backslash.  Each character is looked at a
     bounded number of times: a line of a million characters costs no more than
     a million short ones.
@@ -79,8 +81,23 @@ def parse_command_line(line):
     result = []
     for word in words:
         key, sep, value = word.partition("=")
+        key = as_text(key)
+        if sep and key.lower() not in FILE_NAME_KEYWORDS:
+            value = as_text(value)
         result.append((key, value if sep else None))
     return result
+
+
+#: Keywords whose value is a file name: bytes, kept exactly (see as_text).
+FILE_NAME_KEYWORDS = ("file", "directory")
+
+
+def as_text(word):
+    """A console word that is not a file name, as text: a byte that is not UTF-8
+    (a surrogateescape code point of the decoded line) becomes U+FFFD."""
+    if word.isascii():
+        return word
+    return word.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _unescape_in_double_quotes(match):

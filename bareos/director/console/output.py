@@ -4,6 +4,13 @@ A command writes text (``send``), messages (``info``/``warning``/``error``)
 and, for JSON consoles, structured data (``result``).  In api 0 and 1 text is
 streamed as it comes; in api 2 (JSON) everything is collected and sent as one
 JSON-RPC document at the end.
+
+File names that are not UTF-8 are str with surrogateescape code points (see
+``bareos.catalog.api.name_text``).  Text modes send them as their raw bytes, as
+Bareos does (``BareosConnection.send``); JSON is ASCII (``json.dumps`` escapes
+every non-ASCII character), so such a byte appears as the escape of a code point
+U+DC80..U+DCFF: a JSON client in Python gets the same str back, and ``os.fsencode``
+gives the exact bytes.
 """
 
 import json

@@ -81,7 +81,10 @@ class ConsoleSession:
                 return
             if not isinstance(packet, bytes):
                 continue
-            line = packet.decode("utf-8", "replace").rstrip("\x00\r\n ")
+            # surrogateescape: a file name that is not UTF-8 (file=, directory=) arrives as
+            # the raw bytes Bareos' bconsole sends, and must match the catalog's name
+            # exactly; parse_command_line makes every other word text.
+            line = packet.decode("utf-8", "surrogateescape").rstrip("\x00\r\n ")
             if not await self.execute(line):
                 return
 

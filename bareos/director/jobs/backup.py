@@ -11,6 +11,7 @@ import time
 
 from twisted.internet import defer
 
+from bareos.catalog.api import name_bytes
 from bareos.director.jobs.common import (
     epoch, final_status, is_passive, open_storage_job, reach_client, tell_client_where_storage_is,
     tell_storage_to_dial_client, tls_flag, wait_for_end_job)
@@ -101,7 +102,7 @@ async def send_accurate_list(director, job, fd):
     fd.send(f"accurate files={len(entries)}\n")
     for filename, lstat, md5 in entries:
         digest = "" if md5 in ("0", None) else md5
-        fd.send(filename.encode("utf-8", "surrogateescape") + b"\x00" + lstat.encode() + b"\x00"
+        fd.send(name_bytes(filename) + b"\x00" + lstat.encode() + b"\x00"
                 + digest.encode() + b"\x000")
     fd.conn.send_signal(Signal.EOD)
 

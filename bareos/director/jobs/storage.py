@@ -110,15 +110,16 @@ class FileAttributes:
 
 
 def parse_attribute_record(data):
-    """``(path, name, lstat, file type)`` of a stream-1 record, split as the catalog stores files."""
+    """``(path, name, lstat, file type)`` of a stream-1 record, split as the catalog stores files.
+
+    Path and name stay the bytes the file daemon sent: the catalog stores any name."""
     header, _, rest = data.partition(b"\x00")
     _index, file_type, fname = header.split(b" ", 2)
     lstat = rest.split(b"\x00", 1)[0].decode("ascii", "replace")
-    text = fname.decode("utf-8", "backslashreplace")
-    if text.endswith("/"):
-        return text, "", lstat, int(file_type)
-    slash = text.rfind("/")
-    return text[:slash + 1], text[slash + 1:], lstat, int(file_type)
+    if fname.endswith(b"/"):
+        return fname, b"", lstat, int(file_type)
+    slash = fname.rfind(b"/")
+    return fname[:slash + 1], fname[slash + 1:], lstat, int(file_type)
 
 
 class StorageJobSession:

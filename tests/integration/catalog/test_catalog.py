@@ -15,10 +15,20 @@ from bareos.catalog import (
     FileEntry, FileRecord, ICatalog, JobRecord, make_catalog, open_catalog, open_catalog_retrying,
 )
 from bareos.catalog import core
+from bareos.catalog.api import name_bytes
 from bareos.catalog.sqlite import sqlite_path
 from bareos.network.retry import backoff
 
 T0 = datetime(2024, 3, 1, 22, 0, 0)
+
+
+def scripts_of(backend):
+    return os.path.join(core.SQL_DIR, {"sqlite": "sqlite", "postgresql": "postgresql"}[backend])
+
+
+def latest(backend):
+    """The schema version this program creates: the number of its NNNN_*.sql steps."""
+    return len(core.discover_scripts(scripts_of(backend)))
 
 
 def raw(cat, sql, *params):
@@ -26,6 +36,14 @@ def raw(cat, sql, *params):
     def op():
         rows = yield core.q_all(sql, *params)
         return rows
+    return cat._run(op)
+
+
+def raw_write(cat, sql, *params):
+    """Run one INSERT/UPDATE through the backend; fires with the row count."""
+    def op():
+        count = yield core.q_count(sql, *params)
+        return count
     return cat._run(op)
 
 
@@ -51,12 +69,12 @@ def test_provides_the_interface(catalog, backend):
 
 
 @pytest_twisted.inlineCallbacks
-def test_schema_created_on_first_open_and_kept_on_reopen(catalog, open_cat):
-    assert (yield catalog.schema_version()) == 1
+def test_schema_created_on_first_open_and_kept_on_reopen(catalog, open_cat, backend):
+    assert (yield catalog.schema_version()) == latest(backend)
     client_id = yield catalog.ensure_client("fd1-fd")
     yield catalog.close()
     again = yield open_cat()
-    assert (yield again.schema_version()) == 1
+    assert (yield again.schema_version()) == latest(backend)
     assert [c.client_id for c in (yield again.list_clients())] == [client_id]
     tables = {"job", "file", "path", "media", "pool", "client", "fileset", "jobmedia",
               "storage", "log", "version"}
@@ -66,9 +84,8 @@ def test_schema_created_on_first_open_and_kept_on_reopen(catalog, open_cat):
 
 
 def _scripts_with(tmp_path, backend, extra):
-    src = os.path.join(core.SQL_DIR, {"sqlite": "sqlite", "postgresql": "postgresql"}[backend])
     dst = tmp_path / "scripts"
-    shutil.copytree(src, dst)
+    shutil.copytree(scripts_of(backend), dst)
     for name, text in extra.items():
         (dst / name).write_text(text)
     return str(dst)
@@ -78,40 +95,43 @@ def _scripts_with(tmp_path, backend, extra):
 def test_upgrade_through_a_numbered_script(catalog, open_cat, backend, tmp_path):
     yield catalog.ensure_client("fd1-fd")
     yield catalog.close()
+    step = latest(backend) + 1
     scripts = _scripts_with(tmp_path, backend, {
-        "0002_client_notes.sql": "-- test-only step\n"
+        f"{step:04d}_client_notes.sql": "-- test-only step\n"
                                  "ALTER TABLE Client ADD COLUMN Notes text;\n"
                                  "UPDATE Client SET Notes = 'upgraded';\n"
                                  "CREATE TABLE Extra (ExtraId integer);\n"})
     upgraded = yield open_cat(scripts_dir=scripts)
-    assert (yield upgraded.schema_version()) == 2
+    assert (yield upgraded.schema_version()) == step
     assert (yield raw(upgraded, "SELECT Name, Notes FROM Client")) == [("fd1-fd", "upgraded")]
     yield upgraded.close()
     # Opening it again with the same scripts changes nothing.
     same = yield open_cat(scripts_dir=scripts)
-    assert (yield same.schema_version()) == 2
+    assert (yield same.schema_version()) == step
     yield same.close()
-    # This program (knowing only 0001) refuses the newer schema, clearly.
-    with pytest.raises(CatalogSchemaError, match=r"schema version 2, newer than .* knows \(1\)"):
+    # This program (not knowing that step) refuses the newer schema, clearly.
+    with pytest.raises(CatalogSchemaError,
+                       match=rf"schema version {step}, newer than .* knows \({step - 1}\)"):
         yield open_cat()
 
 
 @pytest_twisted.inlineCallbacks
 def test_failing_upgrade_script_changes_nothing(catalog, open_cat, backend, tmp_path):
     yield catalog.close()
+    step = latest(backend) + 1
     scripts = _scripts_with(tmp_path, backend, {
-        "0002_broken.sql": "ALTER TABLE Client ADD COLUMN Notes text;\n"
-                           "ALTER TABLE NoSuchTable ADD COLUMN X text;\n"})
-    with pytest.raises(CatalogSchemaError, match="0002_broken.sql failed"):
+        f"{step:04d}_broken.sql": "ALTER TABLE Client ADD COLUMN Notes text;\n"
+                                  "ALTER TABLE NoSuchTable ADD COLUMN X text;\n"})
+    with pytest.raises(CatalogSchemaError, match=f"{step:04d}_broken.sql failed"):
         yield open_cat(scripts_dir=scripts)
     again = yield open_cat()
-    assert (yield again.schema_version()) == 1
+    assert (yield again.schema_version()) == step - 1
     yield again.ensure_client("still-works")
 
 
 @pytest_twisted.inlineCallbacks
 def test_script_numbering_must_have_no_gaps(open_cat, backend, tmp_path):
-    scripts = _scripts_with(tmp_path, backend, {"0003_skip.sql": "SELECT 1;"})
+    scripts = _scripts_with(tmp_path, backend, {f"{latest(backend) + 2:04d}_skip.sql": "SELECT 1;"})
     with pytest.raises(CatalogSchemaError, match="without gaps"):
         yield open_cat(scripts_dir=scripts)
 
@@ -334,7 +354,8 @@ def test_ten_thousand_file_batch_with_awkward_names(catalog):
     files = yield catalog.list_files(job_id)
     assert files == [FileEntry(r[1] + r[2], r[0], r[3], r[4]) for r in records]
     # directories are stored as Name '' with the trailing-slash Path
-    rows = yield raw(catalog, "SELECT COUNT(*) FROM File WHERE JobId = ? AND Name = ''", job_id)
+    rows = yield raw(catalog, "SELECT COUNT(*) FROM File WHERE JobId = ? AND length(Name) = 0",
+                     job_id)
     assert rows[0][0] == 400
     paths = yield raw(catalog, "SELECT COUNT(*) FROM Path")
     assert paths[0][0] == 400
@@ -377,6 +398,108 @@ def test_file_records_refused_cleanly(catalog):
         yield catalog.add_file_records(job_id, [(1, "/x/")])
     assert (yield catalog.list_files(job_id)) == []
     assert (yield catalog.add_file_records(job_id, [(1, "/x/", "ok", "l", "0", 0)])) == 1
+
+
+# Names as Bareos keeps them: bytes.  Latin-1 (not UTF-8), broken and overlong UTF-8
+# sequences, an encoded surrogate, and names that are fine UTF-8 next to them.
+BYTE_NAMES = [b"caf\xe9", b"\xff\xfe lead", b"cut \xc3", b"bad \xc3( seq", b"overlong \xc0\xaf",
+              b"surrogate \xed\xa0\x80", b"caf\xc3\xa9", b"caf\\xe9", b"tab\t\xe9\nnl\\"]
+BYTE_DIRS = [b"/data/latin1 \xe9t\xe9/", b"/data/ok \xc3\xa9t\xc3\xa9/", b"/data/\x80\x81/"]
+
+
+def byte_records():
+    records, index = [], 0
+    for directory in BYTE_DIRS:
+        index += 1
+        records.append((index, directory, b"", "A B C", "0", 0))
+        for name in BYTE_NAMES:
+            index += 1
+            records.append((index, directory, name, f"lstat {index}", "0", 0))
+    return records
+
+
+@pytest_twisted.inlineCallbacks
+def test_names_that_are_not_utf8_are_stored_and_read_back_byte_for_byte(catalog):
+    c1, fs, _ = yield setup_client(catalog)
+    job_id = yield catalog.create_job(job(n=1, client_id=c1, fileset_id=fs))
+    records = byte_records()
+    assert (yield catalog.add_file_records(job_id, records)) == len(records)
+    files = yield catalog.list_files(job_id)
+    assert [name_bytes(f.filename) for f in files] == [r[1] + r[2] for r in records]
+    # valid UTF-8 stays plain text; other bytes are surrogateescape code points
+    assert files[0].filename == "/data/latin1 \udce9t\udce9/"
+    assert files[1].filename == "/data/latin1 \udce9t\udce9/caf\udce9"
+    assert f"{BYTE_DIRS[1].decode()}café" in [f.filename for f in files]
+    # the columns hold the bytes themselves
+    rows = yield raw(catalog, "SELECT p.Path, f.Name FROM File f JOIN Path p ON p.PathId = f.PathId"
+                              " WHERE f.JobId = ? ORDER BY f.FileIndex", job_id)
+    assert [bytes(p) + bytes(n) for p, n in rows] == [r[1] + r[2] for r in records]
+    selection = yield catalog.restore_selection(c1)
+    assert [(f.file_index, name_bytes(f.filename)) for f in selection.files] == \
+        [(r[0], r[1] + r[2]) for r in records]
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_name_given_as_text_or_as_bytes_is_the_same_name(catalog):
+    a = yield catalog.create_job(JobRecord(job="a.1", name="a"))
+    b = yield catalog.create_job(JobRecord(job="b.1", name="b"))
+    yield catalog.add_file_records(a, [(1, b"/d\xe9/", b"caf\xe9", "l", "0", 0),
+                                       (2, "/d/", "ümlaut", "l", "0", 0)])
+    yield catalog.add_file_records(b, [(1, "/d\udce9/", "caf\udce9", "l", "0", 0),
+                                       (2, "/d/".encode(), "ümlaut".encode(), "l", "0", 0)])
+    assert (yield catalog.list_files(a)) == (yield catalog.list_files(b))
+    paths = yield raw(catalog, "SELECT COUNT(*) FROM Path")
+    assert paths[0][0] == 2
+    with pytest.raises(ValueError, match="NUL"):
+        yield catalog.add_file_records(a, [(3, b"/d/", b"nul\0\xe9", "l", "0", 0)])
+    with pytest.raises(TypeError, match="str or bytes"):
+        yield catalog.add_file_records(a, [(3, b"/d/", 17, "l", "0", 0)])
+
+
+def _scripts_up_to(tmp_path, backend, last):
+    """A copy of the backend's schema scripts without the steps after ``last``."""
+    dst = tmp_path / f"scripts-{last:04d}"
+    shutil.copytree(scripts_of(backend), dst)
+    for number, path in core.discover_scripts(str(dst)):
+        if number > last:
+            os.remove(path)
+    return str(dst)
+
+
+@pytest_twisted.inlineCallbacks
+def test_upgrade_of_a_catalog_with_text_names_keeps_them(open_cat, backend, tmp_path):
+    old = yield open_cat(scripts_dir=_scripts_up_to(tmp_path, backend, 1))
+    assert (yield old.schema_version()) == 1
+    c1, fs, _ = yield setup_client(old)
+    full = yield old.create_job(job(n=1, client_id=c1, fileset_id=fs))
+    # What the code of schema 0001 wrote: text columns, names decoded as UTF-8 (and
+    # undecodable bytes spelled with backslash escapes, which stay as they are).
+    names = [("/d/", ""), ("/d/", "plain"), ("/d/", "ümlaut é"), ("/e f/", "日本語"),
+             ("/e f/", "caf\\xe9"), ("/e f/", "tab\tnl\n")]
+    for path in sorted({p for p, _ in names}):
+        yield raw_write(old, "INSERT INTO Path (Path) VALUES (?)", path)
+    for index, (path, name) in enumerate(names, 1):
+        yield raw_write(old, "INSERT INTO File (FileIndex, JobId, PathId, LStat, MD5, Name) "
+                       "SELECT ?, ?, PathId, 'lstat', '0', ? FROM Path WHERE Path = ?",
+                  index, full, name, path)
+    yield old.close()
+
+    upgraded = yield open_cat()
+    assert (yield upgraded.schema_version()) == latest(backend)
+    assert [f.filename for f in (yield upgraded.list_files(full))] == [p + n for p, n in names]
+    selection = yield upgraded.restore_selection(c1)
+    assert [f.filename for f in selection.files] == [p + n for p, n in names]
+    # New rows find the upgraded paths (same bytes, same PathId) and may be any bytes.
+    inc = yield upgraded.create_job(job(n=2, level="I", start=T0 + timedelta(days=1),
+                                        client_id=c1, fileset_id=fs))
+    yield upgraded.add_file_records(inc, [(1, "/d/", "ümlaut é", "new", "0", 0),
+                                          (2, b"/e f/", b"caf\xe9", "new", "0", 0)])
+    assert (yield raw(upgraded, "SELECT COUNT(*) FROM Path"))[0][0] == 2
+    selection = yield upgraded.restore_selection(c1)
+    got = {name_bytes(f.filename): (f.job_id, f.lstat) for f in selection.files}
+    assert got["/d/ümlaut é".encode()] == (inc, "new")
+    assert got[b"/e f/caf\xe9"] == (inc, "new")
+    assert got[b"/e f/caf\\xe9"] == (full, "lstat")
 
 
 # --- restore selection -----------------------------------------------------------
@@ -645,7 +768,7 @@ def test_postgresql_over_the_unix_socket(postgres):
         cat = yield open_catalog(resource, None, reactor)
         try:
             assert "socket" in cat.server
-            assert (yield cat.schema_version()) == 1
+            assert (yield cat.schema_version()) == latest("postgresql")
         finally:
             yield cat.close()
 
