@@ -183,9 +183,10 @@ class Restorer:
         replace = REPLACE_CODES.get(replace, replace)
         if replace not in ("always", "ifnewer", "ifolder", "never"):
             raise ValueError(f"bad replace policy {replace!r}")
-        where = os.fsencode(where).rstrip(b"/") if where else b""
-        if where:
+        where = os.fsencode(where) if where else b""
+        if where.rstrip(b"/"):
             check_where(where)
+        where = where.rstrip(b"/")
         self.where = where                # b"" = in place (no where, or where=/)
         self.base = where or b"/"         # every restored name is reached from here
         # below where no symbolic link is followed; in place they are (/lib -> usr/lib)
