@@ -85,19 +85,24 @@ def test_names_with_dot_dot_are_not_restored(tmp_path, outside):
     assert (tmp_path / "where" / "deep" / str(src)[1:] / "f").read_bytes() == b"payload\n"
 
 
-def test_a_symbolic_link_and_a_file_below_its_name_in_one_stream(tmp_path, outside):
+def link_then_directory(tmp_path, outside):
+    """Two backups of src/d: a symbolic link to *outside*, then a directory with files."""
     src = tmp_path / "src"
     src.mkdir()
     os.symlink(outside, src / "d")
     link_backup = backup(src)
     os.unlink(src / "d")
-    (src / "d").mkdir()
+    (src / "d" / "deeper").mkdir(parents=True)
     (src / "d" / "x").write_bytes(b"from the backup\n")
-    (src / "d" / "deeper").mkdir()
     (src / "d" / "deeper" / "y").write_bytes(b"from the backup\n")
+    return src, link_backup, backup(src)
+
+
+def test_a_symbolic_link_and_a_file_below_its_name_in_one_stream(tmp_path, outside):
+    src, link_backup, directory_backup = link_then_directory(tmp_path, outside)
     before = outside_of(tmp_path)
     where = tmp_path / "where"
-    stats, errors = restore(link_backup + backup(src), where)
+    stats, errors = restore(link_backup + directory_backup, where)
     assert outside_of(tmp_path) == before
     assert any(f"Not restored: {where}{src}/d/x: {where}{src}/d is a symbolic link" in text
                for text in errors), errors
@@ -106,14 +111,7 @@ def test_a_symbolic_link_and_a_file_below_its_name_in_one_stream(tmp_path, outsi
 
 @pytest.mark.parametrize("replace", ["always", "ifnewer", "ifolder", "never"])
 def test_a_symbolic_link_restored_by_an_earlier_job_is_not_followed(tmp_path, outside, replace):
-    src = tmp_path / "src"
-    src.mkdir()
-    os.symlink(outside, src / "d")
-    first = backup(src)
-    os.unlink(src / "d")
-    (src / "d").mkdir()
-    (src / "d" / "x").write_bytes(b"from the backup\n")
-    second = backup(src)
+    src, first, second = link_then_directory(tmp_path, outside)
     where = tmp_path / "where"
     restore(first, where)
     assert os.readlink(inside(where, src / "d")) == os.fsencode(outside)
