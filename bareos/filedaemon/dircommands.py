@@ -20,7 +20,7 @@ from bareos.filedaemon.fileset import FileSetError, FileSetSpec, Options
 from bareos.filedaemon.jobs import (
     JT_BACKUP, JT_ESTIMATE, JT_RESTORE, M_ERROR, M_FATAL, M_INFO, M_WARNING, CommandError,
 )
-from bareos.filedaemon.restore import RestoreError, Restorer
+from bareos.filedaemon.restore import RestoreError, Restorer, RestoreWhereRefused
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import unbash_spaces
 from bareos.protocol.framing import Signal
@@ -612,8 +612,12 @@ async def restore_command(session, text):
             else:
                 _jmsg_from_thread(session, job, kind, message)
 
-        job.restorer = Restorer(where=command.where or None, replace=command.replace,
-                                on_message=on_message, prefix_links=command.prefix_links)
+        try:
+            job.restorer = Restorer(where=command.where or None, replace=command.replace,
+                                    on_message=on_message, prefix_links=command.prefix_links)
+        except RestoreWhereRefused as exc:  # a relative where, or one with ".."
+            send_jmsg(session, job, M_FATAL, f"{exc}\n")
+            return False
         if regexwhere is not None:
             _install_regexwhere(job.restorer, regexwhere)
         job.restore_worker = datachannel.RestoreWorker(daemon.reactor, job.restorer,
