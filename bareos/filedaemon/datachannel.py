@@ -1,4 +1,9 @@
-"""The FD <-> SD data channel (connection #6): dialing, backup streaming, restore reading.
+"""The FD <-> SD data channel (connection #6): dialing, the append (backup) and read
+(restore) conversations with the storage daemon, and the streaming below them.
+
+The director's commands that start them (``backup``, ``restore``, ``storage``) live in
+``bareos.filedaemon.dircommands``; ``run_backup`` and ``run_restore_part`` here are the
+storage daemon side of those commands (filed/dir_cmd.cc BackupCmd, filed/restore.cc).
 
 Backup: one worker thread per job walks the FileSet, reads, hashes and
 compresses, and turns the records into ready-framed packet bytes
@@ -30,10 +35,16 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
 import bareos
+from bareos.filedaemon import jobs
 from bareos.filedaemon.attributes import AttributeRecord
-from bareos.filedaemon.jobs import parse_rechdr
+from bareos.filedaemon.jobs import (
+    JS_FATAL, JS_RUNNING, JS_TERMINATED, M_FATAL, M_INFO, parse_rechdr,
+)
+from bareos.filedaemon.messages import jmsg_from_thread, send_jmsg
+from bareos.filedaemon.restore import RestoreError
 from bareos.filedaemon.streams import STREAM_TYPE_MASK, STREAM_UNIX_ATTRIBUTES
 from bareos.protocol import framing
+from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import dial_with_retries, job_channel_policy
 from bareos.protocol.hello import Hello, HelloKind
@@ -462,3 +473,165 @@ def _parse_rechdr(packet):
     if header is None:
         raise RestoreStreamError(f"bad record header from the storage daemon: {packet[:80]!r}")
     return header
+
+
+# -- the conversations with the storage daemon: append (backup), read (restore) ----------
+async def _sd_reply(job, sd, what):
+    try:
+        return await sd.receive(SD_REPLY_TIMEOUT)
+    except ConnectionClosed as exc:
+        raise SdProtocolError(f"Comm error with SD. bad response to {what}. ERR={exc}") from None
+
+
+class SdProtocolError(Exception):
+    pass
+
+
+async def _expect(job, sd, expected, what):
+    reply = await _sd_reply(job, sd, what)
+    if not jobs.same_line(reply, expected):
+        raise SdProtocolError(f"Bad response to {what} command. Wanted {expected.decode().strip()}, "
+                              f"got {_show(reply)}")
+
+
+def _show(reply):
+    if isinstance(reply, bytes):
+        return reply.decode("utf-8", "replace").strip()
+    return Signal(reply).name if reply in Signal._value2member_map_ else str(reply)
+
+
+async def run_backup(session, job, sd, first_index):
+    """The append session: open, data stream, end, close (filed/dir_cmd.cc BackupCmd)."""
+    daemon = session.daemon
+    reactor = daemon.reactor
+    streamer = None
+    try:
+        sd.send(jobs.APPEND_OPEN)
+        reply = await _sd_reply(job, sd, "append open")
+        ticket = jobs.parse_ticket(reply)
+        if ticket is None:
+            raise SdProtocolError(f"Bad response to append open: {_show(reply)}")
+        sd.send(jobs.append_data(ticket))
+        await _expect(job, sd, jobs.OK_DATA, "Append Data")
+        job.set_status(JS_RUNNING)
+
+        stats = _JobStats(job)
+        spec = job.fileset
+        since = job.since
+
+        def on_error(path, message):
+            jmsg_from_thread(session, job, jobs.classify_file_problem(message), message + "\n",
+                              count=False)
+
+        def on_info(path, message):
+            jmsg_from_thread(session, job, jobs.M_SKIPPED if "skipped" in message else M_INFO,
+                              message + "\n")
+
+        listed = getattr(job, "accurate_list", None)
+        mtime_only = job.mtime_only
+
+        def make_records():
+            if listed is not None:
+                from bareos.filedaemon.accurate import accurate_records
+                return accurate_records(spec, listed, on_error, on_info, stats, first_index,
+                                        mtime_only)
+            from bareos.filedaemon.walk import backup_records
+            return backup_records(spec, since, on_error, on_info, stats=stats,
+                                  first_index=first_index)
+
+        streamer = BackupStreamer(reactor, sd, make_records,
+                                              bandwidth=lambda: job.max_bandwidth,
+                                              on_progress=lambda n: setattr(job, "stream_bytes", n))
+        cancel_hook = lambda: streamer.stop("job canceled")  # noqa: E731
+        job.on_cancel(cancel_hook)
+        lost = lambda reason: streamer.stop("the storage daemon connection was closed")  # noqa
+        sd.closed.addCallback(lambda reason: (lost(reason), reason)[1])
+        try:
+            await streamer.start()
+        finally:
+            job.remove_cancel_hook(cancel_hook)
+        if job.canceled:
+            return
+        await _expect(job, sd, jobs.OK_APPEND, "Append Data")
+        sd.send(jobs.append_end(ticket))
+        await _expect(job, sd, jobs.OK_END, "Append End")
+        sd.send(jobs.append_close(ticket))
+        sd_status = None
+        while True:
+            reply = await _sd_reply(job, sd, "Append Close")
+            if not isinstance(reply, bytes):
+                break
+            status = jobs.parse_close_status(reply)
+            if status is not None:
+                sd_status = status
+        if sd_status is None:
+            send_jmsg(session, job, M_FATAL, "Append Close with SD failed.\n")
+            return
+        if sd_status not in (ord(JS_TERMINATED), ord(jobs.JS_WARNINGS)):
+            send_jmsg(session, job, M_FATAL, f"Bad status {sd_status} returned from Storage Daemon.\n")
+            return
+        job.set_status(JS_TERMINATED)
+    except StreamStopped as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"Backup stream to the storage daemon ended: {exc}\n")
+    except SdProtocolError as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"{exc}\n")
+    finally:
+        close_connection(reactor, sd)
+        job.sd_connected = False
+
+
+class _JobStats:
+    """BackupStats that writes straight into the Job (live values for ``status``)."""
+
+    def __init__(self, job):
+        self.__dict__["_job"] = job
+        self.__dict__["skipped"] = {}
+
+    _MAP = {"files": "files", "read_bytes": "read_bytes", "job_bytes": "job_bytes",
+            "errors": "errors", "last_fname": "last_fname"}
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["_job"], self._MAP.get(name, name))
+
+    def __setattr__(self, name, value):
+        setattr(self.__dict__["_job"], self._MAP.get(name, name), value)
+
+
+async def run_restore_part(session, job, sd):
+    """One read session with the SD (OpenSdReadSession + DoRestore + read close)."""
+    reactor = session.daemon.reactor
+    cancel_hook = lambda: close_connection(reactor, sd, grace=0.5)  # noqa: E731
+    job.on_cancel(cancel_hook)
+    try:
+        sd.send(jobs.read_open(job.sd_id, job.sd_time))
+        reply = await _sd_reply(job, sd, "read open")
+        ticket = jobs.parse_ticket(reply)
+        if ticket is None:
+            raise SdProtocolError(f"Bad response to SD read open: {_show(reply)}")
+        sd.send(jobs.read_data(ticket))
+        await _expect(job, sd, jobs.OK_DATA, "Read Data")
+        job.set_status(JS_RUNNING)
+        count, nbytes = await receive_records(sd, job.restore_worker, job)
+        job.read_bytes += nbytes
+        stats = job.restorer.stats
+        job.files, job.job_bytes = stats.files, stats.bytes
+        if job.canceled:
+            return
+        sd.send(jobs.read_close(ticket))
+        await _sd_reply(job, sd, "read close")  # 3000 OK close Status = n
+    except (SdProtocolError, RestoreStreamError) as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"{exc}\n")
+    except ConnectionClosed as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"Connection to the storage daemon lost: {exc}\n")
+    except RestoreError:  # the Restorer stopped (disk full): it sent its own message
+        job.set_status(JS_FATAL)
+    finally:
+        job.remove_cancel_hook(cancel_hook)
+        close_connection(reactor, sd)
+        job.sd_connected = False
+        stats = job.restorer.stats
+        job.files, job.job_bytes = stats.files, stats.bytes

@@ -1,5 +1,8 @@
 """The director's job commands on a file daemon session (PROTOCOL.md §5).
 
+Only the director's command channel lives here; the conversations with the storage
+daemon that ``backup`` and ``restore`` start are in ``bareos.filedaemon.datachannel``.
+
 Each handler is a coroutine ``(session, text)``; returning False ends the
 session, which then gets ``2800 End Job ...`` (when a JobId was given) and
 BNET_TERMINATE, as Bareos' command loop does.  The table order is Bareos'
@@ -21,6 +24,7 @@ from bareos.filedaemon.jobs import (
     JS_CANCELED, JS_ERROR, JS_FATAL, JS_RUNNING, JS_TERMINATED, JT_BACKUP, JT_ESTIMATE,
     JT_RESTORE, M_ERROR, M_FATAL, M_INFO, M_WARNING, CommandError,
 )
+from bareos.filedaemon.messages import jmsg_from_thread, send_jmsg
 from bareos.filedaemon.restore import RestoreError, Restorer
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import unbash_spaces
@@ -36,34 +40,6 @@ LISTING_BATCH = 256              # estimate listing lines per reactor call
 def job_of(session):
     """The Job of a director session (created on first use)."""
     return session.daemon.job_for(session)
-
-
-def send_jmsg(session, job, msg_type, text, count=True):
-    """A job message to the director on the job's own connection (lib/message.cc).
-
-    ``count``: let the message count as Bareos' Jmsg does (errors, fatal status);
-    False for problems the walk has counted already."""
-    if count:
-        job.note_message(msg_type)
-    conn = session.conn
-    daemon = session.daemon
-    if job.job_id:
-        line = jobs.jmsg_line(job.job, msg_type, text, daemon.name, job.job_id,
-                              daemon.reactor.seconds())
-    else:  # no JobId: Bareos sends the bare text
-        line = text.encode("utf-8", "surrogateescape")
-    log_method = log.error if msg_type in (M_FATAL, M_ERROR) else log.info
-    log_method("{fd} {job}: {text}", fd=daemon.name, job=job.job, text=text.rstrip("\n"))
-    messages = getattr(daemon, "messages", None)
-    if messages is not None:              # the local destinations (Append = ...) of Messages
-        messages.job_message(msg_type, job.job_id, text)
-    if conn.is_open:
-        conn.send(line)
-
-
-def _jmsg_from_thread(session, job, msg_type, text, count=True):
-    """Thread-safe ``send_jmsg``."""
-    session.daemon.reactor.callFromThread(send_jmsg, session, job, msg_type, text, count)
 
 
 async def end_session(session):
@@ -156,131 +132,8 @@ async def backup_command(session, text):
         return False
     job.set_status(jobs.JS_BLOCKED)
     session.conn.send(jobs.OK_BACKUP)
-    await run_backup(session, job, sd, first_index)
+    await datachannel.run_backup(session, job, sd, first_index)
     return False
-
-
-async def _sd_reply(job, sd, what):
-    try:
-        return await sd.receive(datachannel.SD_REPLY_TIMEOUT)
-    except ConnectionClosed as exc:
-        raise SdProtocolError(f"Comm error with SD. bad response to {what}. ERR={exc}") from None
-
-
-class SdProtocolError(Exception):
-    pass
-
-
-async def _expect(job, sd, expected, what):
-    reply = await _sd_reply(job, sd, what)
-    if not jobs.same_line(reply, expected):
-        raise SdProtocolError(f"Bad response to {what} command. Wanted {expected.decode().strip()}, "
-                              f"got {_show(reply)}")
-
-
-def _show(reply):
-    if isinstance(reply, bytes):
-        return reply.decode("utf-8", "replace").strip()
-    return Signal(reply).name if reply in Signal._value2member_map_ else str(reply)
-
-
-async def run_backup(session, job, sd, first_index):
-    """The append session: open, data stream, end, close (filed/dir_cmd.cc BackupCmd)."""
-    daemon = session.daemon
-    reactor = daemon.reactor
-    streamer = None
-    try:
-        sd.send(jobs.APPEND_OPEN)
-        reply = await _sd_reply(job, sd, "append open")
-        ticket = jobs.parse_ticket(reply)
-        if ticket is None:
-            raise SdProtocolError(f"Bad response to append open: {_show(reply)}")
-        sd.send(jobs.append_data(ticket))
-        await _expect(job, sd, jobs.OK_DATA, "Append Data")
-        job.set_status(JS_RUNNING)
-
-        stats = _JobStats(job)
-        spec = job.fileset
-        since = job.since
-
-        def on_error(path, message):
-            _jmsg_from_thread(session, job, jobs.classify_file_problem(message), message + "\n",
-                              count=False)
-
-        def on_info(path, message):
-            _jmsg_from_thread(session, job, jobs.M_SKIPPED if "skipped" in message else M_INFO,
-                              message + "\n")
-
-        listed = getattr(job, "accurate_list", None)
-        mtime_only = job.mtime_only
-
-        def make_records():
-            if listed is not None:
-                from bareos.filedaemon.accurate import accurate_records
-                return accurate_records(spec, listed, on_error, on_info, stats, first_index,
-                                        mtime_only)
-            from bareos.filedaemon.walk import backup_records
-            return backup_records(spec, since, on_error, on_info, stats=stats,
-                                  first_index=first_index)
-
-        streamer = datachannel.BackupStreamer(reactor, sd, make_records,
-                                              bandwidth=lambda: job.max_bandwidth,
-                                              on_progress=lambda n: setattr(job, "stream_bytes", n))
-        cancel_hook = lambda: streamer.stop("job canceled")  # noqa: E731
-        job.on_cancel(cancel_hook)
-        lost = lambda reason: streamer.stop("the storage daemon connection was closed")  # noqa
-        sd.closed.addCallback(lambda reason: (lost(reason), reason)[1])
-        try:
-            await streamer.start()
-        finally:
-            job.remove_cancel_hook(cancel_hook)
-        if job.canceled:
-            return
-        await _expect(job, sd, jobs.OK_APPEND, "Append Data")
-        sd.send(jobs.append_end(ticket))
-        await _expect(job, sd, jobs.OK_END, "Append End")
-        sd.send(jobs.append_close(ticket))
-        sd_status = None
-        while True:
-            reply = await _sd_reply(job, sd, "Append Close")
-            if not isinstance(reply, bytes):
-                break
-            status = jobs.parse_close_status(reply)
-            if status is not None:
-                sd_status = status
-        if sd_status is None:
-            send_jmsg(session, job, M_FATAL, "Append Close with SD failed.\n")
-            return
-        if sd_status not in (ord(JS_TERMINATED), ord(jobs.JS_WARNINGS)):
-            send_jmsg(session, job, M_FATAL, f"Bad status {sd_status} returned from Storage Daemon.\n")
-            return
-        job.set_status(JS_TERMINATED)
-    except datachannel.StreamStopped as exc:
-        if not job.canceled:
-            send_jmsg(session, job, M_FATAL, f"Backup stream to the storage daemon ended: {exc}\n")
-    except SdProtocolError as exc:
-        if not job.canceled:
-            send_jmsg(session, job, M_FATAL, f"{exc}\n")
-    finally:
-        datachannel.close_connection(reactor, sd)
-        job.sd_connected = False
-
-
-class _JobStats:
-    """BackupStats that writes straight into the Job (live values for ``status``)."""
-
-    def __init__(self, job):
-        self.__dict__["_job"] = job
-        self.__dict__["skipped"] = {}
-
-    _MAP = {"files": "files", "read_bytes": "read_bytes", "job_bytes": "job_bytes",
-            "errors": "errors", "last_fname": "last_fname"}
-
-    def __getattr__(self, name):
-        return getattr(self.__dict__["_job"], self._MAP.get(name, name))
-
-    def __setattr__(self, name, value):
-        setattr(self.__dict__["_job"], self._MAP.get(name, name), value)
 
 
 @handler
@@ -609,7 +462,7 @@ async def restore_command(session, text):
             if kind == M_ERROR:  # the Restorer counts its errors itself
                 daemon.reactor.callFromThread(_restore_error, session, job, message)
             else:
-                _jmsg_from_thread(session, job, kind, message)
+                jmsg_from_thread(session, job, kind, message)
 
         job.restorer = Restorer(where=command.where or None, replace=command.replace,
                                 on_message=on_message, prefix_links=command.prefix_links)
@@ -623,7 +476,7 @@ async def restore_command(session, text):
     if sd is None or not sd.is_open:
         send_jmsg(session, job, M_FATAL, "Improper calling sequence.\n")
     else:
-        await run_restore_part(session, job, sd)
+        await datachannel.run_restore_part(session, job, sd)
     if job.errors and job.status not in (JS_FATAL, JS_CANCELED):
         job.set_status(JS_ERROR)
     if job.multi_restore and not job.canceled:
@@ -644,44 +497,6 @@ def _install_regexwhere(restorer, regexwhere):
     def output_name(fname):
         return original(regexwhere.apply(fname))
     restorer.output_name = output_name
-
-
-async def run_restore_part(session, job, sd):
-    """One read session with the SD (OpenSdReadSession + DoRestore + read close)."""
-    reactor = session.daemon.reactor
-    cancel_hook = lambda: datachannel.close_connection(reactor, sd, grace=0.5)  # noqa: E731
-    job.on_cancel(cancel_hook)
-    try:
-        sd.send(jobs.read_open(job.sd_id, job.sd_time))
-        reply = await _sd_reply(job, sd, "read open")
-        ticket = jobs.parse_ticket(reply)
-        if ticket is None:
-            raise SdProtocolError(f"Bad response to SD read open: {_show(reply)}")
-        sd.send(jobs.read_data(ticket))
-        await _expect(job, sd, jobs.OK_DATA, "Read Data")
-        job.set_status(JS_RUNNING)
-        count, nbytes = await datachannel.receive_records(sd, job.restore_worker, job)
-        job.read_bytes += nbytes
-        stats = job.restorer.stats
-        job.files, job.job_bytes = stats.files, stats.bytes
-        if job.canceled:
-            return
-        sd.send(jobs.read_close(ticket))
-        await _sd_reply(job, sd, "read close")  # 3000 OK close Status = n
-    except (SdProtocolError, datachannel.RestoreStreamError) as exc:
-        if not job.canceled:
-            send_jmsg(session, job, M_FATAL, f"{exc}\n")
-    except ConnectionClosed as exc:
-        if not job.canceled:
-            send_jmsg(session, job, M_FATAL, f"Connection to the storage daemon lost: {exc}\n")
-    except RestoreError:  # the Restorer stopped (disk full): it sent its own message
-        job.set_status(JS_FATAL)
-    finally:
-        job.remove_cancel_hook(cancel_hook)
-        datachannel.close_connection(reactor, sd)
-        job.sd_connected = False
-        stats = job.restorer.stats
-        job.files, job.job_bytes = stats.files, stats.bytes
 
 
 @handler
