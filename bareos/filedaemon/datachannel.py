@@ -87,14 +87,9 @@ def close_connection(reactor, conn, grace=2.0):
         return
     if conn.is_open:
         conn.close()
-    transport = conn.transport
-    if transport is None or conn.closed.called:
+    if conn.transport is None or conn.closed.called:
         return
-
-    def abort():
-        if not conn.closed.called and hasattr(transport, "abortConnection"):
-            transport.abortConnection()
-    call = reactor.callLater(grace, abort)
+    call = reactor.callLater(grace, conn.abort, f"the peer did not take the rest within {grace:g} s")
     conn.closed.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
 
 

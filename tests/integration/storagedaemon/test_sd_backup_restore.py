@@ -179,7 +179,7 @@ async def test_a_file_daemon_killed_mid_backup_fails_the_job_and_keeps_the_volum
     fd.send(b"6 2 0")
     fd.send(b"partial")
     await task.deferLater(reactor, 0.2, lambda: None)
-    fd.transport.abortConnection()
+    fd.abort("killed mid-backup")
     await ended
     end = director.end_fields()
     assert end.status == "f" and end.files == 6
