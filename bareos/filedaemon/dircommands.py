@@ -12,13 +12,12 @@ BNET_TERMINATE, as Bareos' command loop does.  The table order is Bareos'
 import functools
 import os
 import socket
-import subprocess
 
 from twisted.internet import threads
 from twisted.logger import Logger
 
 from bareos.daemon.director_session import status_command
-from bareos.filedaemon import datachannel, jobs
+from bareos.filedaemon import datachannel, jobs, programs
 from bareos.filedaemon.fileset import FileSetError, FileSetSpec, Options
 from bareos.filedaemon.jobs import (
     JS_CANCELED, JS_ERROR, JS_FATAL, JS_RUNNING, JS_TERMINATED, JT_BACKUP, JT_ESTIMATE,
@@ -249,9 +248,7 @@ async def fileset_command(session, text):
         return False
     try:
         spec = FileSetSpec.parse(lines)
-        await threads.deferToThreadPool(session.daemon.reactor,
-                                        session.daemon.reactor.getThreadPool(),
-                                        expand_file_lists, spec)
+        await expand_file_lists(session.daemon.reactor, spec)
     except (FileSetError, OSError) as exc:
         send_jmsg(session, job, M_FATAL, f"{exc}\n")
         return False
@@ -261,24 +258,37 @@ async def fileset_command(session, text):
     return True
 
 
-def expand_file_lists(spec):
-    """``|command`` (its output lines) and ``<file`` (its lines) in File lists, as the FD does."""
+async def expand_file_lists(reactor, spec):
+    """``|command`` (its output lines) and ``<file`` (its lines) in File lists, as the FD does
+    (filed/fileset.cc), before the walk starts: the programs run from the reactor, the
+    files are read in a thread."""
     for block in spec.includes + spec.excludes:
         expanded = []
         for item in block.files:
             if item.startswith("|"):
-                out = subprocess.run(item[1:], shell=True, capture_output=True, check=False)
-                if out.returncode != 0:
-                    raise FileSetError(f"Error running program {item[1:]!r}: "
-                                       f"{out.stderr.decode(errors='replace').strip()}")
-                expanded += [line for line in os.fsdecode(out.stdout).splitlines() if line.strip()]
+                expanded += await _program_file_list(reactor, item[1:])
             elif item.startswith("<"):
-                with open(item[1:], "rb") as f:
-                    expanded += [line.rstrip("\r") for line in os.fsdecode(f.read()).splitlines()
-                                 if line.strip()]
+                expanded += await threads.deferToThreadPool(reactor, reactor.getThreadPool(),
+                                                            _read_file_list, item[1:])
             else:
                 expanded.append(item)
         block.files = expanded
+
+
+async def _program_file_list(reactor, command):
+    try:
+        result = await programs.run_program(reactor, command)
+    except programs.ProgramNotFound as exc:
+        raise FileSetError(f"Cannot run program: {command}. ERR={exc}") from None
+    if not result.ok:
+        raise FileSetError(f"Error running program: {command}. status={result.status}: "
+                           f"ERR={result.reason()}")
+    return [line for line in result.lines() if line]
+
+
+def _read_file_list(path):
+    with open(path, "rb") as f:
+        return [line.rstrip("\r") for line in os.fsdecode(f.read()).splitlines() if line.strip()]
 
 
 def _apply_mtime_only(job):
@@ -403,7 +413,7 @@ async def runscript_command(session, text):
 async def run_scripts(session, job, before):
     """Run the client scripts of one phase; False when one failed with AbortOnError."""
     reactor = session.daemon.reactor
-    label = "ClientRunBeforeJob" if before else "ClientRunAfterJob"
+    label = "ClientBeforeJob" if before else "ClientAfterJob"  # Bareos' labels
     ok = True
     for script in list(job.scripts):
         if before and not script.before:
@@ -415,20 +425,22 @@ async def run_scripts(session, job, before):
             if (success and not script.on_success) or (not success and not script.on_failure):
                 continue
         job.scripts.remove(script)
-        send_jmsg(session, job, M_INFO, f'{label}: run command "{script.command}"\n')
-        result = await threads.deferToThreadPool(
-            reactor, reactor.getThreadPool(), subprocess.run, script.command, shell=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
-        for line in os.fsdecode(result.stdout).splitlines():
-            send_jmsg(session, job, M_INFO, f"{label}: {line}\n")
-        if result.returncode != 0:
-            text = (f"Runscript: {label} returned non-zero status={result.returncode}. "
-                    f"ERR=command {script.command!r} failed\n")
+        send_jmsg(session, job, M_INFO, f'shell command: run {label} "{script.command}"\n')
+        try:
+            result = await programs.run_program(reactor, script.command)
+        except programs.ProgramNotFound as exc:
+            failed = f"Runscript: {label} could not execute. ERR={exc}\n"
+        else:
+            for line in result.lines():
+                send_jmsg(session, job, M_INFO, f"{label}: {line}\n")
+            failed = None if result.ok else (f"Runscript: {label} returned non-zero "
+                                             f"status={result.status}. ERR={result.reason()}\n")
+        if failed is not None:
             if script.abort_on_error:
-                send_jmsg(session, job, M_FATAL, text)
+                send_jmsg(session, job, M_FATAL, failed)
                 ok = False
             else:
-                send_jmsg(session, job, M_ERROR, text)
+                send_jmsg(session, job, M_ERROR, failed)
     return ok
 
 
