@@ -28,9 +28,11 @@ import struct
 import threading
 import time
 
+from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python import failure as tw_failure
+from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
@@ -148,20 +150,57 @@ def frame_records(records, job=None):
     yield tail
 
 
+class JobThreads(service.Service):
+    """The threads that move job data: a backup stream or a restore worker holds one
+    for as long as it runs.  One Twisted ThreadPool, owned by the file daemon (a child
+    service: started and stopped with it), sized so that no job waits for a thread.
+
+    What runs here has ``run_in_thread()`` (the thread's work) and ``stop_thread()``
+    (reactor side: make it return soon).  Stopping the service stops what still runs
+    before it joins the threads: a backup thread may be waiting for the reactor.
+    """
+
+    def __init__(self, max_threads):
+        self.pool = ThreadPool(minthreads=0, maxthreads=max_threads, name="bareos-fd-jobs")
+        self._running = set()
+
+    def startService(self):
+        super().startService()
+        self.pool.start()
+
+    def stopService(self):
+        super().stopService()
+        for work in list(self._running):
+            work.stop_thread()
+        self.pool.stop()
+
+    def run(self, work):
+        self._running.add(work)
+
+        def run_then_forget():
+            try:
+                work.run_in_thread()
+            finally:
+                self._running.discard(work)
+        self.pool.callInThread(run_then_forget)
+
+
 @implementer(IPushProducer)
 class BackupStreamer:
     """Ships the packets a worker thread makes to the SD transport, with back-pressure.
 
-    ``make_records()`` runs in the thread and returns the iterable of Records.
+    ``make_records()`` runs in a thread of ``threads`` (JobThreads) and returns the
+    iterable of Records.
     ``start()`` returns a Deferred that fires (with None) when every packet,
     including the final EOD, has been handed to the transport, or fails with
     the thread's exception.  ``stop()`` ends the thread early (cancel, SD lost);
     the Deferred then fires with ``StreamStopped``.
     """
 
-    def __init__(self, reactor, conn, make_records, batch_bytes=BATCH_BYTES,
+    def __init__(self, reactor, conn, make_records, threads, batch_bytes=BATCH_BYTES,
                  max_pending=MAX_PENDING_BATCHES, bandwidth=lambda: 0, on_progress=None):
         self.reactor = reactor
+        self.threads = threads
         self.conn = conn
         self.make_records = make_records
         self.batch_bytes = batch_bytes
@@ -177,15 +216,16 @@ class BackupStreamer:
         self._cond = threading.Condition()
         self._in_flight = 0             # batches made by the thread, not yet written
         self._done = defer.Deferred()
-        self._thread = None
 
     # -- reactor side -------------------------------------------------------------------
     def start(self):
         transport = self.conn.transport
         transport.registerProducer(self, True)
-        self._thread = threading.Thread(target=self._run, name="bareos-fd-backup", daemon=True)
-        self._thread.start()
+        self.threads.run(self)
         return self._done
+
+    def stop_thread(self):
+        self.stop("the file daemon is stopping")
 
     def stop(self, reason="stopped"):
         with self._cond:
@@ -253,7 +293,7 @@ class BackupStreamer:
             self._done.callback(None)
 
     # -- thread side ---------------------------------------------------------------------
-    def _run(self):
+    def run_in_thread(self):
         failure = None
         records = None
         try:
@@ -318,7 +358,8 @@ class StreamStopped(Exception):
 
 
 class RestoreWorker:
-    """One thread that applies record batches to a Restorer, in order.
+    """One thread (of ``threads``, JobThreads) that applies record batches to a Restorer,
+    in order.
 
     ``submit(batch)`` (reactor) returns a Deferred fired when that batch has been
     applied; ``call(fn)`` runs ``fn()`` in the same thread (``finish()``).  A
@@ -326,14 +367,13 @@ class RestoreWorker:
     except calls made with ``after_failure=True`` (the clean-up at the end).
     """
 
-    def __init__(self, reactor, restorer, is_canceled=lambda: False):
+    def __init__(self, reactor, restorer, threads, is_canceled=lambda: False):
         self.reactor = reactor
         self.restorer = restorer
         self.is_canceled = is_canceled
         self._queue = queue.Queue()
         self._failure = None
-        self._thread = threading.Thread(target=self._run, name="bareos-fd-restore", daemon=True)
-        self._thread.start()
+        threads.run(self)
 
     def submit(self, batch):
         restorer = self.restorer
@@ -355,7 +395,9 @@ class RestoreWorker:
     def close(self):
         self._queue.put(None)
 
-    def _run(self):
+    stop_thread = close     # the batches already submitted are still applied
+
+    def run_in_thread(self):
         while True:
             item = self._queue.get()
             if item is None:
@@ -516,11 +558,11 @@ async def run_backup(session, job, sd, first_index):
 
         def on_error(path, message):
             jmsg_from_thread(session, job, jobs.classify_file_problem(message), message + "\n",
-                              count=False)
+                             count=False)
 
         def on_info(path, message):
             jmsg_from_thread(session, job, jobs.M_SKIPPED if "skipped" in message else M_INFO,
-                              message + "\n")
+                             message + "\n")
 
         listed = getattr(job, "accurate_list", None)
         mtime_only = job.mtime_only
@@ -534,9 +576,9 @@ async def run_backup(session, job, sd, first_index):
             return backup_records(spec, since, on_error, on_info, stats=stats,
                                   first_index=first_index)
 
-        streamer = BackupStreamer(reactor, sd, make_records,
-                                              bandwidth=lambda: job.max_bandwidth,
-                                              on_progress=lambda n: setattr(job, "stream_bytes", n))
+        streamer = BackupStreamer(reactor, sd, make_records, daemon.job_threads,
+                                  bandwidth=lambda: job.max_bandwidth,
+                                  on_progress=lambda n: setattr(job, "stream_bytes", n))
         cancel_hook = lambda: streamer.stop("job canceled")  # noqa: E731
         job.on_cancel(cancel_hook)
         lost = lambda reason: streamer.stop("the storage daemon connection was closed")  # noqa

@@ -481,7 +481,7 @@ async def restore_command(session, text):
         if regexwhere is not None:
             _install_regexwhere(job.restorer, regexwhere)
         job.restore_worker = datachannel.RestoreWorker(daemon.reactor, job.restorer,
-                                                       lambda: job.canceled)
+                                                       daemon.job_threads, lambda: job.canceled)
     session.conn.send(jobs.OK_RESTORE)
     job.set_status(jobs.JS_BLOCKED)
     sd = getattr(job, "sd_conn", None)
