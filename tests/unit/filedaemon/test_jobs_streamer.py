@@ -110,7 +110,12 @@ def test_streamer_blocks_the_thread_while_the_transport_is_paused(threads):
     assert streamer.bytes_sent == sum(len(w) for w in conn.transport.written)
 
 
-def test_streamer_stop_ends_the_thread_and_fails_the_deferred(threads):
+@pytest.mark.parametrize("stop, reason", [
+    (lambda streamer, threads: streamer.stop("job canceled"), "job canceled"),
+    # the daemon stopping: stopService returns once the waiting thread has ended
+    (lambda streamer, threads: threads.stopService(), "the file daemon is stopping"),
+], ids=["streamer-stopped", "job-threads-stopped"])
+def test_a_stop_ends_a_waiting_thread_and_fails_the_deferred(threads, stop, reason):
     reactor = FakeReactor()
     conn = FakeConn()
 
@@ -126,37 +131,12 @@ def test_streamer_stop_ends_the_thread_and_fails_the_deferred(threads):
     done = streamer.start()
     results = []
     done.addBoth(results.append)
-    reactor.run_one()            # one batch waits, the thread blocks
-    streamer.stop("job canceled")
-    while not results:
-        reactor.run_one()
-    assert isinstance(results[0].value, datachannel.StreamStopped)
-    assert str(results[0].value) == "job canceled"
-
-
-def test_stopping_the_job_threads_stops_a_backup_thread_that_waits_for_the_reactor(threads):
-    reactor = FakeReactor()
-    conn = FakeConn()
-
-    def endless():
-        i = 0
-        while True:
-            i += 1
-            yield Record(i, 2, b"z" * 5000)
-
-    streamer = datachannel.BackupStreamer(reactor, conn, endless, threads, batch_bytes=4000,
-                                           max_pending=1)
-    streamer.pauseProducing()
-    done = streamer.start()
-    results = []
-    done.addBoth(results.append)
     reactor.run_one()            # one batch waits, the thread blocks for room
-    threads.stopService()        # returns once the thread has ended (the daemon stopping)
-    assert not any(thread.is_alive() for thread in threads.pool.threads)
+    stop(streamer, threads)
     while not results:
         reactor.run_one()
     assert isinstance(results[0].value, datachannel.StreamStopped)
-    assert str(results[0].value) == "the file daemon is stopping"
+    assert str(results[0].value) == reason
 
 
 def test_streamer_reports_an_exception_of_the_walk(threads):
