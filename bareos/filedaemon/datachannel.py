@@ -5,21 +5,22 @@ The director's commands that start them (``backup``, ``restore``, ``storage``) l
 ``bareos.filedaemon.dircommands``; ``run_backup`` and ``run_restore_part`` here are the
 storage daemon side of those commands (filed/dir_cmd.cc BackupCmd, filed/restore.cc).
 
-Backup: one worker thread per job walks the FileSet, reads, hashes and
-compresses, and turns the records into ready-framed packet bytes
-(``"<FileIndex> <Stream> 0"`` header, data packets, EOD per record group).  It
-hands the reactor batches of about ``BATCH_BYTES`` with ``callFromThread``.  The
-streamer is registered as a streaming producer on the SD transport: while the
-transport is paused the batches wait, and the thread blocks as soon as
-``MAX_PENDING_BATCHES`` batches wait, so memory stays flat whatever the size of
-the backup.
+Backup: one thread per job (from the daemon's ``JobThreads`` pool) walks the
+FileSet, reads, hashes and compresses, and turns the records into ready-framed
+packet bytes (``"<FileIndex> <Stream> 0"`` header, data packets, EOD per record
+group).  It hands the reactor batches of about ``BATCH_BYTES`` with
+``callFromThread``.  The streamer is registered as a streaming producer on the SD
+transport: while the transport is paused the batches wait, and the thread blocks
+as soon as ``MAX_PENDING_BATCHES`` batches wait, so memory stays flat whatever the
+size of the backup.
 
 Restore: the reactor collects ``rechdr`` + data packets from the SD into batches
-(decoding attribute records on the way) and a worker thread feeds them to the
-``Restorer``.  A few batches may wait for the worker (``RESTORE_BATCHES_AHEAD``:
-with only one, the worker often sat idle until the busy reactor got round to
-handing it the next); then the reactor stops collecting, and the SD connection's
-own receive queue (which pauses the transport when full) pushes back on the SD.
+(decoding attribute records on the way) and a worker (a ``JobThreads`` thread)
+feeds them to the ``Restorer``.  A few batches may wait for the worker
+(``RESTORE_BATCHES_AHEAD``: with only one, the worker often sat idle until the busy
+reactor got round to handing it the next); then the reactor stops collecting, and
+the SD connection's own receive queue (which pauses the transport when full)
+pushes back on the SD.
 """
 
 import collections
