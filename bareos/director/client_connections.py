@@ -119,10 +119,7 @@ class ClientConnectionPool:
                      name=entry.name, peer=entry.conn.peer_text())
             self._waiting.remove(entry)
             entry.conn.on_heartbeat = None
-            entry.conn.abort("dead client-initiated connection")
-            abort = getattr(entry.conn.transport, "abortConnection", None)
-            if abort is not None:                 # no FIN handshake with a vanished peer
-                abort()
+            entry.conn.abort("dead client-initiated connection")  # no FIN handshake
 
     def entries(self):
         self.drop_dead()

@@ -38,6 +38,8 @@ class FileDaemon(DirectorServedDaemon):
         self._conn_jobs = {}                   # director connection -> Job
         self.max_bandwidth_per_job = 0
         self.messages = FileDaemonMessages(self)
+        self.job_threads = datachannel.JobThreads(self.max_concurrent_jobs())
+        self.job_threads.setServiceParent(self)
         # Client-initiated connections (channel 4): one link per Director resource that allows it.
         self.director_links = []
         for director in client_initiated_directors(config):
@@ -160,6 +162,9 @@ class FileDaemon(DirectorServedDaemon):
 
     def running_job(self, name):
         return self.running_jobs.get(name)
+
+    def max_concurrent_jobs(self):
+        return int(getattr(self.resource, "maximum_concurrent_jobs", None) or 1000)
 
     def sd_connect_timeout(self):
         try:

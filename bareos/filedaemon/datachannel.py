@@ -1,20 +1,26 @@
-"""The FD <-> SD data channel (connection #6): dialing, backup streaming, restore reading.
+"""The FD <-> SD data channel (connection #6): dialing, the append (backup) and read
+(restore) conversations with the storage daemon, and the streaming below them.
 
-Backup: one worker thread per job walks the FileSet, reads, hashes and
-compresses, and turns the records into ready-framed packet bytes
-(``"<FileIndex> <Stream> 0"`` header, data packets, EOD per record group).  It
-hands the reactor batches of about ``BATCH_BYTES`` with ``callFromThread``.  The
-streamer is registered as a streaming producer on the SD transport: while the
-transport is paused the batches wait, and the thread blocks as soon as
-``MAX_PENDING_BATCHES`` batches wait, so memory stays flat whatever the size of
-the backup.
+The director's commands that start them (``backup``, ``restore``, ``storage``) live in
+``bareos.filedaemon.dircommands``; ``run_backup`` and ``run_restore_part`` here are the
+storage daemon side of those commands (filed/dir_cmd.cc BackupCmd, filed/restore.cc).
+
+Backup: one thread per job (from the daemon's ``JobThreads`` pool) walks the
+FileSet, reads, hashes and compresses, and turns the records into ready-framed
+packet bytes (``"<FileIndex> <Stream> 0"`` header, data packets, EOD per record
+group).  It hands the reactor batches of about ``BATCH_BYTES`` with
+``callFromThread``.  The streamer is registered as a streaming producer on the SD
+transport: while the transport is paused the batches wait, and the thread blocks
+as soon as ``MAX_PENDING_BATCHES`` batches wait, so memory stays flat whatever the
+size of the backup.
 
 Restore: the reactor collects ``rechdr`` + data packets from the SD into batches
-(decoding attribute records on the way) and a worker thread feeds them to the
-``Restorer``.  A few batches may wait for the worker (``RESTORE_BATCHES_AHEAD``:
-with only one, the worker often sat idle until the busy reactor got round to
-handing it the next); then the reactor stops collecting, and the SD connection's
-own receive queue (which pauses the transport when full) pushes back on the SD.
+(decoding attribute records on the way) and a worker (a ``JobThreads`` thread)
+feeds them to the ``Restorer``.  A few batches may wait for the worker
+(``RESTORE_BATCHES_AHEAD``: with only one, the worker often sat idle until the busy
+reactor got round to handing it the next); then the reactor stops collecting, and
+the SD connection's own receive queue (which pauses the transport when full)
+pushes back on the SD.
 """
 
 import collections
@@ -23,20 +29,29 @@ import struct
 import threading
 import time
 
+from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python import failure as tw_failure
+from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
 import bareos
+from bareos.filedaemon import jobs
 from bareos.filedaemon.attributes import AttributeRecord
-from bareos.filedaemon.jobs import parse_rechdr
+from bareos.filedaemon.jobs import (
+    M_FATAL, M_INFO, parse_rechdr,
+)
+from bareos.filedaemon.messages import jmsg_from_thread, send_jmsg
+from bareos.filedaemon.restore import RestoreError
 from bareos.filedaemon.streams import STREAM_TYPE_MASK, STREAM_UNIX_ATTRIBUTES
 from bareos.protocol import framing
+from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import dial_with_retries, job_channel_policy
 from bareos.protocol.hello import Hello, HelloKind
+from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
 
 log = Logger(namespace="bareos.filedaemon")
 
@@ -76,14 +91,9 @@ def close_connection(reactor, conn, grace=2.0):
         return
     if conn.is_open:
         conn.close()
-    transport = conn.transport
-    if transport is None or conn.closed.called:
+    if conn.transport is None or conn.closed.called:
         return
-
-    def abort():
-        if not conn.closed.called and hasattr(transport, "abortConnection"):
-            transport.abortConnection()
-    call = reactor.callLater(grace, abort)
+    call = reactor.callLater(grace, conn.abort, f"the peer did not take the rest within {grace:g} s")
     conn.closed.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
 
 
@@ -142,20 +152,57 @@ def frame_records(records, job=None):
     yield tail
 
 
+class JobThreads(service.Service):
+    """The threads that move job data: a backup stream or a restore worker holds one
+    for as long as it runs.  One Twisted ThreadPool, owned by the file daemon (a child
+    service: started and stopped with it), sized so that no job waits for a thread.
+
+    What runs here has ``run_in_thread()`` (the thread's work) and ``stop_thread()``
+    (reactor side: make it return soon).  Stopping the service stops what still runs
+    before it joins the threads: a backup thread may be waiting for the reactor.
+    """
+
+    def __init__(self, max_threads):
+        self.pool = ThreadPool(minthreads=0, maxthreads=max_threads, name="bareos-fd-jobs")
+        self._running = set()
+
+    def startService(self):
+        super().startService()
+        self.pool.start()
+
+    def stopService(self):
+        super().stopService()
+        for work in list(self._running):
+            work.stop_thread()
+        self.pool.stop()
+
+    def run(self, work):
+        self._running.add(work)
+
+        def run_then_forget():
+            try:
+                work.run_in_thread()
+            finally:
+                self._running.discard(work)
+        self.pool.callInThread(run_then_forget)
+
+
 @implementer(IPushProducer)
 class BackupStreamer:
     """Ships the packets a worker thread makes to the SD transport, with back-pressure.
 
-    ``make_records()`` runs in the thread and returns the iterable of Records.
+    ``make_records()`` runs in a thread of ``threads`` (JobThreads) and returns the
+    iterable of Records.
     ``start()`` returns a Deferred that fires (with None) when every packet,
     including the final EOD, has been handed to the transport, or fails with
     the thread's exception.  ``stop()`` ends the thread early (cancel, SD lost);
     the Deferred then fires with ``StreamStopped``.
     """
 
-    def __init__(self, reactor, conn, make_records, batch_bytes=BATCH_BYTES,
+    def __init__(self, reactor, conn, make_records, threads, batch_bytes=BATCH_BYTES,
                  max_pending=MAX_PENDING_BATCHES, bandwidth=lambda: 0, on_progress=None):
         self.reactor = reactor
+        self.threads = threads
         self.conn = conn
         self.make_records = make_records
         self.batch_bytes = batch_bytes
@@ -171,15 +218,16 @@ class BackupStreamer:
         self._cond = threading.Condition()
         self._in_flight = 0             # batches made by the thread, not yet written
         self._done = defer.Deferred()
-        self._thread = None
 
     # -- reactor side -------------------------------------------------------------------
     def start(self):
         transport = self.conn.transport
         transport.registerProducer(self, True)
-        self._thread = threading.Thread(target=self._run, name="bareos-fd-backup", daemon=True)
-        self._thread.start()
+        self.threads.run(self)
         return self._done
+
+    def stop_thread(self):
+        self.stop("the file daemon is stopping")
 
     def stop(self, reason="stopped"):
         with self._cond:
@@ -247,7 +295,7 @@ class BackupStreamer:
             self._done.callback(None)
 
     # -- thread side ---------------------------------------------------------------------
-    def _run(self):
+    def run_in_thread(self):
         failure = None
         records = None
         try:
@@ -312,7 +360,8 @@ class StreamStopped(Exception):
 
 
 class RestoreWorker:
-    """One thread that applies record batches to a Restorer, in order.
+    """One thread (of ``threads``, JobThreads) that applies record batches to a Restorer,
+    in order.
 
     ``submit(batch)`` (reactor) returns a Deferred fired when that batch has been
     applied; ``call(fn)`` runs ``fn()`` in the same thread (``finish()``).  A
@@ -320,14 +369,13 @@ class RestoreWorker:
     except calls made with ``after_failure=True`` (the clean-up at the end).
     """
 
-    def __init__(self, reactor, restorer, is_canceled=lambda: False):
+    def __init__(self, reactor, restorer, threads, is_canceled=lambda: False):
         self.reactor = reactor
         self.restorer = restorer
         self.is_canceled = is_canceled
         self._queue = queue.Queue()
         self._failure = None
-        self._thread = threading.Thread(target=self._run, name="bareos-fd-restore", daemon=True)
-        self._thread.start()
+        threads.run(self)
 
     def submit(self, batch):
         restorer = self.restorer
@@ -349,7 +397,9 @@ class RestoreWorker:
     def close(self):
         self._queue.put(None)
 
-    def _run(self):
+    stop_thread = close     # the batches already submitted are still applied
+
+    def run_in_thread(self):
         while True:
             item = self._queue.get()
             if item is None:
@@ -462,3 +512,165 @@ def _parse_rechdr(packet):
     if header is None:
         raise RestoreStreamError(f"bad record header from the storage daemon: {packet[:80]!r}")
     return header
+
+
+# -- the conversations with the storage daemon: append (backup), read (restore) ----------
+async def _sd_reply(job, sd, what):
+    try:
+        return await sd.receive(SD_REPLY_TIMEOUT)
+    except ConnectionClosed as exc:
+        raise SdProtocolError(f"Comm error with SD. bad response to {what}. ERR={exc}") from None
+
+
+class SdProtocolError(Exception):
+    pass
+
+
+async def _expect(job, sd, expected, what):
+    reply = await _sd_reply(job, sd, what)
+    if not jobs.same_line(reply, expected):
+        raise SdProtocolError(f"Bad response to {what} command. Wanted {expected.decode().strip()}, "
+                              f"got {_show(reply)}")
+
+
+def _show(reply):
+    if isinstance(reply, bytes):
+        return reply.decode("utf-8", "replace").strip()
+    return Signal(reply).name if reply in Signal._value2member_map_ else str(reply)
+
+
+async def run_backup(session, job, sd, first_index):
+    """The append session: open, data stream, end, close (filed/dir_cmd.cc BackupCmd)."""
+    daemon = session.daemon
+    reactor = daemon.reactor
+    streamer = None
+    try:
+        sd.send(jobs.APPEND_OPEN)
+        reply = await _sd_reply(job, sd, "append open")
+        ticket = jobs.parse_ticket(reply)
+        if ticket is None:
+            raise SdProtocolError(f"Bad response to append open: {_show(reply)}")
+        sd.send(jobs.append_data(ticket))
+        await _expect(job, sd, jobs.OK_DATA, "Append Data")
+        job.set_status(JobStatus.RUNNING)
+
+        stats = _JobStats(job)
+        spec = job.fileset
+        since = job.since
+
+        def on_error(path, message):
+            jmsg_from_thread(session, job, jobs.classify_file_problem(message), message + "\n",
+                             count=False)
+
+        def on_info(path, message):
+            jmsg_from_thread(session, job, jobs.M_SKIPPED if "skipped" in message else M_INFO,
+                             message + "\n")
+
+        listed = getattr(job, "accurate_list", None)
+        mtime_only = job.mtime_only
+
+        def make_records():
+            if listed is not None:
+                from bareos.filedaemon.accurate import accurate_records
+                return accurate_records(spec, listed, on_error, on_info, stats, first_index,
+                                        mtime_only)
+            from bareos.filedaemon.walk import backup_records
+            return backup_records(spec, since, on_error, on_info, stats=stats,
+                                  first_index=first_index)
+
+        streamer = BackupStreamer(reactor, sd, make_records, daemon.job_threads,
+                                  bandwidth=lambda: job.max_bandwidth,
+                                  on_progress=lambda n: setattr(job, "stream_bytes", n))
+        cancel_hook = lambda: streamer.stop("job canceled")  # noqa: E731
+        job.on_cancel(cancel_hook)
+        lost = lambda reason: streamer.stop("the storage daemon connection was closed")  # noqa
+        sd.closed.addCallback(lambda reason: (lost(reason), reason)[1])
+        try:
+            await streamer.start()
+        finally:
+            job.remove_cancel_hook(cancel_hook)
+        if job.canceled:
+            return
+        await _expect(job, sd, jobs.OK_APPEND, "Append Data")
+        sd.send(jobs.append_end(ticket))
+        await _expect(job, sd, jobs.OK_END, "Append End")
+        sd.send(jobs.append_close(ticket))
+        sd_status = None
+        while True:
+            reply = await _sd_reply(job, sd, "Append Close")
+            if not isinstance(reply, bytes):
+                break
+            status = jobs.parse_close_status(reply)
+            if status is not None:
+                sd_status = status
+        if sd_status is None:
+            send_jmsg(session, job, M_FATAL, "Append Close with SD failed.\n")
+            return
+        if sd_status not in (ord(status) for status in SUCCESSFUL):
+            send_jmsg(session, job, M_FATAL, f"Bad status {sd_status} returned from Storage Daemon.\n")
+            return
+        job.set_status(JobStatus.TERMINATED)
+    except StreamStopped as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"Backup stream to the storage daemon ended: {exc}\n")
+    except SdProtocolError as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"{exc}\n")
+    finally:
+        close_connection(reactor, sd)
+        job.sd_connected = False
+
+
+class _JobStats:
+    """BackupStats that writes straight into the Job (live values for ``status``)."""
+
+    def __init__(self, job):
+        self.__dict__["_job"] = job
+        self.__dict__["skipped"] = {}
+
+    _MAP = {"files": "files", "read_bytes": "read_bytes", "job_bytes": "job_bytes",
+            "errors": "errors", "last_fname": "last_fname"}
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["_job"], self._MAP.get(name, name))
+
+    def __setattr__(self, name, value):
+        setattr(self.__dict__["_job"], self._MAP.get(name, name), value)
+
+
+async def run_restore_part(session, job, sd):
+    """One read session with the SD (OpenSdReadSession + DoRestore + read close)."""
+    reactor = session.daemon.reactor
+    cancel_hook = lambda: close_connection(reactor, sd, grace=0.5)  # noqa: E731
+    job.on_cancel(cancel_hook)
+    try:
+        sd.send(jobs.read_open(job.sd_id, job.sd_time))
+        reply = await _sd_reply(job, sd, "read open")
+        ticket = jobs.parse_ticket(reply)
+        if ticket is None:
+            raise SdProtocolError(f"Bad response to SD read open: {_show(reply)}")
+        sd.send(jobs.read_data(ticket))
+        await _expect(job, sd, jobs.OK_DATA, "Read Data")
+        job.set_status(JobStatus.RUNNING)
+        count, nbytes = await receive_records(sd, job.restore_worker, job)
+        job.read_bytes += nbytes
+        stats = job.restorer.stats
+        job.files, job.job_bytes = stats.files, stats.bytes
+        if job.canceled:
+            return
+        sd.send(jobs.read_close(ticket))
+        await _sd_reply(job, sd, "read close")  # 3000 OK close Status = n
+    except (SdProtocolError, RestoreStreamError) as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"{exc}\n")
+    except ConnectionClosed as exc:
+        if not job.canceled:
+            send_jmsg(session, job, M_FATAL, f"Connection to the storage daemon lost: {exc}\n")
+    except RestoreError:  # the Restorer stopped (disk full): it sent its own message
+        job.set_status(JobStatus.FATAL)
+    finally:
+        job.remove_cancel_hook(cancel_hook)
+        close_connection(reactor, sd)
+        job.sd_connected = False
+        stats = job.restorer.stats
+        job.files, job.job_bytes = stats.files, stats.bytes

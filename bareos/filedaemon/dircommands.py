@@ -1,5 +1,8 @@
 """The director's job commands on a file daemon session (PROTOCOL.md §5).
 
+Only the director's command channel lives here; the conversations with the storage
+daemon that ``backup`` and ``restore`` start are in ``bareos.filedaemon.datachannel``.
+
 Each handler is a coroutine ``(session, text)``; returning False ends the
 session, which then gets ``2800 End Job ...`` (when a JobId was given) and
 BNET_TERMINATE, as Bareos' command loop does.  The table order is Bareos'
@@ -9,22 +12,23 @@ BNET_TERMINATE, as Bareos' command loop does.  The table order is Bareos'
 import functools
 import os
 import socket
-import subprocess
 
 from twisted.internet import threads
 from twisted.logger import Logger
 
 from bareos.daemon.director_session import status_command
-from bareos.filedaemon import datachannel, jobs
+from bareos.filedaemon import datachannel, jobs, programs
 from bareos.filedaemon.fileset import FileSetError, FileSetSpec, Options
 from bareos.filedaemon.jobs import (
-    JT_BACKUP, JT_ESTIMATE, JT_RESTORE, M_ERROR, M_FATAL, M_INFO, M_WARNING, CommandError,
+    JT_BACKUP, JT_ESTIMATE,
+    JT_RESTORE, M_ERROR, M_FATAL, M_INFO, M_WARNING, CommandError,
 )
+from bareos.filedaemon.messages import jmsg_from_thread, send_jmsg
 from bareos.filedaemon.restore import RestoreError, Restorer, RestoreWhereRefused
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import unbash_spaces
 from bareos.protocol.framing import Signal
-from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
+from bareos.protocol.jobstatus import JobStatus
 
 log = Logger(namespace="bareos.filedaemon")
 
@@ -36,34 +40,6 @@ LISTING_BATCH = 256              # estimate listing lines per reactor call
 def job_of(session):
     """The Job of a director session (created on first use)."""
     return session.daemon.job_for(session)
-
-
-def send_jmsg(session, job, msg_type, text, count=True):
-    """A job message to the director on the job's own connection (lib/message.cc).
-
-    ``count``: let the message count as Bareos' Jmsg does (errors, fatal status);
-    False for problems the walk has counted already."""
-    if count:
-        job.note_message(msg_type)
-    conn = session.conn
-    daemon = session.daemon
-    if job.job_id:
-        line = jobs.jmsg_line(job.job, msg_type, text, daemon.name, job.job_id,
-                              daemon.reactor.seconds())
-    else:  # no JobId: Bareos sends the bare text
-        line = text.encode("utf-8", "surrogateescape")
-    log_method = log.error if msg_type in (M_FATAL, M_ERROR) else log.info
-    log_method("{fd} {job}: {text}", fd=daemon.name, job=job.job, text=text.rstrip("\n"))
-    messages = getattr(daemon, "messages", None)
-    if messages is not None:              # the local destinations (Append = ...) of Messages
-        messages.job_message(msg_type, job.job_id, text)
-    if conn.is_open:
-        conn.send(line)
-
-
-def _jmsg_from_thread(session, job, msg_type, text, count=True):
-    """Thread-safe ``send_jmsg``."""
-    session.daemon.reactor.callFromThread(send_jmsg, session, job, msg_type, text, count)
 
 
 async def end_session(session):
@@ -156,131 +132,8 @@ async def backup_command(session, text):
         return False
     job.set_status(JobStatus.BLOCKED)
     session.conn.send(jobs.OK_BACKUP)
-    await run_backup(session, job, sd, first_index)
+    await datachannel.run_backup(session, job, sd, first_index)
     return False
-
-
-async def _sd_reply(job, sd, what):
-    try:
-        return await sd.receive(datachannel.SD_REPLY_TIMEOUT)
-    except ConnectionClosed as exc:
-        raise SdProtocolError(f"Comm error with SD. bad response to {what}. ERR={exc}") from None
-
-
-class SdProtocolError(Exception):
-    pass
-
-
-async def _expect(job, sd, expected, what):
-    reply = await _sd_reply(job, sd, what)
-    if not jobs.same_line(reply, expected):
-        raise SdProtocolError(f"Bad response to {what} command. Wanted {expected.decode().strip()}, "
-                              f"got {_show(reply)}")
-
-
-def _show(reply):
-    if isinstance(reply, bytes):
-        return reply.decode("utf-8", "replace").strip()
-    return Signal(reply).name if reply in Signal._value2member_map_ else str(reply)
-
-
-async def run_backup(session, job, sd, first_index):
-    """The append session: open, data stream, end, close (filed/dir_cmd.cc BackupCmd)."""
-    daemon = session.daemon
-    reactor = daemon.reactor
-    streamer = None
-    try:
-        sd.send(jobs.APPEND_OPEN)
-        reply = await _sd_reply(job, sd, "append open")
-        ticket = jobs.parse_ticket(reply)
-        if ticket is None:
-            raise SdProtocolError(f"Bad response to append open: {_show(reply)}")
-        sd.send(jobs.append_data(ticket))
-        await _expect(job, sd, jobs.OK_DATA, "Append Data")
-        job.set_status(JobStatus.RUNNING)
-
-        stats = _JobStats(job)
-        spec = job.fileset
-        since = job.since
-
-        def on_error(path, message):
-            _jmsg_from_thread(session, job, jobs.classify_file_problem(message), message + "\n",
-                              count=False)
-
-        def on_info(path, message):
-            _jmsg_from_thread(session, job, jobs.M_SKIPPED if "skipped" in message else M_INFO,
-                              message + "\n")
-
-        listed = getattr(job, "accurate_list", None)
-        mtime_only = job.mtime_only
-
-        def make_records():
-            if listed is not None:
-                from bareos.filedaemon.accurate import accurate_records
-                return accurate_records(spec, listed, on_error, on_info, stats, first_index,
-                                        mtime_only)
-            from bareos.filedaemon.walk import backup_records
-            return backup_records(spec, since, on_error, on_info, stats=stats,
-                                  first_index=first_index)
-
-        streamer = datachannel.BackupStreamer(reactor, sd, make_records,
-                                              bandwidth=lambda: job.max_bandwidth,
-                                              on_progress=lambda n: setattr(job, "stream_bytes", n))
-        cancel_hook = lambda: streamer.stop("job canceled")  # noqa: E731
-        job.on_cancel(cancel_hook)
-        lost = lambda reason: streamer.stop("the storage daemon connection was closed")  # noqa
-        sd.closed.addCallback(lambda reason: (lost(reason), reason)[1])
-        try:
-            await streamer.start()
-        finally:
-            job.remove_cancel_hook(cancel_hook)
-        if job.canceled:
-            return
-        await _expect(job, sd, jobs.OK_APPEND, "Append Data")
-        sd.send(jobs.append_end(ticket))
-        await _expect(job, sd, jobs.OK_END, "Append End")
-        sd.send(jobs.append_close(ticket))
-        sd_status = None
-        while True:
-            reply = await _sd_reply(job, sd, "Append Close")
-            if not isinstance(reply, bytes):
-                break
-            status = jobs.parse_close_status(reply)
-            if status is not None:
-                sd_status = status
-        if sd_status is None:
-            send_jmsg(session, job, M_FATAL, "Append Close with SD failed.\n")
-            return
-        if sd_status not in (ord(status) for status in SUCCESSFUL):
-            send_jmsg(session, job, M_FATAL, f"Bad status {sd_status} returned from Storage Daemon.\n")
-            return
-        job.set_status(JobStatus.TERMINATED)
-    except datachannel.StreamStopped as exc:
-        if not job.canceled:
-            send_jmsg(session, job, M_FATAL, f"Backup stream to the storage daemon ended: {exc}\n")
-    except SdProtocolError as exc:
-        if not job.canceled:
-            send_jmsg(session, job, M_FATAL, f"{exc}\n")
-    finally:
-        datachannel.close_connection(reactor, sd)
-        job.sd_connected = False
-
-
-class _JobStats:
-    """BackupStats that writes straight into the Job (live values for ``status``)."""
-
-    def __init__(self, job):
-        self.__dict__["_job"] = job
-        self.__dict__["skipped"] = {}
-
-    _MAP = {"files": "files", "read_bytes": "read_bytes", "job_bytes": "job_bytes",
-            "errors": "errors", "last_fname": "last_fname"}
-
-    def __getattr__(self, name):
-        return getattr(self.__dict__["_job"], self._MAP.get(name, name))
-
-    def __setattr__(self, name, value):
-        setattr(self.__dict__["_job"], self._MAP.get(name, name), value)
 
 
 @handler
@@ -396,9 +249,7 @@ async def fileset_command(session, text):
         return False
     try:
         spec = FileSetSpec.parse(lines)
-        await threads.deferToThreadPool(session.daemon.reactor,
-                                        session.daemon.reactor.getThreadPool(),
-                                        expand_file_lists, spec)
+        await expand_file_lists(session.daemon.reactor, spec)
     except (FileSetError, OSError) as exc:
         send_jmsg(session, job, M_FATAL, f"{exc}\n")
         return False
@@ -408,24 +259,37 @@ async def fileset_command(session, text):
     return True
 
 
-def expand_file_lists(spec):
-    """``|command`` (its output lines) and ``<file`` (its lines) in File lists, as the FD does."""
+async def expand_file_lists(reactor, spec):
+    """``|command`` (its output lines) and ``<file`` (its lines) in File lists, as the FD does
+    (filed/fileset.cc), before the walk starts: the programs run from the reactor, the
+    files are read in a thread."""
     for block in spec.includes + spec.excludes:
         expanded = []
         for item in block.files:
             if item.startswith("|"):
-                out = subprocess.run(item[1:], shell=True, capture_output=True, check=False)
-                if out.returncode != 0:
-                    raise FileSetError(f"Error running program {item[1:]!r}: "
-                                       f"{out.stderr.decode(errors='replace').strip()}")
-                expanded += [line for line in os.fsdecode(out.stdout).splitlines() if line.strip()]
+                expanded += await _program_file_list(reactor, item[1:])
             elif item.startswith("<"):
-                with open(item[1:], "rb") as f:
-                    expanded += [line.rstrip("\r") for line in os.fsdecode(f.read()).splitlines()
-                                 if line.strip()]
+                expanded += await threads.deferToThreadPool(reactor, reactor.getThreadPool(),
+                                                            _read_file_list, item[1:])
             else:
                 expanded.append(item)
         block.files = expanded
+
+
+async def _program_file_list(reactor, command):
+    try:
+        result = await programs.run_program(reactor, command)
+    except programs.ProgramNotFound as exc:
+        raise FileSetError(f"Cannot run program: {command}. ERR={exc}") from None
+    if not result.ok:
+        raise FileSetError(f"Error running program: {command}. status={result.status}: "
+                           f"ERR={result.reason()}")
+    return [line for line in result.lines() if line]
+
+
+def _read_file_list(path):
+    with open(path, "rb") as f:
+        return [line.rstrip("\r") for line in os.fsdecode(f.read()).splitlines() if line.strip()]
 
 
 def _apply_mtime_only(job):
@@ -550,7 +414,7 @@ async def runscript_command(session, text):
 async def run_scripts(session, job, before):
     """Run the client scripts of one phase; False when one failed with AbortOnError."""
     reactor = session.daemon.reactor
-    label = "ClientRunBeforeJob" if before else "ClientRunAfterJob"
+    label = "ClientBeforeJob" if before else "ClientAfterJob"  # Bareos' labels
     ok = True
     for script in list(job.scripts):
         if before and not script.before:
@@ -563,20 +427,22 @@ async def run_scripts(session, job, before):
             if (success and not script.on_success) or (not success and not script.on_failure):
                 continue
         job.scripts.remove(script)
-        send_jmsg(session, job, M_INFO, f'{label}: run command "{script.command}"\n')
-        result = await threads.deferToThreadPool(
-            reactor, reactor.getThreadPool(), subprocess.run, script.command, shell=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
-        for line in os.fsdecode(result.stdout).splitlines():
-            send_jmsg(session, job, M_INFO, f"{label}: {line}\n")
-        if result.returncode != 0:
-            text = (f"Runscript: {label} returned non-zero status={result.returncode}. "
-                    f"ERR=command {script.command!r} failed\n")
+        send_jmsg(session, job, M_INFO, f'shell command: run {label} "{script.command}"\n')
+        try:
+            result = await programs.run_program(reactor, script.command)
+        except programs.ProgramNotFound as exc:
+            failed = f"Runscript: {label} could not execute. ERR={exc}\n"
+        else:
+            for line in result.lines():
+                send_jmsg(session, job, M_INFO, f"{label}: {line}\n")
+            failed = None if result.ok else (f"Runscript: {label} returned non-zero "
+                                             f"status={result.status}. ERR={result.reason()}\n")
+        if failed is not None:
             if script.abort_on_error:
-                send_jmsg(session, job, M_FATAL, text)
+                send_jmsg(session, job, M_FATAL, failed)
                 ok = False
             else:
-                send_jmsg(session, job, M_ERROR, text)
+                send_jmsg(session, job, M_ERROR, failed)
     return ok
 
 
@@ -610,7 +476,7 @@ async def restore_command(session, text):
             if kind == M_ERROR:  # the Restorer counts its errors itself
                 daemon.reactor.callFromThread(_restore_error, session, job, message)
             else:
-                _jmsg_from_thread(session, job, kind, message)
+                jmsg_from_thread(session, job, kind, message)
 
         try:
             job.restorer = Restorer(where=command.where or None, replace=command.replace,
@@ -621,14 +487,14 @@ async def restore_command(session, text):
         if regexwhere is not None:
             _install_regexwhere(job.restorer, regexwhere)
         job.restore_worker = datachannel.RestoreWorker(daemon.reactor, job.restorer,
-                                                       lambda: job.canceled)
+                                                       daemon.job_threads, lambda: job.canceled)
     session.conn.send(jobs.OK_RESTORE)
     job.set_status(JobStatus.BLOCKED)
     sd = getattr(job, "sd_conn", None)
     if sd is None or not sd.is_open:
         send_jmsg(session, job, M_FATAL, "Improper calling sequence.\n")
     else:
-        await run_restore_part(session, job, sd)
+        await datachannel.run_restore_part(session, job, sd)
     if job.errors:
         job.set_status(JobStatus.ERROR_TERMINATED)     # unless it failed or was canceled before
     if job.multi_restore and not job.canceled:
@@ -649,44 +515,6 @@ def _install_regexwhere(restorer, regexwhere):
     def output_name(fname):
         return original(regexwhere.apply(fname))
     restorer.output_name = output_name
-
-
-async def run_restore_part(session, job, sd):
-    """One read session with the SD (OpenSdReadSession + DoRestore + read close)."""
-    reactor = session.daemon.reactor
-    cancel_hook = lambda: datachannel.close_connection(reactor, sd, grace=0.5)  # noqa: E731
-    job.on_cancel(cancel_hook)
-    try:
-        sd.send(jobs.read_open(job.sd_id, job.sd_time))
-        reply = await _sd_reply(job, sd, "read open")
-        ticket = jobs.parse_ticket(reply)
-        if ticket is None:
-            raise SdProtocolError(f"Bad response to SD read open: {_show(reply)}")
-        sd.send(jobs.read_data(ticket))
-        await _expect(job, sd, jobs.OK_DATA, "Read Data")
-        job.set_status(JobStatus.RUNNING)
-        count, nbytes = await datachannel.receive_records(sd, job.restore_worker, job)
-        job.read_bytes += nbytes
-        stats = job.restorer.stats
-        job.files, job.job_bytes = stats.files, stats.bytes
-        if job.canceled:
-            return
-        sd.send(jobs.read_close(ticket))
-        await _sd_reply(job, sd, "read close")  # 3000 OK close Status = n
-    except (SdProtocolError, datachannel.RestoreStreamError) as exc:
-        if not job.canceled:
-            send_jmsg(session, job, M_FATAL, f"{exc}\n")
-    except ConnectionClosed as exc:
-        if not job.canceled:
-            send_jmsg(session, job, M_FATAL, f"Connection to the storage daemon lost: {exc}\n")
-    except RestoreError:  # the Restorer stopped (disk full): it sent its own message
-        job.set_status(JobStatus.FATAL)
-    finally:
-        job.remove_cancel_hook(cancel_hook)
-        datachannel.close_connection(reactor, sd)
-        job.sd_connected = False
-        stats = job.restorer.stats
-        job.files, job.job_bytes = stats.files, stats.bytes
 
 
 @handler

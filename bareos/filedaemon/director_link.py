@@ -291,10 +291,7 @@ class DirectorLink(service.Service):
         reason = (f"Director {self.director.name} at {self.address} did not answer a heartbeat "
                   f"within {self.answer_window:g} s: connection presumed dead")
         self._ended(conn, reason)
-        conn.abort(reason)
-        abort = getattr(getattr(conn, "transport", None), "abortConnection", None)
-        if abort is not None:                 # no FIN handshake with a peer that is gone
-            abort()
+        conn.abort(reason)                # no FIN handshake with a peer that is gone
 
     # -- failures -----------------------------------------------------------------------
     def _failed(self, reason):

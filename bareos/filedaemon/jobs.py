@@ -1,7 +1,8 @@
 """The file daemon's jobs: state, the director's job commands parsed, replies formatted.
 
 Pure code (no reactor, no sockets): the conversation that uses it lives in
-``bareos.filedaemon.dircommands``, the data channel to the storage daemon in
+``bareos.filedaemon.dircommands``, the data channel to the storage daemon (and its
+append and read conversations) in
 ``bareos.filedaemon.datachannel``.  Formats follow Bareos ``filed/dir_cmd.cc``,
 ``filed/status.cc``, ``lib/message.cc`` and ``lib/attr.cc`` (PROTOCOL.md §5, §7.2).
 """

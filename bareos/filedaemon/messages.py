@@ -20,7 +20,11 @@ import time
 
 from twisted.logger import Logger
 
+from bareos.filedaemon import jobs
+from bareos.filedaemon.jobs import M_ERROR, M_FATAL
+
 log = Logger(namespace="bareos.filedaemon.messages")
+job_log = Logger(namespace="bareos.filedaemon")  # job messages, as they always were logged
 
 QUEUED_PER_DIRECTOR = 50
 
@@ -97,3 +101,32 @@ class FileDaemonMessages:
                          error=exc)
         elif destination.kind in ("stdout", "stderr", "console"):
             log.info("{line}", line=line)
+
+
+# -- job messages to the director --------------------------------------------------------
+def send_jmsg(session, job, msg_type, text, count=True):
+    """A job message to the director on the job's own connection (lib/message.cc).
+
+    ``count``: let the message count as Bareos' Jmsg does (errors, fatal status);
+    False for problems the walk has counted already."""
+    if count:
+        job.note_message(msg_type)
+    conn = session.conn
+    daemon = session.daemon
+    if job.job_id:
+        line = jobs.jmsg_line(job.job, msg_type, text, daemon.name, job.job_id,
+                              daemon.reactor.seconds())
+    else:  # no JobId: Bareos sends the bare text
+        line = text.encode("utf-8", "surrogateescape")
+    log_method = job_log.error if msg_type in (M_FATAL, M_ERROR) else job_log.info
+    log_method("{fd} {job}: {text}", fd=daemon.name, job=job.job, text=text.rstrip("\n"))
+    messages = getattr(daemon, "messages", None)
+    if messages is not None:              # the local destinations (Append = ...) of Messages
+        messages.job_message(msg_type, job.job_id, text)
+    if conn.is_open:
+        conn.send(line)
+
+
+def jmsg_from_thread(session, job, msg_type, text, count=True):
+    """Thread-safe ``send_jmsg``."""
+    session.daemon.reactor.callFromThread(send_jmsg, session, job, msg_type, text, count)

@@ -224,9 +224,13 @@ class BareosConnection(protocol.Protocol):
         self.transport.loseConnection()
 
     def abort(self, reason: str) -> None:
+        """Drop the connection now (a peer that is gone or misbehaves): output still
+        buffered is discarded, not sent first; receivers fail with ``reason``."""
         if self._closed_reason is None:
             self._closed_reason = reason
-        self.transport.loseConnection()
+        if not self.closed.called:
+            # also under TLS: TLSMemoryBIOProtocol aborts the TCP transport below it
+            self.transport.abortConnection()
         while self._waiters:
             self._waiters.popleft()[0].errback(self._closed_error(reason))
 

@@ -184,12 +184,16 @@ async def _settle():
 
 
 def _raw_exchange(port, payload):
-    """Send bytes on a fresh connection; return what comes back until the director closes."""
+    """Send bytes on a fresh connection; return what comes back until the director closes
+    or resets it (it aborts a connection whose framing is broken)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(payload)
         received = b""
         while True:
-            chunk = sock.recv(65536)
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                return received
             if not chunk:
                 return received
             received += chunk

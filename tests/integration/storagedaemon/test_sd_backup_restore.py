@@ -181,7 +181,7 @@ async def test_a_file_daemon_killed_mid_backup_fails_the_job_and_keeps_the_volum
     job = sd.daemon.find_job(director.job)
     await wait_until_in_reactor(lambda: job.bytes == 5 * 20_000 + len(b"partial"), 10,
                                 "the SD has received the partial record")
-    fd.transport.abortConnection()
+    fd.abort("killed mid-backup")
     await ended
     end = director.end_fields()
     assert end.status == "f" and end.files == 6

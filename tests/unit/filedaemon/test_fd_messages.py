@@ -6,6 +6,7 @@ from twisted.internet.task import Clock
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import FILEDAEMON
+from bareos.filedaemon.datachannel import JobThreads
 from bareos.filedaemon.daemon import FileDaemon
 from bareos.filedaemon.director_link import DirectorLink
 
@@ -51,7 +52,7 @@ def test_job_messages_reach_the_append_file_with_their_filter(tmp_path):
 def test_a_file_daemon_that_only_dials_out_opens_no_port(tmp_path):
     fd = file_daemon(tmp_path, incoming="no")
     assert not any(isinstance(s, StreamServerEndpointService) for s in fd)
-    assert [type(s) for s in fd] == [DirectorLink]
+    assert [type(s) for s in fd] == [JobThreads, DirectorLink]
 
 
 def test_a_file_daemon_that_also_accepts_directors_listens(tmp_path):

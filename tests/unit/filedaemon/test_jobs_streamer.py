@@ -3,6 +3,7 @@
 import queue
 import threading
 
+import pytest
 from twisted.internet import defer
 
 from bareos.filedaemon import datachannel
@@ -23,6 +24,16 @@ def test_frame_records_groups_by_file_and_stream():
                             b"1 3 0", b"m", Signal.EOD, b"2 1 0", b"attr2", Signal.EOD, Signal.EOD]
     empty = b"".join(b"".join(p) for p in datachannel.frame_records([]))
     assert decode(empty) == [Signal.EOD]
+
+
+@pytest.fixture
+def threads():
+    """The file daemon's JobThreads, started, and stopped at the end as the daemon does."""
+    job_threads = datachannel.JobThreads(4)
+    job_threads.startService()
+    yield job_threads
+    if job_threads.running:
+        job_threads.stopService()
 
 
 class FakeReactor:
@@ -61,7 +72,7 @@ class FakeConn:
         self.is_open = True
 
 
-def test_streamer_blocks_the_thread_while_the_transport_is_paused():
+def test_streamer_blocks_the_thread_while_the_transport_is_paused(threads):
     reactor = FakeReactor()
     conn = FakeConn()
     produced = []
@@ -72,7 +83,8 @@ def test_streamer_blocks_the_thread_while_the_transport_is_paused():
             produced.append(i)
             yield Record(i, 2, b"x" * 1000)
 
-    streamer = datachannel.BackupStreamer(reactor, conn, records, batch_bytes=4000, max_pending=2)
+    streamer = datachannel.BackupStreamer(reactor, conn, records, threads, batch_bytes=4000,
+                                           max_pending=2)
     streamer.pauseProducing()       # the SD is congested from the start
     done = streamer.start()
     results = []
@@ -98,7 +110,12 @@ def test_streamer_blocks_the_thread_while_the_transport_is_paused():
     assert streamer.bytes_sent == sum(len(w) for w in conn.transport.written)
 
 
-def test_streamer_stop_ends_the_thread_and_fails_the_deferred():
+@pytest.mark.parametrize("stop, reason", [
+    (lambda streamer, threads: streamer.stop("job canceled"), "job canceled"),
+    # the daemon stopping: stopService returns once the waiting thread has ended
+    (lambda streamer, threads: threads.stopService(), "the file daemon is stopping"),
+], ids=["streamer-stopped", "job-threads-stopped"])
+def test_a_stop_ends_a_waiting_thread_and_fails_the_deferred(threads, stop, reason):
     reactor = FakeReactor()
     conn = FakeConn()
 
@@ -108,20 +125,21 @@ def test_streamer_stop_ends_the_thread_and_fails_the_deferred():
             i += 1
             yield Record(i, 2, b"y" * 5000)
 
-    streamer = datachannel.BackupStreamer(reactor, conn, endless, batch_bytes=4000, max_pending=1)
+    streamer = datachannel.BackupStreamer(reactor, conn, endless, threads, batch_bytes=4000,
+                                           max_pending=1)
     streamer.pauseProducing()
     done = streamer.start()
     results = []
     done.addBoth(results.append)
-    reactor.run_one()            # one batch waits, the thread blocks
-    streamer.stop("job canceled")
+    reactor.run_one()            # one batch waits, the thread blocks for room
+    stop(streamer, threads)
     while not results:
         reactor.run_one()
     assert isinstance(results[0].value, datachannel.StreamStopped)
-    assert str(results[0].value) == "job canceled"
+    assert str(results[0].value) == reason
 
 
-def test_streamer_reports_an_exception_of_the_walk():
+def test_streamer_reports_an_exception_of_the_walk(threads):
     reactor = FakeReactor()
     conn = FakeConn()
 
@@ -129,7 +147,7 @@ def test_streamer_reports_an_exception_of_the_walk():
         yield Record(1, 1, b"a")
         raise RuntimeError("disk on fire")
 
-    done = datachannel.BackupStreamer(reactor, conn, broken).start()
+    done = datachannel.BackupStreamer(reactor, conn, broken, threads).start()
     results = []
     done.addBoth(results.append)
     while not results:
@@ -137,7 +155,7 @@ def test_streamer_reports_an_exception_of_the_walk():
     assert results[0].check(RuntimeError)
 
 
-def test_restore_worker_applies_batches_in_order_and_stops_at_a_failure():
+def test_restore_worker_applies_batches_in_order_and_stops_at_a_failure(threads):
     reactor = FakeReactor()
     seen = []
 
@@ -147,7 +165,7 @@ def test_restore_worker_applies_batches_in_order_and_stops_at_a_failure():
                 raise OSError("no space")
             seen.append((file_index, stream, data))
 
-    worker = datachannel.RestoreWorker(reactor, Restorer())
+    worker = datachannel.RestoreWorker(reactor, Restorer(), threads)
     results = []
     for batch in ([(1, 1, b"a"), (1, 2, b"b")], [(2, 1, b"boom")], [(3, 1, b"c")]):
         worker.submit(batch).addBoth(results.append)
