@@ -109,8 +109,11 @@ def _oversized_frame_after_hello(port, hello):
         challenge = _read(sock, struct.unpack("!i", header)[0])
         sock.sendall(struct.pack("!i", 2**31 - 1))
         rest = b""
-        while chunk := sock.recv(65536):
-            rest += chunk
+        try:
+            while chunk := sock.recv(65536):
+                rest += chunk
+        except ConnectionResetError:            # the daemon aborts a broken packet stream
+            pass
         return challenge, rest, sock.getsockname()[1]
 
 
