@@ -2,8 +2,8 @@
 
 Every job asks for a volume at about the same moment: the director must create
 the pool's first volume once and hand it to all of them, and the storage daemon
-must label it once, with no job writing before the label is in the catalog.
-Afterwards the catalog and the volume files must agree, and every job's data
+must label it once, with no job joining it before its label is in the catalog.
+Afterwards the catalog and the volume file must agree, and every job's data
 must restore.
 """
 
@@ -11,59 +11,15 @@ import os
 
 import pytest
 
-from bareos.config.writer import Quoted, Resource
+from bareos.testing.burst import make_source, run_burst, start_burst_daemons
 from bareos.testing.trees import differences, snapshot
 
 JOBS = 20
-CONCURRENCY = f"Maximum Concurrent Jobs = {JOBS * 2}"
-
-
-def with_concurrency(text):
-    """A one-level resource's text with ``CONCURRENCY`` added before its closing brace."""
-    return text.replace("}", f"  {CONCURRENCY}\n}}", 1)
-
-
-def burst_suite(suite, source, pools):
-    """Daemons that really run ``JOBS`` jobs at once; one empty pool per burst."""
-    resources = suite.backup_resources(source)
-    resources.update((item.path, item.text()) for item in (
-        *(Resource("Pool", {"Name": pool, "Pool Type": "Backup", "Label Format": Quoted(f"{pool}-")})
-          for pool in pools),
-        Resource("Job", [
-            {"Name": "burst", "Type": "Backup", "Level": "Full", "Client": suite.client_name,
-             "FileSet": "TestSet", "Storage": suite.storage_name, "Pool": pools[0],
-             "Messages": "Standard"}, CONCURRENCY])))
-    resources["job/RestoreFiles.conf"] = with_concurrency(resources["job/RestoreFiles.conf"])
-    for path, text in suite.director_resources().items():
-        if path.startswith(("client/", "storage/")):
-            resources[path] = with_concurrency(text)
-    suite.start_sd(extra_resources={
-        path: with_concurrency(text)
-        for path, text in suite.sd_resources().items()
-        if path.startswith(("device/", "storage/"))})
-    suite.start_fd()
-    suite.start_director(director_extra=[CONCURRENCY], extra_resources=resources)
-
-
-def make_source(source):
-    """A few MiB in files of different sizes, so the jobs' data interleave on the volume."""
-    source.mkdir()
-    for n in range(12):
-        (source / f"file{n:02d}.bin").write_bytes(os.urandom(4096 * (1 + n * 13)))
-    (source / "sub").mkdir()
-    (source / "sub" / "note.txt").write_text("concurrent jobs on an empty pool\n")
-
-
-def run_burst(suite, pool):
-    """Queue ``JOBS`` backups into ``pool`` in one console session and wait for all of them."""
-    output = suite.console("".join(
-        f"run job=burst pool={pool} yes\n" for _ in range(JOBS)) + "wait\nmessages\n")
-    jobids = [int(word.split("=")[1]) for word in output.split() if word.startswith("JobId=")]
-    assert len(set(jobids)) == JOBS, output
-    return sorted(set(jobids)), output
+SOURCE_BYTES = 2 << 20
 
 
 def check_burst(suite, catalog, pool, jobids, output):
+    assert len(jobids) == JOBS, output
     placeholders = ",".join("?" * len(jobids))
     statuses = catalog.query(
         f"SELECT JobId, JobStatus FROM Job WHERE JobId IN ({placeholders})", *jobids)
@@ -84,6 +40,7 @@ def check_burst(suite, catalog, pool, jobids, output):
 
 
 def check_restores(suite, source, jobids, where):
+    """Restore every job at once, each into its own directory, and compare with the source."""
     expected = snapshot(source)
     output = suite.console("".join(
         f"restore jobid={jobid} all done yes where={where / str(jobid)}\n" for jobid in jobids)
@@ -94,9 +51,9 @@ def check_restores(suite, source, jobids, where):
 
 def test_twenty_backups_at_once_on_an_empty_pool_share_its_first_volume(suite, catalog, tmp_path):
     source = tmp_path / "source"
-    make_source(source)
-    burst_suite(suite, source, ["Burst"])
-    jobids, output = run_burst(suite, "Burst")
+    make_source(source, SOURCE_BYTES)
+    start_burst_daemons(suite, source, ["Burst"], JOBS)
+    jobids, output = run_burst(suite, "Burst", JOBS)
     check_burst(suite, catalog, "Burst", jobids, output)
     check_restores(suite, source, jobids, tmp_path / "restored")
 
@@ -104,10 +61,10 @@ def test_twenty_backups_at_once_on_an_empty_pool_share_its_first_volume(suite, c
 @pytest.mark.slow                # 20 bursts of 20 jobs, each restored
 def test_twenty_bursts_each_on_a_new_empty_pool(suite, catalog, tmp_path):
     source = tmp_path / "source"
-    make_source(source)
+    make_source(source, SOURCE_BYTES)
     pools = [f"Burst{n:02d}" for n in range(20)]
-    burst_suite(suite, source, pools)
+    start_burst_daemons(suite, source, pools, JOBS)
     for pool in pools:
-        jobids, output = run_burst(suite, pool)
+        jobids, output = run_burst(suite, pool, JOBS)
         check_burst(suite, catalog, pool, jobids, output)
         check_restores(suite, source, jobids, tmp_path / pool)
