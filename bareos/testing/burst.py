@@ -14,13 +14,14 @@ def with_concurrency(text, jobs):
     return text.replace("}", f"  Maximum Concurrent Jobs = {jobs * 2}\n}}", 1)
 
 
-def start_burst_daemons(suite, source, pools, jobs):
+def start_burst_daemons(suite, source, pools, jobs, director_resources=None):
     """SD, FD and director of ``suite`` able to run ``jobs`` jobs of Job ``burst`` at once.
 
     ``burst`` backs up ``source`` (Full) into ``pools[0]`` unless ``run ... pool=`` names
     another of ``pools``; each pool is empty and makes its volumes from its Label Format.
     Every limit on the way (Director, Client, Storage, Job, Device, the SD's Storage)
-    lets ``jobs`` run together, restores included.
+    lets ``jobs`` run together, restores included.  ``director_resources`` (such as
+    another Catalog) are merged in last.
     """
     resources = suite.backup_resources(source)
     resources.update((item.path, item.text()) for item in (
@@ -40,7 +41,7 @@ def start_burst_daemons(suite, source, pools, jobs):
         if path.startswith(("device/", "storage/"))})
     suite.start_fd()
     suite.start_director(director_extra=[f"Maximum Concurrent Jobs = {jobs * 2}"],
-                         extra_resources=resources)
+                         extra_resources={**resources, **(director_resources or {})})
 
 
 def make_source(source, total_bytes):

@@ -52,7 +52,7 @@ def check_restores(suite, source, jobids, where):
 def test_twenty_backups_at_once_on_an_empty_pool_share_its_first_volume(suite, catalog, tmp_path):
     source = tmp_path / "source"
     make_source(source, SOURCE_BYTES)
-    start_burst_daemons(suite, source, ["Burst"], JOBS)
+    start_burst_daemons(suite, source, ["Burst"], JOBS, catalog.resources)
     jobids, output = run_burst(suite, "Burst", JOBS)
     check_burst(suite, catalog, "Burst", jobids, output)
     check_restores(suite, source, jobids, tmp_path / "restored")
@@ -63,7 +63,7 @@ def test_twenty_bursts_each_on_a_new_empty_pool(suite, catalog, tmp_path):
     source = tmp_path / "source"
     make_source(source, SOURCE_BYTES)
     pools = [f"Burst{n:02d}" for n in range(20)]
-    start_burst_daemons(suite, source, pools, JOBS)
+    start_burst_daemons(suite, source, pools, JOBS, catalog.resources)
     for pool in pools:
         jobids, output = run_burst(suite, pool, JOBS)
         check_burst(suite, catalog, pool, jobids, output)
