@@ -237,6 +237,13 @@ class AppendSession:
                 f'No appendable Volume in Pool "{use.pool_name}" for Media Type '
                 f'"{use.media_type}" on device {device_text(device)}: the director answered '
                 f'"{exc}".') from None
+        elsewhere = self.daemon.volumes.open_elsewhere(device, info.name)
+        if elsewhere is not None:
+            # Bareos' "volume in use on another device": not an error, ask for another one.
+            job.info(f'Volume "{info.name}" is being written on device '
+                     f'{device_text(elsewhere.device)}; asking for another volume.')
+            self.unwanted.append(info.name)
+            return None
         try:
             return await self._open(info)
         except VolumeFull as exc:
@@ -258,10 +265,6 @@ class AppendSession:
             ov.volume.max_volume_bytes = info.max_bytes or None
             ov.catalog.max_bytes = info.max_bytes
             return registry.add(ov)
-        elsewhere = registry.open_elsewhere(self.device, info.name)
-        if elsewhere is not None:
-            raise VolumeError(f"it is being written on device {device_text(elsewhere.device)}",
-                              volume=info.name)
         volume, how = await self.worker.call(
             open_or_label, self.device, info, self.use.pool_name, self.use.pool_type,
             self.daemon.name)
