@@ -210,53 +210,72 @@ class AppendSession:
         self.job.volume_name = ov.name
 
     async def _mount_next(self):
-        """FindMedia until a volume opens (labelling a new one); returns the OpenVolume."""
-        job, use, device = self.job, self.use, self.device
+        """FindMedia until a volume opens (labelling a new one); returns the OpenVolume.
+
+        Each try holds the device's volume lock from the question to the director
+        until the volume is open and, if new, its label is in the catalog.
+        """
+        lock = self.daemon.volumes.lock_for(self.device)
         for _ in range(MAX_VOLUME_TRIES):
-            reply = await self._catreq(P.format_find_media(
-                job.job, use.pool_name, use.media_type, self.unwanted))
+            await lock.acquire()
             try:
-                info = P.parse_media_reply(reply)
-            except P.CatalogRefused as exc:
-                raise self._fail(
-                    f'No appendable Volume in Pool "{use.pool_name}" for Media Type '
-                    f'"{use.media_type}" on device {device_text(device)}: the director answered '
-                    f'"{exc}".') from None
-            try:
-                return await self._open(info)
-            except VolumeFull as exc:
-                self.broken = "full"
-                raise self._fail(
-                    f'Disk full on device {device_text(device)}: cannot label Volume "{info.name}": '
-                    f'{exc.reason}') from None
-            except (VolumeError, OSError, ValueError) as exc:
-                job.error(f'Cannot use Volume "{info.name}" on device {device_text(device)}: {exc}')
-                self.unwanted.append(info.name)
+                opened = await self._try_volume()
+            finally:
+                lock.release()
+            if opened is not None:
+                return opened
         raise self._fail(f"No usable Volume found after {MAX_VOLUME_TRIES} tries.")
 
-    async def _open(self, info):
-        registry = self.daemon.volumes
-        await registry.lock.acquire()
+    async def _try_volume(self):
+        """One FindMedia and the volume it names, open; None (and the name unwanted) if unusable."""
+        job, use, device = self.job, self.use, self.device
+        reply = await self._catreq(P.format_find_media(
+            job.job, use.pool_name, use.media_type, self.unwanted))
         try:
-            ov = registry.get(self.device, info.name)
-            if ov is not None:
-                # Open for another job: our counters are newer than the catalog's answer.
-                ov.volume.max_volume_bytes = info.max_bytes or None
-                ov.catalog.max_bytes = info.max_bytes
-                registry.add(ov)
-                return ov
-            volume, how = await self.worker.call(
-                open_or_label, self.device, info, self.use.pool_name, self.use.pool_type,
-                self.daemon.name)
-            ov = registry.add(OpenVolume(self.device, volume))
-            ov.catalog = info
-            ov.base_blocks = 1 if how != "opened" else max(info.blocks, 1)
-        finally:
-            registry.lock.release()
+            info = P.parse_media_reply(reply)
+        except P.CatalogRefused as exc:
+            raise self._fail(
+                f'No appendable Volume in Pool "{use.pool_name}" for Media Type '
+                f'"{use.media_type}" on device {device_text(device)}: the director answered '
+                f'"{exc}".') from None
+        elsewhere = self.daemon.volumes.open_elsewhere(device, info.name)
+        if elsewhere is not None:
+            # Bareos' "volume in use on another device": not an error, ask for another one.
+            job.info(f'Volume "{info.name}" is being written on device '
+                     f'{device_text(elsewhere.device)}; asking for another volume.')
+            self.unwanted.append(info.name)
+            return None
+        try:
+            return await self._open(info)
+        except VolumeFull as exc:
+            self.broken = "full"
+            raise self._fail(
+                f'Disk full on device {device_text(device)}: cannot label Volume "{info.name}": '
+                f'{exc.reason}') from None
+        except (VolumeError, OSError, ValueError) as exc:
+            job.error(f'Cannot use Volume "{info.name}" on device {device_text(device)}: {exc}')
+            self.unwanted.append(info.name)
+            return None
+
+    async def _open(self, info):
+        """The volume ``info`` names, open on our device (under its volume lock)."""
+        registry = self.daemon.volumes
+        ov = registry.get(self.device, info.name)
+        if ov is not None:
+            # Open for another job: our counters are newer than the catalog's answer.
+            ov.volume.max_volume_bytes = info.max_bytes or None
+            ov.catalog.max_bytes = info.max_bytes
+            return registry.add(ov)
+        volume, how = await self.worker.call(
+            open_or_label, self.device, info, self.use.pool_name, self.use.pool_type,
+            self.daemon.name)
+        ov = OpenVolume(self.device, volume)
+        ov.catalog = info
+        ov.base_blocks = 1 if how != "opened" else max(info.blocks, 1)
         where = device_text(self.device)
         if how == "opened":
             self.job.info(f'Volume "{info.name}" previously written, moving to end of data.')
-            return ov
+            return registry.add(ov)
         if how == "labeled":
             self.job.info(f'Labeled new Volume "{info.name}" on device {where}.')
         elif how == "prelabeled":
@@ -268,9 +287,10 @@ class AppendSession:
         try:
             await self._update_media(ov, "Append", relabel=True)
         except JobFailed:
-            await self._release(ov)
+            await self.worker.call(volume.close)
             raise
-        return ov
+        # Only now may other jobs find it: labelled, counters reset, catalog told.
+        return registry.add(ov)
 
     async def _update_media(self, ov, status, relabel=False):
         current = ov.catalog
@@ -304,14 +324,24 @@ class AppendSession:
             await self.worker.call(ov.volume.close)
 
     async def _finish_volume(self, status):
-        """UpdateMedia + JobMedia for the volume just written, then let go of it."""
+        """UpdateMedia + JobMedia for the volume just written, then let go of it.
+
+        Under the device's volume lock: the updates of one volume reach the director
+        one at a time, each with the counters of its moment, and a volume closed here
+        is in the catalog as written before anyone can ask for it again.
+        """
         ov, writer = self.ov, self.writer
         self.ov = None
+        lock = self.daemon.volumes.lock_for(ov.device)
+        await lock.acquire()
         try:
             await self._update_media(ov, status)
             await self._create_jobmedia(ov, writer)
         finally:
-            await self._release(ov)
+            try:
+                await self._release(ov)
+            finally:
+                lock.release()
 
     async def _next_volume(self, full):
         """After VolumeFull: finish this volume, continue the session on the next one."""

@@ -98,12 +98,32 @@ class OpenVolume:
 
 
 class VolumeRegistry:
+    """The volumes open for appending, and the lock that orders their mounting.
+
+    Everything that changes which volume a device's jobs write, or the catalog's
+    record of it, happens under the lock of the device's directory (``lock_for``):
+    asking the director for a volume, labelling it, its first UpdateMedia, and the
+    last job's UpdateMedia, JobMedia and close.  So the director always answers from
+    an up-to-date catalog, a volume is labelled once, and a job waiting for the lock
+    finds the volume open (``get``) only once its label is in the catalog.
+    """
+
     def __init__(self):
         self._open = {}              # path -> OpenVolume
-        self._lock = defer.DeferredLock()
+        self._locks = {}             # archive directory -> DeferredLock
+
+    def lock_for(self, device):
+        """The lock of the directory that holds ``device``'s volume files."""
+        return self._locks.setdefault(os.path.abspath(device.archive_device), defer.DeferredLock())
 
     def get(self, device, name):
         return self._open.get(os.path.join(device.archive_device, name))
+
+    def open_elsewhere(self, device, name):
+        """The OpenVolume of that name on a device with another directory, or None."""
+        return next((v for v in self._open.values()
+                     if v.name == name and v.path != os.path.join(device.archive_device, name)),
+                    None)
 
     def add(self, open_volume):
         self._open[open_volume.path] = open_volume
@@ -120,7 +140,3 @@ class VolumeRegistry:
 
     def by_device(self, device):
         return [v for v in self._open.values() if v.device is device]
-
-    @property
-    def lock(self):
-        return self._lock

@@ -9,6 +9,7 @@ import base64
 import re
 import struct
 import time
+import weakref
 from datetime import datetime
 
 from twisted.internet import defer
@@ -249,12 +250,33 @@ class StorageJobSession:
         return "1000 OK CreateJobMedia\n"
 
 
+# Finding or creating a pool's volume is one step per pool: two jobs asking at once must not
+# both find none and both create the next volume from the Label Format.  One lock per pool
+# name, per director (a process may run several in tests).
+_pool_locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def pool_lock(director, pool_name):
+    """The DeferredLock that serializes volume selection and creation in ``pool_name``."""
+    return _pool_locks.setdefault(director, {}).setdefault(pool_name, defer.DeferredLock())
+
+
 async def appendable_volume(director, pool_name, media_type, storage, unwanted=()):
     """A volume the job may append to: an open one of the pool, or a new one from its Label Format.
 
     Volumes past ``Maximum Volume Jobs`` or ``Volume Use Duration`` are marked
-    Used on the way, as Bareos does when it looks for media.
+    Used on the way, as Bareos does when it looks for media.  One job of a pool at a
+    time: a volume created here is what the next job of the pool finds.
     """
+    lock = pool_lock(director, pool_name)
+    await lock.acquire()
+    try:
+        return await _select_or_create_volume(director, pool_name, media_type, storage, unwanted)
+    finally:
+        lock.release()
+
+
+async def _select_or_create_volume(director, pool_name, media_type, storage, unwanted):
     catalog = director.catalog
     pool = director.config.get("pool", pool_name)
     excluded = list(unwanted)

@@ -5,6 +5,7 @@ import os
 import re
 
 import pytest_twisted
+from twisted.internet import defer
 
 from bareos.testing.waiting import wait_until_in_reactor
 from bareos.volume import EOS_LABEL, SOS_LABEL, VOL_LABEL, SessionLabel, VolumeLabel
@@ -136,7 +137,6 @@ async def test_backup_over_tls_psk_with_the_session_key(sd, peers):
 
 @pytest_twisted.ensureDeferred
 async def test_two_concurrent_jobs_share_one_volume_and_restore_separately(sd, peers):
-    from twisted.internet import defer
     catalog = {}
     directors, runs, sent = [], [], {}
     for n in (1, 2):
@@ -166,6 +166,32 @@ async def test_two_concurrent_jobs_share_one_volume_and_restore_separately(sd, p
         got = await peers.fd_restore(sd, restore)
         await ended
         assert [(fi, st, data) for _, _, fi, st, data in got] == flat(sent[n])
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_volume_being_written_on_another_device_is_not_labelled_there_again(sd, peers):
+    catalog = {}
+    first = peers.FakeDirector(sd)
+    second = peers.FakeDirector(sd, media_type="Tiny")
+    for director in (first, second):
+        director.volumes = catalog                     # one catalog: both are offered Full-0001
+    await first.start(50, "dev1.2026-01-01_10.00.00_50")
+    await second.start(51, "dev2.2026-01-01_10.00.00_51", device="TinyStorage")
+    runs = [first.run(), second.run()]
+    fd = await peers.fd_connect(sd, first.job, first.key)
+    ticket = await peers.fd_open_append(fd)           # Full-0001 open on FileStorage
+    await peers.fd_backup(sd, second, [(1, 2, [b"second job"])])
+    peers.fd_send_records(fd, [(1, 2, [b"first job"])])
+    await peers.fd_finish_append(fd, ticket)
+    await defer.gatherResults(runs)
+    assert [d.end_fields().status for d in (first, second)] == ["T", "T"]
+    assert os.listdir(sd.voldir) == ["Full-0001"]
+    assert os.listdir(sd.tinydir) == ["Full-0002"]
+    assert any('Volume "Full-0001" is being written on device "FileStorage"' in m
+               for m in second.jmsgs)
+    for directory, name in ((sd.voldir, "Full-0001"), (sd.tinydir, "Full-0002")):
+        assert catalog[name]["VolJobs"] == 1
+        assert catalog[name]["VolBytes"] == os.path.getsize(directory / name)
 
 
 @pytest_twisted.ensureDeferred
