@@ -5,6 +5,7 @@ import shlex
 from twisted.logger import Logger
 
 import bareos
+from bareos.catalog.api import CatalogError
 from bareos.daemon.acceptor import authenticate_peer, resource_policy
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
@@ -116,6 +117,11 @@ class ConsoleSession:
             reply.begin()
         try:
             ok = await command.run(self, reply, words[1:])
+        except CatalogError as exc:
+            log.warn("Console command {name!r}: {problem}", name=command.name,
+                     problem=self.director.catalog_problem(exc))
+            reply.error(self.director.catalog_problem(exc))
+            ok = False
         except Exception:
             log.failure("Console command {line!r} failed", line=line)
             reply.error(f"Internal error while running {command.name!r}; see the director's log.")

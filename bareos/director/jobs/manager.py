@@ -14,7 +14,7 @@ from datetime import datetime
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from bareos.catalog.api import JobRecord
+from bareos.catalog.api import CatalogError, JobRecord
 from bareos.director.jobs.backup import run_backup
 from bareos.director.jobs.job import (
     Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
@@ -90,13 +90,18 @@ class JobManager:
     async def _run(self, job):
         director = self.director
         job.status, job.start_time = "R", time.time()
-        await director.catalog.update_job(job.jobid, job_status="R", start_time=_local(job.start_time))
         try:
+            await director.catalog.update_job(job.jobid, job_status="R",
+                                              start_time=_local(job.start_time))
             job.status = await RUNNERS[job.type](director, job)
         except JobCanceled:
             job.status = "A"
         except (JobFailed, DaemonUnreachable, ProtocolViolation, ReceiveTimeout) as exc:
             director.messages.job_message(job, "fatal", f"Fatal error: {exc}")
+            job.status = "f"
+        except CatalogError as exc:
+            director.messages.job_message(job, "fatal",
+                                          f"Fatal error: {director.catalog_problem(exc)}")
             job.status = "f"
         except ConnectionClosed as exc:
             if job.cancel_requested:
@@ -126,6 +131,9 @@ class JobManager:
                 read_bytes=job.read_bytes, job_errors=job.fd_errors + job.sd_errors,
                 vol_session_id=job.vol_session_id, vol_session_time=job.vol_session_time,
                 level=job.level, job_tdate=int(job.end_time))
+        except CatalogError as exc:
+            director.messages.job_message(
+                job, "error", f"Recording the end of the job failed: {director.catalog_problem(exc)}")
         except Exception:
             log.failure("Recording the end of JobId {jobid} in the catalog failed", jobid=job.jobid)
         report = end_of_job_report(job, director.name)
