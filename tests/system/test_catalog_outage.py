@@ -4,8 +4,11 @@ Real daemons on the private PostgreSQL server: a backup, then the server is rest
 (stop + start on the same port, so every connection of the director is lost); the next
 backup and ``list jobs`` must work without restarting the director.  Then the server is
 down: the console gets one clear line naming the catalog, never "Internal error"; and
-when it is up again, everything works again.
+when it is up again, everything works again.  A job that loses the catalog half-way
+fails with that line among its messages.
 """
+
+import re
 
 import pytest
 
@@ -46,5 +49,35 @@ def test_director_rides_out_postgresql_restart_and_outage(suite, catalog, postgr
         postgres.start_again()
 
     third, status, output = run_job(suite, "run job=backup level=Full yes")
+    assert status == "T", output
+    assert "Traceback" not in director.log_text()
+
+
+@pytest.mark.parametrize("catalog", ["postgresql"], indirect=True)
+def test_a_job_that_loses_postgresql_fails_with_a_clear_message(suite, catalog, postgres,
+                                                                 tmp_path):
+    source = tmp_path / "source"
+    make_tree(source)
+    suite.start_sd()
+    fd = suite.start_fd()
+    director = suite.start_director(
+        extra_resources={**suite.backup_resources(source), **catalog.resources})
+
+    # The job is recorded and started while PostgreSQL is up, then waits for its file
+    # daemon (stopped); PostgreSQL goes down before the file daemon comes back.
+    fd.stop()
+    queued = suite.console("run job=backup level=Full yes\n")
+    jobid = int(re.search(r"Job queued\. JobId=(\d+)", queued).group(1))
+    postgres.shut_down()
+    try:
+        fd.start()
+        waited = suite.console(f"wait jobid={jobid}\nmessages\n")
+    finally:
+        postgres.start_again()
+    assert re.search(r"JobStatus=.*\(f\)", waited), waited
+    assert "Fatal error: catalog MyCatalog: " in waited, waited
+    assert "nternal error" not in waited, waited
+
+    _, status, output = run_job(suite, "run job=backup level=Full yes")
     assert status == "T", output
     assert "Traceback" not in director.log_text()
