@@ -175,6 +175,10 @@ class _ConnectionPool(txpostgres.ConnectionPool):
             return result
         except Exception as e:
             if _is_closed(connection):
+                # Most likely the server went away: the idle connections are closed too,
+                # so that running the transaction again does not pick another dead one.
+                for idle in list(self.connections):
+                    _close(idle)
                 raise _ConnectionLost(e, committing) from e
             error = e
         try:
@@ -290,20 +294,17 @@ class PostgreSQLCatalog(core.SQLCatalog):
 
     async def _once_more_if_lost(self, attempt):
         """``await attempt()``; when it lost its connection before committing, once more."""
-        try:
-            return await attempt()
-        except _ConnectionLost as lost:
-            if lost.committing:
-                raise self._lost_while_committing(lost) from lost.error
-            log.warn("PostgreSQL catalog {db} on {server}: the connection was lost ({reason}); "
-                     "opening it again and running the transaction once more",
-                     db=self.dbname, server=self.server, reason=_first_line(lost))
-        try:
-            return await attempt()
-        except _ConnectionLost as lost:
-            if lost.committing:
-                raise self._lost_while_committing(lost) from lost.error
-            raise self._connection_error(lost.error, "use") from lost.error
+        for last in (False, True):
+            try:
+                return await attempt()
+            except _ConnectionLost as lost:
+                if lost.committing:
+                    raise self._lost_while_committing(lost) from lost.error
+                if last:
+                    raise self._connection_error(lost.error, "use") from lost.error
+                log.warn("PostgreSQL catalog {db} on {server}: the connection was lost ({reason}); "
+                         "opening it again and running the transaction once more",
+                         db=self.dbname, server=self.server, reason=_first_line(lost))
 
     def _lost_while_committing(self, lost):
         return CatalogConnectionError(
