@@ -47,7 +47,7 @@ __all__ = [
     "JobRecord", "ClientRecord", "PoolRecord", "VolumeRecord", "FileRecord", "FileEntry",
     "SelectedFile", "RestoreSelection", "JobMediaEntry", "LogEntry", "CatalogError",
     "CatalogConfigError", "CatalogConnectionError", "CatalogSchemaError", "CatalogIntegrityError",
-    "CatalogClosedError",
+    "CatalogClosedError", "retry_while_server_down",
 ]
 
 log = Logger(namespace="bareos.catalog")
@@ -104,6 +104,15 @@ def open_catalog_retrying(catalog_resource, working_directory, reactor, clock=No
     Stops at the first non-retryable error or after ``attempts`` attempts (None: forever).
     Returns a Deferred, like ``open_catalog``.
     """
+    return retry_while_server_down(
+        clock or reactor, lambda: opener(catalog_resource, working_directory, reactor),
+        policy, attempts=attempts)
+
+
+def retry_while_server_down(clock, attempt, policy, timeout=None, attempts=None):
+    """``attempt()`` (a Deferred) tried again, waiting ``policy`` on ``clock``, while it fails
+    with a retryable :class:`CatalogConnectionError`, each failure logged; stops after
+    ``timeout`` seconds or ``attempts`` attempts (None: no limit).  Returns a Deferred."""
     def server_down(exc):
         return isinstance(exc, CatalogConnectionError) and exc.retryable
 
@@ -111,5 +120,5 @@ def open_catalog_retrying(catalog_resource, working_directory, reactor, clock=No
         log.warn("{error}; trying again in {delay:g} s", error=exc, delay=delay)
 
     return defer.ensureDeferred(retrying(
-        clock or reactor, lambda _remaining: opener(catalog_resource, working_directory, reactor),
-        policy, attempts=attempts, should_retry=server_down, on_retry=log_retry))
+        clock, lambda _remaining: attempt(), policy, timeout=timeout, attempts=attempts,
+        should_retry=server_down, on_retry=log_retry))

@@ -12,6 +12,13 @@ from one dedicated worker thread.  The temporary ``batch`` table lives in that
 connection's session, which is why the COPY and both INSERTs run there too.
 Batches of concurrent jobs queue on that thread; they would serialise on the
 Path lock anyway.
+
+Both kinds of connection survive a server restart (or any lost connection): a
+connection found closed is opened again before it is used, retried by the one
+retry policy (:mod:`bareos.network.retry`) for at most ``reconnect_timeout``
+seconds, and an operation that lost its connection before its COMMIT was sent
+(so nothing of it was committed) runs once more.  One that lost it while
+committing fails, saying so: whether it was recorded cannot be known.
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ from twisted.logger import Logger
 from txpostgres import txpostgres
 from zope.interface import implementer
 
-from bareos.catalog import core
+from bareos.catalog import core, retry_while_server_down
 from bareos.catalog.api import (
     CatalogClosedError, CatalogConnectionError, CatalogIntegrityError, ICatalog,
 )
 from bareos.daemon.threads import SerialWorker
+from bareos.network.retry import backoff
 
 log = Logger(namespace="bareos.catalog.postgresql")
 
@@ -42,6 +50,12 @@ _VERSION_TABLE_EXISTS = ("SELECT 1 FROM information_schema.tables "
                          "WHERE table_schema = current_schema() AND table_name = 'version'")
 # Two directors upgrading the same database at once: the second waits, then finds it done.
 _UPGRADE_LOCK = "SELECT pg_advisory_xact_lock(5142250)"
+
+# Opening a lost connection again: 0.5, 1, 2, 2, ... seconds between attempts, for at most
+# RECONNECT_TIMEOUT seconds (a restart of the server takes a few), after which the job or
+# the console command that needed the catalog fails with the server's reason.
+RECONNECT_POLICY = backoff(0.5, 2)
+RECONNECT_TIMEOUT = 10.0
 
 # COPY text format: backslash, tab, newline, CR and the other control escapes
 # become backslash sequences; everything else (quotes, spaces, non-ASCII) is literal.
@@ -102,13 +116,92 @@ def _not_retryable(message):
                                 "no password supplied", "permission denied"))
 
 
+class _ConnectionLost(Exception):
+    """A transaction's connection to the server was lost.  ``committing``: it was lost
+    after COMMIT was sent, so whether the transaction was recorded is unknown."""
+
+    def __init__(self, error, committing):
+        super().__init__(str(error))
+        self.error = error
+        self.committing = committing
+
+
+def _is_closed(connection):
+    """True when a txpostgres connection was never opened, was closed, or the server dropped it."""
+    pollable = connection.pollable()
+    return pollable is None or bool(pollable.closed)
+
+
+def _close(connection):
+    """Close a txpostgres connection, if it was ever opened (closing twice is fine)."""
+    if connection.pollable() is not None:
+        connection.close()
+
+
+class _CatalogConnection(txpostgres.Connection):
+    def doRead(self):
+        # An idle connection is always watched for NOTIFY; when the server goes away
+        # (a restart) psycopg2 raises here, with no query to report it to, and the
+        # reactor would log a traceback.  The next transaction opens it again.
+        try:
+            super().doRead()
+        except psycopg2.Error as e:
+            log.warn("An idle PostgreSQL catalog connection was closed by the server: {reason}; "
+                     "it is opened again when next needed", reason=_first_line(e))
+
+
+class _ConnectionPool(txpostgres.ConnectionPool):
+    """txpostgres' pool of asynchronous connections, where a transaction first opens its
+    connection again (``reopen(connection)``, a Deferred) if the server dropped it, and
+    fails with :class:`_ConnectionLost` when the connection is lost on the way."""
+
+    connectionFactory = _CatalogConnection
+
+    def __init__(self, reactor, size, reopen):
+        self.reactor, self.min = reactor, size
+        super().__init__(None)
+        self._reopen = reopen
+
+    def _runInteraction(self, interaction, *args, **kwargs):
+        connection = self.connections.pop()
+        d = connection.lock.run(self._transaction, connection, interaction, args, kwargs)
+        return d.addBoth(self._putBackAndPassthrough, connection)
+
+    @defer.inlineCallbacks
+    def _transaction(self, connection, interaction, args, kwargs):
+        if _is_closed(connection):
+            yield self._reopen(connection)
+        cursor = connection.cursor()
+        committing = False
+        try:
+            yield cursor.execute("BEGIN")
+            result = yield interaction(cursor, *args, **kwargs)
+            committing = True
+            yield cursor.execute("COMMIT")
+            return result
+        except Exception as e:
+            if _is_closed(connection):
+                # Most likely the server went away: the idle connections are closed too,
+                # so that running the transaction again does not pick another dead one.
+                for idle in list(self.connections):
+                    _close(idle)
+                raise _ConnectionLost(e, committing) from e
+            error = e
+        try:
+            yield cursor.execute("ROLLBACK")
+        except psycopg2.Error:
+            pass          # lost meanwhile: the server has rolled back, and the next use reopens
+        raise error
+
+
 @implementer(ICatalog)
 class PostgreSQLCatalog(core.SQLCatalog):
     driver = "postgresql"
     schema_dir = "postgresql"
 
     def __init__(self, dbname, user=None, password=None, host=None, port=None, reactor=None,
-                 scripts_dir=None, clock=None, pool_size=3, connect_timeout=10):
+                 scripts_dir=None, clock=None, pool_size=3, connect_timeout=10,
+                 reconnect_timeout=RECONNECT_TIMEOUT):
         super().__init__(reactor, scripts_dir, clock)
         self.dbname = dbname
         self.user = user
@@ -119,6 +212,7 @@ class PostgreSQLCatalog(core.SQLCatalog):
             port=int(port) if port else None, connect_timeout=connect_timeout,
             application_name="bareos-dir").items() if v is not None}
         self._pool_size = pool_size
+        self.reconnect_timeout = reconnect_timeout
         self._pool = None
         self._worker = None
         self._copy_conn = None
@@ -137,6 +231,8 @@ class PostgreSQLCatalog(core.SQLCatalog):
         return f"<PostgreSQLCatalog {self.dbname} on {self.server}>"
 
     def _connection_error(self, error, doing="connect to"):
+        if isinstance(error, CatalogConnectionError):
+            return error
         message = _first_line(error)
         return CatalogConnectionError(
             f"cannot {doing} the PostgreSQL catalog: database {self.dbname!r} on {self.server}"
@@ -148,20 +244,14 @@ class PostgreSQLCatalog(core.SQLCatalog):
     @defer.inlineCallbacks
     def open(self):
         scripts = core.discover_scripts(self._scripts_dir)
-        pool_class = type("_CatalogConnectionPool", (txpostgres.ConnectionPool,),
-                          {"reactor": self._reactor, "min": self._pool_size})
-        pool = pool_class(None, **self._connargs)
-        connected = []
+        pool = _ConnectionPool(self._reactor, self._pool_size, self._reopen)
         try:
             for connection in list(pool.connections):
-                yield connection.connect(**self._connargs)
-                connected.append(connection)
-                for setting in SESSION_SETTINGS:
-                    yield connection.runOperation(setting)
-        except psycopg2.Error as e:
-            for connection in connected:
-                connection.close()
-            raise self._connection_error(e) from e
+                yield self._open_connection(connection)
+        except CatalogConnectionError:
+            for connection in pool.connections:
+                _close(connection)
+            raise
         self._pool = pool
         self._worker = SerialWorker(self._reactor, "bareos-catalog-pg-copy")
         try:
@@ -183,20 +273,70 @@ class PostgreSQLCatalog(core.SQLCatalog):
             pool, self._pool = self._pool, None
             pool.close()
 
+    # --- (re)connecting ---------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def _open_connection(self, connection):
+        try:
+            _close(connection)
+            yield connection.connect(**self._connargs)
+            # On a cursor, not by connection.runOperation: a transaction reopening its
+            # connection already holds the connection's lock.
+            cursor = connection.cursor()
+            for setting in SESSION_SETTINGS:
+                yield cursor.execute(setting)
+        except psycopg2.Error as e:
+            _close(connection)
+            raise self._connection_error(e) from e
+
+    def _reconnecting(self, connect):
+        """``connect()`` (a Deferred), tried again while the server is unreachable, for at
+        most ``reconnect_timeout`` seconds."""
+        return retry_while_server_down(self._reactor, connect, RECONNECT_POLICY,
+                                       timeout=self.reconnect_timeout)
+
+    def _reopen(self, connection):
+        return self._reconnecting(lambda: self._open_connection(connection))
+
+    async def _once_more_if_lost(self, attempt):
+        """``await attempt()``; when it lost its connection before committing, once more."""
+        for last in (False, True):
+            try:
+                return await attempt()
+            except _ConnectionLost as lost:
+                if lost.committing:
+                    raise self._lost_while_committing(lost) from lost.error
+                if last:
+                    raise self._connection_error(lost.error, "use") from lost.error
+                log.warn("PostgreSQL catalog {db} on {server}: the connection was lost ({reason}); "
+                         "opening it again and running the transaction once more",
+                         db=self.dbname, server=self.server, reason=_first_line(lost))
+
+    def _lost_while_committing(self, lost):
+        return CatalogConnectionError(
+            f"lost the connection to the PostgreSQL catalog (database {self.dbname!r} on "
+            f"{self.server}) while committing, so whether the change was recorded is unknown: "
+            f"{_first_line(lost)}", server=self.server, database=self.dbname)
+
     # --- ordinary operations on txpostgres ------------------------------------
+
+    def _closed_error(self):
+        return CatalogClosedError(f"PostgreSQL catalog {self.dbname} is not open")
 
     def _run(self, op, *args, **kwargs):
         if self._pool is None:
-            return defer.fail(CatalogClosedError(f"PostgreSQL catalog {self.dbname} is not open"))
-        d = self._pool.runInteraction(self._interaction, op, args, kwargs)
+            return defer.fail(self._closed_error())
+        d = defer.ensureDeferred(self._once_more_if_lost(lambda: self._transaction(op, args, kwargs)))
         d.addErrback(self._map_failure)
         return d
 
+    def _transaction(self, op, args, kwargs):
+        if self._pool is None:          # closed before the second attempt
+            return defer.fail(self._closed_error())
+        return self._pool.runInteraction(self._interaction, op, args, kwargs)
+
     def _map_failure(self, failure):
-        error = failure.value
-        if isinstance(error, txpostgres.RollbackFailed):
-            error = error.originalFailure.value
-        mapped = self._map_error(error)
+        mapped = self._map_error(failure.value)
         if mapped is failure.value:
             return failure
         raise mapped
@@ -251,8 +391,18 @@ class PostgreSQLCatalog(core.SQLCatalog):
 
     def _store_files(self, job_id, rows):
         if self._worker is None:
-            return defer.fail(CatalogClosedError(f"PostgreSQL catalog {self.dbname} is not open"))
-        return self._worker.call(self._store_files_sync, job_id, rows)
+            return defer.fail(self._closed_error())
+        return defer.ensureDeferred(self._once_more_if_lost(lambda: self._store_files_once(job_id, rows)))
+
+    @defer.inlineCallbacks
+    def _store_files_once(self, job_id, rows):
+        if self._worker is None:        # closed before the second attempt
+            raise self._closed_error()
+        yield self._reconnecting(lambda: self._worker.call(self._open_copy_connection))
+        return (yield self._worker.call(self._store_files_sync, job_id, rows))
+
+    def _open_copy_connection(self):
+        self._copy_connection()
 
     def _copy_connection(self):
         if self._copy_conn is None or self._copy_conn.closed:
@@ -279,6 +429,7 @@ class PostgreSQLCatalog(core.SQLCatalog):
 
     def _store_files_sync(self, job_id, rows):
         conn = self._copy_connection()
+        committing = False
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM Job WHERE JobId = %s", (job_id,))
@@ -300,6 +451,9 @@ class PostgreSQLCatalog(core.SQLCatalog):
                             "b.DeltaSeq FROM batch b JOIN Path p ON p.Path = b.Path")
                 stored = cur.rowcount
                 cur.execute("TRUNCATE batch")
+                # Up to here a lost connection loses nothing that a second run would not
+                # redo (the first commit only added missing paths); from here it is unknown.
+                committing = True
                 conn.commit()
                 return stored
         except BaseException as e:
@@ -308,8 +462,10 @@ class PostgreSQLCatalog(core.SQLCatalog):
                     conn.rollback()
             except psycopg2.Error:
                 pass
-            if isinstance(e, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+            if conn.closed:
                 self._close_copy_conn()
+                raise _ConnectionLost(e, committing) from e
+            if isinstance(e, (psycopg2.OperationalError, psycopg2.InterfaceError)):
                 raise self._connection_error(e, "use") from e
             if isinstance(e, psycopg2.IntegrityError):
                 raise CatalogIntegrityError(_first_line(e)) from e

@@ -162,18 +162,24 @@ class SQLiteCatalog(core.SQLCatalog):
     def _transaction(self, body):
         if self._conn is None:
             raise CatalogClosedError(f"SQLite catalog {self.path} is not open")
-        cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
         try:
-            result = body(cur)
-        except BaseException as e:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            if isinstance(e, sqlite3.IntegrityError):
-                raise CatalogIntegrityError(str(e)) from e
-            raise
-        cur.execute("COMMIT")
-        return result
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(cur)
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+            return result
+        except sqlite3.IntegrityError as e:
+            raise CatalogIntegrityError(str(e)) from e
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.NotSupportedError):
+            raise                                   # a mistake in our SQL, not the database's
+        except sqlite3.DatabaseError as e:
+            # database is locked, disk I/O error, database or disk is full, ...: name the file
+            raise CatalogError(f"SQLite catalog {self.path}: {e}") from e
 
     def _run_sync(self, op, args, kwargs):
         return self._transaction(

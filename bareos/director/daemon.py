@@ -76,6 +76,12 @@ class Director(Daemon):
         for waiter in waiters:
             waiter.callback(self.catalog)
 
+    def catalog_problem(self, error):
+        """The one line a console or a job is told when the catalog failed:
+        "catalog MyCatalog: <reason>" (the reason names the database and the server)."""
+        resource = self.catalog_resource
+        return f"catalog {resource.name if resource else '(none configured)'}: {error}"
+
     def catalog_ready(self):
         """A Deferred that fires with the catalog once it is open."""
         if self.catalog is not None and not self._catalog_waiters:

@@ -12,6 +12,8 @@ from datetime import datetime
 
 from twisted.logger import Logger
 
+from bareos.catalog.api import CatalogError
+
 log = Logger(namespace="bareos.director.messages")
 
 # Message type numbers on the wire (``Jmsg Job=... type=<n>``).
@@ -64,11 +66,18 @@ class MessageRouter:
                 self.console_queue.append(line)
             elif kind == "catalog" and job is not None and self.director.catalog is not None:
                 self.director.catalog.add_log(job.jobid, datetime.now(), line).addErrback(
-                    lambda failure: log.failure("Storing a job message failed", failure))
+                    self._not_stored)
             elif kind in ("append", "file"):
                 self._append(destination.target, line)
             elif kind == "stdout":
                 log.info("{line}", line=line)
+
+    @staticmethod
+    def _not_stored(failure):
+        if failure.check(CatalogError):
+            log.warn("A job message was not stored in the catalog: {error}", error=failure.value)
+        else:
+            log.failure("Storing a job message failed", failure)
 
     def _append(self, path, line):
         try:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from bareos.catalog.api import CatalogError
 from bareos.config import ConfigError
 from bareos.director.schedule import ScheduleError, parse_run, upcoming
 
@@ -80,6 +81,9 @@ class Scheduler:
                           priority=overrides.get("Priority"),
                           options={"triggered_by": "Scheduler"})
             await self.director.jobs.submit(job)
+        except CatalogError as exc:
+            log.error("Scheduled start of job {name} failed: {problem}", name=job_resource.name,
+                      problem=self.director.catalog_problem(exc))
         except Exception:
             log.failure("Scheduled start of job {name} failed", name=job_resource.name)
 

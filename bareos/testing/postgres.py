@@ -88,6 +88,7 @@ class PrivatePostgres:
     pid: int = 0
     owner: str = ""                # system user running the cluster ('' = us)
     external: bool = False
+    options: str = ""              # the server's command-line settings (pg_ctl -o)
     _stopped: bool = field(default=False, repr=False)
 
     # --- what tests use -------------------------------------------------
@@ -122,7 +123,34 @@ class PrivatePostgres:
         finally:
             conn.close()
 
+    def shut_down(self):
+        """Stop the server (fast: sessions are ended) and keep its data, to ``start_again``."""
+        self._refuse_external("shut down")
+        _run(self._as_owner([os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-m", "fast",
+                             "-w", "-t", "60", "stop"]), "pg_ctl stop")
+
+    def start_again(self):
+        """Start the server stopped by ``shut_down`` on the same port, and wait until it accepts."""
+        self._refuse_external("start")
+        self._pg_ctl_start()
+
+    def restart(self):
+        """Stop and start the server (same port, same data): every client connection is lost."""
+        self.shut_down()
+        self.start_again()
+
     # --- lifecycle ------------------------------------------------------
+
+    def _refuse_external(self, what):
+        if self.external:
+            raise RuntimeError(f"cannot {what} an external PostgreSQL server")
+
+    def _pg_ctl_start(self):
+        _run(self._as_owner([os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-w",
+                             "-t", "60", "-l", os.path.join(self.basedir, "server.log"),
+                             "-o", self.options, "start"]), "pg_ctl start")
+        with open(os.path.join(self.datadir, "postmaster.pid")) as f:
+            self.pid = int(f.readline())
 
     def _as_owner(self, argv):
         if self.owner:
@@ -213,20 +241,17 @@ def start_private_postgres(dbname="bareos_test", user="bareos_test"):
         os.unlink(pwfile)
         for attempt in range(5):
             server.port = free_port()
-            options = (f"-c listen_addresses=127.0.0.1 -c port={server.port} "
-                       f"-c unix_socket_directories={sockdir} -c fsync=off "
-                       f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
+            server.options = (
+                f"-c listen_addresses=127.0.0.1 -c port={server.port} "
+                f"-c unix_socket_directories={sockdir} -c fsync=off "
+                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
             try:
-                _run(server._as_owner([os.path.join(bindir, "pg_ctl"), "-D", datadir, "-w",
-                                       "-t", "60", "-l", os.path.join(basedir, "server.log"),
-                                       "-o", options, "start"]), "pg_ctl start")
+                server._pg_ctl_start()
                 break
             except RuntimeError as failure:
                 if attempt == 4:
                     raise RuntimeError("pg_ctl start failed; server log:\n"
                                        + _read(os.path.join(basedir, "server.log"))) from failure
-        with open(os.path.join(datadir, "postmaster.pid")) as f:
-            server.pid = int(f.readline())
         import psycopg2
         conn = psycopg2.connect(**server.connect_kwargs(via="socket", superuser=True) | {"dbname": "postgres"})
         try:

@@ -3,6 +3,7 @@
 from twisted.logger import Logger
 
 import bareos
+from bareos.catalog.api import CatalogError
 from bareos.daemon.acceptor import authenticate_peer, resource_policy
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
@@ -120,6 +121,10 @@ class ConsoleSession:
             ok = await command.run(self, reply, words[1:])
         except BadArgument as exc:
             reply.error(str(exc))
+        except CatalogError as exc:
+            log.warn("Console command {name!r}: {problem}", name=command.name,
+                     problem=self.director.catalog_problem(exc))
+            reply.error(self.director.catalog_problem(exc))
             ok = False
         except Exception:
             log.failure("Console command {line!r} failed", line=line)

@@ -13,7 +13,7 @@ from datetime import datetime
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from bareos.catalog.api import JobRecord
+from bareos.catalog.api import CatalogError, JobRecord
 from bareos.director.jobs.backup import run_backup
 from bareos.director.jobs.job import (
     Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
@@ -111,6 +111,10 @@ class JobManager:
         except (JobFailed, DaemonUnreachable, ProtocolViolation, ReceiveTimeout) as exc:
             director.messages.job_message(job, "fatal", f"Fatal error: {exc}")
             outcome = JobStatus.FATAL
+        except CatalogError as exc:
+            director.messages.job_message(job, "fatal",
+                                          f"Fatal error: {director.catalog_problem(exc)}")
+            outcome = JobStatus.FATAL
         except ConnectionClosed as exc:
             if not job.cancel_requested:      # else closing its links did it
                 director.messages.job_message(job, "fatal", f"Fatal error: connection lost: {exc}")
@@ -139,6 +143,9 @@ class JobManager:
                 read_bytes=job.read_bytes, job_errors=job.fd_errors + job.sd_errors,
                 vol_session_id=job.vol_session_id, vol_session_time=job.vol_session_time,
                 level=job.level, job_tdate=int(job.end_time))
+        except CatalogError as exc:
+            director.messages.job_message(
+                job, "error", f"Recording the end of the job failed: {director.catalog_problem(exc)}")
         except Exception:
             log.failure("Recording the end of JobId {jobid} in the catalog failed", jobid=job.jobid)
         self.running.pop(job.jobid, None)

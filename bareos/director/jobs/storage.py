@@ -15,7 +15,7 @@ from datetime import datetime
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from bareos.catalog.api import FileRecord
+from bareos.catalog.api import CatalogError, FileRecord
 from bareos.director.links import ProtocolViolation
 from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.cram import bash_spaces, unbash_spaces
@@ -199,6 +199,10 @@ class StorageJobSession:
                 return "1000 OK UpdateJobRecord\n"
             if " DeleteNullJobmediaRecords " in line:
                 return "1000 OK DeleteNullJobmediaRecords\n"
+        except CatalogError as exc:
+            problem = self.director.catalog_problem(exc)
+            log.warn("Catalog request {line!r} failed: {problem}", line=line, problem=problem)
+            return f"1990 Invalid Catalog Request: {problem}\n"
         except Exception as exc:
             log.failure("Catalog request {line!r} failed", line=line)
             return f"1990 Invalid Catalog Request: {exc}\n"
