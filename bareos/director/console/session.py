@@ -121,6 +121,7 @@ class ConsoleSession:
             ok = await command.run(self, reply, words[1:])
         except BadArgument as exc:
             reply.error(str(exc))
+            ok = False
         except CatalogError as exc:
             log.warn("Console command {name!r}: {problem}", name=command.name,
                      problem=self.director.catalog_problem(exc))
