@@ -65,7 +65,7 @@ def _no_questions(prompt: str) -> str:
     raise StatusRefused(f"the director asked a question: {prompt.strip()!r}")
 
 
-def _answer_heartbeats(conn) -> None:
+def answer_heartbeats(conn) -> None:
     """Answer the daemon's heartbeats, as Bareos' tray monitor does."""
     conn.on_heartbeat = lambda: conn.send_signal(Signal.HB_RESPONSE)
 
@@ -76,7 +76,7 @@ async def open_session(reactor, monitor_name: str, target: Target):
     if target.kind == DIRECTOR:
         client = await ConsoleClient.connect(reactor, target, monitor_name, target.key,
                                              target.policy, timeout=target.timeout)
-        _answer_heartbeats(client.conn)
+        answer_heartbeats(client.conn)
         return DirectorSession(client)
     identity = types.SimpleNamespace(reactor=reactor, name=monitor_name,
                                      qualified_name=f"R_DIRECTOR::{monitor_name}")
@@ -87,7 +87,7 @@ async def open_session(reactor, monitor_name: str, target: Target):
         tls_require=target.policy == TlsPolicy.REQUIRED)
     link = await connect_daemon(identity, target.kind, resource, GREETINGS[target.kind],
                                 timeout=0)
-    _answer_heartbeats(link.conn)
+    answer_heartbeats(link.conn)
     return DaemonSession(link)
 
 
