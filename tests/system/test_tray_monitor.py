@@ -9,7 +9,7 @@ from bareos.testing.quick_console import QuickDirector
 from bareos.testing.waiting import wait_until
 from bareos.traymonitor import check
 
-SLOW_BYTES_PER_SECOND = 100_000      # the backup of 1 MB lasts ~10 s, until the pace is lifted
+SLOW_BYTES_PER_SECOND = 100_000      # the backup of 2 MB lasts ~20 s, unless the pace is lifted
 HANG_GUARD = 60
 
 
@@ -22,7 +22,7 @@ def set_fd_pace(suite, bytes_per_second, job=""):
 def test_the_monitor_follows_a_backup_and_a_storage_daemon_that_stops(suite, tmp_path):
     source = tmp_path / "source"
     source.mkdir()
-    (source / "data.bin").write_bytes(os.urandom(1_000_000))
+    (source / "data.bin").write_bytes(os.urandom(2_000_000))
     start_daemons(suite, suite.backup_resources(source))
     config = write_monitor_config(suite, refresh=1)
     director, client = f"director {suite.director_name}", f"client {suite.client_name}"
