@@ -1,4 +1,4 @@
-"""The four configuration schemas: DIRECTOR, FILEDAEMON, STORAGEDAEMON, CONSOLE.
+"""The configuration schemas: DIRECTOR, FILEDAEMON, STORAGEDAEMON, CONSOLE, TRAYMONITOR.
 
 Directive names are Bareos' canonical spellings; Bareos' alternative spellings
 are aliases. The one deliberate difference: a daemon's own listening resource
@@ -471,3 +471,32 @@ CONSOLE_CONSOLE = ResourceSchema("Console", IDENTITY + (
 ) + TLS)
 
 CONSOLE = DaemonSchema("bconsole", (CONSOLE_DIRECTOR, CONSOLE_CONSOLE))
+
+# --- bareos-tray-monitor ----------------------------------------------------
+# Bareos' tray monitor configuration (tray-monitor.conf or tray-monitor.d/): its own name
+# and the password of the director's Console for it, and the daemons to watch.  Directors
+# get no Password: the monitor logs in to them as the named console of the Monitor resource.
+
+TRAY_MONITOR = ResourceSchema("Monitor", IDENTITY + (
+    _required("Password", PASSWORD),
+    _("Refresh Interval", DURATION, 60),
+    _("Dir Connect Timeout", DURATION, 10),
+    _("FD Connect Timeout", DURATION, 10),
+    _("SD Connect Timeout", DURATION, 10),
+    # Connections follow the TLS directives of each Director/Client/Storage resource.
+) + tuple(replace(directive, acted_on=False) for directive in TLS), count=EXACTLY_ONE)
+
+TRAY_DIRECTOR = ResourceSchema("Director", IDENTITY + _peer(DIR_PORT, "Dir") + TLS)
+
+TRAY_CLIENT = ResourceSchema("Client", IDENTITY + _peer(FD_PORT, "Fd") + (
+    _required("Password", PASSWORD),
+) + TLS)
+
+TRAY_STORAGE = ResourceSchema("Storage", IDENTITY + _peer(SD_PORT, "Sd") + (
+    _required("Password", PASSWORD, aliases=("SdPassword",)),
+) + TLS)
+
+CONSOLE_FONT = ResourceSchema("ConsoleFont", IDENTITY + (_later("Font", STRING_VALUE),))
+
+TRAYMONITOR = DaemonSchema("tray-monitor", (
+    TRAY_MONITOR, TRAY_DIRECTOR, TRAY_CLIENT, TRAY_STORAGE, CONSOLE_FONT))

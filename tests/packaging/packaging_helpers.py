@@ -139,8 +139,10 @@ def program_options(program):
         return usage_options(importlib.import_module(plugins[program]).Options)
     module, _, function = console_scripts()[program].partition(":")
     module = importlib.import_module(module)
-    if program == "bconsole":
-        return argparse_options(lambda: module.parse_arguments([]))
+    # scripts with an argparse parser: arguments it accepts as a complete command line
+    argv = {"bconsole": [], "bareos-tray-monitor": ["--check"]}
+    if program in argv:
+        return argparse_options(lambda: module.parse_arguments(argv[program]))
     raise AssertionError(f"do not know how to read the options of {program}")
 
 
