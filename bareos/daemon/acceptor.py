@@ -17,8 +17,21 @@ async def authenticate_peer(conn, hello, key, policy, own_name, clock):
     ``key`` is None for an unknown peer: it is challenged with a random key, so
     it is refused exactly like a wrong password (same reply, same delay) and
     nothing tells which part was wrong.  Raises AuthenticationFailed with the
-    reason for our log.
+    reason for our log.  The outcome counts for the connection's admission (a
+    failure against the peer's address, see ``bareos.protocol.admission``).
     """
+    try:
+        remote_policy = await _authenticate(conn, hello, key, policy, own_name, clock)
+    except AuthenticationFailed:
+        if conn.admission is not None:
+            conn.admission.failed()
+        raise
+    if conn.admission is not None:
+        conn.admission.authenticated()
+    return remote_policy
+
+
+async def _authenticate(conn, hello, key, policy, own_name, clock):
     unknown = key is None
     if unknown:
         key, policy = secrets.token_hex(16).encode(), TlsPolicy.NONE
