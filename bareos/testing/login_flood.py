@@ -21,16 +21,24 @@ NO_ANSWER = "no answer"         # neither within the patience for a challenge
 
 CONSOLE_HELLO = encode_message(format_hello(Hello(
     HelloKind.CONSOLE, "*UserAgent*", version=bareos.VERSION, calling_version=bareos.VERSION)))
+
+
+def director_hello(name):
+    """The hello of a director calling a file or storage daemon."""
+    return encode_message(format_hello(Hello(HelloKind.DIRECTOR, name, version=bareos.VERSION)))
+
+
 WRONG_ANSWER = encode_message(b"ZmFsc2UgZ3Vlc3M\x00")
 
 
-def guess(host, port, source=None, verdict_timeout=0.3, challenge_timeout=10):
-    """One wrong-password console login from ``source`` (a local address or None); returns
-    CHALLENGED, REFUSED or NO_ANSWER."""
+def guess(host, port, source=None, verdict_timeout=0.3, challenge_timeout=10,
+          hello=CONSOLE_HELLO):
+    """One wrong-password login (by default as the default console) from ``source`` (a local
+    address or None); returns CHALLENGED, REFUSED or NO_ANSWER."""
     try:
         with socket.create_connection((host, port), timeout=challenge_timeout,
                                       source_address=source and (source, 0)) as sock:
-            sock.sendall(CONSOLE_HELLO)
+            sock.sendall(hello)
             first = _first_packet(sock)
             if first is None:
                 return REFUSED
@@ -63,12 +71,13 @@ def _first_packet(sock):
             return packets[0] if isinstance(packets[0], bytes) else None
 
 
-def flood(host, port, attempts, connections=8, sources=(None,), verdict_timeout=0.3):
-    """``attempts`` guesses over ``connections`` parallel connections, the n-th from
-    ``sources[n % len(sources)]``; returns (Counter of outcomes, seconds it took)."""
+def flood(host, port, attempts, connections=8, sources=(None,), verdict_timeout=0.3,
+          hello=CONSOLE_HELLO):
+    """``attempts`` guesses (see ``guess``) over ``connections`` parallel connections, the
+    n-th from ``sources[n % len(sources)]``; returns (Counter of outcomes, seconds it took)."""
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(connections) as pool:
         outcomes = collections.Counter(pool.map(
-            lambda n: guess(host, port, sources[n % len(sources)], verdict_timeout),
+            lambda n: guess(host, port, sources[n % len(sources)], verdict_timeout, hello=hello),
             range(attempts)))
     return outcomes, time.monotonic() - started

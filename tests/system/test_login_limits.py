@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from bareos.console.login import ConsoleLoginFailed
-from bareos.testing.login_flood import CHALLENGED, CONSOLE_HELLO, REFUSED, flood
+from bareos.testing.login_flood import CHALLENGED, CONSOLE_HELLO, REFUSED, director_hello, flood
 from bareos.testing.quick_console import QuickConsole
 from bareos.testing.waiting import wait_until
 
@@ -63,6 +63,17 @@ def test_a_good_login_from_another_address_is_answered_during_a_flood(suite):
     finally:
         flooding.join()
     assert "Version:" in answered[0]
+
+
+@pytest.mark.parametrize("daemon", ["fd", "sd"])
+def test_file_and_storage_daemons_lock_out_a_guessing_address(suite, daemon):
+    suite.start(daemon)
+    # One guess at a time, as a director with a wrong password; the default limit is 10
+    # failures a minute (one more guess may be in flight when the tenth is counted).
+    outcomes, _ = flood(suite.host, suite.port_of(daemon), 30, connections=1,
+                        hello=director_hello(suite.director_name))
+    assert outcomes[CHALLENGED] <= 11, outcomes
+    assert outcomes[REFUSED] == 30 - outcomes[CHALLENGED], outcomes
 
 
 def hello_only(host, port):
