@@ -85,7 +85,7 @@ def _admission(max_connections: int) -> tuple[Directive, ...]:
     """
     return (
         _("Maximum Connections", POSITIVE, max_connections),
-        _("Maximum Unauthenticated Connections", POSITIVE, 20),
+        _("Maximum Unauthenticated Connections", POSITIVE, 64),
         _("Maximum Unauthenticated Connections Per Address", POSITIVE, 10),
         _("Maximum Failed Logins Per Address", POSITIVE, 10),
         _("Failed Login Window", DURATION, 60),

@@ -20,14 +20,15 @@ async def authenticate_peer(conn, hello, key, policy, own_name, clock):
     reason for our log.  The outcome counts for the connection's admission (a
     failure against the peer's address, see ``bareos.protocol.admission``).
     """
+    admission = conn.admission
     try:
         remote_policy = await _authenticate(conn, hello, key, policy, own_name, clock)
     except AuthenticationFailed:
-        if conn.admission is not None:
-            conn.admission.failed()
+        if admission is not None:
+            admission.failed()
         raise
-    if conn.admission is not None:
-        conn.admission.authenticated()
+    if admission is not None:
+        admission.authenticated()
     return remote_policy
 
 
@@ -44,7 +45,10 @@ async def _authenticate(conn, hello, key, policy, own_name, clock):
         raise AuthenticationFailed(
             f"cleartext connection refused for {hello.name!r}: TLS is enabled for it")
     try:
-        remote_policy = await handshake.authenticate_as_acceptor(conn, key, own_name, policy, clock)
+        # a wrong answer counts against the peer's address at once, not after the delay
+        remote_policy = await handshake.authenticate_as_acceptor(
+            conn, key, own_name, policy, clock,
+            on_wrong_answer=conn.admission and conn.admission.failed)
     except AuthenticationFailed as exc:
         if unknown:
             raise AuthenticationFailed(f"unknown {hello.kind.value} {hello.name!r}") from None

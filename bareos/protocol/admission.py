@@ -6,20 +6,23 @@ time, before a byte is read, whether a connection is served at all::
     admission = control.admit(host)      # None: refused, close the socket at once
     admission.session_started()          # the daemon runs its handler for the connection
     admission.authenticated()            # the peer proved its key (CRAM-MD5 succeeded)
-    admission.failed()                   # it did not: counts against its address
+    admission.failed()                   # it did not (said as soon as the answer is found
+                                         # wrong): counts against its address
     admission.session_ended()            # the handler returned (the connection may stay
                                          # open, e.g. a waiting client-initiated link)
     admission.connection_closed()
 
 A connection is refused when the daemon already serves ``max_connections`` (Bareos' ``Maximum
 Connections``: the connections being handled at once), when ``max_unauthenticated`` connections
-(from anywhere) or ``max_unauthenticated_per_address`` from its address have not authenticated
-yet, or when its address failed to log in ``max_failed_logins_per_address`` times within the
-last ``failed_login_window`` seconds.  A connection counts as unauthenticated until it
-authenticates or its handler ends: a wrong password keeps its slot during the delay before the
-refusal even when the peer hangs up at once, so a guesser gets at most
-``max_unauthenticated_per_address`` answers per failure delay, and no more than
-``max_failed_logins_per_address`` per window.
+(from anywhere) have not authenticated yet, when its address failed to log in
+``max_failed_logins_per_address`` times within the last ``failed_login_window`` seconds, or when
+a login from its address failed within the window and ``max_unauthenticated_per_address`` from
+there have not authenticated yet.  (An address without failures may open many connections at
+once: a director starting twenty jobs opens forty to its storage daemon.)  A connection counts
+as unauthenticated until it authenticates or its handler ends: a wrong password keeps its
+place during the delay before the refusal even when the peer hangs up at once, so a guesser
+gets at most ``max_failed_logins_per_address`` guesses evaluated per window, plus those already
+in flight when it reached that number.
 
 Refusals are logged once per window and reason (and address), with the number refused since
 the last such line, so a flood does not flood the log.  Pure: the time comes from an injected
@@ -101,17 +104,19 @@ class AdmissionControl:
 
     def _refusal_reason(self, address: str) -> Optional[tuple[object, str]]:
         limits = self.limits
-        if self.recent_failures(address) >= limits.max_failed_logins_per_address:
+        failures = self.recent_failures(address)
+        if failures >= limits.max_failed_logins_per_address:
             return (("failures", address),
                     f"{limits.max_failed_logins_per_address} failed logins from it within "
                     f"{limits.failed_login_window:g} s")
         if self.served >= limits.max_connections:
             return ("connections", f"{limits.max_connections} connections are being served "
                                    f"(Maximum Connections)")
-        if self.unauthenticated[address] >= limits.max_unauthenticated_per_address:
+        if failures and self.unauthenticated[address] >= limits.max_unauthenticated_per_address:
             return (("unauthenticated", address),
                     f"{limits.max_unauthenticated_per_address} connections from it are not "
-                    f"authenticated yet")
+                    f"authenticated yet, and a login from it failed within "
+                    f"{limits.failed_login_window:g} s")
         if sum(self.unauthenticated.values()) >= limits.max_unauthenticated:
             return ("unauthenticated", f"{limits.max_unauthenticated} connections are not "
                                        f"authenticated yet")
@@ -150,6 +155,7 @@ class Admission:
         self._unauthenticated = True
         self._served = True
         self._session_running = False
+        self._failed = False
 
     def session_started(self) -> None:
         self._session_running = True
@@ -158,7 +164,10 @@ class Admission:
         self._leave_unauthenticated()
 
     def failed(self) -> None:
-        self._control._record_failure(self.address)
+        """The login failed (counted once per connection, however often it is said)."""
+        if not self._failed:
+            self._failed = True
+            self._control._record_failure(self.address)
 
     def session_ended(self) -> None:
         self._session_running = False

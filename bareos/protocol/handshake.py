@@ -24,7 +24,7 @@ from bareos.protocol.connection import (
 from bareos.protocol.framing import Packet
 from bareos.protocol.conversation import (  # noqa: F401 (AuthenticationFailed is part of this API)
     RECEIVE, Ask, AuthenticationFailed, Sleep, Steps, acceptor_steps, challenge_steps,
-    initiator_steps)
+    initiator_steps, noting_refusal)
 from bareos.protocol.hello import Hello, HelloKind, format_hello
 from bareos.protocol.tls import PskClientContextFactory, TlsPolicy, psk_identity
 
@@ -95,9 +95,15 @@ async def challenge_peer(conn: BareosConnection, key: bytes, own_name: str, ssl_
 
 
 async def authenticate_as_acceptor(conn: BareosConnection, key: bytes, own_name: str, ssl_policy: int,
-                                   clock: IReactorTime, timeout: float = ANSWER_TIMEOUT) -> TlsPolicy:
-    return await converse(conn, acceptor_steps(key, own_name, ssl_policy, FAILURE_DELAY),
-                          clock, timeout)
+                                   clock: IReactorTime, timeout: float = ANSWER_TIMEOUT,
+                                   on_wrong_answer: Optional[Callable[[], object]] = None
+                                   ) -> TlsPolicy:
+    """``on_wrong_answer()`` is called as soon as the peer's answer is found wrong, before
+    the delay that precedes the refusal."""
+    steps = acceptor_steps(key, own_name, ssl_policy, FAILURE_DELAY)
+    if on_wrong_answer is not None:
+        steps = noting_refusal(steps, on_wrong_answer)
+    return await converse(conn, steps, clock, timeout)
 
 
 async def authenticate_as_initiator(conn: BareosConnection, key: bytes, own_name: str, ssl_policy: int,

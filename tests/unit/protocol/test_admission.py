@@ -5,6 +5,7 @@ from twisted.internet import task
 from twisted.logger import globalLogPublisher
 
 from bareos.protocol.admission import AdmissionControl, AdmissionLimits
+from bareos.protocol.conversation import RECEIVE, Sleep, challenge_steps, noting_refusal
 
 LIMITS = AdmissionLimits(max_connections=6, max_unauthenticated=4,
                          max_unauthenticated_per_address=2, max_failed_logins_per_address=3,
@@ -35,16 +36,28 @@ def failed_login(admissions, address):
     admission.session_ended()
 
 
-def test_unauthenticated_connections_are_capped_per_address_and_in_total():
+def test_unauthenticated_connections_are_capped_in_total():
     admissions, _ = control()
-    first = [admissions.admit("10.0.0.1") for _ in range(2)]
+    first = [admissions.admit(f"10.0.0.{n}") for n in range(4)]
     assert None not in first
-    assert admissions.admit("10.0.0.1") is None             # per address
-    assert admissions.admit("10.0.0.2") is not None
-    assert admissions.admit("10.0.0.3") is not None
-    assert admissions.admit("10.0.0.4") is None             # in total
+    assert admissions.admit("10.0.1.1") is None
     first[0].authenticated()                                # no longer counts as unauthenticated
+    assert admissions.admit("10.0.1.1") is not None
+
+
+def test_an_address_without_failures_may_open_many_connections_at_once():
+    admissions, _ = control()
+    assert None not in [admissions.admit("10.0.0.1") for _ in range(4)]
+
+
+def test_after_a_failure_an_address_may_hold_few_unauthenticated_connections():
+    admissions, _ = control()
+    guessing = admissions.admit("10.0.0.1")
+    guessing.session_started()
+    guessing.failed()                         # its delay before the refusal runs
     assert admissions.admit("10.0.0.1") is not None
+    assert admissions.admit("10.0.0.1") is None             # 2 per address
+    assert admissions.admit("10.0.0.2") is not None         # others are served
 
 
 def test_maximum_connections_counts_authenticated_connections_until_their_handler_ends():
@@ -60,16 +73,27 @@ def test_maximum_connections_counts_authenticated_connections_until_their_handle
     assert admissions.admit("10.0.1.1") is not None
 
 
-def test_a_failed_login_keeps_its_slot_until_its_handler_ends_even_if_the_peer_left():
+def test_a_failed_login_keeps_its_place_until_its_handler_ends_even_if_the_peer_left():
     admissions, _ = control()
     admission = admissions.admit("10.0.0.1")
     admission.session_started()
+    admission.failed()
     admission.connection_closed()             # the guesser hung up; the failure delay runs on
     admissions.admit("10.0.0.1")
     assert admissions.admit("10.0.0.1") is None
-    admission.failed()
+    admission.failed()                        # (the refusal itself: counted once)
     admission.session_ended()
     assert admissions.admit("10.0.0.1") is not None
+    assert admissions.recent_failures("10.0.0.1") == 1
+
+
+def test_a_wrong_answer_is_noted_before_the_delay_before_the_refusal():
+    key = b"k" * 32
+    noted = []
+    steps = noting_refusal(challenge_steps(key, "test-dir", 0, 5), lambda: noted.append(True))
+    challenge = steps.send(None)
+    assert challenge.startswith(b"auth cram-md5") and steps.send(None) is RECEIVE
+    assert steps.send(b"wrong\x00") == Sleep(5) and noted == [True]
 
 
 def test_a_connection_closed_before_its_handler_started_frees_its_slots():
