@@ -14,7 +14,7 @@ reactor (``bareos.protocol.handshake.converse``) and over a blocking socket
 
 import dataclasses
 import enum
-from typing import Callable, Generator, TypeVar
+from typing import Generator, TypeVar
 
 from bareos.protocol import cram
 from bareos.protocol.framing import Packet
@@ -32,6 +32,11 @@ FAILURE_DELAY = 5      # seconds before refusing a wrong answer: slows down pass
 @dataclasses.dataclass(frozen=True)
 class Sleep:
     seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class RefusalDelay(Sleep):
+    """The wait before refusing a wrong answer: the moment a login is known to have failed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,23 +62,9 @@ def challenge_steps(key: bytes, own_name: str, ssl_policy: int, failure_delay: f
     if cram.verify_response(key, token, answer):
         yield cram.OK_AUTH
         return
-    yield Sleep(failure_delay)
+    yield RefusalDelay(failure_delay)
     yield cram.AUTH_FAILED
     raise AuthenticationFailed("peer's answer to our challenge is wrong (wrong password?)")
-
-
-def noting_refusal(steps: Steps[_Result], on_refusal: Callable[[], object]) -> Steps[_Result]:
-    """``steps`` unchanged, but ``on_refusal()`` is called as soon as it decides to refuse a
-    wrong answer (when its delay before the refusal starts: the one Sleep of a challenge)."""
-    reply: Packet | str | None = None
-    while True:
-        try:
-            step = steps.send(reply)
-        except StopIteration as done:
-            return done.value
-        if isinstance(step, Sleep):
-            on_refusal()
-        reply = yield step
 
 
 def answer_steps(key: bytes, own_name: str) -> Steps[TlsPolicy]:

@@ -5,7 +5,7 @@ from twisted.internet import task
 from twisted.logger import globalLogPublisher
 
 from bareos.protocol.admission import AdmissionControl, AdmissionLimits
-from bareos.protocol.conversation import RECEIVE, Sleep, challenge_steps, noting_refusal
+from bareos.protocol.conversation import RECEIVE, RefusalDelay, challenge_steps
 
 LIMITS = AdmissionLimits(max_connections=6, max_unauthenticated=4,
                          max_unauthenticated_per_address=2, max_failed_logins_per_address=3,
@@ -87,13 +87,11 @@ def test_a_failed_login_keeps_its_place_until_its_handler_ends_even_if_the_peer_
     assert admissions.recent_failures("10.0.0.1") == 1
 
 
-def test_a_wrong_answer_is_noted_before_the_delay_before_the_refusal():
-    key = b"k" * 32
-    noted = []
-    steps = noting_refusal(challenge_steps(key, "test-dir", 0, 5), lambda: noted.append(True))
-    challenge = steps.send(None)
-    assert challenge.startswith(b"auth cram-md5") and steps.send(None) is RECEIVE
-    assert steps.send(b"wrong\x00") == Sleep(5) and noted == [True]
+def test_the_delay_before_refusing_a_wrong_answer_is_a_step_of_its_own():
+    # (the moment the daemon's converse() counts the failure, before the delay)
+    steps = challenge_steps(b"k" * 32, "test-dir", 0, 5)
+    assert steps.send(None).startswith(b"auth cram-md5") and steps.send(None) is RECEIVE
+    assert steps.send(b"wrong\x00") == RefusalDelay(5)
 
 
 def test_a_connection_closed_before_its_handler_started_frees_its_slots():
