@@ -75,6 +75,23 @@ def _listening(port: int, prefix: str) -> tuple[Directive, ...]:
     )
 
 
+def _admission(max_connections: int) -> tuple[Directive, ...]:
+    """Which accepted connections a daemon serves (``bareos.protocol.admission``).
+
+    ``Maximum Connections`` is Bareos': how many connections are handled at once (Bareos
+    raises it to fit its other limits; so does ``Daemon.admission_limits``).  The others are
+    project extensions (not Bareos) against password guessing and floods of connections that
+    never log in.
+    """
+    return (
+        _("Maximum Connections", POSITIVE, max_connections),
+        _("Maximum Unauthenticated Connections", POSITIVE, 64),
+        _("Maximum Unauthenticated Connections Per Address", POSITIVE, 10),
+        _("Maximum Failed Logins Per Address", POSITIVE, 10),
+        _("Failed Login Window", DURATION, 60),
+    )
+
+
 def _listen_addresses(resource: Resource) -> dict[str, Any]:
     """Derived ``addresses``: (host, port) pairs to listen on; host "" = all interfaces."""
     if resource.is_set("addresses"):
@@ -129,7 +146,7 @@ MESSAGES = ResourceSchema("Messages", IDENTITY + (
 
 # --- Director ---------------------------------------------------------------
 
-DIR_DIRECTOR = ResourceSchema("Director", IDENTITY + DAEMON_PATHS + _listening(DIR_PORT, "Dir") + (
+DIR_DIRECTOR = ResourceSchema("Director", IDENTITY + DAEMON_PATHS + _listening(DIR_PORT, "Dir") + _admission(30) + (
     _required("Password", PASSWORD),
     _("Messages", Ref("Messages")),
     _("Query File", STRING_VALUE),
@@ -369,7 +386,7 @@ _BANDWIDTH_LATER = (
     _later("Maximum Network Buffer Size", SIZE),
 )
 
-FD_CLIENT = ResourceSchema("Client", IDENTITY + DAEMON_PATHS + _listening(FD_PORT, "Fd") + (
+FD_CLIENT = ResourceSchema("Client", IDENTITY + DAEMON_PATHS + _listening(FD_PORT, "Fd") + _admission(42) + (
     _("Maximum Concurrent Jobs", POSITIVE, 1000),
     _("Heartbeat Interval", DURATION, 0),
     _("SD Connect Timeout", DURATION, 1800),
@@ -410,7 +427,7 @@ FILEDAEMON = DaemonSchema("bareos-fd", (FD_CLIENT, FD_DIRECTOR, MESSAGES))
 
 # --- Storage daemon ---------------------------------------------------------
 
-SD_STORAGE = ResourceSchema("Storage", IDENTITY + DAEMON_PATHS + _listening(SD_PORT, "Sd") + (
+SD_STORAGE = ResourceSchema("Storage", IDENTITY + DAEMON_PATHS + _listening(SD_PORT, "Sd") + _admission(42) + (
     _("Maximum Concurrent Jobs", POSITIVE, 20),
     _("Client Connect Wait", DURATION, 1800),
     _("FD Connect Timeout", DURATION, 1800),

@@ -63,11 +63,13 @@ class PlainConsole:
         return self._packets.pop(0)
 
     # -- session -------------------------------------------------------------
-    def login(self, director, name, key, policy, timeout):
+    def login(self, director, name, key, policy, timeout, source_address=None):
+        """``source_address``: (host, port) to connect from, as for socket.create_connection."""
         if policy != TlsPolicy.NONE:
             raise ValueError("PlainConsole is for cleartext consoles only")
         try:
-            self.sock = socket.create_connection((director.address, director.port), timeout=timeout)
+            self.sock = socket.create_connection((director.address, director.port), timeout=timeout,
+                                                 source_address=source_address)
         except OSError as exc:
             raise ConsoleLoginFailed(f"cannot connect to {director.address}:{director.port}: "
                                      f"{exc.strerror or exc}") from None

@@ -17,8 +17,22 @@ async def authenticate_peer(conn, hello, key, policy, own_name, clock):
     ``key`` is None for an unknown peer: it is challenged with a random key, so
     it is refused exactly like a wrong password (same reply, same delay) and
     nothing tells which part was wrong.  Raises AuthenticationFailed with the
-    reason for our log.
+    reason for our log.  The outcome counts for the connection's admission (a
+    failure against the peer's address, see ``bareos.protocol.admission``).
     """
+    admission = conn.admission
+    try:
+        remote_policy = await _authenticate(conn, hello, key, policy, own_name, clock)
+    except AuthenticationFailed:
+        if admission is not None:
+            admission.failed()
+        raise
+    if admission is not None:
+        admission.authenticated()
+    return remote_policy
+
+
+async def _authenticate(conn, hello, key, policy, own_name, clock):
     unknown = key is None
     if unknown:
         key, policy = secrets.token_hex(16).encode(), TlsPolicy.NONE
@@ -31,7 +45,10 @@ async def authenticate_peer(conn, hello, key, policy, own_name, clock):
         raise AuthenticationFailed(
             f"cleartext connection refused for {hello.name!r}: TLS is enabled for it")
     try:
-        remote_policy = await handshake.authenticate_as_acceptor(conn, key, own_name, policy, clock)
+        # a wrong answer counts against the peer's address at once, not after the delay
+        remote_policy = await handshake.authenticate_as_acceptor(
+            conn, key, own_name, policy, clock,
+            on_wrong_answer=conn.admission and conn.admission.failed)
     except AuthenticationFailed as exc:
         if unknown:
             raise AuthenticationFailed(f"unknown {hello.kind.value} {hello.name!r}") from None

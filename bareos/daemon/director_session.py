@@ -145,6 +145,10 @@ class DirectorServedDaemon(Daemon):
         if self.accepts_directors():
             self.listen(self.resource.addresses)
 
+    def minimum_connections(self):
+        # Bareos' rule for its file and storage daemons: room for two connections per job
+        return 2 * self.resource.maximum_concurrent_jobs + 2
+
     def accepts_directors(self):
         """Whether to listen at all (a file daemon that only dials out does not)."""
         return True

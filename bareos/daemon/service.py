@@ -1,5 +1,6 @@
 """Listening on the configured addresses, and the daemon service skeleton."""
 
+import functools
 import os
 import platform
 import time
@@ -12,6 +13,7 @@ from twisted.logger import Logger
 
 import bareos
 from bareos.protocol import conversation, handshake
+from bareos.protocol.admission import AdmissionControl, AdmissionLimits
 from bareos.protocol.connection import (
     BareosConnection, ConnectionClosed, InvalidPacketStream, ReceiveTimeout,
     SniffingServerFactory)
@@ -31,8 +33,9 @@ def listening_endpoint(reactor, host, port):
 class Daemon(service.MultiService):
     """A daemon: listens where the config says and runs ``handle_connection`` per peer.
 
-    Subclasses implement ``hello_handlers()`` and ``psk_key(resource_type, name)``
-    and set ``log``.
+    Subclasses implement ``hello_handlers()`` and ``psk_key(resource_type, name)``,
+    set ``log`` and ``resource`` (their own resource: Director, Client or Storage) before
+    they listen, and may raise ``minimum_connections()``.
     """
 
     log = Logger(namespace="bareos")
@@ -51,11 +54,29 @@ class Daemon(service.MultiService):
         factory = SniffingServerFactory(
             Factory.forProtocol(lambda: BareosConnection(self.reactor, self._accepted)),
             PskServerContextFactory(self.psk_key),
-            clock=self.reactor)
+            clock=self.reactor, admission=self.admission)
         for host, port in addresses:
             svc = StreamServerEndpointService(listening_endpoint(self.reactor, host, port), factory)
             svc._raiseSynchronously = True  # refuse to start when the port is taken
             svc.setServiceParent(self)
+
+    @functools.cached_property
+    def admission(self):
+        """One AdmissionControl for all the daemon's listening ports."""
+        return AdmissionControl(self.admission_limits(), self.reactor, self.name)
+
+    def admission_limits(self):
+        res = self.resource
+        return AdmissionLimits(
+            max_connections=max(res.maximum_connections, self.minimum_connections()),
+            max_unauthenticated=res.maximum_unauthenticated_connections,
+            max_unauthenticated_per_address=res.maximum_unauthenticated_connections_per_address,
+            max_failed_logins_per_address=res.maximum_failed_logins_per_address,
+            failed_login_window=res.failed_login_window)
+
+    def minimum_connections(self):
+        """``Maximum Connections`` is raised to this (Bareos' rule, which differs per daemon)."""
+        return 1
 
     def startService(self):
         for warning in self.config.warnings:
@@ -78,8 +99,12 @@ class Daemon(service.MultiService):
     def _accepted(self, conn):
         self.connections.add(conn)
         conn.closed.addBoth(lambda _: self.connections.discard(conn))
+        if conn.admission is not None:
+            conn.admission.session_started()
         d = defer_coroutine(self.handle_connection(conn))
         d.addErrback(self._session_failed, conn)
+        if conn.admission is not None:
+            d.addBoth(lambda _: conn.admission.session_ended())
 
     def _session_failed(self, failure, conn):
         self.log.failure("Session with {peer} failed", failure, peer=conn.peer_text())

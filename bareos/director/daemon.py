@@ -1,15 +1,18 @@
 """The director daemon: consoles, jobs, the catalog, and links to the other daemons."""
 
+import contextlib
+
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from bareos.catalog import open_catalog_retrying
 from bareos.daemon.service import Daemon
 from bareos.director.client_connections import ClientConnectionPool, accept_client_connection
-from bareos.director.console.session import DEFAULT_CONSOLE, accept_console
+from bareos.director.console.session import DEFAULT_CONSOLE, ConsoleLimitReached, accept_console
 from bareos.director.jobs.manager import JobManager
 from bareos.director.messages import MessageRouter
 from bareos.director.scheduler import Scheduler
+from bareos.protocol.admission import ThrottledLog
 from bareos.protocol.hello import HelloKind
 
 LEVEL_POOLS = {"F": "full_backup_pool", "I": "incremental_backup_pool",
@@ -25,6 +28,9 @@ class Director(Daemon):
         self.name = self.resource.name
         self.qualified_name = f"R_DIRECTOR::{self.name}"
         self.consoles = []
+        self.console_logins = 0          # consoles authenticating now (see console_login)
+        self.console_refusals = ThrottledLog(self.log, self.reactor,
+                                             self.resource.failed_login_window)
         self.catalog = None
         self.pool_ids = {}
         self._catalog_waiters = []
@@ -140,11 +146,25 @@ class Director(Daemon):
         """A client dialled in: start its jobs that want to run on incoming connections."""
         defer.ensureDeferred(self.jobs.run_on_incoming_connect(client))
 
+    def minimum_connections(self):
+        # Bareos' rule: Maximum Connections leaves room for the consoles and ten others
+        return self.resource.maximum_console_connections + 10
+
+    @contextlib.contextmanager
+    def console_login(self):
+        """Count a console login in progress against Maximum Console Connections, as Bareos
+        does (it counts consoles still authenticating); raises ConsoleLimitReached when the
+        limit is reached, before any authentication work."""
+        if len(self.consoles) + self.console_logins >= self.resource.maximum_console_connections:
+            raise ConsoleLimitReached(self.resource.maximum_console_connections)
+        self.console_logins += 1
+        try:
+            yield
+        finally:
+            self.console_logins -= 1
+
     def admit_console(self, session):
-        if len(self.consoles) >= self.resource.maximum_console_connections:
-            return False
         self.consoles.append(session)
-        return True
 
     def release_console(self, session):
         if session in self.consoles:

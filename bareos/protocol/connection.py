@@ -10,7 +10,8 @@ Packets queue up until somebody receives them; when too many are waiting the
 transport is paused, which gives back-pressure all the way to the sender.
 
 ``SniffingServerFactory`` decides per accepted connection, from its first
-bytes, whether the peer speaks cleartext (a hello packet) or starts TLS.
+bytes, whether the peer speaks cleartext (a hello packet) or starts TLS; before
+that, its ``AdmissionControl`` decides whether the connection is served at all.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
 from bareos.protocol import framing
+from bareos.protocol.admission import Admission, AdmissionControl
 from bareos.protocol.framing import Packet, Signal
 
 _SKIPPED_SIGNALS = (Signal.HEARTBEAT, Signal.HB_RESPONSE)
@@ -82,6 +84,9 @@ class BareosConnection(protocol.Protocol):
         # Called (no arguments) for each BNET_HEARTBEAT the peer sends; heartbeats are
         # never queued.  A director sets it on waiting client-initiated connections.
         self.on_heartbeat: Optional[Callable[[], object]] = None
+        # The listening daemon's claim for this connection (see ``admission``); None for
+        # connections we dialled.
+        self.admission: Optional[Admission] = None
 
     # -- Twisted side --------------------------------------------------------
 
@@ -299,9 +304,11 @@ class _Sniffer(protocol.Protocol):
     _SNIFF_BYTES = 10
     transport: interfaces.ITCPTransport
 
-    def __init__(self, factory: "SniffingServerFactory", addr: Optional[IAddress]) -> None:
+    def __init__(self, factory: "SniffingServerFactory", addr: Optional[IAddress],
+                 admission: Optional[Admission]) -> None:
         self._factory = factory
         self._addr = addr
+        self._admission = admission
         self._buffer = b""
         self._inner: Optional[interfaces.IProtocol] = None
         self._timeout: Optional[IDelayedCall] = None
@@ -333,6 +340,9 @@ class _Sniffer(protocol.Protocol):
             self.transport.loseConnection()
             return
         self._inner = inner
+        # The BareosConnection itself, or the one a TLS layer wraps
+        connection = cast(BareosConnection, getattr(inner, "wrappedProtocol", inner))
+        connection.admission = self._admission
         inner.makeConnection(self.transport)
         inner.dataReceived(buffered)
 
@@ -340,6 +350,8 @@ class _Sniffer(protocol.Protocol):
         self._cancel_timeout()
         if self._inner is not None:
             self._inner.connectionLost(reason)
+        if self._admission is not None:
+            self._admission.connection_closed()
 
     def _cancel_timeout(self) -> None:
         if self._timeout is not None and self._timeout.active():
@@ -351,7 +363,8 @@ class SniffingServerFactory(protocol.Factory):
     """Accepts cleartext and TLS on one port, as every Bareos daemon does.
 
     ``wrapped`` builds the BareosConnection; ``tls_context`` (an
-    IOpenSSLServerConnectionCreator, e.g. a PSK context factory) or None.
+    IOpenSSLServerConnectionCreator, e.g. a PSK context factory) or None;
+    ``admission`` refuses connections over the daemon's limits (None: serve all).
     """
 
     log = Logger(namespace="bareos.protocol")
@@ -360,13 +373,22 @@ class SniffingServerFactory(protocol.Factory):
 
     def __init__(self, wrapped: protocol.Factory,
                  tls_context: Optional[interfaces.IOpenSSLServerConnectionCreator] = None,
-                 clock: Optional[IReactorTime] = None) -> None:
+                 clock: Optional[IReactorTime] = None,
+                 admission: Optional[AdmissionControl] = None) -> None:
         self.wrapped = wrapped
+        self.admission = admission
         self.tls = TLSMemoryBIOFactory(tls_context, False, wrapped) if tls_context else None
         if clock is None:
             from twisted.internet import reactor
             clock = reactor
         self.clock = clock
 
-    def buildProtocol(self, addr: Optional[IAddress]) -> "_Sniffer":
-        return _Sniffer(self, addr)
+    def buildProtocol(self, addr: Optional[IAddress]) -> Optional["_Sniffer"]:
+        """A protocol for the connection from ``addr``, or None: refused, and Twisted
+        closes the socket at once."""
+        admission = None
+        if self.admission is not None:
+            admission = self.admission.admit(getattr(addr, "host", str(addr)))
+            if admission is None:
+                return None
+        return _Sniffer(self, addr, admission)

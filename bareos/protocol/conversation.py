@@ -35,6 +35,11 @@ class Sleep:
 
 
 @dataclasses.dataclass(frozen=True)
+class RefusalDelay(Sleep):
+    """The wait before refusing a wrong answer: the moment a login is known to have failed."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Ask:
     prompt: str
 
@@ -57,7 +62,7 @@ def challenge_steps(key: bytes, own_name: str, ssl_policy: int, failure_delay: f
     if cram.verify_response(key, token, answer):
         yield cram.OK_AUTH
         return
-    yield Sleep(failure_delay)
+    yield RefusalDelay(failure_delay)
     yield cram.AUTH_FAILED
     raise AuthenticationFailed("peer's answer to our challenge is wrong (wrong password?)")
 

@@ -24,7 +24,7 @@ from bareos.protocol.connection import (
 from bareos.protocol.framing import Packet
 from bareos.protocol.conversation import (  # noqa: F401 (AuthenticationFailed is part of this API)
     RECEIVE, Ask, AuthenticationFailed, Sleep, Steps, acceptor_steps, challenge_steps,
-    initiator_steps)
+    RefusalDelay, initiator_steps)
 from bareos.protocol.hello import Hello, HelloKind, format_hello
 from bareos.protocol.tls import PskClientContextFactory, TlsPolicy, psk_identity
 
@@ -65,10 +65,13 @@ _Result = TypeVar("_Result")
 
 async def converse(conn: BareosConnection, steps: Steps[_Result], clock: IReactorTime,
                    timeout: Optional[float] = ANSWER_TIMEOUT,
-                   ask: Optional[Callable[[str], Any]] = None) -> _Result:
+                   ask: Optional[Callable[[str], Any]] = None,
+                   on_wrong_answer: Optional[Callable[[], object]] = None) -> _Result:
     """Run a conversation (see ``conversation``) on a BareosConnection; return its result.
 
-    ``ask(prompt)`` answers Ask steps (a Deferred or a value).
+    ``ask(prompt)`` answers Ask steps (a Deferred or a value); ``on_wrong_answer()`` is
+    called as soon as the peer's answer to our challenge is found wrong, before the delay
+    that precedes the refusal.
     """
     reply: Packet | str | None = None
     while True:
@@ -80,6 +83,8 @@ async def converse(conn: BareosConnection, steps: Steps[_Result], clock: IReacto
         if step is RECEIVE:
             reply = await conn.receive(timeout)
         elif isinstance(step, Sleep):
+            if isinstance(step, RefusalDelay) and on_wrong_answer is not None:
+                on_wrong_answer()
             await task.deferLater(clock, step.seconds, lambda: None)
         elif isinstance(step, Ask):
             if ask is None:
@@ -95,9 +100,11 @@ async def challenge_peer(conn: BareosConnection, key: bytes, own_name: str, ssl_
 
 
 async def authenticate_as_acceptor(conn: BareosConnection, key: bytes, own_name: str, ssl_policy: int,
-                                   clock: IReactorTime, timeout: float = ANSWER_TIMEOUT) -> TlsPolicy:
+                                   clock: IReactorTime, timeout: float = ANSWER_TIMEOUT,
+                                   on_wrong_answer: Optional[Callable[[], object]] = None
+                                   ) -> TlsPolicy:
     return await converse(conn, acceptor_steps(key, own_name, ssl_policy, FAILURE_DELAY),
-                          clock, timeout)
+                          clock, timeout, on_wrong_answer=on_wrong_answer)
 
 
 async def authenticate_as_initiator(conn: BareosConnection, key: bytes, own_name: str, ssl_policy: int,

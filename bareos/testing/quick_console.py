@@ -31,11 +31,14 @@ class ConsoleError(Exception):
 
 
 class QuickConsole:
-    def __init__(self, port, password, host=LOOPBACK, name=DEFAULT_CONSOLE, timeout=30):
+    def __init__(self, port, password, host=LOOPBACK, name=DEFAULT_CONSOLE, timeout=30,
+                 source=None):
+        """``source``: the local address to connect from (e.g. another loopback address)."""
         self._console = PlainConsole()
         director = types.SimpleNamespace(address=host, port=port)
         self.greeting = self._console.login(director, name, password_key(password),
-                                            TlsPolicy.NONE, timeout)
+                                            TlsPolicy.NONE, timeout,
+                                            source_address=source and (source, 0))
 
     def command(self, line):
         """Run one command; return its output (up to the EOD).  Sub-prompts are cancelled."""

@@ -20,6 +20,12 @@ NOT_AUTHORIZED = b"1999 You are not authorized.\n"
 log = Logger(namespace="bareos.director.console")
 
 
+class ConsoleLimitReached(Exception):
+    def __init__(self, limit):
+        super().__init__(f"{limit} consoles are connected or logging in "
+                         f"(Maximum Console Connections)")
+
+
 class ConsoleSession:
     """One authenticated console: its identity, api mode and ACLs."""
 
@@ -153,7 +159,15 @@ async def accept_console(director, conn, hello):
         key = resource.password.key if resource else None
         policy = resource_policy(resource) if resource else TlsPolicy.NONE
     try:
-        await authenticate_peer(conn, hello, key, policy, director.qualified_name, director.reactor)
+        with director.console_login():
+            await authenticate_peer(conn, hello, key, policy, director.qualified_name,
+                                    director.reactor)
+    except ConsoleLimitReached as exc:
+        director.console_refusals.warn(
+            "console limit", f"Console {hello.name} from {conn.peer_text()} refused: {exc}")
+        conn.send(NOT_AUTHORIZED)
+        conn.close()
+        return
     except (AuthenticationFailed, ReceiveTimeout) as exc:
         log.warn("Console login from {peer} refused: {reason}", peer=conn.peer_text(), reason=exc)
         if not hello.is_console_18_2:
@@ -161,12 +175,7 @@ async def accept_console(director, conn, hello):
         conn.close()
         return
     session = ConsoleSession(director, conn, hello.name, resource)
-    if not director.admit_console(session):
-        log.warn("Console {name} from {peer} refused: too many console connections",
-                 name=hello.name, peer=conn.peer_text())
-        conn.send(NOT_AUTHORIZED)
-        conn.close()
-        return
+    director.admit_console(session)
     try:
         send_greeting(director, session, hello)
         log.info("Console {name} logged in from {peer}{tls}", name=hello.name,
