@@ -736,7 +736,7 @@ async def setauthorization_command(session, text):
 @handler
 async def setbandwidth_command(session, text):
     import re
-    match = re.match(r"^setbandwidth=(\d+) Job=(\S*)", text)
+    match = re.match(r"^setbandwidth=(\d{1,20}) Job=(\S*)", text)  # 64 bits at most
     if not match:
         session.conn.send(f"2991 Bad setbandwidth command: {text.strip()}\n")
         return False
@@ -758,14 +758,15 @@ async def setdebug_command(session, text):
     import re
     tracefile = os.path.join(str(getattr(session.daemon.resource, "working_directory", "") or "/tmp"),
                              f"{session.daemon.name}.trace")
-    match = re.match(r"^setdebug=(-?\d+) trace=(-?\d+) hangup=(-?\d+) timestamp=(-?\d+)", text)
+    number = r"(-?\d{1,20})"                   # 64 bits at most, not a 5,000-digit int()
+    match = re.match(rf"^setdebug={number} trace={number} hangup={number} timestamp={number}", text)
     if match:
         level, trace, hangup, stamp = (int(x) for x in match.groups())
         session.conn.send(f"2000 OK setdebug={level} trace={trace} hangup={hangup} "
                           f"timestamp={stamp} tracefile={tracefile}\n")
         return True
-    match = (re.match(r"^setdebug=(-?\d+) trace=(-?\d+) hangup=(-?\d+)", text)
-             or re.match(r"^setdebug=(-?\d+) trace=(-?\d+)", text))
+    match = (re.match(rf"^setdebug={number} trace={number} hangup={number}", text)
+             or re.match(rf"^setdebug={number} trace={number}", text))
     if not match:
         session.conn.send(f"2991 Bad setdebug command: {text.strip()}\n")
         return False
