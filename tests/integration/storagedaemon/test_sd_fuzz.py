@@ -82,7 +82,7 @@ async def test_no_director_command_crashes_the_storage_daemon(sd, peers, log_eve
     conn.close(terminate=False)
     await bounded(conn.closed, 30)
     await wait_until_in_reactor(lambda: not sd.daemon.director_sessions, 30,
-                                "the SD ends the director's session")
+                                "the SD ends the director's session", step=0.002)
     assert unexpected_failures(log_events[logged_before:]) == []
 
 
