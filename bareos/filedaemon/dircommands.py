@@ -736,7 +736,7 @@ async def setauthorization_command(session, text):
 @handler
 async def setbandwidth_command(session, text):
     import re
-    match = re.match(r"^setbandwidth=(\d{1,20}) Job=(\S*)", text)  # 64 bits at most
+    match = re.match(rf"^setbandwidth=(\d{{1,{jobs.MAX_NUMBER_DIGITS}}}) Job=(\S*)", text)
     if not match:
         session.conn.send(f"2991 Bad setbandwidth command: {text.strip()}\n")
         return False
@@ -758,7 +758,7 @@ async def setdebug_command(session, text):
     import re
     tracefile = os.path.join(str(getattr(session.daemon.resource, "working_directory", "") or "/tmp"),
                              f"{session.daemon.name}.trace")
-    number = r"(-?\d{1,20})"                   # 64 bits at most, not a 5,000-digit int()
+    number = rf"(-?\d{{1,{jobs.MAX_NUMBER_DIGITS}}})"       # not a 5,000-digit int()
     match = re.match(rf"^setdebug={number} trace={number} hangup={number} timestamp={number}", text)
     if match:
         level, trace, hangup, stamp = (int(x) for x in match.groups())
