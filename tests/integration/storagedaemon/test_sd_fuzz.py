@@ -9,8 +9,10 @@ traceback or a job or connection the SD never ends; the next case's login shows 
 serves.  How many cases: see ``fuzzing``.
 """
 
+import collections
 import itertools
 
+import pytest
 import pytest_twisted
 from hypothesis import example, given, strategies as st
 from twisted.internet import reactor
@@ -18,7 +20,7 @@ from twisted.internet import reactor
 from bareos.protocol.framing import Signal
 from bareos.testing.waiting import wait_until_in_reactor
 
-from fuzzing import fuzz_settings, unexpected_failures
+from fuzzing import FUZZ_EXAMPLES, fuzz_settings, unexpected_failures
 
 NUMBERS = st.sampled_from(["0", "1", "2", "-1", "99999999999999999999", "2147483648", "4294967296",
                            "\u0663", "x", "", "9" * 5000])
@@ -27,6 +29,16 @@ WORDS = st.sampled_from(["File", "FileStorage", "Full", "x", "", "a%20b", "*", "
 TEXT = st.text(max_size=24)
 SIGNALS = st.sampled_from([Signal.EOD, Signal.EOD, Signal.EOD, Signal.TERMINATE, Signal.HEARTBEAT,
                            Signal.BTIME, Signal.BREAK, Signal.EOD_POLL])
+
+
+@pytest.fixture(scope="module")
+def cases():
+    """How many cases each test tried (the SD fixture is the test's, so this is per test)."""
+    tried = collections.Counter()
+    yield tried
+    for test, count in tried.items():
+        print(f"\n{count} cases: {test}")
+        assert count >= FUZZ_EXAMPLES
 
 
 def line(*parts):
@@ -74,7 +86,8 @@ def send_all(conn, items):
 @example(items=["use storage=File media_type=File pool_name=Full pool_type=Backup append="
                 + "9" * 5000 + " copy=0 stripe=0"])
 @pytest_twisted.ensureDeferred
-async def test_no_director_command_crashes_the_storage_daemon(sd, peers, log_events, items):
+async def test_no_director_command_crashes_the_storage_daemon(sd, peers, log_events, cases, items):
+    cases["director commands"] += 1
     logged_before = len(log_events)
     conn = await peers.director_login(sd)
     # "run" waits for a file daemon; a TERMINATE a command took as its data still finds one
@@ -125,7 +138,9 @@ class FuzzedDirector:
 @example(items=["append open session", "append data {ticket}", "9" * 5000 + " 1 0"], replies=[])
 @example(items=["read open session = V " + "9" * 5000 + " 1 0 0 0 0"], replies=[])
 @pytest_twisted.ensureDeferred
-async def test_no_data_channel_crashes_the_storage_daemon(sd, peers, log_events, items, replies):
+async def test_no_data_channel_crashes_the_storage_daemon(sd, peers, log_events, cases, items,
+                                                          replies):
+    cases["data channel"] += 1
     logged_before = len(log_events)
     number = next(job_numbers)
     director = await peers.FakeDirector(sd).start(number, f"fuzz.2026-01-01_00.00.00_{number:02d}")
