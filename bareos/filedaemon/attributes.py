@@ -195,7 +195,10 @@ _UNPACK_LSTAT = struct.Struct(">" + "4xQ" * 16).unpack
 def decode_lstat(text):
     """Parse an LStat text (str or bytes); missing trailing fields are 0 (DecodeStat)."""
     if isinstance(text, (bytes, bytearray, memoryview)):
-        text = bytes(text).decode("ascii")
+        try:
+            text = bytes(text).decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(f"LStat is not ASCII: {bytes(text)[:80]!r}") from None
     tokens = text.split(" ")
     pads = _PADS
     try:
@@ -273,20 +276,33 @@ class AttributeRecord:
 
     @classmethod
     def decode(cls, data):
+        """The record in ``data``; ValueError naming the fault if it is not one."""
         data = bytes(data)
-        first = data.index(b" ")
-        second = data.index(b" ", first + 1)
-        file_index = int(data[:first])
-        file_type = int(data[first + 1:second]) & FT_MASK
+        first = data.find(b" ")
+        second = data.find(b" ", first + 1) if first >= 0 else -1
+        if second < 0:
+            raise ValueError(f"attribute record does not start with '<FileIndex> <FileType> ': "
+                             f"{data[:80]!r}")
+        file_index = _record_number(data[:first], "FileIndex", data)
+        file_type = _record_number(data[first + 1:second], "FileType", data) & FT_MASK
         parts = data[second + 1:].split(b"\0")
         if len(parts) < 3:
-            raise ValueError("attribute record has fewer than three NUL-terminated fields")
+            raise ValueError(f"attribute record has fewer than three NUL-terminated fields: "
+                             f"{data[:80]!r}")
         fname, lstat, link = parts[0], parts[1], parts[2]
         attribs_ex = parts[3] if len(parts) > 3 else b""
         delta_seq = 0
         if len(parts) > 4 and parts[4].strip():
-            delta_seq = int(parts[4])
+            delta_seq = _record_number(parts[4], "DeltaSeq", data)
         return cls(file_index, file_type, fname, decode_lstat(lstat), link, attribs_ex, delta_seq)
+
+
+def _record_number(field, name, data):
+    try:
+        return int(field)
+    except ValueError:
+        raise ValueError(f"attribute record: {name} {field[:20]!r} is not a number: "
+                         f"{data[:80]!r}") from None
 
 
 # --- catalog helpers --------------------------------------------------------------

@@ -568,7 +568,7 @@ async def setauthorization_command(session, text):
 @handler
 async def setbandwidth_command(session, text):
     import re
-    match = re.match(r"^setbandwidth=(\d+) Job=(\S*)", text)
+    match = re.match(rf"^setbandwidth=(\d{{1,{jobs.MAX_NUMBER_DIGITS}}}) Job=(\S*)", text)
     if not match:
         session.conn.send(f"2991 Bad setbandwidth command: {text.strip()}\n")
         return False
@@ -590,14 +590,15 @@ async def setdebug_command(session, text):
     import re
     tracefile = os.path.join(str(getattr(session.daemon.resource, "working_directory", "") or "/tmp"),
                              f"{session.daemon.name}.trace")
-    match = re.match(r"^setdebug=(-?\d+) trace=(-?\d+) hangup=(-?\d+) timestamp=(-?\d+)", text)
+    number = rf"(-?\d{{1,{jobs.MAX_NUMBER_DIGITS}}})"       # not a 5,000-digit int()
+    match = re.match(rf"^setdebug={number} trace={number} hangup={number} timestamp={number}", text)
     if match:
         level, trace, hangup, stamp = (int(x) for x in match.groups())
         session.conn.send(f"2000 OK setdebug={level} trace={trace} hangup={hangup} "
                           f"timestamp={stamp} tracefile={tracefile}\n")
         return True
-    match = (re.match(r"^setdebug=(-?\d+) trace=(-?\d+) hangup=(-?\d+)", text)
-             or re.match(r"^setdebug=(-?\d+) trace=(-?\d+)", text))
+    match = (re.match(rf"^setdebug={number} trace={number} hangup={number}", text)
+             or re.match(rf"^setdebug={number} trace={number}", text))
     if not match:
         session.conn.send(f"2991 Bad setdebug command: {text.strip()}\n")
         return False

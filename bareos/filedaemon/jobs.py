@@ -138,6 +138,16 @@ class CommandError(ValueError):
     """A director command we cannot parse."""
 
 
+MAX_NUMBER_DIGITS = 20      # a 64-bit number; longer is garbage (and int() refuses 4,300+)
+
+
+def _number(digits, command):
+    """A decimal field of a director command; CommandError naming the command if too long."""
+    if len(digits) > MAX_NUMBER_DIGITS:
+        raise CommandError(f"Bad {command} command: a number of {len(digits)} digits")
+    return int(digits)
+
+
 @dataclasses.dataclass(frozen=True)
 class JobCommand:
     job_id: int
@@ -156,8 +166,9 @@ def parse_job_command(text):
     match = _JOB.match(text.rstrip("\x00"))
     if not match:
         raise CommandError(f"Bad Job Command: {text.strip()}")
-    ssl = int(match[6]) if match[6] is not None else None
-    return JobCommand(int(match[1]), unbash_spaces(match[2]), int(match[3]), int(match[4]),
+    ssl = _number(match[6], "Job") if match[6] is not None else None
+    return JobCommand(_number(match[1], "Job"), unbash_spaces(match[2]), _number(match[3], "Job"),
+                      _number(match[4], "Job"),
                       match[5], ssl)
 
 
@@ -187,7 +198,7 @@ def parse_level_command(text):
         since = _SINCE.match(text)
         if not since:
             raise CommandError(f"Bad level command: {text.strip()}")
-        return LevelCommand("since_utime", accurate, rerunning, int(since[1]),
+        return LevelCommand("since_utime", accurate, rerunning, _number(since[1], "level"),
                             since[2] != "0", since[3])
     for level in ("base", "full", "differential", "incremental"):
         if word == level or (level in ("differential", "incremental") and level in word):
@@ -223,7 +234,7 @@ def parse_btime(packet):
     match = _BTIME.match(packet) if isinstance(packet, bytes) else None
     if not match:
         raise CommandError(f"Bad btime reply: {packet!r}")
-    return int(match[1])
+    return _number(match[1], "btime")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,7 +252,10 @@ def parse_storage_command(text):
     match = _STORAGE.match(text)
     if not match:
         raise CommandError(f"Bad storage command: {text.strip()}")
-    return StorageCommand(match[1], int(match[2]), int(match[3]), match[4])
+    port = int(match[2]) if len(match[2]) <= 5 else 0
+    if not 0 < port < 65536:         # the resolver would raise OverflowError in its thread
+        raise CommandError(f"Bad storage command: port {match[2][:20]} out of range")
+    return StorageCommand(match[1], port, _number(match[3], "storage"), match[4])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,7 +288,9 @@ _BACKUP = re.compile(r"^backup FileIndex=(\d+)")
 
 def parse_backup_command(text):
     match = _BACKUP.match(text)
-    return int(match[1]) if match else 0
+    if not match or len(match[1]) > MAX_NUMBER_DIGITS:
+        return 0                     # leniently, as a missing FileIndex
+    return int(match[1])
 
 
 _ESTIMATE = re.compile(r"^estimate listing=(\d+)")
@@ -321,7 +337,7 @@ def parse_runscript_command(text):
     match = _RUNSCRIPT.match(text.rstrip("\n\x00"))
     if not match:
         raise CommandError(f"Bad RunScript command: {text.strip()}")
-    return RunScript(match[1] != "0", match[2] != "0", match[3] != "0", int(match[4]),
+    return RunScript(match[1] != "0", match[2] != "0", match[3] != "0", _number(match[4], "RunScript"),
                      unbash_spaces(match[5]))
 
 

@@ -156,12 +156,14 @@ class UseStorage:
 
 def parse_use_storage(line):
     match = _USE_STORAGE.match(_text(line))
-    if not match:
-        raise CommandError(f"bad use storage command: {_text(line)[:200]}")
+    try:
+        append, copy, stripe = (int(match[key]) for key in ("append", "copy", "stripe"))
+    except (TypeError, ValueError):          # no match, or more digits than int() takes
+        raise CommandError(f"bad use storage command: {_text(line)[:200]}") from None
     return UseStorage(
         storage=unbash_spaces(match["storage"]), media_type=unbash_spaces(match["media_type"]),
         pool_name=unbash_spaces(match["pool_name"]), pool_type=unbash_spaces(match["pool_type"]),
-        append=int(match["append"]) != 0, copy=int(match["copy"]), stripe=int(match["stripe"]))
+        append=append != 0, copy=copy, stripe=stripe)
 
 
 def parse_use_device(line):
@@ -390,9 +392,10 @@ _DATA_HEADER = re.compile(rb"^\s*(-?\d+)\s+(-?\d+)")
 def parse_data_header(packet):
     """``<FileIndex> <Stream> <info>`` -> (file_index, stream), else CommandError."""
     match = _DATA_HEADER.match(packet)
-    if not match:
-        raise CommandError(f"malformed data header {packet[:60]!r}")
-    return int(match[1]), int(match[2])
+    try:
+        return int(match[1]), int(match[2])
+    except (TypeError, ValueError):          # no match, or more digits than int() takes
+        raise CommandError(f"malformed data header {packet[:60]!r}") from None
 
 
 def format_open_ticket(ticket):
@@ -409,9 +412,10 @@ _READ_OPEN = re.compile(r"read open session = (\S+) (\d+) (\d+) (\d+) (\d+) (\d+
 def parse_read_open(line):
     """(volume, session_id, session_time, start_file, end_file, start_block, end_block) or None."""
     match = _READ_OPEN.match(_text(line))
-    if not match:
+    try:
+        return (match[1],) + tuple(int(x) for x in match.groups()[1:])
+    except (TypeError, ValueError):          # no match, or more digits than int() takes
         return None
-    return (match[1],) + tuple(int(x) for x in match.groups()[1:])
 
 
 def rechdr(session_id, session_time, file_index, stream, length):

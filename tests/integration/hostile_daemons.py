@@ -3,7 +3,8 @@
 ``build(kind, tmp_path, reactor)`` makes a Director, FileDaemon or StorageDaemon with a
 known password for each peer kind it accepts (``PEERS``); give it the real reactor and
 start it to listen on loopback, or a ``task.Clock`` and feed connections by hand
-(``accept``) to drive thousands of them in a few seconds.
+(``accept``, then ``log_in`` as one of its ``PEERS``) to drive thousands of them in a few
+seconds.
 """
 
 from twisted.internet.address import IPv4Address
@@ -13,7 +14,9 @@ from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR, FILEDAEMON, STORAGEDAEMON
 from bareos.director.daemon import Director
 from bareos.filedaemon.daemon import FileDaemon
-from bareos.protocol.hello import Hello, HelloKind
+from bareos.protocol import cram
+from bareos.protocol.framing import PacketDecoder, encode_packet
+from bareos.protocol.hello import Hello, HelloKind, format_hello
 from bareos.storagedaemon.daemon import StorageDaemon
 from bareos.testing.ports import free_port
 
@@ -28,7 +31,8 @@ Messages {{ Name = Daemon; Console = all }}
 Catalog {{ Name = MyCatalog; DB Driver = sqlite3; DB Name = bareos }}
 """),
     "filedaemon": (FILEDAEMON, FileDaemon, """
-Client {{ Name = test-fd; FdAddress = 127.0.0.1; FdPort = {port}; Working Directory = "{work}" }}
+Client {{ Name = test-fd; FdAddress = 127.0.0.1; FdPort = {port}; Working Directory = "{work}";
+         SD Connect Timeout = 1 }}
 Director {{ Name = test-dir; Password = "dirpw"; TLS Enable = no }}
 """),
     "storagedaemon": (STORAGEDAEMON, StorageDaemon, """
@@ -72,3 +76,25 @@ def accept(daemon, peer_port=40000):
                                 hostAddress=IPv4Address("TCP", "127.0.0.1", daemon.port))
     protocol.makeConnection(transport)
     return protocol, transport
+
+
+OUR_CHALLENGE = encode_packet(b"auth cram-md5 <1.2@R_PEER::fuzzer> ssl=0\n")
+OK_AUTH = encode_packet(b"1000 OK auth\n")
+
+
+def cram_answer(sent, key):
+    """The packet answering the last CRAM-MD5 challenge among the bytes ``sent`` to us."""
+    challenges = [packet for packet in PacketDecoder(2**31 - 1).feed(sent)
+                  if isinstance(packet, bytes) and packet.startswith(b"auth cram-md5")]
+    if not challenges:
+        return encode_packet(b"no challenge yet\x00")
+    token, _policy, compatible = cram.parse_challenge(challenges[-1])
+    return encode_packet(cram.response_for(key, token, compatible) + b"\x00")
+
+
+def log_in(protocol, transport, kind, peer_index=0):
+    """Say hello as ``PEERS[kind][peer_index]`` and pass the CRAM-MD5 login both ways."""
+    hello, password = PEERS[kind][peer_index]
+    protocol.dataReceived(encode_packet(format_hello(hello)))
+    protocol.dataReceived(cram_answer(transport.value(), cram.password_key(password)))
+    protocol.dataReceived(OUR_CHALLENGE + OK_AUTH)

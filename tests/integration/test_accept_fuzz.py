@@ -16,15 +16,13 @@ from twisted.internet import error, task
 from twisted.python.failure import Failure
 
 from bareos.protocol import cram
-from bareos.protocol.framing import MAX_PACKET_SIZE, PacketDecoder, encode_packet
+from bareos.protocol.framing import MAX_PACKET_SIZE, encode_packet
 from bareos.protocol.hello import format_hello
 
 from fuzzing import FUZZ_EXAMPLES, fuzz_settings, unexpected_failures
-from hostile_daemons import PEERS, accept, build
+from hostile_daemons import OK_AUTH, OUR_CHALLENGE, PEERS, accept, build, cram_answer
 
 ANSWER = "the right CRAM-MD5 answer to the daemon's last challenge"
-OUR_CHALLENGE = encode_packet(b"auth cram-md5 <1.2@R_PEER::fuzzer> ssl=0\n")
-OK_AUTH = encode_packet(b"1000 OK auth\n")
 LONGEST_WAIT = 400          # beyond every timeout of the accept path (hello, answers, TLS sniff)
 
 PACKET = st.binary(max_size=200).map(encode_packet)
@@ -78,21 +76,12 @@ class Harness:
             if isinstance(step, float):
                 self.clock.advance(step)
             elif step == ANSWER:
-                protocol.dataReceived(encode_packet(self.answer(transport.value(), key)))
+                protocol.dataReceived(cram_answer(transport.value(), key))
             else:
                 protocol.dataReceived(step)
         self.clock.advance(LONGEST_WAIT)
         protocol.connectionLost(Failure(error.ConnectionDone()))
         self.clock.advance(LONGEST_WAIT)
-
-    @staticmethod
-    def answer(sent, key):
-        challenges = [packet for packet in PacketDecoder(2**31 - 1).feed(sent)
-                      if isinstance(packet, bytes) and packet.startswith(b"auth cram-md5")]
-        if not challenges:
-            return b"no challenge yet\x00"
-        token, _policy, compatible = cram.parse_challenge(challenges[-1])
-        return cram.response_for(key, token, compatible) + b"\x00"
 
 
 def fuzz_accept_path(kind, tmp_path, log_events):

@@ -72,6 +72,10 @@ class FileAttributes:
         self.failure = None
 
     def add(self, payload):
+        """Take one forwarded record; ProtocolViolation if it is not one."""
+        if len(payload) < _ATTRIBUTE_HEADER.size:
+            raise ProtocolViolation(f"Storage daemon sent file attributes without their header: "
+                                    f"{bytes(payload[:80])!r}")
         _session_id, _session_time, file_index, stream, length = _ATTRIBUTE_HEADER.unpack_from(payload)
         data = payload[_ATTRIBUTE_HEADER.size:_ATTRIBUTE_HEADER.size + length]
         if stream == STREAM_ATTRIBUTES:
@@ -115,12 +119,18 @@ def parse_attribute_record(data):
 
     Path and name stay the bytes the file daemon sent: the catalog stores any name."""
     header, _, rest = data.partition(b"\x00")
-    _index, file_type, fname = header.split(b" ", 2)
+    fields = header.split(b" ", 2)
+    try:
+        _index, file_type, fname = fields
+        file_type = int(file_type)
+    except ValueError:
+        raise ProtocolViolation(f"Storage daemon sent a malformed attribute record: "
+                                f"{bytes(data[:80])!r}") from None
     lstat = rest.split(b"\x00", 1)[0].decode("ascii", "replace")
     if fname.endswith(b"/"):
-        return fname, b"", lstat, int(file_type)
+        return fname, b"", lstat, file_type
     slash = fname.rfind(b"/")
-    return fname[:slash + 1], fname[slash + 1:], lstat, int(file_type)
+    return fname[:slash + 1], fname[slash + 1:], lstat, file_type
 
 
 class StorageJobSession:
