@@ -9,13 +9,10 @@ job with the line's level and overrides.  ``upcoming`` feeds the
 import time
 from datetime import datetime, timedelta
 
-from twisted.internet import defer
-from twisted.logger import Logger
+from twisted.application import service
 
 from bareos.config import ConfigError
 from bareos.director.schedule import ScheduleError, parse_run, upcoming
-
-log = Logger(namespace="bareos.director.scheduler")
 
 
 def parse_schedules(config):
@@ -34,17 +31,23 @@ def parse_schedules(config):
     return schedules
 
 
-class Scheduler:
+class Scheduler(service.Service):
+    """A service of the director's intake: it stops first when the director stops."""
+
+    name = "scheduler"
+
     def __init__(self, director, clock):
         self.director = director
         self.clock = clock
         self.schedules = parse_schedules(director.config)
         self._call = None
 
-    def start(self):
+    def startService(self):
+        super().startService()
         self._arm()
 
-    def stop(self):
+    def stopService(self):
+        super().stopService()
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
@@ -57,7 +60,8 @@ class Scheduler:
         minute = datetime.fromtimestamp(self.clock.seconds()).replace(second=0, microsecond=0)
         for job_resource, spec in self._runs():
             if spec.matches(minute):
-                defer.ensureDeferred(self._start(job_resource, spec))
+                self.director.spawn(self._start(job_resource, spec),
+                                    f"Scheduled start of job {job_resource.name}")
         self._arm()
 
     def _runs(self):
@@ -73,15 +77,11 @@ class Scheduler:
 
         def resource(kind, key):
             return config.get(kind, overrides[key]) if key in overrides else None
-        try:
-            await self.director.catalog_ready()
-            job = new_job(self.director, job_resource, level=spec.level,
-                          pool=resource("pool", "Pool"), storage=resource("storage", "Storage"),
-                          priority=overrides.get("Priority"),
-                          options={"triggered_by": "Scheduler"})
-            await self.director.jobs.submit(job)
-        except Exception:
-            log.failure("Scheduled start of job {name} failed", name=job_resource.name)
+        await self.director.catalog_ready()
+        job = new_job(self.director, job_resource, level=spec.level,
+                      pool=resource("pool", "Pool"), storage=resource("storage", "Storage"),
+                      priority=overrides.get("Priority"), options={"triggered_by": "Scheduler"})
+        await self.director.jobs.submit(job)
 
     def upcoming(self, hours=24):
         """Rows for the "Scheduled Jobs" section: each Run line's next start within ``hours``."""

@@ -114,11 +114,6 @@ def cleartext_hello_allowed(hello, policy):
     return policy == TlsPolicy.NONE
 
 
-def defer_coroutine(coroutine):
-    """Run a coroutine as a Deferred (Twisted 22.4 compatible)."""
-    return defer.ensureDeferred(coroutine)
-
-
 def job_channel_policy(ssl):
     """``ssl=`` of a director's command -> how a daemon dials a job channel: TLS-PSK before
     the hello for 4 ("auto", TLS-first daemons), else cleartext (the pre-18.2 post-CRAM TLS

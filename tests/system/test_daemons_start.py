@@ -4,11 +4,13 @@
 * ``-t`` on a good config exits 0 with an OK verdict and does not listen;
 * ``-t`` on a bad config exits non-zero and names file and line;
 * a bad config without ``-t``: the daemon refuses to start, naming file and line;
-* SIGTERM stops each daemon cleanly.
+* SIGTERM stops each daemon cleanly;
+* a port already taken stops the daemon at start, saying which.
 """
 
 import re
 import signal
+import socket
 
 import pytest
 
@@ -117,3 +119,23 @@ def test_bad_config_refuses_to_start(suite, tmp_path, daemon):
     assert proc.returncode not in (None, 0), proc.describe()
     text = proc.log_text() + proc.output_text()
     assert _names_file_and_line(text, filename, line), proc.describe()
+
+
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_a_port_already_taken_stops_the_daemon_at_start_with_a_clear_message(suite, daemon):
+    config = suite.write(daemon)
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", suite.port_of(daemon)))
+        squatter.listen()
+        proc = suite.daemon(daemon, config)
+        suite.daemons[daemon] = proc  # the fixture stops it whatever happens
+
+        with pytest.raises(DaemonNotListening, match="exited with status"):
+            proc.start()
+
+    assert proc.returncode not in (None, 0), proc.describe()
+    text = proc.log_text() + proc.output_text()
+    assert f"cannot listen on 127.0.0.1:{suite.port_of(daemon)}: Address already in use" in text, \
+        proc.describe()
+    _assert_no_crash(text)

@@ -3,6 +3,8 @@
 import re
 import time
 
+from twisted.logger import Logger
+
 from bareos.director.links import (
     DaemonLink, DaemonUnreachable, ProtocolViolation, connect_client, connect_storage)
 from bareos.director.jobs.job import JobFailed
@@ -12,6 +14,8 @@ from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
 from bareos.protocol.tls import TlsPolicy
 from bareos.daemon.acceptor import resource_policy
+
+log = Logger(namespace="bareos.director.jobs")
 
 _SD_JOB_REPLY = re.compile(r"^3000 OK Job SDid=(\d+) SDtime=(\d+) Authorization=(\S+)")
 _DAEMON_PREFIX = re.compile(r"^\S+ JobId \d+: ")
@@ -190,3 +194,12 @@ def final_status(job):
     if job.fd_status == "T" and job.sd_status == "T":
         return "W" if job.fd_errors else "T"
     return "A" if "A" in (job.fd_status, job.sd_status) else "f"
+
+
+def outlived(d, job, what):
+    """The job failed while ``d`` (``what``, e.g. its storage daemon session) still ran
+    beside it: ``d`` will fail too, as the job's links close; say so in the log instead
+    of leaving an unhandled error."""
+    d.addErrback(lambda failure: log.info("JobId {jobid}: the {what} ended after the job "
+                                          "failed: {reason}", jobid=job.jobid, what=what,
+                                          reason=failure.getErrorMessage()))

@@ -70,11 +70,13 @@ class JobManager:
         return job
 
     def _dispatch(self):
+        if not self.director.running:            # stopping: waiting jobs are canceled instead
+            return
         for job in sorted(self.waiting, key=lambda j: (j.priority, j.jobid)):
             if self._may_start(job):
                 self.waiting.remove(job)
                 self.running[job.jobid] = job
-                defer.ensureDeferred(self._run(job))
+                self.director.spawn(self._run(job), f"JobId {job.jobid}")
 
     def _may_start(self, job):
         limits = [
@@ -113,6 +115,8 @@ class JobManager:
 
     async def _finish(self, job):
         director = self.director
+        if job.end_time is not None:           # recorded already, when the director stopped
+            return
         if job.cancel_requested and job.status not in ("T", "W"):
             job.status = "A"
         job.end_time = time.time()
@@ -136,6 +140,7 @@ class JobManager:
         self.jobs_run += 1
         job.announce_end()
         self._dispatch()
+        director.check_idle()
 
     # -- looking up, cancelling -------------------------------------------------
 
@@ -158,6 +163,22 @@ class JobManager:
         await self._tell_daemons_to_cancel(job)
         for link in job.links:
             link.close()
+
+    def cancel_all(self, reason):
+        """The director stops: cancel every job, saying why (``reason``) in its log."""
+        for job in self.waiting + list(self.running.values()):
+            self.director.messages.job_message(job, "warning", f"{reason}: the job is canceled.")
+            self.director.spawn(self.cancel(job), f"Canceling JobId {job.jobid}")
+
+    async def record_unfinished(self):
+        """The director stops and canceled jobs did not end in time: record them as
+        canceled now, while the catalog is open."""
+        for job in list(self.running.values()):
+            job.cancel_requested = True
+            self.director.messages.job_message(
+                job, "warning", "The job did not end in time after its cancel; it is "
+                                "recorded as canceled.")
+            await self._finish(job)
 
     async def _tell_daemons_to_cancel(self, job):
         async def client(resource):
