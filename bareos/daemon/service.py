@@ -157,9 +157,13 @@ class Daemon(service.MultiService):
                               "canceled; stopping without waiting for them",
                               name=self.name, timeout=JOBS_STOP_TIMEOUT)
                 await defer.maybeDeferred(self.abandon_jobs)
+        # Closed means gone: a connection's last packets (a job's end) leave the process
+        # only once it is lost, before the reactor drops whatever is still open.
+        closing = [conn.closed for conn in self.connections]
         for conn in list(self.connections):
             conn.close()
-        if not await within(when_all_fired(self._work), CLOSE_TIMEOUT, self.reactor):
+        if not await within(when_all_fired(closing + list(self._work)), CLOSE_TIMEOUT,
+                            self.reactor):
             self.log.warn("{name}: {count} connection(s) still open {timeout} s after they "
                           "were closed; aborting them", name=self.name,
                           count=len(self.connections), timeout=CLOSE_TIMEOUT)
