@@ -95,7 +95,8 @@ class ClientConnectionPool(service.Service):
 
     def startService(self):
         super().startService()
-        self._checker.start(CHECK_INTERVAL, now=False)
+        self._checker.start(CHECK_INTERVAL, now=False).addErrback(
+            lambda failure: log.failure("Checking the waiting client connections failed", failure))
 
     def stopService(self):
         super().stopService()

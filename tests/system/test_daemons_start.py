@@ -52,6 +52,16 @@ def _bad_line_config(suite, daemon, layout, tmp_path):
     return path, path.name, 3
 
 
+def _refused_start(suite, daemon, config) -> str:
+    """Start a daemon that must exit instead of listening; its log and output."""
+    proc = suite.daemon(daemon, config)
+    suite.daemons[daemon] = proc  # the fixture stops it whatever happens
+    with pytest.raises(DaemonNotListening, match="exited with status"):
+        proc.start()
+    assert proc.returncode not in (None, 0), proc.describe()
+    return proc.log_text() + proc.output_text()
+
+
 def _names_file_and_line(text: str, filename: str, line: int) -> bool:
     # "<...>/bareos-dir.conf:3", "bareos-dir.conf, line 3", "bareos-dir.conf line 3: ..."
     return re.search(rf"{re.escape(filename)}\"?(:|,? line |\s*\(line )\s*{line}\b", text) is not None
@@ -110,15 +120,10 @@ def test_check_bad_config_names_file_and_line(suite, twistd_check, tmp_path, dae
 @pytest.mark.parametrize("daemon", DAEMONS)
 def test_bad_config_refuses_to_start(suite, tmp_path, daemon):
     config, filename, line = _bad_line_config(suite, daemon, "tree", tmp_path)
-    proc = suite.daemon(daemon, config)
-    suite.daemons[daemon] = proc  # the fixture stops it whatever happens
 
-    with pytest.raises(DaemonNotListening, match="exited with status"):
-        proc.start()
+    text = _refused_start(suite, daemon, config)
 
-    assert proc.returncode not in (None, 0), proc.describe()
-    text = proc.log_text() + proc.output_text()
-    assert _names_file_and_line(text, filename, line), proc.describe()
+    assert _names_file_and_line(text, filename, line), text
 
 
 @pytest.mark.parametrize("daemon", DAEMONS)
@@ -128,14 +133,9 @@ def test_a_port_already_taken_stops_the_daemon_at_start_with_a_clear_message(sui
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", suite.port_of(daemon)))
         squatter.listen()
-        proc = suite.daemon(daemon, config)
-        suite.daemons[daemon] = proc  # the fixture stops it whatever happens
 
-        with pytest.raises(DaemonNotListening, match="exited with status"):
-            proc.start()
+        text = _refused_start(suite, daemon, config)
 
-    assert proc.returncode not in (None, 0), proc.describe()
-    text = proc.log_text() + proc.output_text()
     assert f"cannot listen on 127.0.0.1:{suite.port_of(daemon)}: Address already in use" in text, \
-        proc.describe()
+        text
     _assert_no_crash(text)
