@@ -50,6 +50,9 @@ class CatalogService(service.Service):
         except BaseException:
             await catalog.close()
             raise
+        if not self.running:                   # stopped meanwhile
+            await catalog.close()
+            return
         self._opening = None
         self.catalog = catalog
         log.info("Catalog {name} ({driver}) is ready", name=self.resource.name,
@@ -76,11 +79,13 @@ class CatalogService(service.Service):
 
     def stopService(self):
         super().stopService()
-        if self._opening is not None:
-            self._opening.cancel()
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.cancel()
+        opening, self._opening = self._opening, None
+        if opening is not None:          # fires once the open has given up (and closed)
+            opening.cancel()
+            return opening
         catalog, self.catalog = self.catalog, None
         if catalog is None:
             return None
