@@ -1,13 +1,34 @@
-"""Listening on the configured addresses, and the daemon service skeleton."""
+"""The daemon service skeleton: listening, top-level work, and the orderly stop.
+
+A daemon is a ``MultiService``.  Its first child, ``intake``, holds what brings in new
+work: a listener per configured address (endpoint-string descriptions, as
+``twisted.application.strports`` makes them), and the director's scheduler or the file
+daemon's client-initiated director links.  The other children are what the work uses
+(the director's catalog and client connection pool).
+
+Stopping (SIGTERM, ``systemctl stop``, ``reactor.stop()``) goes in this order:
+
+1. ``intake`` stops: no new connection, scheduled job or director link.
+2. Running jobs are canceled, the way a ``cancel`` command cancels them, and the stop waits
+   up to ``JOBS_STOP_TIMEOUT`` for them to end; the director records the end of every job
+   in its catalog, also of one that did not end in time.
+3. The remaining connections are closed, and the stop waits up to ``CLOSE_TIMEOUT`` for
+   their sessions and for all other work started with ``spawn`` (e.g. job messages on
+   their way to the catalog) to end; what is left is aborted.
+4. The other children stop: the catalog closes.
+
+So a stop takes at most ``JOBS_STOP_TIMEOUT + CLOSE_TIMEOUT`` seconds plus the catalog's
+close, well within the 90 s systemd gives a unit (``TimeoutStopSec``) before it kills it.
+"""
 
 import functools
 import os
 import platform
 import time
 
-from twisted.application import service
-from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import endpoints
+from twisted.application import service, strports
+from twisted.internet import defer, endpoints
+from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
@@ -18,16 +39,59 @@ from bareos.protocol.connection import (
     BareosConnection, ConnectionClosed, InvalidPacketStream, ReceiveTimeout,
     SniffingServerFactory)
 from bareos.protocol.hello import HelloError, parse_hello
-from bareos.protocol.handshake import defer_coroutine
 from bareos.protocol.tls import PskServerContextFactory
 
 HELLO_TIMEOUT = 30
+# Seconds a stopping daemon gives its canceled jobs to end.  A director's cancel reaches
+# each peer daemon with a fresh connection (seconds on a LAN, 15 s per peer at worst
+# before it gives up), a file or storage daemon's cancel stops its threads and tells its
+# director at once; 30 s covers both peers of a job answering slowly.
+JOBS_STOP_TIMEOUT = 30
+# Seconds a stopping daemon waits, after closing its connections, for their sessions and
+# its other work to end before it aborts them (a peer that reads nothing keeps a closed
+# connection's unsent data, and so the connection, alive for ever).
+CLOSE_TIMEOUT = 5
 
 
-def listening_endpoint(reactor, host, port):
+def listen_description(host, port):
+    """The endpoint-string description of a listening address: ``tcp6`` for an IPv6
+    address (its colons escaped), else ``tcp``; host "" listens on all IPv4 interfaces."""
     if ":" in (host or ""):
-        return endpoints.TCP6ServerEndpoint(reactor, port, interface=host)
-    return endpoints.TCP4ServerEndpoint(reactor, port, interface=host or "0.0.0.0")
+        return f"tcp6:port={port}:interface={endpoints.quoteStringArgument(host)}"
+    return f"tcp:port={port}:interface={endpoints.quoteStringArgument(host or '0.0.0.0')}"
+
+
+def when_all_fired(deferreds):
+    """A Deferred firing (with None) once each of ``deferreds`` has fired; their own results
+    pass on untouched, and none is cancelled if the caller gives up waiting."""
+    deferreds = list(deferreds)
+    if not deferreds:
+        return defer.succeed(None)
+    done = defer.Deferred()
+    left = [len(deferreds)]
+
+    def one_fired(result):
+        left[0] -= 1
+        if left[0] == 0:
+            done.callback(None)
+        return result
+    for d in deferreds:
+        d.addBoth(one_fired)
+    return done
+
+
+def within(d, seconds, clock):
+    """A Deferred firing True when ``d`` fires within ``seconds``, else False; ``d`` is not
+    cancelled (nor its result consumed: pass one made by ``when_all_fired``)."""
+    outcome = defer.Deferred()
+    timer = clock.callLater(seconds, outcome.callback, False)
+
+    def fired(_):
+        if timer.active():
+            timer.cancel()
+            outcome.callback(True)
+    d.addBoth(fired)
+    return outcome
 
 
 class Daemon(service.MultiService):
@@ -35,7 +99,9 @@ class Daemon(service.MultiService):
 
     Subclasses implement ``hello_handlers()`` and ``psk_key(resource_type, name)``,
     set ``log`` and ``resource`` (their own resource: Director, Client or Storage) before
-    they listen, and may raise ``minimum_connections()``.
+    they listen, may raise ``minimum_connections()``, and where they run jobs implement
+    ``has_running_jobs()``, ``cancel_jobs(reason)`` and call ``check_idle()`` wherever a
+    job ends.
     """
 
     log = Logger(namespace="bareos")
@@ -48,7 +114,10 @@ class Daemon(service.MultiService):
         self.config = config
         self.started_at = time.time()
         self.connections = set()
-        self.listening_ports = []
+        self.intake = service.MultiService()
+        self.intake.setServiceParent(self)
+        self._work = set()              # Deferreds of spawn() not fired yet
+        self._idle_waiters = []         # Deferreds of jobs_ended()
 
     def listen(self, addresses):
         factory = SniffingServerFactory(
@@ -56,9 +125,24 @@ class Daemon(service.MultiService):
             PskServerContextFactory(self.psk_key),
             clock=self.reactor, admission=self.admission)
         for host, port in addresses:
-            svc = StreamServerEndpointService(listening_endpoint(self.reactor, host, port), factory)
-            svc._raiseSynchronously = True  # refuse to start when the port is taken
-            svc.setServiceParent(self)
+            # strports' service refuses to start (CannotListenError) when the port is taken
+            strports.service(listen_description(host, port), factory,
+                             reactor=self.reactor).setServiceParent(self.intake)
+
+    # -- start and stop ------------------------------------------------------------------
+
+    def privilegedStartService(self):
+        """twistd listens here, before it drops privileges; a port already taken ends the
+        program with one clear line instead of a traceback."""
+        try:
+            super().privilegedStartService()
+        except CannotListenError as exc:
+            reason = getattr(exc.socketError, "strerror", None) or exc.socketError
+            address = f"[{exc.interface}]" if ":" in exc.interface else exc.interface
+            self.log.critical("{name} cannot listen on {address}:{port}: {reason} "
+                              "(is another daemon using that port?)", name=self.name,
+                              address=address, port=exc.port, reason=reason)
+            raise SystemExit(1) from None
 
     @functools.cached_property
     def admission(self):
@@ -91,24 +175,96 @@ class Daemon(service.MultiService):
         self.log.info("{name} {version} started", name=self.name, version=bareos.VERSION)
 
     def stopService(self):
+        service.Service.stopService(self)     # running = False; the children stop below
+        return defer.ensureDeferred(self._stop())
+
+    async def _stop(self):
         self.log.info("{name} stopping", name=self.name)
+        await self.intake.stopService()
+        if self.has_running_jobs():
+            self.cancel_jobs(f"{self.name} is stopping")
+            if not await within(self.jobs_ended(), JOBS_STOP_TIMEOUT, self.reactor):
+                self.log.warn("{name}: jobs still running {timeout} s after they were "
+                              "canceled; stopping without waiting for them",
+                              name=self.name, timeout=JOBS_STOP_TIMEOUT)
+                await defer.maybeDeferred(self.abandon_jobs)
+        # Closed means gone: a connection's last packets (a job's end) leave the process
+        # only once it is lost, before the reactor drops whatever is still open.
+        closing = [conn.closed for conn in self.connections]
         for conn in list(self.connections):
             conn.close()
-        return super().stopService()
+        if not await within(when_all_fired(closing + list(self._work)), CLOSE_TIMEOUT,
+                            self.reactor):
+            self.log.warn("{name}: {count} connection(s) still open {timeout} s after they "
+                          "were closed; aborting them", name=self.name,
+                          count=len(self.connections), timeout=CLOSE_TIMEOUT)
+            for conn in list(self.connections):
+                conn.abort(f"{self.name} is stopping")
+        await defer.DeferredList([defer.maybeDeferred(child.stopService)
+                                  for child in reversed(list(self)) if child is not self.intake])
+        self.log.info("{name} stopped", name=self.name)
+
+    # -- jobs, as far as stopping cares ------------------------------------------------------
+
+    def has_running_jobs(self):
+        return False
+
+    def cancel_jobs(self, reason):
+        """Cancel every job (``reason`` says why, for the job logs); do not wait."""
+
+    def abandon_jobs(self):
+        """The canceled jobs did not end in time: note what must be noted before the
+        services stop.  May return a Deferred."""
+
+    def jobs_ended(self):
+        """A Deferred firing once no job runs any more."""
+        waiter = defer.Deferred()
+        self._idle_waiters.append(waiter)
+        self.check_idle()
+        return waiter
+
+    def check_idle(self):
+        """Subclasses call this wherever a job ends."""
+        if self._idle_waiters and not self.has_running_jobs():
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    # -- top-level work ------------------------------------------------------------------------
+
+    def spawn(self, work, what):
+        """Run ``work`` (a coroutine or a Deferred) whose result nobody awaits.  A failure is
+        logged with ``what`` (text naming the work); a stopping daemon waits for it before
+        its services (the catalog) stop.  Returns nothing on purpose."""
+        d = defer.ensureDeferred(work)
+        self._work.add(d)
+        d.addErrback(self._work_failed, what)
+        d.addBoth(lambda _: self._work.discard(d))
+
+    def _work_failed(self, failure, what):
+        if failure.check(defer.CancelledError):    # a waiter the stop cancelled
+            return None
+        self.log.failure("{what} failed", failure, what=what)
+        return None
+
+    # -- connections -----------------------------------------------------------------------
 
     def _accepted(self, conn):
         self.connections.add(conn)
         conn.closed.addBoth(lambda _: self.connections.discard(conn))
         if conn.admission is not None:
             conn.admission.session_started()
-        d = defer_coroutine(self.handle_connection(conn))
-        d.addErrback(self._session_failed, conn)
-        if conn.admission is not None:
-            d.addBoth(lambda _: conn.admission.session_ended())
+        self.spawn(self._serve(conn), f"Session with {conn.peer_text()}")
 
-    def _session_failed(self, failure, conn):
-        self.log.failure("Session with {peer} failed", failure, peer=conn.peer_text())
-        conn.close(terminate=False)
+    async def _serve(self, conn):
+        try:
+            await self.handle_connection(conn)
+        except BaseException:
+            conn.close(terminate=False)
+            raise
+        finally:
+            if conn.admission is not None:
+                conn.admission.session_ended()
 
     async def handle_connection(self, conn):
         """Read the hello and hand the connection to whoever serves that kind of peer.

@@ -15,6 +15,7 @@ sees that we are alive.  A Bareos file daemon sends nothing while it waits.
 
 import dataclasses
 
+from twisted.application import service
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
@@ -79,7 +80,12 @@ class WaitingConnection:
         return False
 
 
-class ClientConnectionPool:
+class ClientConnectionPool(service.Service):
+    """A service of the director: checks the waiting connections while it runs, and closes
+    them when it stops."""
+
+    name = "client-connections"
+
     def __init__(self, clock):
         self.clock = clock
         self._waiting = []
@@ -87,10 +93,13 @@ class ClientConnectionPool:
         self._checker = task.LoopingCall(self.drop_dead)
         self._checker.clock = clock
 
-    def start(self):
-        self._checker.start(CHECK_INTERVAL, now=False)
+    def startService(self):
+        super().startService()
+        self._checker.start(CHECK_INTERVAL, now=False).addErrback(
+            lambda failure: log.failure("Checking the waiting client connections failed", failure))
 
-    def stop(self):
+    def stopService(self):
+        super().stopService()
         if self._checker.running:
             self._checker.stop()
         for entry in self._waiting:

@@ -5,7 +5,7 @@ import contextlib
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from bareos.catalog import open_catalog_retrying
+from bareos.catalog.service import CatalogService
 from bareos.daemon.service import Daemon
 from bareos.director.client_connections import ClientConnectionPool, accept_client_connection
 from bareos.director.console.session import DEFAULT_CONSOLE, ConsoleLimitReached, accept_console
@@ -31,70 +31,42 @@ class Director(Daemon):
         self.console_logins = 0          # consoles authenticating now (see console_login)
         self.console_refusals = ThrottledLog(self.log, self.reactor,
                                              self.resource.failed_login_window)
-        self.catalog = None
         self.pool_ids = {}
-        self._catalog_waiters = []
         self.messages = MessageRouter(self)
         self.jobs = JobManager(self)
-        self.scheduler = Scheduler(self, self.reactor)
-        self.client_connections = ClientConnectionPool(self.reactor)
         self.listen(self.resource.addresses)
+        self.scheduler = Scheduler(self, self.reactor)
+        self.scheduler.setServiceParent(self.intake)
+        self.client_connections = ClientConnectionPool(self.reactor)
+        self.client_connections.setServiceParent(self)
+        catalogs = config.resources("catalog")
+        self.catalog_service = CatalogService(
+            catalogs[0] if catalogs else None, self.resource.working_directory, self.reactor,
+            prepare=self._register_resources)
+        self.catalog_service.setServiceParent(self)
 
     @property
-    def catalog_resource(self):
-        catalogs = self.config.resources("catalog")
-        return catalogs[0] if catalogs else None
+    def catalog(self):
+        """The open catalog, or None before it is open and once it has closed."""
+        return self.catalog_service.catalog
 
     @property
     def catalog_driver(self):
-        resource = self.catalog_resource
-        return (resource.db_driver if resource else None) or "sqlite3"
+        return self.catalog_service.driver
 
     @property
     def jobs_run(self):
         return self.jobs.jobs_run
 
-    # -- start and stop -----------------------------------------------------
-
-    def startService(self):
-        super().startService()
-        defer.ensureDeferred(self._open_catalog())
-        self.scheduler.start()
-        self.client_connections.start()
-
-    async def _open_catalog(self):
-        resource = self.catalog_resource
-        if resource is None:
-            self.log.error("No Catalog resource is configured: jobs cannot run")
-            return
-        try:
-            catalog = await open_catalog_retrying(
-                resource, self.resource.working_directory, self.reactor)
-            await self._register_resources(catalog)
-            self.catalog = catalog
-        except Exception as exc:
-            self.log.critical("Cannot use the catalog {name}: {error}", name=resource.name, error=exc)
-            self.reactor.stop()
-            return
-        self.log.info("Catalog {name} ({driver}) is ready", name=resource.name,
-                      driver=self.catalog_driver)
-        waiters, self._catalog_waiters = self._catalog_waiters, []
-        for waiter in waiters:
-            waiter.callback(self.catalog)
-
     def catalog_problem(self, error):
         """The one line a console or a job is told when the catalog failed:
         "catalog MyCatalog: <reason>" (the reason names the database and the server)."""
-        resource = self.catalog_resource
+        resource = self.catalog_service.resource
         return f"catalog {resource.name if resource else '(none configured)'}: {error}"
 
     def catalog_ready(self):
         """A Deferred that fires with the catalog once it is open."""
-        if self.catalog is not None and not self._catalog_waiters:
-            return defer.succeed(self.catalog)
-        waiter = defer.Deferred()
-        self._catalog_waiters.append(waiter)
-        return waiter
+        return self.catalog_service.ready()
 
     async def _register_resources(self, catalog):
         """Clients, pools and storages of the configuration get their catalog rows."""
@@ -110,13 +82,16 @@ class Director(Daemon):
                 max_volume_jobs=pool.maximum_volume_jobs or 0,
                 max_vols=pool.maximum_volumes or 0)
 
-    def stopService(self):
-        self.scheduler.stop()
-        self.client_connections.stop()
-        d = defer.maybeDeferred(super().stopService)
-        if self.catalog is not None:
-            d.addBoth(lambda _: self.catalog.close())
-        return d
+    # -- jobs, when the director stops ----------------------------------------------------
+
+    def has_running_jobs(self):
+        return bool(self.jobs.running or self.jobs.waiting)
+
+    def cancel_jobs(self, reason):
+        self.jobs.cancel_all(reason)
+
+    def abandon_jobs(self):
+        return defer.ensureDeferred(self.jobs.record_unfinished())
 
     # -- configuration helpers ---------------------------------------------
 
@@ -144,7 +119,8 @@ class Director(Daemon):
 
     def client_connected(self, client):
         """A client dialled in: start its jobs that want to run on incoming connections."""
-        defer.ensureDeferred(self.jobs.run_on_incoming_connect(client))
+        self.spawn(self.jobs.run_on_incoming_connect(client),
+                   f"Starting the jobs of client {client.name} on its connection")
 
     def minimum_connections(self):
         # Bareos' rule: Maximum Connections leaves room for the consoles and ten others

@@ -65,8 +65,11 @@ class MessageRouter:
             if kind == "console":
                 self.console_queue.append(line)
             elif kind == "catalog" and job is not None and self.director.catalog is not None:
-                self.director.catalog.add_log(job.jobid, datetime.now(), line).addErrback(
-                    self._not_stored)
+                # spawned: a stopping director closes its catalog only after these writes
+                self.director.spawn(
+                    self.director.catalog.add_log(job.jobid, datetime.now(), line).addErrback(
+                        self._not_stored),
+                    f"Storing a message of JobId {job.jobid} in the catalog")
             elif kind in ("append", "file"):
                 self._append(destination.target, line)
             elif kind == "stdout":

@@ -9,14 +9,14 @@ job with the line's level and overrides.  ``upcoming`` feeds the
 import time
 from datetime import datetime, timedelta
 
-from twisted.internet import defer
+from twisted.application import service
 from twisted.logger import Logger
 
 from bareos.catalog.api import CatalogError
 from bareos.config import ConfigError
 from bareos.director.schedule import ScheduleError, parse_run, upcoming
 
-log = Logger(namespace="bareos.director.scheduler")
+log = Logger(namespace="bareos.director")
 
 
 def parse_schedules(config):
@@ -35,17 +35,23 @@ def parse_schedules(config):
     return schedules
 
 
-class Scheduler:
+class Scheduler(service.Service):
+    """A service of the director's intake: it stops first when the director stops."""
+
+    name = "scheduler"
+
     def __init__(self, director, clock):
         self.director = director
         self.clock = clock
         self.schedules = parse_schedules(director.config)
         self._call = None
 
-    def start(self):
+    def startService(self):
+        super().startService()
         self._arm()
 
-    def stop(self):
+    def stopService(self):
+        super().stopService()
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
@@ -58,7 +64,8 @@ class Scheduler:
         minute = datetime.fromtimestamp(self.clock.seconds()).replace(second=0, microsecond=0)
         for job_resource, spec in self._runs():
             if spec.matches(minute):
-                defer.ensureDeferred(self._start(job_resource, spec))
+                self.director.spawn(self._start(job_resource, spec),
+                                    f"Scheduled start of job {job_resource.name}")
         self._arm()
 
     def _runs(self):
@@ -84,8 +91,6 @@ class Scheduler:
         except CatalogError as exc:
             log.error("Scheduled start of job {name} failed: {problem}", name=job_resource.name,
                       problem=self.director.catalog_problem(exc))
-        except Exception:
-            log.failure("Scheduled start of job {name} failed", name=job_resource.name)
 
     def upcoming(self, hours=24):
         """Rows for the "Scheduled Jobs" section: each Run line's next start within ``hours``."""

@@ -49,7 +49,7 @@ class FileDaemon(DirectorServedDaemon):
                     f"its Address; this file daemon does not dial it")
                 continue
             link = DirectorLink(self, director)
-            link.setServiceParent(self)
+            link.setServiceParent(self.intake)
             self.director_links.append(link)
 
     def accepts_directors(self):
@@ -152,6 +152,7 @@ class FileDaemon(DirectorServedDaemon):
         job.ended_at = self.reactor.seconds()
         if self.running_jobs.get(job.job) is job:
             del self.running_jobs[job.job]
+            self.check_idle()
         if not job.job_id:
             return
         self.terminated_jobs.appendleft(job)
@@ -159,6 +160,19 @@ class FileDaemon(DirectorServedDaemon):
                       "bytes={bytes} errors={errors}", fd=self.name, job=job.job,
                       job_id=job.job_id, status=job.status, files=job.files,
                       bytes=job.job_bytes, errors=job.errors)
+
+    # -- stopping ------------------------------------------------------------------------
+    def has_running_jobs(self):
+        return bool(self.running_jobs)
+
+    def cancel_jobs(self, reason):
+        """Each job tells its director why it ends, then stops as for a ``cancel``; its
+        director gets its end (status canceled) on the job's connection."""
+        for session, job in list(self._session_jobs.items()):
+            if self.running_jobs.get(job.job) is job:
+                dircommands.send_jmsg(session, job, jobs.M_WARNING,
+                                      f"{reason}: the job is canceled.\n")
+                job.cancel()
 
     def running_job(self, name):
         return self.running_jobs.get(name)

@@ -9,7 +9,7 @@ The conversations themselves are pure generators in ``conversation``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Coroutine, Mapping, Optional, TypeVar, cast
+from typing import Any, Callable, Mapping, Optional, TypeVar, cast
 
 from twisted.internet import defer, error as net_error, task
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
@@ -164,11 +164,6 @@ def cleartext_hello_allowed(hello: Hello, policy: TlsPolicy) -> bool:
     if hello.kind is HelloKind.CONSOLE and not hello.is_console_18_2:
         return True
     return policy == TlsPolicy.NONE
-
-
-def defer_coroutine(coroutine: Coroutine[Any, Any, _Result]) -> defer.Deferred[_Result]:
-    """Run a coroutine as a Deferred (Twisted 22.4 compatible)."""
-    return defer.ensureDeferred(coroutine)
 
 
 def job_channel_policy(ssl: int) -> TlsPolicy:

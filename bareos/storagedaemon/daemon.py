@@ -148,6 +148,18 @@ class StorageDaemon(DirectorServedDaemon):
         self.log.info("{name}: job {job} ended with status {status}: {files} files, {nbytes} bytes",
                       name=self.name, job=job.job, status=job.status, files=job.files,
                       nbytes=job.bytes)
+        self.check_idle()
+
+    # -- stopping ------------------------------------------------------------------
+    def has_running_jobs(self):
+        return any(job.running for job in self.jobs.values())
+
+    def cancel_jobs(self, reason):
+        """Each running job tells its director why it ends, then stops as for a ``cancel``;
+        its director gets its end (status canceled) on the job's connection."""
+        for job in [j for j in self.jobs.values() if j.running]:
+            job.warning(f"{reason}: the job is canceled.")
+            job.cancel()
 
     # -- status --------------------------------------------------------------------
     def status_text(self):

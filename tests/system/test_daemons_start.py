@@ -4,11 +4,13 @@
 * ``-t`` on a good config exits 0 with an OK verdict and does not listen;
 * ``-t`` on a bad config exits non-zero and names file and line;
 * a bad config without ``-t``: the daemon refuses to start, naming file and line;
-* SIGTERM stops each daemon cleanly.
+* SIGTERM stops each daemon cleanly;
+* a port already taken stops the daemon at start, saying which.
 """
 
 import re
 import signal
+import socket
 
 import pytest
 
@@ -48,6 +50,16 @@ def _bad_line_config(suite, daemon, layout, tmp_path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(resources.values()))  # the first resource comes first: line 3
     return path, path.name, 3
+
+
+def _refused_start(suite, daemon, config) -> str:
+    """Start a daemon that must exit instead of listening; its log and output."""
+    proc = suite.daemon(daemon, config)
+    suite.daemons[daemon] = proc  # the fixture stops it whatever happens
+    with pytest.raises(DaemonNotListening, match="exited with status"):
+        proc.start()
+    assert proc.returncode not in (None, 0), proc.describe()
+    return proc.log_text() + proc.output_text()
 
 
 def _names_file_and_line(text: str, filename: str, line: int) -> bool:
@@ -108,12 +120,22 @@ def test_check_bad_config_names_file_and_line(suite, twistd_check, tmp_path, dae
 @pytest.mark.parametrize("daemon", DAEMONS)
 def test_bad_config_refuses_to_start(suite, tmp_path, daemon):
     config, filename, line = _bad_line_config(suite, daemon, "tree", tmp_path)
-    proc = suite.daemon(daemon, config)
-    suite.daemons[daemon] = proc  # the fixture stops it whatever happens
 
-    with pytest.raises(DaemonNotListening, match="exited with status"):
-        proc.start()
+    text = _refused_start(suite, daemon, config)
 
-    assert proc.returncode not in (None, 0), proc.describe()
-    text = proc.log_text() + proc.output_text()
-    assert _names_file_and_line(text, filename, line), proc.describe()
+    assert _names_file_and_line(text, filename, line), text
+
+
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_a_port_already_taken_stops_the_daemon_at_start_with_a_clear_message(suite, daemon):
+    config = suite.write(daemon)
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", suite.port_of(daemon)))
+        squatter.listen()
+
+        text = _refused_start(suite, daemon, config)
+
+    assert f"cannot listen on 127.0.0.1:{suite.port_of(daemon)}: Address already in use" in text, \
+        text
+    _assert_no_crash(text)

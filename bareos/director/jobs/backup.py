@@ -13,8 +13,8 @@ from twisted.internet import defer
 
 from bareos.catalog.api import name_bytes
 from bareos.director.jobs.common import (
-    epoch, final_status, is_passive, open_storage_job, reach_client, tell_client_where_storage_is,
-    tell_storage_to_dial_client, tls_flag, wait_for_end_job)
+    epoch, final_status, is_passive, open_storage_job, outlived, reach_client,
+    tell_client_where_storage_is, tell_storage_to_dial_client, tls_flag, wait_for_end_job)
 from bareos.director.jobs.job import JobFailed
 from bareos.director.jobs.storage import FileAttributes, StorageJobSession
 from bareos.protocol.cram import bash_spaces
@@ -134,8 +134,12 @@ async def run_backup(director, job):
     session = StorageJobSession(director, job, sd, attributes)
     sd.send("run")
     serving = defer.ensureDeferred(session.serve())
-    await fd.command("backup FileIndex=0\n", "2000 OK backup")
-    await wait_for_end_job(job, fd)
+    try:
+        await fd.command("backup FileIndex=0\n", "2000 OK backup")
+        await wait_for_end_job(job, fd)
+    except BaseException:
+        outlived(serving, job, "storage daemon session")
+        raise
     fd.conn.send_signal(Signal.TERMINATE)
     fd.close()
     await serving

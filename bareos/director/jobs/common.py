@@ -4,6 +4,7 @@ import re
 import time
 
 from twisted.internet import defer
+from twisted.logger import Logger
 
 from bareos.director.links import (
     DaemonLink, DaemonUnreachable, ProtocolViolation, connect_client, connect_storage)
@@ -15,6 +16,8 @@ from bareos.protocol.framing import Signal
 from bareos.protocol.jobstatus import JobStatus, daemons_outcome
 from bareos.protocol.tls import TlsPolicy
 from bareos.daemon.acceptor import resource_policy
+
+log = Logger(namespace="bareos.director.jobs")
 
 _SD_JOB_REPLY = re.compile(r"^3000 OK Job SDid=(\d+) SDtime=(\d+) Authorization=(\S+)")
 _DAEMON_PREFIX = re.compile(r"^\S+ JobId \d+: ")
@@ -198,3 +201,12 @@ def epoch(value):
 def final_status(job):
     """The job's outcome from what both daemons reported."""
     return daemons_outcome(job.fd_status, job.sd_status, job.fd_errors + job.sd_errors)
+
+
+def outlived(d, job, what):
+    """The job failed while ``d`` (``what``, e.g. its storage daemon session) still ran
+    beside it: ``d`` will fail too, as the job's links close; say so in the log instead
+    of leaving an unhandled error."""
+    d.addErrback(lambda failure: log.info("JobId {jobid}: the {what} ended after the job "
+                                          "failed: {reason}", jobid=job.jobid, what=what,
+                                          reason=failure.getErrorMessage()))

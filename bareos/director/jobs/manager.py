@@ -70,13 +70,15 @@ class JobManager:
         return job
 
     def _dispatch(self):
+        if not self.director.running:            # stopping: waiting jobs are canceled instead
+            return
         for job in sorted(self.waiting, key=lambda j: (j.priority, j.jobid)):
             limit = self._limit_reached(job)
             if limit is None:
                 self.waiting.remove(job)
                 self.running[job.jobid] = job
                 job.run()
-                defer.ensureDeferred(self._run(job))
+                self.director.spawn(self._run(job), f"JobId {job.jobid}")
             elif job.status is not limit:
                 job.queue(limit)
 
@@ -127,6 +129,8 @@ class JobManager:
 
     async def _finish(self, job, outcome):
         director = self.director
+        if job.is_final:                       # recorded already, when the director stopped
+            return
         job.end(outcome)
         for link in job.links:
             link.close()
@@ -153,6 +157,7 @@ class JobManager:
         self.jobs_run += 1
         job.announce_end()
         self._dispatch()
+        director.check_idle()
 
     # -- looking up, cancelling -------------------------------------------------
 
@@ -178,6 +183,22 @@ class JobManager:
         await self._tell_daemons_to_cancel(job)
         for link in job.links:
             link.close()
+
+    def cancel_all(self, reason):
+        """The director stops: cancel every job, saying why (``reason``) in its log."""
+        for job in self.waiting + list(self.running.values()):
+            self.director.messages.job_message(job, "warning", f"{reason}: the job is canceled.")
+            self.director.spawn(self.cancel(job), f"Canceling JobId {job.jobid}")
+
+    async def record_unfinished(self):
+        """The director stops and canceled jobs did not end in time: record them as
+        canceled now, while the catalog is open."""
+        for job in list(self.running.values()):
+            job.cancel_requested = True
+            self.director.messages.job_message(
+                job, "warning", "The job did not end in time after its cancel; it is "
+                                "recorded as canceled.")
+            await self._finish(job, JobStatus.CANCELED)
 
     async def _tell_daemons_to_cancel(self, job):
         async def client(resource):

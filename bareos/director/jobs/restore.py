@@ -11,8 +11,8 @@ the FD reports ``2800 End Job``.
 from twisted.internet import defer
 
 from bareos.director.jobs.common import (
-    final_status, is_passive, open_storage_job, reach_client, tell_client_where_storage_is,
-    tell_storage_to_dial_client, tls_flag, wait_for_end_job)
+    final_status, is_passive, open_storage_job, outlived, reach_client,
+    tell_client_where_storage_is, tell_storage_to_dial_client, tls_flag, wait_for_end_job)
 from bareos.director.jobs.job import JobFailed
 from bareos.director.jobs.storage import StorageJobSession
 from bareos.protocol.cram import bash_spaces
@@ -84,17 +84,19 @@ async def run_restore(director, job):
         # §5.4: the FD gets the key, the SD dials it, then the SD job runs
         await fd.command(f"setauthorization Authorization={key}\n", "2000 OK Authorization")
         await tell_storage_to_dial_client(director, job, sd)
-        sd.send("run")
-        serving = defer.ensureDeferred(session.serve())
-    else:
-        sd.send("run")
-        serving = defer.ensureDeferred(session.serve())
-        await tell_client_where_storage_is(director, job, fd, authorization=key)
-    where = job.options.get("where") or ""
-    replace = REPLACE_CODES[job.options.get("replace", "always").lower()]
-    await fd.command(f"restore replace={replace} prelinks=0 where={bash_spaces(where)}\n",
-                     "2000 OK restore")
-    await wait_for_end_job(job, fd)
+    sd.send("run")
+    serving = defer.ensureDeferred(session.serve())
+    try:
+        if not is_passive(job):
+            await tell_client_where_storage_is(director, job, fd, authorization=key)
+        where = job.options.get("where") or ""
+        replace = REPLACE_CODES[job.options.get("replace", "always").lower()]
+        await fd.command(f"restore replace={replace} prelinks=0 where={bash_spaces(where)}\n",
+                         "2000 OK restore")
+        await wait_for_end_job(job, fd)
+    except BaseException:
+        outlived(serving, job, "storage daemon session")
+        raise
     await serving
     sd.close()
     if job.options.get("storage_end"):

@@ -32,7 +32,7 @@ def beat(entry):
 def setup():
     clock = Clock()
     pool = ClientConnectionPool(clock)
-    pool.start()
+    pool.startService()
     return clock, pool
 
 

@@ -6,7 +6,6 @@ from twisted.internet.task import Clock
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import FILEDAEMON
-from bareos.filedaemon.datachannel import JobThreads
 from bareos.filedaemon.daemon import FileDaemon
 from bareos.filedaemon.director_link import DirectorLink
 
@@ -51,13 +50,13 @@ def test_job_messages_reach_the_append_file_with_their_filter(tmp_path):
 
 def test_a_file_daemon_that_only_dials_out_opens_no_port(tmp_path):
     fd = file_daemon(tmp_path, incoming="no")
-    assert not any(isinstance(s, StreamServerEndpointService) for s in fd)
-    assert [type(s) for s in fd] == [JobThreads, DirectorLink]
+    assert not any(isinstance(s, StreamServerEndpointService) for s in fd.intake)
+    assert [type(s) for s in fd.intake] == [DirectorLink]
 
 
 def test_a_file_daemon_that_also_accepts_directors_listens(tmp_path):
     fd = file_daemon(tmp_path, incoming="yes")
-    assert sum(isinstance(s, StreamServerEndpointService) for s in fd) == 1
+    assert sum(isinstance(s, StreamServerEndpointService) for s in fd.intake) == 1
     assert len(fd.director_links) == 1
 
 
