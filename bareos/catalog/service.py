@@ -63,7 +63,7 @@ class CatalogService(service.Service):
 
     def _open_failed(self, failure):
         self._opening = None
-        if failure.check(defer.CancelledError):        # stopped while opening
+        if failure.check(defer.CancelledError) or not self.running:   # stopped while opening
             return
         log.critical("Cannot use the catalog {name}: {error}", name=self.resource.name,
                      error=failure.value)
