@@ -13,7 +13,9 @@ Catalog.  Then, per run, two real processes:
 * ``twistd -n bareos-dir -c ...``: timed from the process start until its socket listens
   (catalog opened, services started); its peak RSS (VmHWM) then; stopped afterwards.
 
-Printed (nothing is asserted): medians with [min-max] over the runs, and the peak RSS.
+Printed (nothing is asserted): medians with [min-max] over the runs of the wall time and of
+the process's CPU time (user + system: the figure that does not depend on what else the
+machine runs), and the peak RSS.
 ``--runs-large K`` uses K runs for N >= 50,000 when a run takes long.
 """
 
@@ -70,8 +72,15 @@ def peak_rss_mib(pid):
     raise RuntimeError("no VmHWM")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a running process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def time_config_check(suite, config):
-    """(seconds, peak RSS MiB) of ``twistd bareos-dir -c CONFIG -t``."""
+    """(seconds, peak RSS MiB, CPU seconds) of ``twistd bareos-dir -c CONFIG -t``."""
     argv = twistd_command("bareos-dir", ["-c", str(config), "-t"], logfile=suite.run_dir / "check.log")
     started = time.monotonic()
     proc = subprocess.Popen(argv, cwd=REPO, env=daemon_env(), stdout=subprocess.PIPE,
@@ -82,18 +91,18 @@ def time_config_check(suite, config):
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"bareos-dir -t failed ({proc.returncode}):\n{output.decode(errors='replace')}")
-    return took, usage.ru_maxrss / 1024
+    return took, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def time_start(suite, config, timeout):
-    """(seconds until it listens, peak RSS MiB then) of ``twistd -n bareos-dir -c CONFIG``."""
+    """(seconds until it listens, peak RSS MiB, CPU seconds then) of ``twistd -n bareos-dir -c CONFIG``."""
     director = suite.daemon("dir", config)
     director.start_timeout = timeout
     started = time.monotonic()
     director.start(wait=True)
     took = time.monotonic() - started
     try:
-        return took, peak_rss_mib(director.pid)
+        return took, peak_rss_mib(director.pid), cpu_seconds(director.pid)
     finally:
         director.stop()
 
@@ -125,12 +134,13 @@ def main():
         rows.append((clients, runs, checks, starts))
         print(f"N={clients}: -t {describe([c[0] for c in checks])}, listening after "
               f"{describe([s[0] for s in starts])}", flush=True)
-    print("\n| Clients (+ a Job each) | runs | `bareos-dir -t` | peak RSS `-t` | start until listening |"
-          " peak RSS running |")
-    print("|---:|---:|---|---:|---|---:|")
+    print("\n| Clients (+ a Job each) | runs | `bareos-dir -t` wall | its CPU | peak RSS |"
+          " start until listening | its CPU | peak RSS |")
+    print("|---:|---:|---|---|---:|---|---|---:|")
     for clients, runs, checks, starts in rows:
         print(f"| {clients:,} | {runs} | {describe([c[0] for c in checks])} | "
-              f"{max(c[1] for c in checks):.0f} MiB | {describe([s[0] for s in starts])} | "
+              f"{describe([c[2] for c in checks])} | {max(c[1] for c in checks):.0f} MiB | "
+              f"{describe([s[0] for s in starts])} | {describe([s[2] for s in starts])} | "
               f"{max(s[1] for s in starts):.0f} MiB |")
     print(f"(configurations under {work})")
 
