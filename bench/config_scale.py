@@ -16,6 +16,7 @@ Catalog.  Then, per run, two real processes:
 Printed (nothing is asserted): medians with [min-max] over the runs of the wall time and of
 the process's CPU time (user + system: the figure that does not depend on what else the
 machine runs), and the peak RSS.
+``--without-jobs`` writes the Clients alone (as ``bench/client_initiated.py`` does).
 ``--runs-large K`` uses K runs for N >= 50,000 when a run takes long.
 """
 
@@ -39,8 +40,8 @@ def client_name(index):
     return f"client-{index:06d}"
 
 
-def scale_resources(suite, clients):
-    """The director's ``{"<type>/<name>.conf": text}`` with *clients* Clients and Jobs."""
+def scale_resources(suite, clients, with_jobs=True):
+    """The director's ``{"<type>/<name>.conf": text}`` with *clients* Clients (and a Job each)."""
     shared = resource_files(
         Resource("FileSet", {"Name": "ScaleSet", "Include": {"Options": {"Signature": "MD5"},
                                                              "File": [Path("/etc")]}}),
@@ -51,7 +52,7 @@ def scale_resources(suite, clients):
           for name in ("Full", "Incremental", "Differential")),
         Resource("Messages", {"Name": "Standard", "Console": "all", "Catalog": "all"}),
     )
-    jobs = resource_files(*(
+    jobs = {} if not with_jobs else resource_files(*(
         Resource("Job", {
             "Name": f"backup-{client_name(i)}", "Type": "Backup", "Level": "Incremental",
             "Client": client_name(i), "FileSet": "ScaleSet", "Schedule": "Nightly",
@@ -118,6 +119,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--runs-large", type=int, default=None,
                         help="runs for N >= 50,000 (default: --runs)")
+    parser.add_argument("--without-jobs", action="store_true",
+                        help="Clients only, as bench/client_initiated.py configures them")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for a start")
     parser.add_argument("--work", help="work directory (default: a new temporary one)")
     args = parser.parse_args()
@@ -125,7 +128,8 @@ def main():
     rows = []
     for clients in args.clients:
         suite = Suite(work / f"n{clients}")
-        config = write_config_tree(suite.etc / "dir", "bareos-dir.d", scale_resources(suite, clients))
+        resources = scale_resources(suite, clients, with_jobs=not args.without_jobs)
+        config = write_config_tree(suite.etc / "dir", "bareos-dir.d", resources)
         runs = args.runs_large if clients >= 50000 and args.runs_large else args.runs
         checks, starts = [], []
         for _ in range(runs):
@@ -134,7 +138,8 @@ def main():
         rows.append((clients, runs, checks, starts))
         print(f"N={clients}: -t {describe([c[0] for c in checks])}, listening after "
               f"{describe([s[0] for s in starts])}", flush=True)
-    print("\n| Clients (+ a Job each) | runs | `bareos-dir -t` wall | its CPU | peak RSS |"
+    what = "Clients" if args.without_jobs else "Clients (+ a Job each)"
+    print(f"\n| {what} | runs | `bareos-dir -t` wall | its CPU | peak RSS |"
           " start until listening | its CPU | peak RSS |")
     print("|---:|---:|---|---|---:|---|---|---:|")
     for clients, runs, checks, starts in rows:
