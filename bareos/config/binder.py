@@ -105,7 +105,7 @@ def _add(config: Configuration, resource: Resource) -> None:
     if resource._schema.count == EXACTLY_ONE and config.resources(resource.type):
         file, line = config.resources(resource.type)[0].location
         _fail(resource.location, f"only one {resource.type} resource is allowed (first defined at {file}:{line})")
-    config._resources.append(resource)
+    config.add(resource)
 
 
 def _check_counts(config: Configuration, source: "str | os.PathLike[str]") -> None:

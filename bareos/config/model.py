@@ -77,12 +77,18 @@ class Resource(Section):
 
 
 class Configuration:
-    """The resources of one daemon's configuration, plus the warnings found loading it."""
+    """The resources of one daemon's configuration, plus the warnings found loading it.
+
+    Resources are indexed by type and by (type, name) as they are added, so that
+    ``resources(type)`` and ``get(type, name)`` cost the same with 10 or 50,000 resources.
+    """
 
     def __init__(self, schema: DaemonSchema) -> None:
         self.schema = schema
         self.warnings: list[str] = []
         self._resources: list[Resource] = []
+        self._by_type: dict[str, list[Resource]] = {}  # canonical type name -> in definition order
+        self._by_name: dict[str, dict[str, Resource]] = {}  # canonical type name -> name -> resource
 
     def _type_name(self, type_name: str) -> str:
         resource_schema = self.schema.resource(type_name)
@@ -90,15 +96,20 @@ class Configuration:
             raise KeyError(f"{self.schema.daemon_name} has no resource type {type_name!r}")
         return resource_schema.name
 
+    def add(self, resource: Resource) -> None:
+        """Append ``resource``; the binder refuses a duplicate name before it gets here."""
+        self._resources.append(resource)
+        self._by_type.setdefault(resource.type, []).append(resource)
+        self._by_name.setdefault(resource.type, {}).setdefault(resource.name, resource)
+
     def resources(self, type_name: Optional[str] = None) -> list[Resource]:
         """Resources of one type (all if None), in definition order."""
         if type_name is None:
             return list(self._resources)
-        wanted = self._type_name(type_name)
-        return [resource for resource in self._resources if resource.type == wanted]
+        return list(self._by_type.get(self._type_name(type_name), ()))
 
     def get(self, type_name: str, name: str) -> Optional[Resource]:
-        return next((resource for resource in self.resources(type_name) if resource.name == name), None)
+        return self._by_name.get(self._type_name(type_name), {}).get(name)
 
     def only(self, type_name: str) -> Resource:
         """The single resource of a type the schema requires exactly once (e.g. Director)."""

@@ -5,6 +5,7 @@ Names of resource types and directives match case- and space-insensitively
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ class Directive:
     acted_on: bool = True  # False: accepted for compatibility, warned about, ignored
     attribute: Optional[str] = None  # overrides the snake_case name where it would clash (Job "Type")
 
-    @property
+    @cached_property  # computed once: attribute look-ups on every Section go through it
     def attr(self) -> str:
         return self.attribute or attribute_name(self.name)
 

@@ -95,9 +95,14 @@ class Scheduler(service.Service):
     def upcoming(self, hours=24):
         """Rows for the "Scheduled Jobs" section: each Run line's next start within ``hours``."""
         now = datetime.fromtimestamp(self.clock.seconds())
+        # Jobs sharing a Schedule share its RunSpecs: each spec's next start is computed once,
+        # not once per job (10,000 jobs on one Schedule).
+        next_starts = {}
         rows = []
         for job_resource, spec in self._runs():
-            for when, _ in upcoming([spec], now, now + timedelta(hours=hours), first_only=True):
+            if id(spec) not in next_starts:
+                next_starts[id(spec)] = upcoming([spec], now, now + timedelta(hours=hours), first_only=True)
+            for when, _ in next_starts[id(spec)]:
                 rows.append({
                     "level": spec.level or job_resource.level or "", "type": job_resource.job_type,
                     "priority": spec.overrides.get("Priority", job_resource.priority),

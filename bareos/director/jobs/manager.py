@@ -45,6 +45,12 @@ class JobManager:
         self._sequence = 0
         self._incoming_started = {}                         # (job, client) -> time started
         self._incoming_checks = set()                       # (job, client) being checked
+        # Client name -> its Jobs with a Run On Incoming Connect Interval: a connecting client
+        # looks up its own jobs instead of scanning every Job (10,000 clients with a Job each).
+        self._incoming_jobs = {}
+        for resource in director.config.resources("job"):
+            if resource.run_on_incoming_connect_interval:
+                self._incoming_jobs.setdefault(resource.client, []).append(resource)
 
     # -- creating and starting -------------------------------------------------
 
@@ -236,9 +242,9 @@ class JobManager:
         restart on every reconnection), and one check runs at a time per job and client.
         """
         director = self.director
-        for resource in director.config.resources("job"):
+        for resource in self._incoming_jobs.get(client.name, ()):
             interval = resource.run_on_incoming_connect_interval
-            if not interval or resource.client != client.name or resource.enabled is False:
+            if resource.enabled is False:
                 continue
             if any(j.resource is resource for j in list(self.running.values()) + self.waiting):
                 continue
