@@ -79,12 +79,14 @@ def _admission(max_connections: int) -> tuple[Directive, ...]:
     """Which accepted connections a daemon serves (``bareos.protocol.admission``).
 
     ``Maximum Connections`` is Bareos': how many connections are handled at once (Bareos
-    raises it to fit its other limits; so does ``Daemon.admission_limits``).  The others are
+    raises it to fit its other limits; so does ``Daemon.admission_limits``); connections over it
+    wait, up to ``Maximum Waiting Connections``.  The others are
     project extensions (not Bareos) against password guessing and floods of connections that
     never log in.
     """
     return (
         _("Maximum Connections", POSITIVE, max_connections),
+        _("Maximum Waiting Connections", POSITIVE, 1000),
         _("Maximum Unauthenticated Connections", POSITIVE, 64),
         _("Maximum Unauthenticated Connections Per Address", POSITIVE, 10),
         _("Maximum Failed Logins Per Address", POSITIVE, 10),

@@ -153,6 +153,7 @@ class Daemon(service.MultiService):
         res = self.resource
         return AdmissionLimits(
             max_connections=max(res.maximum_connections, self.minimum_connections()),
+            max_waiting=res.maximum_waiting_connections,
             max_unauthenticated=res.maximum_unauthenticated_connections,
             max_unauthenticated_per_address=res.maximum_unauthenticated_connections_per_address,
             max_failed_logins_per_address=res.maximum_failed_logins_per_address,

@@ -1,9 +1,10 @@
 """Which accepted connections a daemon serves: failed logins cost the attacker, not us.
 
 One ``AdmissionControl`` per daemon, shared by all its listening ports, decides at accept
-time, before a byte is read, whether a connection is served at all::
+time, before a byte is processed, whether a connection is served, waits, or is refused::
 
     admission = control.admit(host)      # None: refused, close the socket at once
+    admission.wait_for_turn(let_in, refuse)  # when admission.waiting: called back once, later
     admission.session_started()          # the daemon runs its handler for the connection
     admission.authenticated()            # the peer proved its key (CRAM-MD5 succeeded)
     admission.failed()                   # it did not (said as soon as the answer is found
@@ -12,8 +13,16 @@ time, before a byte is read, whether a connection is served at all::
                                          # open, e.g. a waiting client-initiated link)
     admission.connection_closed()
 
-A connection is refused when the daemon already serves ``max_connections`` (Bareos' ``Maximum
-Connections``: the connections being handled at once), when ``max_unauthenticated`` connections
+A connection over ``max_connections`` (Bareos' ``Maximum Connections``: the connections being
+handled at once) waits, as in Bareos, whose extra connections wait for a thread: its bytes are
+kept, not processed, and the oldest waiting connection is let in when a served one ends.  At
+most ``max_waiting`` wait (``Maximum Waiting Connections``, over all the daemon's listening
+ports; each holds a socket and at most a few kilobytes of its first bytes); one more is
+refused.  A waiting connection does not count
+as unauthenticated until it is let in, and one whose peer hangs up leaves the queue.
+
+A connection is refused when ``max_connections`` are served and the queue is full, when
+``max_unauthenticated`` connections
 (from anywhere) have not authenticated yet, when its address failed to log in
 ``max_failed_logins_per_address`` times within the last ``failed_login_window`` seconds, or when
 a login from its address failed within the window and ``max_unauthenticated_per_address`` from
@@ -22,7 +31,9 @@ once: a director starting twenty jobs opens forty to its storage daemon.)  A con
 as unauthenticated until it authenticates or its handler ends: a wrong password keeps its
 place during the delay before the refusal even when the peer hangs up at once, so a guesser
 gets at most ``max_failed_logins_per_address`` guesses evaluated per window, plus those already
-in flight when it reached that number.
+in flight when it reached that number.  An address locked out by its failures is refused at
+once, before it would wait; the limits on unauthenticated connections are checked again when a
+waiting connection is let in.
 
 Refusals are logged once per window and reason (and address), with the number refused since
 the last such line, so a flood does not flood the log.  Pure: the time comes from an injected
@@ -33,7 +44,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Optional
+import enum
+from typing import Callable, Optional
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -43,6 +55,7 @@ log = Logger(namespace="bareos.admission")
 @dataclasses.dataclass(frozen=True)
 class AdmissionLimits:
     max_connections: int
+    max_waiting: int
     max_unauthenticated: int
     max_unauthenticated_per_address: int
     max_failed_logins_per_address: int
@@ -86,33 +99,53 @@ class AdmissionControl:
         self.daemon_name = daemon_name
         self.served = 0
         self.unauthenticated: collections.Counter[str] = collections.Counter()
+        self.waiting: dict[Admission, None] = {}      # an ordered set: the oldest first
+        self._letting_in = False
         self._failures: dict[str, collections.deque[float]] = {}   # address -> times
         self._refusals = ThrottledLog(log, clock, limits.failed_login_window)
 
     def admit(self, address: str) -> Optional[Admission]:
-        """An ``Admission`` for a connection just accepted from ``address``, or None (the
-        caller closes the connection at once; the refusal is logged here)."""
-        reason = self._refusal_reason(address)
+        """An ``Admission`` for a connection just accepted from ``address`` (it may have to
+        wait, see ``Admission.waiting``), or None: the caller closes the connection at once
+        (the refusal is logged here)."""
+        reason = self._lockout_reason(address)
+        if reason is None and self.served >= self.limits.max_connections:
+            if len(self.waiting) < self.limits.max_waiting:
+                admission = Admission(self, address, waiting=True)
+                self.waiting[admission] = None
+                self._refusals.warn("waiting", f"{self.daemon_name}: {self.limits.max_connections}"
+                                               f" connections are being served (Maximum "
+                                               f"Connections): new ones wait for a free place")
+                return admission
+            reason = ("connections", f"{self.limits.max_connections} connections are being "
+                                     f"served (Maximum Connections) and "
+                                     f"{self.limits.max_waiting} wait (Maximum Waiting "
+                                     f"Connections)")
+        if reason is None:
+            reason = self._unauthenticated_reason(address)
         if reason is not None:
-            key, text = reason
-            self._refusals.warn(key, f"{self.daemon_name}: connection from {address} refused: "
-                                     f"{text}")
+            self._refuse(address, reason)
             return None
-        self.served += 1
-        self.unauthenticated[address] += 1
-        return Admission(self, address)
+        admission = Admission(self, address, waiting=False)
+        self._count_served(address)
+        return admission
 
-    def _refusal_reason(self, address: str) -> Optional[tuple[object, str]]:
+    def _refuse(self, address: str, reason: tuple[object, str]) -> None:
+        key, text = reason
+        self._refusals.warn(key, f"{self.daemon_name}: connection from {address} refused: {text}")
+
+    def _lockout_reason(self, address: str) -> Optional[tuple[object, str]]:
         limits = self.limits
-        failures = self.recent_failures(address)
-        if failures >= limits.max_failed_logins_per_address:
+        if self.recent_failures(address) >= limits.max_failed_logins_per_address:
             return (("failures", address),
                     f"{limits.max_failed_logins_per_address} failed logins from it within "
                     f"{limits.failed_login_window:g} s")
-        if self.served >= limits.max_connections:
-            return ("connections", f"{limits.max_connections} connections are being served "
-                                   f"(Maximum Connections)")
-        if failures and self.unauthenticated[address] >= limits.max_unauthenticated_per_address:
+        return None
+
+    def _unauthenticated_reason(self, address: str) -> Optional[tuple[object, str]]:
+        limits = self.limits
+        if (self.recent_failures(address)
+                and self.unauthenticated[address] >= limits.max_unauthenticated_per_address):
             return (("unauthenticated", address),
                     f"{limits.max_unauthenticated_per_address} connections from it are not "
                     f"authenticated yet, and a login from it failed within "
@@ -121,6 +154,31 @@ class AdmissionControl:
             return ("unauthenticated", f"{limits.max_unauthenticated} connections are not "
                                        f"authenticated yet")
         return None
+
+    def _count_served(self, address: str) -> None:
+        self.served += 1
+        self.unauthenticated[address] += 1
+
+    def _let_in_waiting(self) -> None:
+        """Let the oldest waiting connections in while places are free.  Letting one in runs
+        its handler, which may end at once and free its place again: the outer call goes on."""
+        if self._letting_in:
+            return
+        self._letting_in = True
+        try:
+            while self.waiting and self.served < self.limits.max_connections:
+                admission = next(iter(self.waiting))
+                del self.waiting[admission]
+                reason = (self._lockout_reason(admission.address)
+                          or self._unauthenticated_reason(admission.address))
+                if reason is None:
+                    self._count_served(admission.address)
+                    admission._let_in()
+                else:
+                    self._refuse(admission.address, reason)
+                    admission._refuse()
+        finally:
+            self._letting_in = False
 
     def recent_failures(self, address: str) -> int:
         """Failed logins from ``address`` within the window (older ones are forgotten)."""
@@ -146,16 +204,37 @@ class AdmissionControl:
             del self.unauthenticated[address]
 
 
-class Admission:
-    """One admitted connection's claim on the limits; see the module docstring."""
+class _Turn(enum.Enum):
+    WAITING = "waiting"             # over Maximum Connections: in the queue, not read
+    SERVED = "served"               # counts for Maximum Connections until released
+    DONE = "done"                   # released, refused after waiting, or gone while waiting
 
-    def __init__(self, control: AdmissionControl, address: str) -> None:
+
+class Admission:
+    """One accepted connection's claim on the limits; see the module docstring."""
+
+    def __init__(self, control: AdmissionControl, address: str, waiting: bool) -> None:
         self._control = control
         self.address = address
-        self._unauthenticated = True
-        self._served = True
+        self._turn = _Turn.WAITING if waiting else _Turn.SERVED
+        self._unauthenticated = not waiting
         self._session_running = False
         self._failed = False
+        self._on_let_in: Optional[Callable[[], object]] = None
+        self._on_refused: Optional[Callable[[], object]] = None
+
+    @property
+    def waiting(self) -> bool:
+        """True while the connection waits for a place under Maximum Connections: nothing of
+        it may be processed until ``let_in`` is called back."""
+        return self._turn is _Turn.WAITING
+
+    def wait_for_turn(self, let_in: Callable[[], object],
+                      refused: Callable[[], object]) -> None:
+        """Once its turn comes, either ``let_in()`` (serve it now) or ``refused()`` (close it:
+        over a limit on unauthenticated connections by then) is called."""
+        self._on_let_in = let_in
+        self._on_refused = refused
 
     def session_started(self) -> None:
         self._session_running = True
@@ -174,10 +253,24 @@ class Admission:
         self._release()
 
     def connection_closed(self) -> None:
-        """The transport is gone.  A running handler keeps the claim until it ends (a failed
-        login still waits out its delay)."""
-        if not self._session_running:
+        """The transport is gone.  A waiting connection leaves the queue; a running handler
+        keeps the claim until it ends (a failed login still waits out its delay)."""
+        if self._turn is _Turn.WAITING:
+            del self._control.waiting[self]
+            self._turn = _Turn.DONE
+        elif not self._session_running:
             self._release()
+
+    def _let_in(self) -> None:
+        self._turn = _Turn.SERVED
+        self._unauthenticated = True
+        assert self._on_let_in is not None, "a waiting admission without wait_for_turn()"
+        self._on_let_in()
+
+    def _refuse(self) -> None:
+        self._turn = _Turn.DONE
+        assert self._on_refused is not None, "a waiting admission without wait_for_turn()"
+        self._on_refused()
 
     def _leave_unauthenticated(self) -> None:
         if self._unauthenticated:
@@ -186,6 +279,7 @@ class Admission:
 
     def _release(self) -> None:
         self._leave_unauthenticated()
-        if self._served:
-            self._served = False
+        if self._turn is _Turn.SERVED:
+            self._turn = _Turn.DONE
             self._control.served -= 1
+            self._control._let_in_waiting()

@@ -11,7 +11,8 @@ transport is paused, which gives back-pressure all the way to the sender.
 
 ``SniffingServerFactory`` decides per accepted connection, from its first
 bytes, whether the peer speaks cleartext (a hello packet) or starts TLS; before
-that, its ``AdmissionControl`` decides whether the connection is served at all.
+that, its ``AdmissionControl`` decides whether the connection is served now, waits for
+its turn, or is refused.
 """
 
 from __future__ import annotations
@@ -299,10 +300,16 @@ class _Sniffer(protocol.Protocol):
 
     Bytes 4..10 of a cleartext connection read ``Hello `` (after the length
     header of the hello packet); anything else is taken as a TLS ClientHello.
+
+    A connection that waits for its turn (over Maximum Connections, see ``admission``)
+    is read but not processed: its bytes are kept, so that a peer hanging up is seen
+    and leaves the queue, up to ``_WAITING_BUFFER_BYTES``; above that it is no longer
+    read until its turn (TCP then holds the peer back).
     """
 
     _SNIFF_BYTES = 10
-    transport: interfaces.ITCPTransport
+    _WAITING_BUFFER_BYTES = 16 * 1024     # a hello, or a TLS ClientHello, fits
+    transport: _Transport  # type: ignore[assignment]
 
     def __init__(self, factory: "SniffingServerFactory", addr: Optional[IAddress],
                  admission: Optional[Admission]) -> None:
@@ -312,16 +319,39 @@ class _Sniffer(protocol.Protocol):
         self._buffer = b""
         self._inner: Optional[interfaces.IProtocol] = None
         self._timeout: Optional[IDelayedCall] = None
+        self._waiting = admission is not None and admission.waiting
+        if admission is not None and self._waiting:
+            admission.wait_for_turn(self._let_in, self._refused_after_waiting)
 
     def connectionMade(self) -> None:
-        self._timeout = self._factory.clock.callLater(
-            self._factory.sniff_timeout, self.transport.abortConnection)
+        if not self._waiting:
+            self._start_timeout()
 
     def dataReceived(self, data: bytes) -> None:
         if self._inner is not None:
             self._inner.dataReceived(data)
             return
         self._buffer += data
+        if self._waiting:
+            if len(self._buffer) > self._WAITING_BUFFER_BYTES:
+                self.transport.pauseProducing()
+            return
+        self._sniff()
+
+    def _let_in(self) -> None:
+        self._waiting = False
+        self.transport.resumeProducing()
+        self._start_timeout()
+        self._sniff()
+
+    def _refused_after_waiting(self) -> None:
+        self.transport.loseConnection()
+
+    def _start_timeout(self) -> None:
+        self._timeout = self._factory.clock.callLater(
+            self._factory.sniff_timeout, self.transport.abortConnection)
+
+    def _sniff(self) -> None:
         if len(self._buffer) < self._SNIFF_BYTES:
             return
         self._cancel_timeout()
@@ -343,7 +373,7 @@ class _Sniffer(protocol.Protocol):
         # The BareosConnection itself, or the one a TLS layer wraps
         connection = cast(BareosConnection, getattr(inner, "wrappedProtocol", inner))
         connection.admission = self._admission
-        inner.makeConnection(self.transport)
+        inner.makeConnection(cast(interfaces.ITransport, self.transport))
         inner.dataReceived(buffered)
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
@@ -364,7 +394,8 @@ class SniffingServerFactory(protocol.Factory):
 
     ``wrapped`` builds the BareosConnection; ``tls_context`` (an
     IOpenSSLServerConnectionCreator, e.g. a PSK context factory) or None;
-    ``admission`` refuses connections over the daemon's limits (None: serve all).
+    ``admission`` makes connections over the daemon's limits wait or refuses them (None:
+    serve all).
     """
 
     log = Logger(namespace="bareos.protocol")

@@ -654,14 +654,15 @@ class Suite:
         ) | dict(extra_resources or {})
 
     def sd_resources(self, *, director_tls: TlsPolicy = TLS_NONE, storage_tls: TlsPolicy = TLS_NONE,
-                     monitor: bool = False,
+                     monitor: bool = False, storage_extra: Sequence[str] = (),
                      extra_resources: Optional[Mapping[str, str]] = None) -> dict[str, str]:
-        """Storage daemon configuration as ``{"<type>/<name>.conf": text}``."""
+        """Storage daemon configuration as ``{"<type>/<name>.conf": text}``; ``storage_extra``:
+        more directive lines for its Storage resource."""
         return resource_files(
             Resource("Storage", [
                 {"Name": self.storage_daemon_name, "SdAddress": self.host, "SdPort": self.sd_port,
                  "Working Directory": self.sd_work},
-                *tls_directives(storage_tls)]),
+                *tls_directives(storage_tls), *storage_extra]),
             director_of_daemon(self.director_name, self.sd_password, director_tls, monitor=monitor),
             file_device(self.storage_dir),
             messages_to_director(self.director_name),

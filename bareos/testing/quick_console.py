@@ -62,20 +62,30 @@ class QuickConsole:
 
 
 class QuickDirector(PlainConsole):
-    """A director's command session with a file (or storage) daemon."""
+    """A director's command session with a file (or storage) daemon.
 
-    def __init__(self, port, password, name, host=LOOPBACK, timeout=30):
+    ``log_in=False`` only connects and sends the hello; ``log_in()`` does the rest (a test
+    can so queue connections in a known order and log them in one by one)."""
+
+    def __init__(self, port, password, name, host=LOOPBACK, timeout=30, log_in=True):
         super().__init__()
         self.timeout = timeout
+        self._key = password_key(password)
+        self._name = name
         self.sock = socket.create_connection((host, port), timeout=timeout)
         try:
             self._send(format_hello(Hello(HelloKind.DIRECTOR, name, version=bareos.VERSION)))
-            self._converse(initiator_steps(password_key(password), f"R_DIRECTOR::{name}",
-                                           TlsPolicy.NONE, FAILURE_DELAY), timeout)
-            self.greeting = self._receive(timeout)
+            if log_in:
+                self.log_in()
         except BaseException:
             self.stop()
             raise
+
+    def log_in(self):
+        """Answer the daemon's challenge and authenticate it; keeps its greeting."""
+        self._converse(initiator_steps(self._key, f"R_DIRECTOR::{self._name}", TlsPolicy.NONE,
+                                       FAILURE_DELAY), self.timeout)
+        self.greeting = self._receive(self.timeout)
 
     def command(self, line):
         """Send one command line; return the first reply packet."""

@@ -95,7 +95,8 @@ def fuzz_accept_path(kind, tmp_path, log_events):
         assert unexpected_failures(log_events[logged_before:]) == []
         # Whatever the peer did, its connection gave back its place under the daemon's limits.
         admission = harness.daemon.admission
-        assert (admission.served, dict(admission.unauthenticated)) == (0, {})
+        assert (admission.served, dict(admission.unauthenticated), len(admission.waiting)) == (
+            0, {}, 0)
 
     one_peer()
     print(f"\n{harness.peers} peers tried on the {kind}'s accept path")

@@ -1,5 +1,7 @@
 """AdmissionControl on a task.Clock: which accepted connections a daemon serves."""
 
+import dataclasses
+
 import pytest
 from twisted.internet import task
 from twisted.logger import globalLogPublisher
@@ -7,7 +9,7 @@ from twisted.logger import globalLogPublisher
 from bareos.protocol.admission import AdmissionControl, AdmissionLimits
 from bareos.protocol.conversation import RECEIVE, RefusalDelay, challenge_steps
 
-LIMITS = AdmissionLimits(max_connections=6, max_unauthenticated=4,
+LIMITS = AdmissionLimits(max_connections=6, max_waiting=10, max_unauthenticated=4,
                          max_unauthenticated_per_address=2, max_failed_logins_per_address=3,
                          failed_login_window=60)
 
@@ -60,17 +62,111 @@ def test_after_a_failure_an_address_may_hold_few_unauthenticated_connections():
     assert admissions.admit("10.0.0.2") is not None         # others are served
 
 
-def test_maximum_connections_counts_authenticated_connections_until_their_handler_ends():
+def serve_authenticated(admissions, address):
+    admission = admissions.admit(address)
+    admission.session_started()
+    admission.authenticated()
+    return admission
+
+
+def wait_in_queue(admissions, address, outcomes):
+    """Admit a connection that must wait; ``outcomes`` gets (address, "in"/"refused")."""
+    admission = admissions.admit(address)
+    assert admission is not None and admission.waiting
+    admission.wait_for_turn(lambda: outcomes.append((address, "in")),
+                            lambda: outcomes.append((address, "refused")))
+    return admission
+
+
+def test_over_maximum_connections_a_connection_waits_until_a_handler_ends():
     admissions, _ = control()
-    served = []
-    for n in range(6):
-        admission = admissions.admit(f"10.0.0.{n}")
+    served = [serve_authenticated(admissions, f"10.0.0.{n}") for n in range(6)]
+    outcomes = []
+    waiting = wait_in_queue(admissions, "10.0.1.1", outcomes)
+    assert (admissions.served, len(admissions.waiting), outcomes) == (6, 1, [])
+    served[0].session_ended()                 # e.g. a client-initiated link now waits in a pool
+    assert outcomes == [("10.0.1.1", "in")] and not waiting.waiting
+    assert (admissions.served, len(admissions.waiting)) == (6, 0)
+
+
+def test_waiting_connections_are_let_in_oldest_first_as_places_free():
+    admissions, _ = control(dataclasses.replace(LIMITS, max_connections=2))
+    served = [serve_authenticated(admissions, "10.0.0.1") for _ in range(2)]
+    outcomes = []
+    waiting = [wait_in_queue(admissions, f"10.0.1.{n}", outcomes) for n in range(10)]
+    for admission in served:
+        admission.session_ended()
+    assert outcomes == [("10.0.1.0", "in"), ("10.0.1.1", "in")]
+    for n, admission in enumerate(waiting):   # each handler in turn ends, the next comes in
         admission.session_started()
         admission.authenticated()
-        served.append(admission)
+        admission.session_ended()
+        admission.connection_closed()
+        assert len(outcomes) == min(n + 3, 10)
+    assert outcomes == [(f"10.0.1.{n}", "in") for n in range(10)]
+    assert (admissions.served, len(admissions.waiting), admissions.unauthenticated) == (0, 0, {})
+
+
+def test_waiting_connections_do_not_count_as_unauthenticated_until_let_in():
+    admissions, _ = control(dataclasses.replace(LIMITS, max_connections=2,
+                                                max_unauthenticated=2))
+    first = [admissions.admit("10.0.0.1") for _ in range(2)]   # logging in: 2 unauthenticated
+    outcomes = []
+    for _ in range(5):
+        wait_in_queue(admissions, "10.0.0.2", outcomes)      # waits, is not refused
+    assert sum(admissions.unauthenticated.values()) == 2
+    first[0].connection_closed()
+    assert outcomes == [("10.0.0.2", "in")]
+    assert admissions.unauthenticated == {"10.0.0.1": 1, "10.0.0.2": 1}
+
+
+def test_a_locked_out_address_is_refused_at_once_rather_than_waiting(refusals):
+    admissions, _ = control(dataclasses.replace(LIMITS, max_connections=1))
+    for _ in range(3):
+        failed_login(admissions, "10.0.0.1")
+    serve_authenticated(admissions, "10.0.0.2")
+    assert admissions.admit("10.0.0.1") is None
+    assert not admissions.waiting
+    assert any("3 failed logins" in line for line in refusals)
+
+
+def test_a_waiting_connection_locked_out_meanwhile_is_refused_when_its_turn_comes():
+    admissions, _ = control(dataclasses.replace(LIMITS, max_connections=2,
+                                                max_failed_logins_per_address=1))
+    guessing = admissions.admit("10.0.0.1")
+    guessing.session_started()
+    serve_authenticated(admissions, "10.0.0.2")
+    outcomes = []
+    wait_in_queue(admissions, "10.0.0.1", outcomes)
+    wait_in_queue(admissions, "10.0.0.3", outcomes)
+    guessing.failed()
+    guessing.session_ended()
+    assert outcomes == [("10.0.0.1", "refused"), ("10.0.0.3", "in")]
+
+
+def test_a_waiting_connection_whose_peer_hung_up_leaves_the_queue():
+    admissions, _ = control(dataclasses.replace(LIMITS, max_connections=1))
+    served = serve_authenticated(admissions, "10.0.0.1")
+    outcomes = []
+    hung_up = wait_in_queue(admissions, "10.0.1.1", outcomes)
+    wait_in_queue(admissions, "10.0.1.2", outcomes)
+    hung_up.connection_closed()
+    assert len(admissions.waiting) == 1
+    served.session_ended()
+    assert outcomes == [("10.0.1.2", "in")]
+
+
+def test_the_queue_is_bounded_above_it_connections_are_refused(refusals):
+    admissions, _ = control(dataclasses.replace(LIMITS, max_connections=1, max_waiting=3))
+    serve_authenticated(admissions, "10.0.0.1")
+    for _ in range(3):
+        wait_in_queue(admissions, "10.0.1.1", [])
     assert admissions.admit("10.0.1.1") is None
-    served[0].session_ended()                 # e.g. a client-initiated link now waits in a pool
-    assert admissions.admit("10.0.1.1") is not None
+    assert admissions.admit("10.0.1.2") is None
+    assert len(admissions.waiting) == 3
+    assert [line for line in refusals if "refused" in line] == [
+        "test-dir: connection from 10.0.1.1 refused: 1 connections are being served "
+        "(Maximum Connections) and 3 wait (Maximum Waiting Connections)"]
 
 
 def test_a_failed_login_keeps_its_place_until_its_handler_ends_even_if_the_peer_left():
