@@ -46,7 +46,9 @@ RESTORE_BATCH_BYTES = 1024 * 1024
 RESTORE_BATCH_RECORDS = 2000    # and at most this many records (a batch of empty files)
 RESTORE_BATCHES_AHEAD = 4       # batches handed to the worker and not yet applied, at most
 SD_RETRY_INTERVAL = 10          # seconds between connection attempts (Bareos: 10)
-SD_REPLY_TIMEOUT = None         # the SD may wait for a volume: no timeout on its replies
+# The SD may wait for a volume: no timeout on its replies.  What ends such a wait is the SD
+# closing the connection (it ended the job) or a cancel, which closes it from our side.
+SD_REPLY_TIMEOUT = None
 
 _HEADER = struct.Struct("!i")
 _EOD = framing.encode_signal(Signal.EOD)

@@ -189,6 +189,10 @@ async def run_backup(session, job, sd, first_index):
     daemon = session.daemon
     reactor = daemon.reactor
     streamer = None
+    # Every wait on the SD below ends when the SD closes the connection; a cancel (also the
+    # director's, when the SD failed the job and we did not report) closes it from here.
+    close_sd = lambda: datachannel.close_connection(reactor, sd, grace=0.5)  # noqa: E731
+    job.on_cancel(close_sd)
     try:
         sd.send(jobs.APPEND_OPEN)
         reply = await _sd_reply(job, sd, "append open")
@@ -262,6 +266,7 @@ async def run_backup(session, job, sd, first_index):
         if not job.canceled:
             send_jmsg(session, job, M_FATAL, f"{exc}\n")
     finally:
+        job.remove_cancel_hook(close_sd)
         datachannel.close_connection(reactor, sd)
         job.sd_connected = False
 
