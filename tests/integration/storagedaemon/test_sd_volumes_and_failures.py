@@ -215,6 +215,27 @@ async def test_label_command_then_a_backup_writes_to_the_prelabeled_volume(sd, p
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_volume_shorter_than_the_catalog_says_is_not_appended_to(sd, peers):
+    """Data the catalog counts on is missing: the SD refuses the volume and takes another."""
+    director = await peers.FakeDirector(sd).start(15, "short.2026-01-01_10.00.00_15")
+    ended = director.run()
+    await peers.fd_backup(sd, director, [(1, 2, [b"data" * 1000])])
+    await ended
+    (name,) = director.volumes
+    size = os.path.getsize(sd.voldir / name)
+    director = peers.FakeDirector(sd)
+    director.add_volume(name, VolBytes=size + 64512, VolBlocks=5)
+    await director.start(16, "short.2026-01-01_10.00.00_16")
+    ended = director.run()
+    await peers.fd_backup(sd, director, [(1, 2, [b"more"])])
+    await ended
+    assert director.end_fields().status == "T"
+    assert os.path.getsize(sd.voldir / name) == size           # nothing appended after the gap
+    assert any(f'Cannot use Volume "{name}"' in m and "the sizes do not match" in m
+               for m in director.jmsgs), director.jmsgs
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_job_on_a_busy_device_waits_for_its_slot(sd, peers, monkeypatch):
     from bareos.storagedaemon import dir_commands
     monkeypatch.setattr(dir_commands, "DEVICE_WAIT", 5)
