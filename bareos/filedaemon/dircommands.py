@@ -235,7 +235,7 @@ async def run_backup(session, job, sd, first_index):
         lost = lambda reason: streamer.stop("the storage daemon connection was closed")  # noqa
         sd.closed.addCallback(lambda reason: (lost(reason), reason)[1])
         try:
-            await streamer.start()
+            await streamer.start()      # ends when the SD connection closes, or on a cancel
         finally:
             job.remove_cancel_hook(cancel_hook)
         if job.canceled:

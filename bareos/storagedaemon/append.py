@@ -410,6 +410,7 @@ class AppendSession:
             ended = False
             while not ended and not job.canceled:
                 try:
+                    # bounded like serve_file_daemon's wait: the FD closing, or a cancel
                     packets = await conn.receive_many()
                 except ConnectionClosed as exc:
                     if job.canceled:

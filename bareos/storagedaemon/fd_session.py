@@ -60,6 +60,8 @@ async def serve_file_daemon(job, conn, worker):
     try:
         while not job.canceled:
             try:
+                # the FD's next command: ends when the FD closes the connection (it does at
+                # the end of its job) or when a cancel aborts it (StorageJob.cancel)
                 packet = await conn.receive()
             except ConnectionClosed:
                 break
