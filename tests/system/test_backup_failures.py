@@ -41,13 +41,14 @@ def volume_bytes(suite):
     return sum(path.stat().st_size for path in suite.storage_dir.iterdir() if path.is_file())
 
 
-def test_file_daemon_killed_in_the_middle_of_a_backup(suite, catalog, tmp_path):
+def first_backup_then_a_big_one_under_way(suite, catalog, tmp_path):
+    """A first backup (its JobId and the source's snapshot), then a second one of 3 GiB
+    more that has written 20 MiB: ``(first, snapshot, big file, JobId of the second)``."""
     source = small_tree(tmp_path / "source")
     start(suite, catalog, source)
     first, status, output = run_job(suite, "run job=backup level=Full yes")
     assert status == "T", output
     before = snapshot(source)
-
     big = source / "big-sparse.bin"
     with open(big, "wb") as stream:
         stream.truncate(3 << 30)                 # 3 GiB of zeros, read (and hashed) in full
@@ -55,6 +56,12 @@ def test_file_daemon_killed_in_the_middle_of_a_backup(suite, catalog, tmp_path):
     jobid = queue(suite, "run job=backup level=Full yes")
     wait_until(lambda: volume_bytes(suite) >= written_before + (20 << 20), 120,
                "the backup gets going (20 MiB on the volume)")
+    return first, before, big, jobid
+
+
+def test_file_daemon_killed_in_the_middle_of_a_backup(suite, catalog, tmp_path):
+    first, before, big, jobid = first_backup_then_a_big_one_under_way(suite, catalog, tmp_path)
+    source = tmp_path / "source"
     suite.daemons["fd"].kill()
 
     output = suite.console(f"wait jobid={jobid}\nmessages\n")
@@ -75,19 +82,8 @@ def test_storage_daemon_killed_in_the_middle_of_a_backup(suite, catalog, tmp_pat
     """kill -9 of the SD mid-backup: the job fails, and once the SD is back the next backup
     appends to the volume and the catalog's size of it is the file's (issue 17 item 9b:
     the catalog kept the size from before the interrupted job)."""
-    source = small_tree(tmp_path / "source")
-    start(suite, catalog, source)
-    first, status, output = run_job(suite, "run job=backup level=Full yes")
-    assert status == "T", output
-    before = snapshot(source)
-
-    big = source / "big-sparse.bin"
-    with open(big, "wb") as stream:
-        stream.truncate(3 << 30)
-    written_before = volume_bytes(suite)
-    jobid = queue(suite, "run job=backup level=Full yes")
-    wait_until(lambda: volume_bytes(suite) >= written_before + (20 << 20), 120,
-               "the backup gets going (20 MiB on the volume)")
+    first, before, big, jobid = first_backup_then_a_big_one_under_way(suite, catalog, tmp_path)
+    source = tmp_path / "source"
     suite.daemons["sd"].kill()
     output = suite.console(f"wait jobid={jobid}\nmessages\n")
     assert catalog.query("SELECT JobStatus FROM Job WHERE JobId = ?", jobid)[0][0] in ("f", "E"), \
