@@ -211,8 +211,10 @@ async def wait_for_both_daemons(director, job, fd, fd_report, sd, sd_report):
     """
     clock = director.reactor
     await _first_fired(clock, [fd_report, sd_report])
-    # fd_status and sd_status stay None when a report did not come (connection closed)
-    if fd_report.called and not sd_report.called and job.fd_status not in SUCCESSFUL:
+    # fd_status and sd_status stay None when a report did not come (connection closed);
+    # "storage end" (one storage's part of a restore done) is no failure
+    fd_failed = job.fd_status not in SUCCESSFUL and not job.options.get("storage_end")
+    if fd_report.called and not sd_report.called and fd_failed:
         await _bound_report(director, job, sd, sd_report, "the file daemon")
     elif sd_report.called and not fd_report.called and job.sd_status not in SUCCESSFUL:
         await _bound_report(director, job, fd, fd_report, "the storage daemon")

@@ -44,7 +44,7 @@ class Director:
 @pytest.fixture
 def scene():
     director = Director()
-    job = SimpleNamespace(fd_status=None, sd_status=None)
+    job = SimpleNamespace(fd_status=None, sd_status=None, options={})
     fd, sd = Link("client", "bareos-fd"), Link("storage", "File")
     waiting = defer.ensureDeferred(
         wait_for_both_daemons(director, job, fd, fd.report, sd, sd.report))
@@ -110,3 +110,12 @@ def test_both_reports_in_time_nothing_is_canceled(scene):
     assert scene.waiting.called and scene.waiting.result is None
     scene.clock.advance(10 * PEER_REPORT_GRACE)
     assert scene.director.cancels == [] and scene.fd.aborted is None and scene.sd.aborted is None
+
+
+def test_a_restore_part_the_file_daemon_ended_with_storage_end_is_no_failure(scene):
+    scene.job.options["storage_end"] = True          # "2000 OK storage end": no fd_status
+    scene.fd.report.callback(None)
+    scene.clock.advance(10 * PEER_REPORT_GRACE)
+    assert scene.director.cancels == [] and not scene.waiting.called
+    sd_ends(scene, JobStatus.TERMINATED)
+    assert scene.waiting.called
