@@ -72,6 +72,9 @@ class DirectorSession:
                 packet, first_packet = first_packet, None
             else:
                 try:
+                    # the director's next command, as long as it keeps the session: ends
+                    # when it closes the connection (a client-initiated link also has
+                    # heartbeats and TCP keepalive)
                     packet = await self.conn.receive()
                 except ConnectionClosed:
                     return

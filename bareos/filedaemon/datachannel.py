@@ -61,7 +61,9 @@ RESTORE_BATCH_BYTES = 1024 * 1024
 RESTORE_BATCH_RECORDS = 2000    # and at most this many records (a batch of empty files)
 RESTORE_BATCHES_AHEAD = 4       # batches handed to the worker and not yet applied, at most
 SD_RETRY_INTERVAL = 10          # seconds between connection attempts (Bareos: 10)
-SD_REPLY_TIMEOUT = None         # the SD may wait for a volume: no timeout on its replies
+# The SD may wait for a volume: no timeout on its replies.  What ends such a wait is the SD
+# closing the connection (it ended the job) or a cancel, which closes it from our side.
+SD_REPLY_TIMEOUT = None
 
 _HEADER = struct.Struct("!i")
 _EOD = framing.encode_signal(Signal.EOD)
@@ -544,6 +546,10 @@ async def run_backup(session, job, sd, first_index):
     daemon = session.daemon
     reactor = daemon.reactor
     streamer = None
+    # Every wait on the SD below ends when the SD closes the connection; a cancel (also the
+    # director's, when the SD failed the job and we did not report) closes it from here.
+    close_sd = lambda: close_connection(reactor, sd, grace=0.5)  # noqa: E731
+    job.on_cancel(close_sd)
     try:
         sd.send(jobs.APPEND_OPEN)
         reply = await _sd_reply(job, sd, "append open")
@@ -586,7 +592,7 @@ async def run_backup(session, job, sd, first_index):
         lost = lambda reason: streamer.stop("the storage daemon connection was closed")  # noqa
         sd.closed.addCallback(lambda reason: (lost(reason), reason)[1])
         try:
-            await streamer.start()
+            await streamer.start()      # ends when the SD connection closes, or on a cancel
         finally:
             job.remove_cancel_hook(cancel_hook)
         if job.canceled:
@@ -617,6 +623,7 @@ async def run_backup(session, job, sd, first_index):
         if not job.canceled:
             send_jmsg(session, job, M_FATAL, f"{exc}\n")
     finally:
+        job.remove_cancel_hook(close_sd)
         close_connection(reactor, sd)
         job.sd_connected = False
 

@@ -220,14 +220,25 @@ class BareosConnection(protocol.Protocol):
         if self._closed_reason is None:
             self.transport.write(framing.encode_signal(signal))
 
-    def close(self, terminate: bool = True) -> None:
-        """End the conversation politely: TERMINATE, then close after the write."""
+    def close(self, terminate: bool = True, abort_after: Optional[float] = None) -> None:
+        """End the conversation politely: TERMINATE, then close after the write.
+
+        ``abort_after``: seconds after which the connection is aborted if the peer has
+        not taken the rest by then (a data channel whose job is over)."""
         if self._closed_reason is not None:
             return
         if terminate:
             self.send_signal(Signal.TERMINATE)
         self._closed_reason = "closed by us"
-        self.transport.loseConnection()
+        self._lose_connection()
+        if abort_after is not None and not self.closed.called:
+            call = self._clock().callLater(abort_after, self.transport.abortConnection)
+
+            def cancel_abort(result: str) -> str:
+                if call.active():
+                    call.cancel()
+                return result
+            self.closed.addBoth(cancel_abort)
 
     def abort(self, reason: str) -> None:
         """Drop the connection now (a peer that is gone or misbehaves): output still
@@ -239,6 +250,17 @@ class BareosConnection(protocol.Protocol):
             self.transport.abortConnection()
         while self._waiters:
             self._waiters.popleft()[0].errback(self._closed_error(reason))
+
+    def _lose_connection(self) -> None:
+        # A transport paused for back-pressure is resumed first: what the peer still sends
+        # is read and dropped (dataReceived), so the close can complete.  Left paused, a
+        # TLS close waited for ever for the peer's close alert, and a peer blocked writing
+        # to us never got to send it (issue 17 item 9: FD and SD both stuck after the SD
+        # failed a job on a full disk).
+        if self._paused:
+            self._paused = False
+            self.transport.resumeProducing()
+        self.transport.loseConnection()
 
     def has_pending_packets(self) -> bool:
         """True if packets arrived that nobody has received yet."""

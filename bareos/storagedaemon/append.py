@@ -101,6 +101,13 @@ def open_or_label(device, info, pool_name, pool_type, sd_name):
             volume.close()
             return FileVolume.create(directory, name, new_label(old.pool_name, old.media_type),
                                      max_volume_bytes=max_bytes, overwrite=True), "prelabeled"
+        end, _blocks = volume.find_end()
+        if end < info.bytes:
+            # Data the catalog counts on is gone: never append after it (Bareos marks such
+            # a volume in error).  The other way round see AppendSession._correct_catalog.
+            volume.close()
+            raise VolumeError(f"the sizes do not match: the volume file ends at {end} bytes, "
+                              f"the catalog says {info.bytes}; not appending to it", volume=name)
         return volume, "opened"
     if info.bytes > 0:
         raise VolumeError(f"the catalog says it holds {info.bytes} bytes, but there is no file {path}",
@@ -275,6 +282,7 @@ class AppendSession:
         where = device_text(self.device)
         if how == "opened":
             self.job.info(f'Volume "{info.name}" previously written, moving to end of data.')
+            await self._correct_catalog(ov)
             return registry.add(ov)
         if how == "labeled":
             self.job.info(f'Labeled new Volume "{info.name}" on device {where}.')
@@ -291,6 +299,25 @@ class AppendSession:
             raise
         # Only now may other jobs find it: labelled, counters reset, catalog told.
         return registry.add(ov)
+
+    async def _correct_catalog(self, ov):
+        """A volume longer than the catalog says (a job writing it was interrupted: the
+        storage daemon was killed before it reported the volume's size) is taken as it
+        is, as Bareos does: the catalog is told its real size and block count now, and
+        appending goes on after the last complete block.  The blocks of the interrupted
+        job stay, unused: no JobMedia points at them."""
+        end, blocks = ov.volume.find_end()
+        if end == ov.catalog.bytes:
+            return
+        self.job.warning(f'Volume "{ov.name}": the sizes do not match: the volume file holds '
+                         f'{end} bytes, the catalog says {ov.catalog.bytes} (a job writing it '
+                         f'was interrupted). Correcting the catalog.')
+        ov.base_blocks = blocks
+        try:
+            await self._update_media(ov, "Append")
+        except JobFailed:
+            await self.worker.call(ov.volume.close)     # not registered yet: nobody else has it
+            raise
 
     async def _update_media(self, ov, status, relabel=False):
         current = ov.catalog
@@ -413,6 +440,7 @@ class AppendSession:
             ended = False
             while not ended and not job.canceled:
                 try:
+                    # bounded like serve_file_daemon's wait: the FD closing, or a cancel
                     packets = await conn.receive_many()
                 except ConnectionClosed as exc:
                     if job.canceled:

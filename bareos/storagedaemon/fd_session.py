@@ -17,6 +17,9 @@ log = Logger(namespace="bareos.storagedaemon")
 # session key) or cleartext; both are accepted here.
 FD_CHANNEL_POLICY = TlsPolicy.NONE
 FD_TRANSPORT_BUFFER = 1 << 20
+# Once the session is over, the FD has this long to take our last packets before the data
+# channel is aborted: a close never waits for ever on an FD that stopped reading.
+FD_CLOSE_GRACE = 10
 
 
 async def accept_file_daemon(daemon, conn, hello):
@@ -57,6 +60,8 @@ async def serve_file_daemon(job, conn, worker):
     try:
         while not job.canceled:
             try:
+                # the FD's next command: ends when the FD closes the connection (it does at
+                # the end of its job) or when a cancel aborts it (StorageJob.cancel)
                 packet = await conn.receive()
             except ConnectionClosed:
                 break
@@ -125,7 +130,7 @@ async def serve_file_daemon(job, conn, worker):
                 break
     finally:
         if conn.is_open:
-            conn.close()
+            conn.close(abort_after=FD_CLOSE_GRACE)
 
 
 def _bsr_from_read_open(args):

@@ -167,7 +167,7 @@ class ReadSession:
                 transport.write(blob)
                 job.files += files
                 job.bytes += nbytes
-                await pacer.wait()
+                await pacer.wait()      # the connection's loss stops the pacer too
         finally:
             try:
                 transport.unregisterProducer()

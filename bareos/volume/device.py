@@ -202,10 +202,11 @@ class FileVolume:
             header = os.pread(fd, BLOCK_HEADER_SIZE, offset)
             if len(header) < BLOCK_HEADER_SIZE:
                 break
-            _, size, number, _, _ = parse_block_header(header, offset, self.name)
+            _, size, block_number, _, _ = parse_block_header(header, offset, self.name)
             if offset + size > file_size:
-                break
+                break                   # torn: its number is not taken either
             offset += size
+            number = block_number
         if offset < file_size:
             if not self.writable:
                 raise TruncatedVolume("the volume ends inside a block", volume=self.name, offset=offset)
@@ -214,6 +215,16 @@ class FileVolume:
         self._size = offset
         self._next_block = number + 1
         return self._next_block
+
+    def find_end(self) -> Tuple[int, int]:
+        """``(bytes, blocks)`` up to the end of the last complete block: what appending
+        starts after (a torn last block is cut off, see ``_scan_tail``).  Blocks are
+        numbered from 0 on a volume, so the next number is the count."""
+        with self._lock:
+            if self._next_block is None:
+                self._scan_tail()
+            assert self._next_block is not None
+            return self._size, self._next_block
 
     # -- writing -----------------------------------------------------------
     def append_session(self, session_id: int, session_time: int, *, batch_bytes: int = 1 << 20) -> "SessionWriter":

@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+import volume_reader
 from backup_helpers import run_job
 from bareos.testing.filesystems import small_tmpfs
 from bareos.testing.trees import differences, snapshot
@@ -40,13 +41,14 @@ def volume_bytes(suite):
     return sum(path.stat().st_size for path in suite.storage_dir.iterdir() if path.is_file())
 
 
-def test_file_daemon_killed_in_the_middle_of_a_backup(suite, catalog, tmp_path):
+def first_backup_then_a_big_one_under_way(suite, catalog, tmp_path):
+    """A first backup (its JobId and the source's snapshot), then a second one of 3 GiB
+    more that has written 20 MiB: ``(first, snapshot, big file, JobId of the second)``."""
     source = small_tree(tmp_path / "source")
     start(suite, catalog, source)
     first, status, output = run_job(suite, "run job=backup level=Full yes")
     assert status == "T", output
     before = snapshot(source)
-
     big = source / "big-sparse.bin"
     with open(big, "wb") as stream:
         stream.truncate(3 << 30)                 # 3 GiB of zeros, read (and hashed) in full
@@ -54,6 +56,12 @@ def test_file_daemon_killed_in_the_middle_of_a_backup(suite, catalog, tmp_path):
     jobid = queue(suite, "run job=backup level=Full yes")
     wait_until(lambda: volume_bytes(suite) >= written_before + (20 << 20), 120,
                "the backup gets going (20 MiB on the volume)")
+    return first, before, big, jobid
+
+
+def test_file_daemon_killed_in_the_middle_of_a_backup(suite, catalog, tmp_path):
+    first, before, big, jobid = first_backup_then_a_big_one_under_way(suite, catalog, tmp_path)
+    source = tmp_path / "source"
     suite.daemons["fd"].kill()
 
     output = suite.console(f"wait jobid={jobid}\nmessages\n")
@@ -68,6 +76,37 @@ def test_file_daemon_killed_in_the_middle_of_a_backup(suite, catalog, tmp_path):
     assert differences(before, snapshot(str(tmp_path / "restored") + str(source))) == []
     again, status, output = run_job(suite, "run job=backup level=Full yes")
     assert status == "T", output
+
+
+def test_storage_daemon_killed_in_the_middle_of_a_backup(suite, catalog, tmp_path):
+    """kill -9 of the SD mid-backup: the job fails, and once the SD is back the next backup
+    appends to the volume and the catalog's size of it is the file's (issue 17 item 9b:
+    the catalog kept the size from before the interrupted job)."""
+    first, before, big, jobid = first_backup_then_a_big_one_under_way(suite, catalog, tmp_path)
+    source = tmp_path / "source"
+    suite.daemons["sd"].kill()
+    output = suite.console(f"wait jobid={jobid}\nmessages\n")
+    assert catalog.query("SELECT JobStatus FROM Job WHERE JobId = ?", jobid)[0][0] in ("f", "E"), \
+        output
+
+    suite.daemons["sd"].start()
+    big.unlink()
+    again, status, output = run_job(suite, "run job=backup level=Full yes")
+    assert status in ("T", "W"), output
+    assert "the sizes do not match" in output, output
+    for name, vol_bytes, vol_blocks in catalog.query(
+            "SELECT VolumeName, VolBytes, VolBlocks FROM Media"):
+        path = suite.storage_dir / name
+        assert vol_bytes == path.stat().st_size, name
+        assert vol_blocks == sum(1 for _ in volume_reader.blocks(path)), name
+    restore, status, output = run_job(
+        suite, f"restore jobid={first} all done yes where={tmp_path / 'restored'}")
+    assert status == "T", output
+    assert differences(before, snapshot(str(tmp_path / "restored") + str(source))) == []
+    restore, status, output = run_job(
+        suite, f"restore jobid={again} all done yes where={tmp_path / 'again'}")
+    assert status == "T", output
+    assert differences(before, snapshot(str(tmp_path / "again") + str(source))) == []
 
 
 def test_restore_of_a_job_that_does_not_exist(suite, catalog, tmp_path):

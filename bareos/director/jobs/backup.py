@@ -14,7 +14,8 @@ from twisted.internet import defer
 from bareos.catalog.api import name_bytes
 from bareos.director.jobs.common import (
     epoch, final_status, is_passive, open_storage_job, outlived, reach_client,
-    tell_client_where_storage_is, tell_storage_to_dial_client, tls_flag, wait_for_end_job)
+    tell_client_where_storage_is, tell_storage_to_dial_client, tls_flag, wait_for_both_daemons,
+    wait_for_end_job)
 from bareos.director.jobs.job import JobFailed
 from bareos.director.jobs.storage import FileAttributes, StorageJobSession
 from bareos.protocol.cram import bash_spaces
@@ -136,13 +137,14 @@ async def run_backup(director, job):
     serving = defer.ensureDeferred(session.serve())
     try:
         await fd.command("backup FileIndex=0\n", "2000 OK backup")
-        await wait_for_end_job(job, fd)
+        fd_report = defer.ensureDeferred(wait_for_end_job(job, fd))
+        await wait_for_both_daemons(director, job, fd, fd_report, sd, serving)
     except BaseException:
         outlived(serving, job, "storage daemon session")
         raise
-    fd.conn.send_signal(Signal.TERMINATE)
-    fd.close()
-    await serving
+    finally:
+        fd.conn.send_signal(Signal.TERMINATE)
+        fd.close()
     sd.close()
     await attributes.finish()
     return final_status(job)

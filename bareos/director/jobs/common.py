@@ -13,7 +13,7 @@ from bareos.network.addresses import (
     client_address_for_storage, storage_address_for_client, which_address)
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
-from bareos.protocol.jobstatus import JobStatus, daemons_outcome
+from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus, daemons_outcome
 from bareos.protocol.tls import TlsPolicy
 from bareos.daemon.acceptor import resource_policy
 
@@ -21,6 +21,10 @@ log = Logger(namespace="bareos.director.jobs")
 
 _SD_JOB_REPLY = re.compile(r"^3000 OK Job SDid=(\d+) SDtime=(\d+) Authorization=(\S+)")
 _DAEMON_PREFIX = re.compile(r"^\S+ JobId \d+: ")
+#: Seconds a daemon gets to report the end of a job once the other daemon has reported that the
+#: job failed (or vanished); then it is told to cancel, and after as long again it is given up.
+PEER_REPORT_GRACE = 60
+
 _END_JOB = re.compile(
     r"^2800 End Job TermCode=(\d+) JobFiles=(\d+) ReadBytes=(\d+) JobBytes=(\d+) Errors=(\d+)")
 
@@ -168,7 +172,10 @@ async def client_link(director, client, timeout, retry_interval=None):
 
 
 async def wait_for_end_job(job, link):
-    """Read the file daemon's messages up to ``2800 End Job``; record its counters."""
+    """Read the file daemon's messages up to ``2800 End Job``; record its counters.
+
+    No timeout of its own: a job runs as long as it runs.  What bounds it is the
+    connection closing, and ``wait_for_both_daemons`` when the storage daemon gave up."""
     while True:
         packet = await link.receive(timeout=None)
         if packet in (Signal.TERMINATE, Signal.EOD):
@@ -191,6 +198,68 @@ async def wait_for_end_job(job, link):
             job.options["storage_end"] = True
             return
         raise ProtocolViolation(f"File daemon {link.name} sent {line.strip()!r} during the job")
+
+
+async def wait_for_both_daemons(director, job, fd, fd_report, sd, sd_report):
+    """Wait for the file daemon's report (``fd_report``) and the storage daemon's
+    (``sd_report``, its session), never for ever once one of them failed the job.
+
+    Each wait is bounded by its connection closing.  When one daemon reported a failure
+    (or its connection closed without a report), the other has ``PEER_REPORT_GRACE``
+    seconds to report too; then it is told to cancel (on a connection of its own, as
+    ``cancel`` does), and after as long again its link is closed, which ends the wait
+    with ConnectionClosed.  (Issue 17 item 9: the SD failed the job on a full disk, the
+    FD never reported, and the job stayed running with the queue behind it.)
+    Raises what a report raised, the file daemon's first.
+    """
+    clock = director.reactor
+    await _first_fired(clock, [fd_report, sd_report])
+    # fd_status and sd_status stay None when a report did not come (connection closed);
+    # "storage end" (one storage's part of a restore done) is no failure
+    fd_failed = job.fd_status not in SUCCESSFUL and not job.options.get("storage_end")
+    if fd_report.called and not sd_report.called and fd_failed:
+        await _bound_report(director, job, sd, sd_report, "the file daemon")
+    elif sd_report.called and not fd_report.called and job.sd_status not in SUCCESSFUL:
+        await _bound_report(director, job, fd, fd_report, "the storage daemon")
+    try:
+        await fd_report
+    except BaseException:
+        sd_report.addErrback(lambda failure: None)      # the file daemon's failure is reported
+        raise
+    await sd_report
+
+
+async def _bound_report(director, job, link, report, other):
+    """``report`` of ``link``'s daemon, after ``other`` failed the job: see wait_for_both_daemons."""
+    clock, messages = director.reactor, director.messages
+    if await _first_fired(clock, [report], PEER_REPORT_GRACE):
+        return
+    messages.job_message(job, "warning", f"{link.kind.capitalize()} {link.name} has not reported "
+                         f"the end of the job {PEER_REPORT_GRACE} s after {other} failed it: "
+                         f"telling it to cancel the job.")
+    await director.jobs.tell_daemons_to_cancel(job, kinds=(link.kind,))
+    if await _first_fired(clock, [report], PEER_REPORT_GRACE):
+        return
+    messages.job_message(job, "error", f"{link.kind.capitalize()} {link.name} did not report the "
+                         f"end of the job after the cancel either: giving up on it.")
+    link.conn.abort(f"no end-of-job report from {link.kind} {link.name}")
+
+
+def _first_fired(clock, deferreds, timeout=None):
+    """A Deferred firing True as soon as one of ``deferreds`` has fired (with a result or a
+    failure, which stays theirs), or False after ``timeout`` seconds."""
+    first = defer.Deferred()
+
+    def fired(result):
+        if not first.called:
+            first.callback(True)
+        return result
+    for deferred in deferreds:
+        deferred.addBoth(fired)
+    if timeout is not None and not first.called:
+        call = clock.callLater(timeout, lambda: first.called or first.callback(False))
+        first.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
+    return first
 
 
 def epoch(value):

@@ -186,7 +186,7 @@ class JobManager:
             self.waiting.remove(job)
             await self._finish(job, JobStatus.CANCELED)
             return
-        await self._tell_daemons_to_cancel(job)
+        await self.tell_daemons_to_cancel(job)
         for link in job.links:
             link.close()
 
@@ -206,7 +206,8 @@ class JobManager:
                                 "recorded as canceled.")
             await self._finish(job, JobStatus.CANCELED)
 
-    async def _tell_daemons_to_cancel(self, job):
+    async def tell_daemons_to_cancel(self, job, kinds=("client", "storage")):
+        """``cancel Job=`` to the daemons of ``kinds`` the job reached, each on a new connection."""
         async def client(resource):
             link, _how = await client_link(self.director, resource, 15, retry_interval=1)
             return link
@@ -217,7 +218,7 @@ class JobManager:
         reached = {link.kind for link in job.links}
         for connect, resource, kind in ((client, job.client, "client"),
                                         (storage, job.storage, "storage")):
-            if resource is None or kind not in reached:
+            if resource is None or kind not in reached or kind not in kinds:
                 continue
             try:
                 link = await connect(resource)

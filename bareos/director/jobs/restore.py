@@ -12,7 +12,8 @@ from twisted.internet import defer
 
 from bareos.director.jobs.common import (
     final_status, is_passive, open_storage_job, outlived, reach_client,
-    tell_client_where_storage_is, tell_storage_to_dial_client, tls_flag, wait_for_end_job)
+    tell_client_where_storage_is, tell_storage_to_dial_client, tls_flag, wait_for_both_daemons,
+    wait_for_end_job)
 from bareos.director.jobs.job import JobFailed
 from bareos.director.jobs.storage import StorageJobSession
 from bareos.protocol.cram import bash_spaces
@@ -93,15 +94,15 @@ async def run_restore(director, job):
         replace = REPLACE_CODES[job.options.get("replace", "always").lower()]
         await fd.command(f"restore replace={replace} prelinks=0 where={bash_spaces(where)}\n",
                          "2000 OK restore")
-        await wait_for_end_job(job, fd)
+        await wait_for_both_daemons(director, job, fd,
+                                    defer.ensureDeferred(wait_for_end_job(job, fd)), sd, serving)
     except BaseException:
         outlived(serving, job, "storage daemon session")
         raise
-    await serving
     sd.close()
     if job.options.get("storage_end"):
         fd.send("endrestore")
-        await wait_for_end_job(job, fd)
+        await wait_for_end_job(job, fd)     # the SD ended OK: bounded by the FD's connection
     fd.conn.send_signal(Signal.TERMINATE)
     fd.close()
     return final_status(job)

@@ -149,6 +149,8 @@ class StorageJobSession:
         job = self.job
         while True:
             try:
+                # as long as the job runs; bounded by the connection, and by
+                # wait_for_both_daemons once the file daemon failed the job
                 packet = await self.link.receive(timeout=None)
             except ConnectionClosed as exc:
                 if not self.ended:          # no report from the SD: daemons_outcome says E

@@ -6,7 +6,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
 
-from bareos.protocol.connection import ConnectionClosed
+from bareos.protocol.connection import BareosConnection, ConnectionClosed
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
 from bareos.testing.filesystems import small_tmpfs
@@ -215,6 +215,27 @@ async def test_label_command_then_a_backup_writes_to_the_prelabeled_volume(sd, p
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_volume_shorter_than_the_catalog_says_is_not_appended_to(sd, peers):
+    """Data the catalog counts on is missing: the SD refuses the volume and takes another."""
+    director = await peers.FakeDirector(sd).start(15, "short.2026-01-01_10.00.00_15")
+    ended = director.run()
+    await peers.fd_backup(sd, director, [(1, 2, [b"data" * 1000])])
+    await ended
+    (name,) = director.volumes
+    size = os.path.getsize(sd.voldir / name)
+    director = peers.FakeDirector(sd)
+    director.add_volume(name, VolBytes=size + 64512, VolBlocks=5)
+    await director.start(16, "short.2026-01-01_10.00.00_16")
+    ended = director.run()
+    await peers.fd_backup(sd, director, [(1, 2, [b"more"])])
+    await ended
+    assert director.end_fields().status == "T"
+    assert os.path.getsize(sd.voldir / name) == size           # nothing appended after the gap
+    assert any(f'Cannot use Volume "{name}"' in m and "the sizes do not match" in m
+               for m in director.jmsgs), director.jmsgs
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_job_on_a_busy_device_waits_for_its_slot(sd, peers, monkeypatch):
     from bareos.storagedaemon import dir_commands
     monkeypatch.setattr(dir_commands, "DEVICE_WAIT", 5)
@@ -280,3 +301,27 @@ async def test_disk_full_is_fatal_and_the_sd_serves_the_next_job(make_sd, peers,
     await ended
     assert nxt.end_fields().status == "T"
     assert sd.daemon.devices.in_use["TinyStorage"] == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_disk_full_under_tls_closes_the_data_channel_of_an_fd_still_sending(
+        make_sd, peers, tiny_fs, monkeypatch):
+    """Issue 17 item 9: the FD has far more queued for the SD than the SD reads, so the SD's
+    side is paused for back-pressure when the disk fills.  Its close must still complete:
+    left paused, the TLS close waited for ever for the FD's close alert, and the FD, whose
+    writes the SD no longer read, for ever for its own close (the job never ended)."""
+    # a small queue: the SD's side is paused whenever it stops reading, as on a busy machine
+    monkeypatch.setattr(BareosConnection, "high_water_bytes", 256 * 1024)
+    sd = make_sd(tinydir=tiny_fs)
+    director = await peers.FakeDirector(sd, media_type="Tiny", pool="Small").start(
+        19, "tlsfull.2026-01-01_10.00.00_19", device="TinyStorage")
+    ended = director.run()
+    fd = await peers.fd_connect(sd, director.job, director.key, tls=True)
+    assert fd.is_tls
+    await peers.fd_open_append(fd)
+    peers.fd_send_records(fd, records_of(24_000_000, 100_000))     # 12 times the tmpfs
+    fd.send_signal(Signal.EOD)
+    await ended
+    assert director.end_fields().status == "f"
+    await wait_until_in_reactor(lambda: fd.closed.called, 60,
+                                "the data channel closes after the SD failed the job")

@@ -91,3 +91,43 @@ def test_a_heartbeat_after_a_packet_reaches_the_handler_that_packet_installed():
     conn.dataReceived(encode_message(b"hello") + encode_signal(Signal.HEARTBEAT))
     assert heartbeats == [b"hello"]
     assert not conn.has_pending_packets()  # heartbeats are never queued
+
+
+def test_closing_a_paused_connection_resumes_it_so_the_close_can_complete():
+    # Under TLS the close waits for the peer's close alert, which a paused transport
+    # never reads (issue 17 item 9); what the peer still sends is dropped.
+    conn = connection()
+    conn.high_water_bytes = 10
+    conn.dataReceived(encode_message(b"x" * 20))
+    assert conn.transport.producerState == "paused"
+    conn.close()
+    assert conn.transport.producerState == "producing" and conn.transport.disconnecting
+    conn.dataReceived(encode_message(b"after the close"))
+    assert conn.has_pending_packets() and result_of(conn.receive()) == b"x" * 20
+    assert isinstance(result_of(conn.receive()).value, ConnectionClosed)
+
+
+class AbortRecordingTransport(StringTransport):
+    aborted = False
+
+    def abortConnection(self):
+        self.aborted = True
+
+
+def test_close_with_abort_after_aborts_a_peer_that_does_not_take_the_rest():
+    conn = BareosConnection(clock=Clock())
+    conn.makeConnection(AbortRecordingTransport())
+    conn.close(abort_after=10)
+    conn.clock.advance(9)
+    assert not conn.transport.aborted
+    conn.clock.advance(1)
+    assert conn.transport.aborted
+
+
+def test_close_with_abort_after_leaves_a_connection_that_closed_in_time():
+    conn = BareosConnection(clock=Clock())
+    conn.makeConnection(AbortRecordingTransport())
+    conn.close(abort_after=10)
+    conn.connectionLost()
+    conn.clock.advance(10)
+    assert not conn.transport.aborted and not conn.clock.getDelayedCalls()

@@ -254,6 +254,24 @@ def test_torn_tail_is_cut_before_appending(tmp_path):
     vol.close()
 
 
+def test_find_end_counts_the_complete_blocks_and_cuts_a_torn_one(tmp_path):
+    vol = FileVolume.create(tmp_path, "V", label("V"), max_block_size=4096)
+    with vol.append_session(SID, STIME) as w:
+        w.write(Record(1, 2, bytes(10000)))
+    good, complete = vol.size, len(list(vol.iter_blocks()))
+    vol.close()
+    torn = list(FileVolume.open(tmp_path, "V", writable=False).iter_blocks())[-1]
+    with open(tmp_path / "V", "ab") as f:
+        f.write(bytes(torn.data[:1000]))  # a block cut short by a kill, with its number
+    vol = FileVolume.open(tmp_path, "V")
+    assert vol.find_end() == (good, complete)
+    with vol.append_session(SID + 1, STIME) as w2:
+        w2.write(Record(1, 2, b"after repair"))
+    numbers = [block.number for block in vol.iter_blocks()]
+    assert numbers == list(range(complete + 1))       # numbering goes on without a gap
+    vol.close()
+
+
 def test_read_only_and_closed(tmp_path):
     FileVolume.create(tmp_path, "V", label("V")).close()
     ro = FileVolume.open(tmp_path, "V", writable=False)
