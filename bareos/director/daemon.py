@@ -10,6 +10,7 @@ from bareos.daemon.service import Daemon
 from bareos.director.client_connections import ClientConnectionPool, accept_client_connection
 from bareos.director.console.session import DEFAULT_CONSOLE, ConsoleLimitReached, accept_console
 from bareos.director.jobs.manager import JobManager
+from bareos.director.jobs.reconcile import reconcile_unfinished_jobs
 from bareos.director.messages import MessageRouter
 from bareos.director.scheduler import Scheduler
 from bareos.protocol.admission import ThrottledLog
@@ -71,6 +72,7 @@ class Director(Daemon):
             catalog = await open_catalog_retrying(
                 resource, self.resource.working_directory, self.reactor)
             await self._register_resources(catalog)
+            await reconcile_unfinished_jobs(self, catalog)
             self.catalog = catalog
         except Exception as exc:
             self.log.critical("Cannot use the catalog {name}: {error}", name=resource.name, error=exc)

@@ -19,10 +19,9 @@ from bareos.director.jobs.job import (
     Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
 from bareos.director.jobs.restore import run_restore
 from bareos.filedaemon.fileset import fileset_to_lines
-from bareos.director.jobs.common import client_link, epoch
-from bareos.director.links import DaemonUnreachable, ProtocolViolation, connect_storage
+from bareos.director.jobs.common import epoch, tell_daemon_to_cancel
+from bareos.director.links import DaemonUnreachable, ProtocolViolation
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
-from bareos.protocol.cram import bash_spaces
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
 
 log = Logger(namespace="bareos.director.jobs")
@@ -180,31 +179,17 @@ class JobManager:
             link.close()
 
     async def _tell_daemons_to_cancel(self, job):
-        async def client(resource):
-            link, _how = await client_link(self.director, resource, 15, retry_interval=1)
-            return link
-
-        async def storage(resource):
-            return await connect_storage(self.director, resource, timeout=15, retry_interval=1)
-
         reached = {link.kind for link in job.links}
-        for connect, resource, kind in ((client, job.client, "client"),
-                                        (storage, job.storage, "storage")):
+        for kind, resource in (("client", job.client), ("storage", job.storage)):
             if resource is None or kind not in reached:
                 continue
             try:
-                link = await connect(resource)
+                reply = await tell_daemon_to_cancel(self.director, kind, resource, job.job)
             except DaemonUnreachable as exc:
                 self.director.messages.job_message(job, "warning", f"Cancel: {exc}")
                 continue
-            try:
-                link.send(f"cancel Job={bash_spaces(job.job)}\n")
-                reply = await link.receive_line(timeout=15)
-                self.director.messages.job_message(job, "info", reply.strip())
-            except (ConnectionClosed, ReceiveTimeout, ProtocolViolation):
-                pass
-            finally:
-                link.close()
+            if reply is not None:
+                self.director.messages.job_message(job, "info", reply)
 
     async def run_on_incoming_connect(self, client):
         """Start the jobs of ``client`` whose ``Run On Incoming Connect Interval`` has passed.
