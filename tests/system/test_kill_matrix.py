@@ -148,7 +148,7 @@ def test_kill_9(suite, catalog, tmp_path, kind, point, daemon):
         assert status == "f"
         log = " ".join(text for (text,) in catalog.query(
             "SELECT LogText FROM Log WHERE JobId = ?", jobid))
-        assert "the director was restarted while this job was running" in log, log
+        assert "the director was restarted while this job ran" in log, log
     else:
         status = final_status(suite, jobid, CONNECT_TIMEOUT + 2 * HEARTBEAT_INTERVAL,
                               "the job ends once a daemon has vanished (a heartbeat interval, "
@@ -198,7 +198,7 @@ def test_a_job_the_killed_director_left_running_is_settled_at_restart(suite, cat
             "SELECT LogText FROM Log WHERE JobId = ?", jobid))
         return text if text.count("Cancel after the restart") == 2 else None
     text = wait_until(log_text, 60, "both daemons answer the cancel after the restart")
-    assert "the director was restarted while this job was running (status R)" in text
+    assert 'the director was restarted while this job ran (it was "Running", status R)' in text
     assert f"client {suite.client_name} answered: 2901 Job" in text           # not found
     assert f"storage {suite.storage_name} answered: 3904 Job" in text
     run, status, output = run_job(suite, "run job=backup level=Full yes")

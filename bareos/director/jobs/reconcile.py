@@ -74,8 +74,8 @@ async def _mark_failed(director, catalog, record):
     end = record.start_time or record.sched_time
     director.messages.job_message(
         _left_job(director, record), "error",
-        f"Fatal error: the director was restarted while this job was {status.text.lower()} "
-        f"(status {status}); the job is marked failed. Its real end time is not known.",
+        f"Fatal error: the director was restarted while this job ran (it was \"{status.text}\", "
+        f"status {status}); the job is marked failed. Its real end time is not known.",
         catalog=catalog)
     log.warn("JobId {jobid} ({job}) was left {status} by an earlier director: marked failed",
              jobid=record.job_id, job=record.job, status=status.text)
