@@ -43,8 +43,7 @@ async def reconcile_unfinished_jobs(director, catalog):
     """Mark the jobs of ``catalog`` that have not ended, and that this director does not
     run, failed; then tell their daemons to cancel them (not waited for).
 
-    Returns the JobIds marked.  A failure is logged, never raised: the director starts
-    regardless.
+    A failure is logged, never raised: the director starts regardless.
     """
     try:
         records = await catalog.list_jobs(status=sorted(UNFINISHED))
@@ -53,14 +52,13 @@ async def reconcile_unfinished_jobs(director, catalog):
             await _mark_failed(director, catalog, record)
     except Exception:
         log.failure("Settling the jobs an earlier director left unfinished failed")
-        return []
+        return
     for record in left:
         if record.start_time is not None:
             defer.ensureDeferred(_tell_daemons_to_cancel(director, catalog, record)).addErrback(
                 lambda failure, jobid=record.job_id: log.failure(
                     "Telling the daemons of JobId {jobid} to cancel it failed", failure,
                     jobid=jobid))
-    return [record.job_id for record in left]
 
 
 def _left_job(director, record):
