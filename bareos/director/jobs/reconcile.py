@@ -20,6 +20,7 @@ from typing import Optional
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from bareos.catalog.api import CatalogError
 from bareos.director.jobs.common import epoch, tell_daemon_to_cancel
 from bareos.director.links import DaemonUnreachable
 from bareos.protocol.jobstatus import FINAL, JobStatus
@@ -50,6 +51,10 @@ async def reconcile_unfinished_jobs(director, catalog):
         left = [record for record in records if director.jobs.find(jobid=record.job_id) is None]
         for record in left:
             await _mark_failed(director, catalog, record)
+    except CatalogError as exc:
+        log.error("Settling the jobs an earlier director left unfinished failed: {problem}",
+                  problem=director.catalog_problem(exc))
+        return
     except Exception:
         log.failure("Settling the jobs an earlier director left unfinished failed")
         return
