@@ -3,7 +3,8 @@
 Jobs created, running or waiting are marked failed, each with a job-log message and an
 end time (when it started; never started: when it was scheduled); ended jobs are left
 alone.  The daemons of a job that had started are told to cancel it, and a daemon that
-cannot be reached is named in the job log.
+cannot be reached is named in the job log.  And a director started again within the
+second does not give a job a name its predecessor gave.
 """
 
 from datetime import datetime
@@ -18,6 +19,8 @@ from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR
 from bareos.director.daemon import Director
 from bareos.director.jobs import common
+from bareos.director.jobs.job import unique_job_name
+from bareos.director.jobs.manager import new_job
 from bareos.testing.ports import free_port
 
 CONFIG = """
@@ -108,3 +111,21 @@ async def poll(condition, timeout, what):
         assert reactor.seconds() < deadline, f"not within {timeout} s: {what}"
         await task.deferLater(reactor, 0.1, lambda: None)
     return result
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_job_name_the_earlier_director_gave_in_the_same_second_is_not_given_again(
+        config, tmp_path):
+    director = Director(config, reactor)
+    director.startService()
+    try:
+        catalog = await director.catalog_ready()
+        job = new_job(director, config.get("job", "backup"))
+        taken = unique_job_name("backup", 1, job.sched_time)      # the first name it would give
+        await catalog.create_job(JobRecord(job=taken, name="backup", job_status="f"))
+        await director.jobs.submit(job)
+        assert job.job == unique_job_name("backup", 2, job.sched_time)
+        await director.jobs.cancel(job)
+        await job.finished()
+    finally:
+        await director.stopService()

@@ -13,10 +13,10 @@ from datetime import datetime
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from bareos.catalog.api import CatalogError, JobRecord
+from bareos.catalog.api import CatalogError, CatalogIntegrityError, JobRecord
 from bareos.director.jobs.backup import run_backup
 from bareos.director.jobs.job import (
-    Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
+    NAMES_PER_SECOND, Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
 from bareos.director.jobs.restore import run_restore
 from bareos.filedaemon.fileset import fileset_to_lines
 from bareos.director.jobs.common import epoch, tell_daemon_to_cancel
@@ -50,8 +50,6 @@ class JobManager:
     async def submit(self, job):
         """Give the job its JobId and unique name, record it, and start it when it may run."""
         catalog = self.director.catalog
-        self._sequence += 1
-        job.job = unique_job_name(job.name, self._sequence, job.sched_time)
         client_id = await catalog.ensure_client(job.client.name)
         pool_id = self.director.pool_ids.get(job.pool.name) if job.pool else None
         fileset_id = None
@@ -60,10 +58,22 @@ class JobManager:
             digest = hashlib.md5("\n".join(lines).encode("utf-8")).hexdigest()
             job.options.update(fileset_lines=lines, fileset_md5=digest)
             fileset_id = await catalog.ensure_fileset(job.fileset.name, "\n".join(lines), digest)
-        job.jobid = await catalog.create_job(JobRecord(
-            job=job.job, name=job.name, type=job.type, level=job.level, client_id=client_id,
-            pool_id=pool_id, fileset_id=fileset_id, job_status=job.status,
-            sched_time=_local(job.sched_time), job_tdate=int(job.sched_time)))
+        # A director started again within the second may meet the names its predecessor
+        # gave (the sequence starts anew): the next sequence number then, as often as a
+        # second has names.
+        for attempt in range(NAMES_PER_SECOND):
+            self._sequence += 1
+            job.job = unique_job_name(job.name, self._sequence, job.sched_time)
+            try:
+                job.jobid = await catalog.create_job(JobRecord(
+                    job=job.job, name=job.name, type=job.type, level=job.level,
+                    client_id=client_id, pool_id=pool_id, fileset_id=fileset_id,
+                    job_status=job.status, sched_time=_local(job.sched_time),
+                    job_tdate=int(job.sched_time)))
+                break
+            except CatalogIntegrityError:
+                if attempt == NAMES_PER_SECOND - 1:
+                    raise
         self.waiting.append(job)
         self._dispatch()
         return job
