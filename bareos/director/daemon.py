@@ -10,6 +10,7 @@ from bareos.daemon.service import Daemon
 from bareos.director.client_connections import ClientConnectionPool, accept_client_connection
 from bareos.director.console.session import DEFAULT_CONSOLE, ConsoleLimitReached, accept_console
 from bareos.director.jobs.manager import JobManager
+from bareos.director.jobs.reconcile import reconcile_unfinished_jobs
 from bareos.director.messages import MessageRouter
 from bareos.director.scheduler import Scheduler
 from bareos.protocol.admission import ThrottledLog
@@ -42,7 +43,7 @@ class Director(Daemon):
         catalogs = config.resources("catalog")
         self.catalog_service = CatalogService(
             catalogs[0] if catalogs else None, self.resource.working_directory, self.reactor,
-            prepare=self._register_resources)
+            prepare=self._prepare_catalog)
         self.catalog_service.setServiceParent(self)
 
     @property
@@ -67,6 +68,12 @@ class Director(Daemon):
     def catalog_ready(self):
         """A Deferred that fires with the catalog once it is open."""
         return self.catalog_service.ready()
+
+    async def _prepare_catalog(self, catalog):
+        """Before the catalog is published: its rows for our resources, and the jobs an
+        earlier director left unfinished settled (no job of ours can exist yet)."""
+        await self._register_resources(catalog)
+        await reconcile_unfinished_jobs(self, catalog)
 
     async def _register_resources(self, catalog):
         """Clients, pools and storages of the configuration get their catalog rows."""

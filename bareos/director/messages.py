@@ -34,17 +34,21 @@ class MessageRouter:
         self.director = director
         self.console_queue = []
 
-    def job_message(self, job, type_name, text, origin=None, timestamp=None):
-        """Deliver one job message; ``origin`` is the daemon that produced it."""
+    def job_message(self, job, type_name, text, origin=None, timestamp=None, catalog=None):
+        """Deliver one job message; ``origin`` is the daemon that produced it.
+
+        ``catalog`` takes a Catalog destination's messages when it is not the director's
+        (at start, before the director takes its catalog into use).
+        """
         text = text.rstrip("\n")
         line = f"{message_time(timestamp)} {origin or self.director.name} JobId {job.jobid}: {text}"
         job.log.append(line)
         resource = job.messages or self._default_resource()
-        self._deliver(resource, type_name, line, job)
+        self._deliver(resource, type_name, line, job, catalog or self.director.catalog)
 
     def daemon_message(self, type_name, text):
         line = f"{message_time()} {self.director.name}: {text.rstrip()}"
-        self._deliver(self._default_resource(), type_name, line, None)
+        self._deliver(self._default_resource(), type_name, line, None, None)
 
     def take_console_messages(self):
         messages, self.console_queue = self.console_queue, []
@@ -54,7 +58,7 @@ class MessageRouter:
         name = self.director.resource.messages
         return self.director.config.get("messages", name) if name else None
 
-    def _deliver(self, resource, type_name, line, job):
+    def _deliver(self, resource, type_name, line, job, catalog):
         if resource is None:
             log.info("{line}", line=line)
             return
@@ -64,11 +68,10 @@ class MessageRouter:
             kind = destination.kind
             if kind == "console":
                 self.console_queue.append(line)
-            elif kind == "catalog" and job is not None and self.director.catalog is not None:
+            elif kind == "catalog" and job is not None and catalog is not None:
                 # spawned: a stopping director closes its catalog only after these writes
                 self.director.spawn(
-                    self.director.catalog.add_log(job.jobid, datetime.now(), line).addErrback(
-                        self._not_stored),
+                    catalog.add_log(job.jobid, datetime.now(), line).addErrback(self._not_stored),
                     f"Storing a message of JobId {job.jobid} in the catalog")
             elif kind in ("append", "file"):
                 self._append(destination.target, line)

@@ -1,9 +1,17 @@
-"""What the end-to-end backup tests share: running jobs through bconsole, reading the catalog."""
+"""What the end-to-end backup tests share: running jobs through bconsole, reading the catalog,
+pacing the file daemon."""
 
 import re
 
+from bareos.testing.quick_console import QuickDirector
+
 _JOBID = re.compile(r"Job queued\. JobId=(\d+)")
 _STATUS = re.compile(r"JobStatus=.*\((\w)\)")
+
+#: The password of "ops", a second Director resource of the file daemon (``start_fd(monitors=
+#: [OPS_DIRECTOR])``) that the tests use to pace it.
+OPS_PASSWORD = "ops-secret"
+OPS_DIRECTOR = {"name": "ops", "password": OPS_PASSWORD, "monitor": False}
 
 
 def run_job(suite, command):
@@ -16,3 +24,23 @@ def run_job(suite, command):
     status = _STATUS.search(waited)
     assert status, waited
     return jobid, status.group(1), output + waited
+
+
+def queue(suite, command):
+    """Run a console command that queues a job; its JobId (the job is not waited for)."""
+    output = suite.console(command + "\n")
+    return int(output.split("Job queued. JobId=")[1].split()[0])
+
+
+def job_status(suite, jobid):
+    """The job's status letter, as ``llist jobid=`` shows it."""
+    return re.search(r"^\s*jobstatus: (\S+)$", suite.console(f"llist jobid={jobid}\n"),
+                     re.MULTILINE).group(1)
+
+
+def set_fd_pace(suite, bytes_per_second, job=""):
+    """``setbandwidth=`` in the file daemon, as "ops": for the job named ``job``, or (empty)
+    for the jobs it starts from now on."""
+    with QuickDirector(suite.fd_port, OPS_PASSWORD, "ops") as ops:
+        reply = ops.command(f"setbandwidth={bytes_per_second} Job={job}")
+    assert reply.startswith(b"2000 OK"), reply

@@ -11,7 +11,7 @@ import os
 import pytest
 
 import volume_reader
-from backup_helpers import run_job
+from backup_helpers import queue, run_job
 from bareos.testing.filesystems import small_tmpfs
 from bareos.testing.trees import differences, snapshot
 from bareos.testing.waiting import wait_until
@@ -30,11 +30,6 @@ def start(suite, catalog, source, **options):
     suite.start_fd()
     suite.start_director(extra_resources={**suite.backup_resources(source, **options),
                                           **catalog.resources})
-
-
-def queue(suite, command):
-    output = suite.console(f"{command}\n")
-    return int(output.split("Job queued. JobId=")[1].split()[0])
 
 
 def volume_bytes(suite):

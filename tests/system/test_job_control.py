@@ -4,15 +4,14 @@ import os
 import re
 from datetime import datetime
 
-from backup_helpers import run_job
-from bareos.testing.quick_console import QuickConsole, QuickDirector
+from backup_helpers import OPS_DIRECTOR, job_status, queue, run_job, set_fd_pace
+from bareos.testing.quick_console import QuickConsole
 from bareos.testing.trees import snapshot
 from bareos.testing.waiting import wait_until
 
 # The file daemon backs up at this pace (setbandwidth=, from a second Director resource,
 # "ops") until the test has seen the jobs in the state it looks for; then it is lifted.
 SLOW_BYTES_PER_SECOND = 100_000
-OPS_PASSWORD = "ops-secret"
 
 
 def tree(root):
@@ -33,16 +32,6 @@ def job_times(suite, jobid):
     return tuple(datetime.strptime(fields[key], "%Y-%m-%d %H:%M:%S") for key in ("starttime", "endtime"))
 
 
-def job_status(suite, jobid):
-    return re.search(r"^\s*jobstatus: (\S+)$", suite.console(f"llist jobid={jobid}\n"),
-                     re.MULTILINE).group(1)
-
-
-def queue(suite, command):
-    output = suite.console(command + "\n")
-    return int(output.split("Job queued. JobId=")[1].split()[0])
-
-
 def with_limit(text, limit):
     """A resource's text with ``Maximum Concurrent Jobs = limit`` added."""
     return text.rstrip().rstrip("}") + f"  Maximum Concurrent Jobs = {limit}\n}}\n"
@@ -53,7 +42,7 @@ def start(suite, source, job_limit):
     sd = suite.sd_resources()
     sd["device/FileStorage.conf"] = with_limit(sd["device/FileStorage.conf"], 2)
     suite.start("sd", extra_resources={"device/FileStorage.conf": sd["device/FileStorage.conf"]})
-    suite.start_fd(monitors=[{"name": "ops", "password": OPS_PASSWORD, "monitor": False}])
+    suite.start_fd(monitors=[OPS_DIRECTOR])
     director = suite.director_resources()
     resources = suite.backup_resources(source)
     resources["job/backup.conf"] = with_limit(resources["job/backup.conf"], job_limit)
@@ -61,14 +50,6 @@ def start(suite, source, job_limit):
         resources[name] = with_limit(director[name], 2)
     suite.start_director(director_extra=["Maximum Concurrent Jobs = 5"],
                          extra_resources=resources)
-
-
-def set_fd_pace(suite, bytes_per_second, job=""):
-    """``setbandwidth=`` in the file daemon: for the job named ``job``, or (empty) for the
-    jobs it starts from now on."""
-    with QuickDirector(suite.fd_port, OPS_PASSWORD, "ops") as ops:
-        reply = ops.command(f"setbandwidth={bytes_per_second} Job={job}")
-    assert reply.startswith(b"2000 OK"), reply
 
 
 def running_in_fd(console, suite):

@@ -11,6 +11,7 @@ from bareos.director.links import (
 from bareos.director.jobs.job import JobFailed
 from bareos.network.addresses import (
     client_address_for_storage, storage_address_for_client, which_address)
+from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus, daemons_outcome
@@ -169,6 +170,31 @@ async def client_link(director, client, timeout, retry_interval=None):
     if not tried:
         tried.append("its Client resource allows neither connection direction")
     raise DaemonUnreachable(f"Client {client.name} cannot be reached: " + "; ".join(tried))
+
+
+#: How long telling a daemon to cancel a job may take: reaching it, then its answer (seconds).
+CANCEL_TIMEOUT = 15
+
+
+async def tell_daemon_to_cancel(director, kind, resource, job_name):
+    """``cancel Job=<job_name>`` on a new connection to the ``kind`` ("client" or
+    "storage") daemon of ``resource``; its answer ("2001 Job ... marked to be canceled",
+    "2901 Job ... not found"...), or None if it sent none.
+
+    Bounded: reaching the daemon and its answer each take at most CANCEL_TIMEOUT
+    seconds.  Raises DaemonUnreachable if the daemon cannot be reached.
+    """
+    if kind == "client":
+        link, _how = await client_link(director, resource, CANCEL_TIMEOUT, retry_interval=1)
+    else:
+        link = await connect_storage(director, resource, timeout=CANCEL_TIMEOUT, retry_interval=1)
+    try:
+        link.send(f"cancel Job={bash_spaces(job_name)}\n")
+        return (await link.receive_line(timeout=CANCEL_TIMEOUT)).strip()
+    except (ConnectionClosed, ReceiveTimeout, ProtocolViolation):
+        return None
+    finally:
+        link.close()
 
 
 async def wait_for_end_job(job, link):

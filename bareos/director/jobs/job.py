@@ -237,10 +237,14 @@ class Job:
         }
 
 
+#: How many unique job names a second has (the two digits of the sequence).
+NAMES_PER_SECOND = 100
+
+
 def unique_job_name(name, sequence, when=None):
     """``<name>.<YYYY-MM-DD_HH.MM.SS>_<NN>``: unique per director, as in Bareos."""
     stamp = time.strftime("%Y-%m-%d_%H.%M.%S", time.localtime(when))
-    return f"{name}.{stamp}_{sequence % 100:02d}"
+    return f"{name}.{stamp}_{sequence % NAMES_PER_SECOND:02d}"
 
 
 def human_bytes(count):

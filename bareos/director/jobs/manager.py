@@ -13,16 +13,15 @@ from datetime import datetime
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from bareos.catalog.api import CatalogError, JobRecord
+from bareos.catalog.api import CatalogError, CatalogIntegrityError, JobRecord
 from bareos.director.jobs.backup import run_backup
 from bareos.director.jobs.job import (
-    Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
+    NAMES_PER_SECOND, Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
 from bareos.director.jobs.restore import run_restore
 from bareos.filedaemon.fileset import fileset_to_lines
-from bareos.director.jobs.common import client_link, epoch
-from bareos.director.links import DaemonUnreachable, ProtocolViolation, connect_storage
+from bareos.director.jobs.common import epoch, tell_daemon_to_cancel
+from bareos.director.links import DaemonUnreachable, ProtocolViolation
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
-from bareos.protocol.cram import bash_spaces
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
 
 log = Logger(namespace="bareos.director.jobs")
@@ -57,8 +56,6 @@ class JobManager:
     async def submit(self, job):
         """Give the job its JobId and unique name, record it, and start it when it may run."""
         catalog = self.director.catalog
-        self._sequence += 1
-        job.job = unique_job_name(job.name, self._sequence, job.sched_time)
         client_id = await catalog.ensure_client(job.client.name)
         pool_id = self.director.pool_ids.get(job.pool.name) if job.pool else None
         fileset_id = None
@@ -67,10 +64,22 @@ class JobManager:
             digest = hashlib.md5("\n".join(lines).encode("utf-8")).hexdigest()
             job.options.update(fileset_lines=lines, fileset_md5=digest)
             fileset_id = await catalog.ensure_fileset(job.fileset.name, "\n".join(lines), digest)
-        job.jobid = await catalog.create_job(JobRecord(
-            job=job.job, name=job.name, type=job.type, level=job.level, client_id=client_id,
-            pool_id=pool_id, fileset_id=fileset_id, job_status=job.status,
-            sched_time=_local(job.sched_time), job_tdate=int(job.sched_time)))
+        # A director started again within the second may meet the names its predecessor
+        # gave (the sequence starts anew): the next sequence number then, as often as a
+        # second has names.
+        for attempt in range(NAMES_PER_SECOND):
+            self._sequence += 1
+            job.job = unique_job_name(job.name, self._sequence, job.sched_time)
+            try:
+                job.jobid = await catalog.create_job(JobRecord(
+                    job=job.job, name=job.name, type=job.type, level=job.level,
+                    client_id=client_id, pool_id=pool_id, fileset_id=fileset_id,
+                    job_status=job.status, sched_time=_local(job.sched_time),
+                    job_tdate=int(job.sched_time)))
+                break
+            except CatalogIntegrityError:
+                if attempt == NAMES_PER_SECOND - 1:
+                    raise
         self.waiting.append(job)
         self._dispatch()
         return job
@@ -208,31 +217,17 @@ class JobManager:
 
     async def tell_daemons_to_cancel(self, job, kinds=("client", "storage")):
         """``cancel Job=`` to the daemons of ``kinds`` the job reached, each on a new connection."""
-        async def client(resource):
-            link, _how = await client_link(self.director, resource, 15, retry_interval=1)
-            return link
-
-        async def storage(resource):
-            return await connect_storage(self.director, resource, timeout=15, retry_interval=1)
-
         reached = {link.kind for link in job.links}
-        for connect, resource, kind in ((client, job.client, "client"),
-                                        (storage, job.storage, "storage")):
+        for kind, resource in (("client", job.client), ("storage", job.storage)):
             if resource is None or kind not in reached or kind not in kinds:
                 continue
             try:
-                link = await connect(resource)
+                reply = await tell_daemon_to_cancel(self.director, kind, resource, job.job)
             except DaemonUnreachable as exc:
                 self.director.messages.job_message(job, "warning", f"Cancel: {exc}")
                 continue
-            try:
-                link.send(f"cancel Job={bash_spaces(job.job)}\n")
-                reply = await link.receive_line(timeout=15)
-                self.director.messages.job_message(job, "info", reply.strip())
-            except (ConnectionClosed, ReceiveTimeout, ProtocolViolation):
-                pass
-            finally:
-                link.close()
+            if reply is not None:
+                self.director.messages.job_message(job, "info", reply)
 
     async def run_on_incoming_connect(self, client):
         """Start the jobs of ``client`` whose ``Run On Incoming Connect Interval`` has passed.
