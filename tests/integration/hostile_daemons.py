@@ -69,7 +69,7 @@ def build(kind, tmp_path, reactor):
 def accept(daemon, peer_port=40000):
     """A connection from 127.0.0.1:``peer_port`` accepted the way the daemon's listening
     port accepts one (the cleartext/TLS sniffer first); returns (protocol, transport)."""
-    factory = next(service.factory for service in daemon if hasattr(service, "factory"))
+    factory = next(service.factory for service in daemon.intake if hasattr(service, "factory"))
     address = IPv4Address("TCP", "127.0.0.1", peer_port)
     protocol = factory.buildProtocol(address)
     transport = StringTransport(peerAddress=address,
