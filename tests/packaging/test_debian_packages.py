@@ -40,7 +40,8 @@ from packaging_helpers import (IN_CI, IS_ROOT, REPO, SYSTEM_PATH, apt_get,
 pytestmark = pytest.mark.slow
 
 OUR_PACKAGES = ["bareos-twisted-director", "bareos-twisted-filedaemon", "bareos-twisted-storage",
-                "bareos-twisted-bconsole", "python3-bareos-twisted", "python3-txpostgres"]
+                "bareos-twisted-bconsole", "bareos-twisted-traymonitor", "python3-bareos-twisted",
+                "python3-txpostgres"]
 BUILD_DEPENDS = ["build-essential", "dpkg-dev", "debhelper", "dh-python",
                  "pybuild-plugin-pyproject", "python3-all", "python3-setuptools", "lintian"]
 UNIT_DIR = Path("/lib/systemd/system")
