@@ -13,6 +13,7 @@ from datetime import datetime
 from twisted.logger import Logger
 
 from bareos.catalog.api import CatalogError
+from bareos.daemon.message_files import MessageFiles
 
 log = Logger(namespace="bareos.director.messages")
 
@@ -33,6 +34,8 @@ class MessageRouter:
     def __init__(self, director):
         self.director = director
         self.console_queue = []
+        self.files = MessageFiles(director, "bareos-dir-message-files")   # Append / File
+        self.files.setServiceParent(director)
 
     def job_message(self, job, type_name, text, origin=None, timestamp=None, catalog=None):
         """Deliver one job message; ``origin`` is the daemon that produced it.
@@ -74,7 +77,7 @@ class MessageRouter:
                     catalog.add_log(job.jobid, datetime.now(), line).addErrback(self._not_stored),
                     f"Storing a message of JobId {job.jobid} in the catalog")
             elif kind in ("append", "file"):
-                self._append(destination.target, line)
+                self.files.append(destination.target, line)
             elif kind == "stdout":
                 log.info("{line}", line=line)
 
@@ -84,10 +87,3 @@ class MessageRouter:
             log.warn("A job message was not stored in the catalog: {error}", error=failure.value)
         else:
             log.failure("Storing a job message failed", failure)
-
-    def _append(self, path, line):
-        try:
-            with open(path, "a", encoding="utf-8") as stream:
-                stream.write(line + "\n")
-        except OSError as exc:
-            log.warn("Cannot write message to {path}: {error}", path=path, error=exc)

@@ -20,6 +20,7 @@ import time
 
 from twisted.logger import Logger
 
+from bareos.daemon.message_files import MessageFiles
 from bareos.filedaemon import jobs
 from bareos.filedaemon.jobs import M_ERROR, M_FATAL
 
@@ -49,6 +50,8 @@ class FileDaemonMessages:
         self.daemon = daemon
         self._for_director = collections.defaultdict(
             lambda: collections.deque(maxlen=QUEUED_PER_DIRECTOR))
+        self.files = MessageFiles(daemon, "bareos-fd-message-files")   # Append / File
+        self.files.setServiceParent(daemon)
 
     def resource(self):
         config = self.daemon.config
@@ -93,12 +96,7 @@ class FileDaemonMessages:
 
     def _deliver_locally(self, destination, line):
         if destination.kind in ("append", "file"):
-            try:
-                with open(destination.target, "a", encoding="utf-8") as stream:
-                    stream.write(line + "\n")
-            except OSError as exc:
-                log.warn("Cannot write message to {path}: {error}", path=destination.target,
-                         error=exc)
+            self.files.append(destination.target, line)
         elif destination.kind in ("stdout", "stderr", "console"):
             log.info("{line}", line=line)
 

@@ -1,5 +1,6 @@
-"""The file daemon's Messages resource: Append files and the Director destination; no listening
-port when no director may connect."""
+"""The file daemon's listening port (none when no director may connect); its Messages resource
+(Append files, the Director destination) is tested on the real reactor in
+tests/integration/test_message_files.py."""
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.task import Clock
@@ -25,27 +26,6 @@ def file_daemon(tmp_path, incoming="no"):
     config = parse_config_text(CONFIG.format(work=tmp_path, log=tmp_path / "fd.log",
                                              incoming=incoming), FILEDAEMON)
     return FileDaemon(config, Clock())
-
-
-def test_daemon_messages_are_appended_and_kept_for_the_director(tmp_path):
-    fd = file_daemon(tmp_path)
-    fd.messages.daemon_message("error", "Cannot keep a connection to Director dir1: refused.")
-    fd.messages.daemon_message("skipped", "not wanted anywhere")
-    lines = (tmp_path / "fd.log").read_text().splitlines()
-    assert len(lines) == 1 and lines[0].endswith(
-        " fd1: Cannot keep a connection to Director dir1: refused.")
-    kept = fd.messages.take_for_director("dir1")
-    assert [(m.type_name, m.text) for m in kept] == [
-        ("error", "Cannot keep a connection to Director dir1: refused.")]
-    assert fd.messages.take_for_director("dir1") == []
-
-
-def test_job_messages_reach_the_append_file_with_their_filter(tmp_path):
-    fd = file_daemon(tmp_path)
-    fd.messages.job_message(9, 12, "Could not stat x: skipped\n")       # skipped: filtered out
-    fd.messages.job_message(4, 12, "Could not open y: Permission denied\n")
-    lines = (tmp_path / "fd.log").read_text().splitlines()
-    assert len(lines) == 1 and lines[0].endswith(" fd1 JobId 12: Could not open y: Permission denied")
 
 
 def test_a_file_daemon_that_only_dials_out_opens_no_port(tmp_path):
