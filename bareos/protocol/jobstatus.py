@@ -136,13 +136,19 @@ def daemons_outcome(fd: Optional[JobStatus], sd: Optional[JobStatus],
     A daemon that sent no report (it vanished, or the job ended before it could) counts
     as ERROR_TERMINATED.  The job is OK only if both said OK, and then OK with warnings
     if ``errors`` (non-fatal errors the daemons reported) is not 0; otherwise the worst
-    of the reports that are not OK, by ``prevailing``, the file daemon's first.
+    of the reports that are not OK, by ``prevailing``, the file daemon's first -- except
+    that a daemon's cancel wins over an equally heavy failure of the other: a daemon that
+    cancels its part (its job was canceled, or it is being stopped) closes the data channel,
+    and the other's failure is the consequence, not the cause.
     """
     reports = [status or JobStatus.ERROR_TERMINATED for status in (fd, sd)]
     verdict: Optional[JobStatus] = None
     for status in reports:
         if status != JobStatus.TERMINATED:
             verdict = prevailing(verdict, status)
+    if JobStatus.CANCELED in reports and verdict is not None and \
+            weight(verdict) == weight(JobStatus.CANCELED):
+        return JobStatus.CANCELED
     if verdict is None:
         return JobStatus.WARNINGS if errors else JobStatus.TERMINATED
     return verdict

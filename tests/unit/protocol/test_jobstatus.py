@@ -71,8 +71,9 @@ def test_prevailing(current, new, result):
     (S.TERMINATED, S.FATAL, 0, S.FATAL),
     (S.CANCELED, S.TERMINATED, 0, S.CANCELED),
     (S.TERMINATED, S.CANCELED, 0, S.CANCELED),
-    (S.FATAL, S.CANCELED, 0, S.FATAL),                # both as heavy: the file daemon's
+    (S.FATAL, S.CANCELED, 0, S.CANCELED),             # as heavy: the cancel caused the failure
     (S.CANCELED, S.FATAL, 0, S.CANCELED),
+    (S.FATAL, S.ERROR_TERMINATED, 0, S.FATAL),        # as heavy, no cancel: the file daemon's
     (S.WARNINGS, S.ERROR_TERMINATED, 0, S.ERROR_TERMINATED),   # the worse of the two
     (None, S.TERMINATED, 0, S.ERROR_TERMINATED),      # the FD vanished before its report
     (S.TERMINATED, None, 0, S.ERROR_TERMINATED),      # the SD vanished before its report
