@@ -24,12 +24,10 @@ import signal
 
 import pytest
 
-from backup_helpers import queue, run_job, set_fd_pace
 from bareos.daemon.service import CLOSE_TIMEOUT, JOBS_STOP_TIMEOUT
 from bareos.protocol.jobstatus import FAILED, SUCCESSFUL, JobStatus
-from bareos.testing.trees import differences, snapshot
-from test_kill_matrix import (CONNECT_TIMEOUT, HEARTBEAT_INTERVAL, PACE, RESTORED_BYTES, cases,
-                              final_status, reach, start, tree, volumes_agree)
+from test_kill_matrix import (CONNECT_TIMEOUT, HEARTBEAT_INTERVAL, assert_recovered, cases,
+                              final_status, interrupted_job)
 
 NAMES = {"dir": "director_name", "fd": "client_name", "sd": "storage_daemon_name"}
 CLEAN_EXIT = (0, -signal.SIGTERM)
@@ -51,19 +49,7 @@ def job_log(catalog, jobid):
 
 @pytest.mark.parametrize("kind, point, daemon", list(cases()))
 def test_sigterm(suite, catalog, tmp_path, kind, point, daemon):
-    source = tree(tmp_path / "source", big=RESTORED_BYTES if kind == "restore" else 0)
-    start(suite, catalog, source)
-    first, status, output = run_job(suite, "run job=backup level=Full yes")
-    assert status == "T", output
-    before = snapshot(source)
-
-    where = tmp_path / "interrupted"
-    if kind == "backup":
-        set_fd_pace(suite, PACE)
-        jobid = queue(suite, "run job=backup level=Full yes")
-    else:
-        jobid = queue(suite, f"restore jobid={first} all done yes where={where}")
-    reach(point, kind, suite, jobid, where)
+    first, before, jobid = interrupted_job(suite, catalog, tmp_path, kind, point)
     stopped = suite.daemons[daemon]
 
     rc = stopped.stop(timeout=STOP_BOUND)
@@ -88,14 +74,6 @@ def test_sigterm(suite, catalog, tmp_path, kind, point, daemon):
     if status not in SUCCESSFUL and not (point == "start" and status in FAILED):
         assert (f"{getattr(suite, NAMES[daemon])} is stopping: the job is canceled."
                 in job_log(catalog, jobid))
-    set_fd_pace(suite, 0)
-
-    restored = tmp_path / "restored"
-    restore, status, output = run_job(suite, f"restore jobid={first} all done yes where={restored}")
-    assert status == "T", output
-    assert differences(before, snapshot(str(restored) + str(source))) == []
-    again, status, output = run_job(suite, "run job=backup level=Full yes")
-    assert status == "T", output
-    assert volumes_agree(suite, catalog) == {}
+    assert_recovered(suite, catalog, tmp_path, first, before)
     for proc in suite.daemons.values():
         assert_no_crash(proc)
