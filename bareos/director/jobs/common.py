@@ -248,11 +248,11 @@ async def wait_for_both_daemons(director, job, fd, fd_report, sd, sd_report):
     elif sd_report.called and not fd_report.called and job.sd_status not in SUCCESSFUL:
         await _bound_report(director, job, fd, fd_report, "the storage daemon")
     try:
-        await fd_report
+        await _taken(fd_report)
     except BaseException:
         sd_report.addErrback(lambda failure: None)      # the file daemon's failure is reported
         raise
-    await sd_report
+    await _taken(sd_report)
 
 
 async def _bound_report(director, job, link, report, other):
@@ -269,6 +269,18 @@ async def _bound_report(director, job, link, report, other):
     messages.job_message(job, "error", f"{link.kind.capitalize()} {link.name} did not report the "
                          f"end of the job after the cancel either: giving up on it.")
     link.conn.abort(f"no end-of-job report from {link.kind} {link.name}")
+
+
+def _taken(deferred):
+    """A new Deferred that takes over ``deferred``'s result, once its callbacks have run.
+
+    The waits above resume inside the callbacks of the report that fired (``_first_fired``
+    fires there); awaiting that report itself then finds it mid-run: Twisted 26 raises an
+    AssertionError when its result is a failure, older Twisteds leave the failure unhandled.
+    """
+    taken = defer.Deferred()
+    deferred.chainDeferred(taken)
+    return taken
 
 
 def _first_fired(clock, deferreds, timeout=None):

@@ -125,3 +125,14 @@ def test_a_restore_part_the_file_daemon_ended_with_storage_end_is_no_failure(sce
     assert scene.director.cancels == [] and not scene.waiting.called
     sd_ends(scene, JobStatus.TERMINATED)
     assert scene.waiting.called
+
+
+def test_both_links_closing_fail_the_wait_with_the_file_daemons_failure(scene):
+    """The wait resumes inside the file daemon's report callbacks: it must take that
+    report's failure, not trip on the report being mid-run (a director stopping)."""
+    scene.sd.report.errback(ConnectionClosed("storage daemon gone"))
+    scene.fd.report.errback(ConnectionClosed("file daemon gone"))
+    failure = scene.waiting.result
+    scene.waiting.addErrback(lambda _: None)
+    assert failure.check(ConnectionClosed) and "file daemon gone" in str(failure.value)
+    assert scene.director.cancels == []
