@@ -289,10 +289,8 @@ def _first_fired(clock, deferreds, timeout=None):
     first = defer.Deferred()
 
     def fired(result):
-        # on the next turn of the reactor: the waiter must not resume inside the callback
-        # chain of a Deferred it then awaits (Twisted cannot hand over a failure that is
-        # still running its errbacks)
-        clock.callLater(0, lambda: first.called or first.callback(True))
+        if not first.called:
+            first.callback(True)
         return result
     for deferred in deferreds:
         deferred.addBoth(fired)

@@ -55,7 +55,6 @@ def scene():
 def sd_ends(scene, status):
     scene.job.sd_status = status
     scene.sd.report.callback(None)
-    scene.clock.advance(0)          # the wait resumes on the next turn of the reactor
 
 
 def test_the_file_daemon_that_never_reports_after_the_sd_failed_is_canceled_then_given_up(scene):
@@ -78,7 +77,6 @@ def test_a_file_daemon_that_reports_after_the_cancel_ends_the_wait(scene):
     scene.clock.advance(PEER_REPORT_GRACE)
     scene.job.fd_status = JobStatus.CANCELED
     scene.fd.report.callback(None)
-    scene.clock.advance(0)
     assert scene.waiting.called and scene.waiting.result is None
     assert scene.fd.aborted is None
     scene.clock.advance(PEER_REPORT_GRACE)       # no timer left behind that aborts later
@@ -91,13 +89,11 @@ def test_after_a_successful_storage_daemon_the_file_daemon_has_all_the_time_it_n
     assert scene.director.cancels == [] and not scene.waiting.called
     scene.job.fd_status = JobStatus.TERMINATED
     scene.fd.report.callback(None)
-    scene.clock.advance(0)
     assert scene.waiting.called
 
 
 def test_the_storage_daemon_that_never_ends_after_the_fd_failed_is_canceled(scene):
     scene.fd.report.errback(ConnectionClosed("file daemon killed"))
-    scene.clock.advance(0)
     scene.clock.advance(PEER_REPORT_GRACE)
     assert scene.director.cancels == ["storage"]
     scene.clock.advance(PEER_REPORT_GRACE)
@@ -110,7 +106,6 @@ def test_the_storage_daemon_that_never_ends_after_the_fd_failed_is_canceled(scen
 def test_both_reports_in_time_nothing_is_canceled(scene):
     scene.job.fd_status = JobStatus.FATAL
     scene.fd.report.callback(None)
-    scene.clock.advance(0)
     sd_ends(scene, JobStatus.FATAL)
     assert scene.waiting.called and scene.waiting.result is None
     scene.clock.advance(10 * PEER_REPORT_GRACE)
@@ -120,7 +115,6 @@ def test_both_reports_in_time_nothing_is_canceled(scene):
 def test_a_restore_part_the_file_daemon_ended_with_storage_end_is_no_failure(scene):
     scene.job.options["storage_end"] = True          # "2000 OK storage end": no fd_status
     scene.fd.report.callback(None)
-    scene.clock.advance(0)
     scene.clock.advance(10 * PEER_REPORT_GRACE)
     assert scene.director.cancels == [] and not scene.waiting.called
     sd_ends(scene, JobStatus.TERMINATED)
