@@ -59,6 +59,7 @@ def test_twenty_backups_at_once_on_an_empty_pool_share_its_first_volume(suite, c
 
 
 @pytest.mark.slow                # 20 bursts of 20 jobs, each restored
+@pytest.mark.parametrize("catalog", ["sqlite"], indirect=True)   # PostgreSQL: the test above
 def test_twenty_bursts_each_on_a_new_empty_pool(suite, catalog, tmp_path):
     source = tmp_path / "source"
     make_source(source, SOURCE_BYTES)

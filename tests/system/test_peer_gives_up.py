@@ -74,6 +74,7 @@ def test_a_full_disk_ends_the_job_and_the_queue_moves_on(full_disk_suite, catalo
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("catalog", ["sqlite"], indirect=True)   # PostgreSQL: the test above
 def test_a_full_disk_ends_the_job_every_time(full_disk_suite, catalog):
     for _ in range(30):
         disk_full_round(full_disk_suite, catalog)
