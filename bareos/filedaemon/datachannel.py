@@ -541,6 +541,19 @@ def _show(reply):
     return Signal(reply).name if reply in Signal._value2member_map_ else str(reply)
 
 
+async def _start_session(job, sd, open_command, open_what, data_command, data_what):
+    """Open an append or read session with the SD and start its data; the session's ticket."""
+    sd.send(open_command)
+    reply = await _sd_reply(job, sd, open_what)
+    ticket = jobs.parse_ticket(reply)
+    if ticket is None:
+        raise SdProtocolError(f"Bad response to {open_what}: {_show(reply)}")
+    sd.send(data_command(ticket))
+    await _expect(job, sd, jobs.OK_DATA, data_what)
+    job.set_status(JobStatus.RUNNING)
+    return ticket
+
+
 async def run_backup(session, job, sd, first_index):
     """The append session: open, data stream, end, close (filed/dir_cmd.cc BackupCmd)."""
     daemon = session.daemon
@@ -551,14 +564,8 @@ async def run_backup(session, job, sd, first_index):
     close_sd = lambda: close_connection(reactor, sd, grace=0.5)  # noqa: E731
     job.on_cancel(close_sd)
     try:
-        sd.send(jobs.APPEND_OPEN)
-        reply = await _sd_reply(job, sd, "append open")
-        ticket = jobs.parse_ticket(reply)
-        if ticket is None:
-            raise SdProtocolError(f"Bad response to append open: {_show(reply)}")
-        sd.send(jobs.append_data(ticket))
-        await _expect(job, sd, jobs.OK_DATA, "Append Data")
-        job.set_status(JobStatus.RUNNING)
+        ticket = await _start_session(job, sd, jobs.APPEND_OPEN, "append open",
+                                      jobs.append_data, "Append Data")
 
         stats = _JobStats(job)
         spec = job.fileset
@@ -651,14 +658,8 @@ async def run_restore_part(session, job, sd):
     cancel_hook = lambda: close_connection(reactor, sd, grace=0.5)  # noqa: E731
     job.on_cancel(cancel_hook)
     try:
-        sd.send(jobs.read_open(job.sd_id, job.sd_time))
-        reply = await _sd_reply(job, sd, "read open")
-        ticket = jobs.parse_ticket(reply)
-        if ticket is None:
-            raise SdProtocolError(f"Bad response to SD read open: {_show(reply)}")
-        sd.send(jobs.read_data(ticket))
-        await _expect(job, sd, jobs.OK_DATA, "Read Data")
-        job.set_status(JobStatus.RUNNING)
+        ticket = await _start_session(job, sd, jobs.read_open(job.sd_id, job.sd_time),
+                                      "SD read open", jobs.read_data, "Read Data")
         count, nbytes = await receive_records(sd, job.restore_worker, job)
         job.read_bytes += nbytes
         stats = job.restorer.stats
