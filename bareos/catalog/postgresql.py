@@ -140,14 +140,19 @@ def _close(connection):
 
 class _CatalogConnection(txpostgres.Connection):
     def doRead(self):
-        # An idle connection is always watched for NOTIFY; when the server goes away
-        # (a restart) psycopg2 raises here, with no query to report it to, and the
-        # reactor would log a traceback.  The next transaction opens it again.
+        # txpostgres' doRead, which watches an idle connection for NOTIFY, with two holes
+        # closed.  When the server goes away (a restart) psycopg2 raises here, with no
+        # query to report it to; the next transaction opens the connection again.  And a
+        # connect the server cut off leaves psycopg2 saying "open" while libpq has already
+        # dropped the socket (fileno -1), which the reactor cannot watch.
         try:
-            super().doRead()
+            txpostgres._PollingMixin.doRead(self)
+            self.checkForNotifies()
         except psycopg2.Error as e:
             log.warn("An idle PostgreSQL catalog connection was closed by the server: {reason}; "
                      "it is opened again when next needed", reason=_first_line(e))
+        if not self._connection.closed and self.fileno() >= 0:
+            self.reactor.addReader(self)
 
 
 class _ConnectionPool(txpostgres.ConnectionPool):

@@ -19,6 +19,9 @@ fuzz_settings = settings(
 
 
 def unexpected_failures(events):
-    """Logged tracebacks (``log.failure``, unhandled errors in Deferreds) among log events."""
-    return [formatEvent(event) + "\n" + event["log_failure"].getTraceback()
-            for event in events if "log_failure" in event]
+    """Logged tracebacks among log events: ``log.failure`` and unhandled errors in Deferreds
+    (``log_failure``), and what the reactor caught from a protocol or selectable, which
+    reaches new-style observers through the legacy log (``failure`` only)."""
+    return [formatEvent(event) + "\n" + failure.getTraceback()
+            for event in events
+            if (failure := event.get("log_failure", event.get("failure"))) is not None]

@@ -8,9 +8,11 @@ import sqlite3
 import psycopg2
 import pytest
 import pytest_twisted
-from twisted.internet import defer, task, threads
+from twisted.internet import defer, protocol, task, threads
 
 from bareos.catalog import CatalogConnectionError, CatalogError, FileRecord, JobRecord
+from bareos.catalog.postgresql import PostgreSQLCatalog
+from fuzzing import unexpected_failures
 
 postgresql_only = pytest.mark.parametrize("backend", ["postgresql"])
 
@@ -164,3 +166,29 @@ def test_sqlite_failures_are_catalog_errors_naming_the_file(catalog):
     finally:
         other.close()
     assert (yield catalog.ensure_client("fd2-fd"))
+
+
+class HangUpOnFirstBytes(protocol.Protocol):
+    """A "server" that accepts and hangs up as soon as the client speaks: PostgreSQL killed
+    while a connection is being opened."""
+
+    def dataReceived(self, data):
+        self.transport.loseConnection()
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_server_hanging_up_during_connect_fails_clearly_without_a_traceback(log_events):
+    from twisted.internet import reactor
+    port = reactor.listenTCP(0, protocol.Factory.forProtocol(HangUpOnFirstBytes),
+                             interface="127.0.0.1")
+    try:
+        catalog = PostgreSQLCatalog("bareos", user="bareos", host="127.0.0.1",
+                                    port=port.getHost().port, reactor=reactor,
+                                    reconnect_timeout=0.5)
+        with pytest.raises(CatalogConnectionError) as info:
+            yield catalog.open()
+        assert "server closed the connection unexpectedly" in str(info.value)
+        yield task.deferLater(reactor, 0.1, lambda: None)   # a late read would come now
+    finally:
+        yield port.stopListening()
+    assert unexpected_failures(log_events) == []
