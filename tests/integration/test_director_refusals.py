@@ -4,7 +4,8 @@ Refused before any CRAM-MD5 (a cleartext hello from a director whose resource en
 a bare TERMINATE signal, no text -- python-bareos reads a text there as the CRAM challenge
 and crashed on "2999 Authentication failed.".  A wrong answer to the challenge: the
 challenge's "1999 Authorization failed.", then the daemon's own refusal line (the FD then
-closes, the SD signals TERMINATE first).
+closes, the SD signals TERMINATE first).  A director the file daemon may not accept
+(Connection From Director To Client = no) gets nothing at all.
 """
 
 import socket
@@ -28,6 +29,8 @@ Director {{ Name = plain-dir; Password = "plainpw"; TLS Enable = no }}
 """
 FD_CONFIG = """
 Client {{ Name = test-fd; FdAddress = 127.0.0.1; FdPort = {port}; Working Directory = "{work}" }}
+Director {{ Name = dialled-only-dir; Password = "dialpw"; TLS Enable = no;
+            Connection From Director To Client = no }}
 """ + DIRECTORS
 SD_CONFIG = """
 Storage {{ Name = test-sd; SDAddress = 127.0.0.1; SDPort = {port}; Working Directory = "{work}" }}
@@ -90,3 +93,10 @@ async def test_a_wrong_answer_gets_the_daemons_refusal_line(daemon):
     expected = {"fd": [b"1999 Authorization failed.\n", b"2999 Authentication failed.\n"],
                 "sd": [b"1999 Authorization failed.\n", b"3999 No go\n", TERMINATE]}
     assert packets[1:] == expected[daemon.kind]
+
+
+@pytest.mark.parametrize("daemon", ["fd"], indirect=True)
+@pytest_twisted.ensureDeferred
+async def test_a_director_the_file_daemon_does_not_accept_gets_no_answer(daemon):
+    packets = await threads.deferToThread(_login_packets, daemon.port, "dialled-only-dir")
+    assert packets == []
