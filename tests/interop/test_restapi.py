@@ -222,19 +222,24 @@ def test_files_of_a_job(api, deployment):
 
 @needs("llist volumes (grouped by pool) and list volumes count", "listing")
 def test_volumes(api):
+    """Every pool is a key of the answer, one without volumes too (as in Bareos)."""
     volumes = ok(api.get("control/volumes"))
+    by_pool = {pool: [volume["volumename"] for volume in rows]
+               for pool, rows in volumes["volumes"].items()}
+    assert by_pool == {"Differential": [], "Full": ["Full-0001"], "Incremental": ["Incremental-0001"]}
+    assert volumes["totalItems"] == 2
     full = volumes["volumes"]["Full"]
-    assert [volume["volumename"] for volume in full] == ["Full-0001"]
-    assert volumes["totalItems"] == 1
     assert ok(api.get(f"control/volumes/{full[0]['mediaid']}"))["volumename"] == "Full-0001"
+    in_full = ok(api.get("control/volumes", {"pool": "Full"}))
+    assert [volume["volumename"] for volume in in_full["volumes"]["Full"]] == ["Full-0001"]
+    assert (list(in_full["volumes"]), in_full["totalItems"]) == (["Full"], 1)
     status, body = api.get("control/volumes/188")
     assert status == 404 and "No volume" in body["message"], body
 
 
-def test_label_a_volume(api):
-    labelled = ok(api.post("control/volumes", {"volume": "Manual-0001", "pool": "Full",
-                                               "storage": "File"}))
-    assert labelled == {"label": {"volume": "Manual-0001", "pool": "Full"}}
+def test_label_a_volume(api, deployment):
+    ok(api.post("control/volumes", {"volume": "Manual-0001", "pool": "Full", "storage": "File"}))
+    assert "| Manual-0001 " in deployment.suite.console("list volumes\n")
 
 
 @needs("update volume=<name> volstatus= pool=, llist volume=<name>, delete volume=<name> yes",
