@@ -19,8 +19,6 @@ import bareos
 from bareos.testing.daemons import TLS_ENABLED, Suite
 from bareos.testing.restapi import RestApi
 
-pytestmark = pytest.mark.usefixtures("restapi_venv")
-
 CONSOLE = "restapi"
 MORE_RESOURCES = {
     "jobdefs/DefaultJob.conf": "JobDefs {\n  Name = DefaultJob\n  Type = Backup\n"
