@@ -19,6 +19,7 @@ from bareos.filedaemon.fileset import fileset_to_lines
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
+from bareos.protocol.jobstatus import JobStatus
 
 JOB_COLUMNS = ["jobid", "name", "client", "starttime", "duration", "type", "level", "jobfiles",
                "jobbytes", "jobstatus"]
@@ -435,10 +436,23 @@ async def wait(session, reply, args):
             return False
         await job.finished()
         reply.send(f"JobId={job.jobid}\nJobStatus={job.status.text} ({job.status})\n")
-        reply.result("wait", {"jobid": job.jobid, "jobstatus": job.status})
+        reply.result("job", {"jobid": job.jobid, "jobstatuslong": job.status.text,
+                             "jobstatus": job.status, "exitstatus": _exit_status(job.status)})
         return True
     await director.jobs.wait_all()
     return True
+
+
+def _exit_status(status):
+    """``wait``'s exit status, as a monitoring plugin reads it: 0 OK, 1 warning,
+    2 critical, 3 unknown."""
+    if status in (JobStatus.TERMINATED, JobStatus.WARNINGS):
+        return 0
+    if status == JobStatus.ERROR:
+        return 1
+    if status in (JobStatus.FATAL, JobStatus.ERROR_TERMINATED, JobStatus.CANCELED):
+        return 2
+    return 3
 
 
 async def status_of_daemon(session, reply, kind, name):

@@ -36,18 +36,12 @@ def director_status(director):
 
 
 def render_text(status):
-    header = status["header"]
-    lines = [
-        f"{header['name']} Version: {header['version']} ({header['date']}) {header['os']}",
-        f"Daemon started {header['started']}. Jobs: run={header['jobs_run']}, "
-        f"running={header['jobs_running']} db:{header['db']}, bareos-twisted binary",
-        "",
-    ]
-    lines += _scheduled(status["scheduled"])
+    lines = header_lines(status["header"])
+    lines += scheduled_lines(status["scheduled"])
     lines += ["", "Running Jobs:"]
     lines += [f"Console connected at {when}" for when in status["consoles"]]
-    lines += _running(status["running"])
-    lines += _terminated(status["terminated"])
+    lines += running_lines(status["running"])
+    lines += terminated_lines(status["terminated"])
     lines += ["", "Client Initiated Connections (waiting for jobs):",
               CLIENT_CONNECTION_ROW.format("Connect time", "Protocol", "Authenticated", "Name"),
               RULE]
@@ -58,7 +52,16 @@ def render_text(status):
     return "\n".join(lines) + "\n"
 
 
-def _scheduled(jobs):
+def header_lines(header):
+    return [
+        f"{header['name']} Version: {header['version']} ({header['date']}) {header['os']}",
+        f"Daemon started {header['started']}. Jobs: run={header['jobs_run']}, "
+        f"running={header['jobs_running']} db:{header['db']}, bareos-twisted binary",
+        "",
+    ]
+
+
+def scheduled_lines(jobs):
     if not jobs:
         return ["No Scheduled Jobs.", "===="]
     rows = ["Scheduled Jobs:",
@@ -69,7 +72,7 @@ def _scheduled(jobs):
     return rows + ["===="]
 
 
-def _running(jobs):
+def running_lines(jobs):
     if not jobs:
         return ["No Jobs running.", "===="]
     rows = [" JobId  Type Level     Files     Bytes  Name              Status",
@@ -79,7 +82,7 @@ def _running(jobs):
     return rows + ["===="]
 
 
-def _terminated(jobs):
+def terminated_lines(jobs):
     if not jobs:
         return ["No Terminated Jobs.", "===="]
     rows = ["", "Terminated Jobs:",
