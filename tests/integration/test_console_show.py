@@ -343,11 +343,19 @@ async def test_dot_commands_follow_acls(director):
     assert await operator.result(".pools") == {"pools": [{"name": "Full"}]}
     assert await operator.result(".defaults job=backup-two") == {"defaults": {}}
     helped = await operator.result(".help")
+    # the commands its Command ACL names, and those every console may run
     assert set(helped) == {".api", ".clients", ".defaults", ".help", ".jobs", ".pools", "run",
-                           "show"}
+                           "show", "exit", "quit", "whoami"}
     assert helped["show"]["permission"] is True
     full = await operator.result(".help all full")
     assert full["list"]["permission"] is False and not any(k.startswith(".") for k in full)
+    assert (await operator.text(".help all")).split() == ["exit", "quit", "run", "show", "whoami"]
+    assert await operator.text(".help item=show") == helped["show"]["arguments"] + "\n"
+    assert ".help Print parsable information about a command -- " in \
+        await operator.text(".help")
+    refused = await operator.call(".help full=yes")
+    assert refused["error"]["data"]["messages"]["error"] == [
+        "The full option does not take a value.\n"]
     operator.close()
 
 

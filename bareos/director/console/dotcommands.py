@@ -136,18 +136,28 @@ async def dot_levels(session, reply, args):
 
 @command(".help", "Print parsable information about a command", "[ all ] [ item=cmd ] [ full ]")
 async def dot_help(session, reply, args):
-    full = _keyword(args, "full") is not None
+    """Every command the console may run (``full``: every command), with ``all`` only the
+    commands without a dot, with ``item=`` one command.  Text: the names with ``all``,
+    the usage with ``item=``, otherwise ``name description -- usage``."""
+    full = _keyword(args, "full")
+    if full:
+        reply.error("The full option does not take a value.")
+        return False
     item = _keyword(args, "item")
-    if item:
-        entries = [entry for entry in TABLE if entry.name == item]
-    else:
-        only_user_commands = _keyword(args, "all") is not None
-        entries = [entry for entry in TABLE
-                   if (full or session.acl_allows("command_acl", entry.name))
-                   and not (only_user_commands and entry.name.startswith("."))]
-    for entry in entries:
+    only_user_commands = _keyword(args, "all") is not None
+    for entry in TABLE:
         allowed = entry.always_allowed or session.acl_allows("command_acl", entry.name)
-        reply.send(f"{entry.name} {entry.help} -- {entry.usage}\n")
+        if item:
+            if entry.name != item:
+                continue
+            reply.send(f"{entry.usage}\n")
+        elif not (allowed or full is not None) or \
+                (only_user_commands and entry.name.startswith(".")):
+            continue
+        elif only_user_commands:
+            reply.send(f"{entry.name}\n")
+        else:
+            reply.send(f"{entry.name} {entry.help} -- {entry.usage}\n")
         reply.result(entry.name, {"command": entry.name, "description": entry.help,
                                   "arguments": entry.usage, "permission": allowed})
     return True

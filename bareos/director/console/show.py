@@ -282,19 +282,23 @@ def size_text(size):
 
 # --- configure export -------------------------------------------------------------------
 
-@command("configure", "Configure director resources",
-         "export client=<clientname>")
+@command("configure", "Configure director resources", "export client=<clientname>")
 async def configure(session, reply, args):
+    # Only the export part lives here; "configure add" is another module's (merge: that
+    # command's dispatcher calls configure_export for "export").
+    if args and args[0][0].lower() == "export":
+        return await configure_export(session, reply, args[1:])
+    reply.error(f"invalid subcommand {args[0][0]}." if args
+                else "usage:\n  configure export client=<clientname>\n")
+    return False
+
+
+async def configure_export(session, reply, args):
     """``configure export client=X``: the Director resource client X's file daemon needs
     (this director's name and the client's password), printed for the administrator to
     install as ``bareos-fd.d/director/<director>.conf``.  Unlike Bareos, nothing is
     written on the director's host."""
-    subcommand = args[0][0].lower() if args else None
-    if subcommand != "export":
-        reply.error("usage:\n  configure export client=<clientname>\n" if subcommand is None
-                    else f"invalid subcommand {args[0][0]}.")
-        return False
-    name = next((value for key, value in args[1:] if key.lower() == "client" and value), None)
+    name = next((value for key, value in args if key.lower() == "client" and value), None)
     client = session.director.config.get("client", name) if name else None
     if client is None or not session.acl_allows("client_acl", client.name):
         reply.error("usage: configure export client=<clientname>")
