@@ -44,7 +44,8 @@ Schedule {{ Name = Nightly; Run = Full sun at 2:05; Run = Incremental mon-sat at
 JobDefs {{ Name = Defaults; Type = Backup; Client = fd-one; FileSet = Set; Pool = Full;
           Messages = Daemon; Storage = File; Priority = 11 }}
 Job {{ Name = backup-one; JobDefs = Defaults; Schedule = Nightly }}
-Job {{ Name = backup-two; JobDefs = Defaults; Client = fd-two; Enabled = no }}
+Job {{ Name = backup-two; JobDefs = Defaults; Client = fd-two; Enabled = no;
+      Run After Job = "/bin/bash -c \\"echo Hallo\\"" }}
 Job {{ Name = restore; Type = Restore; Client = fd-one; FileSet = Set; Pool = Full;
       Messages = Daemon; Storage = File; Where = /tmp/restores }}
 """
@@ -196,6 +197,11 @@ async def test_show_job_leaves_out_what_jobdefs_gives_unless_verbose(director):
     admin = await console(director)
     plain = (await admin.result("show job=backup-one"))["jobs"]["backup-one"]
     assert plain == {"name": "backup-one", "schedule": "Nightly", "jobdefs": "Defaults"}
+    two = (await admin.result("show job=backup-two"))["jobs"]["backup-two"]
+    # Bareos' JSON: a script given the short way is in "runscript", escaped as Bareos does
+    assert two["runscript"] == [{"runafterjob": '/bin/bash -c \\"echo Hallo\\"'}]
+    text = await admin.text("show job=backup-two")
+    assert 'RunAfterJob = "/bin/bash -c \\"echo Hallo\\""' in text
     verbose = (await admin.result("show job=backup-one verbose"))["jobs"]["backup-one"]
     assert verbose["client"] == "fd-one" and verbose["priority"] == 11
     assert verbose["replace"] == "Always"           # a default

@@ -217,10 +217,36 @@ def _writer_value(kind, value):
     return writer.Quoted(value)
 
 
+# Bareos' JSON lists a job's scripts given the short way (``Run After Job = cmd``) in its
+# "runscript" list, next to its RunScript blocks: [{"runafterjob": "cmd"}, {"command": ...}].
+SHORT_RUN_SCRIPTS = ("Run Before Job", "Run After Job", "Run After Failed Job",
+                     "Client Run Before Job", "Client Run After Job")
+
+
 def resource_json(entries):
     """``{directive: value}`` with Bareos' keys: lower case, no blanks."""
-    return {entry.name.lower(): _json_value(entry.directive.type, entry.value)
-            for entry in entries}
+    shown = {}
+    run_scripts = []
+    for entry in entries:
+        value = _json_value(entry.directive.type, entry.value)
+        if entry.directive.name in SHORT_RUN_SCRIPTS:
+            run_scripts += [{entry.name.lower(): escape_command(command)} for command in value]
+        elif entry.directive.name == "Run Script":
+            run_scripts += value
+        else:
+            shown[entry.name.lower()] = value
+    if run_scripts:
+        shown["runscript"] = run_scripts
+    return shown
+
+
+_COMMAND_ESCAPES = {"'": "''", "\\": "\\\\", **{char: "\\" + char for char in '()<>"'}}
+
+
+def escape_command(command):
+    """A script's command line as Bareos shows it: quotes, backslashes, parentheses and
+    angle brackets escaped (``echo "x"`` -> ``echo \\"x\\"``)."""
+    return "".join(_COMMAND_ESCAPES.get(char, char) for char in command)
 
 
 def _json_value(kind, value):
