@@ -176,6 +176,9 @@ async def test_show_json_has_bareos_groups_and_lower_case_keys(director):
     messages = (await admin.result("show messages"))["messages"]["Daemon"]
     assert messages["console"] == {"what": "all, !skipped"}
     assert messages["append"]["what"] == "all"
+    shown_director = (await admin.result("show director"))["directors"]["show-dir"]
+    assert shown_director["diraddress"] == "127.0.0.1"
+    assert shown_director["dirport"] == director.port
     schedule = (await admin.result("show schedules"))["schedules"]["Nightly"]
     assert schedule["run"] == ["Full sun at 2:05", "Incremental mon-sat at 2:05"]
     admin.close()

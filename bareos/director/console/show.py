@@ -130,18 +130,22 @@ def _show_disabled(session, reply, args):
 # --- a resource as directives, text and JSON --------------------------------------------
 
 class Entry:
-    """One directive to show: its configuration name, its value, and whether it is only
+    """One directive to show: its name as Bareos writes it, its value, and whether it is only
     inherited or a default (a comment in text)."""
 
-    def __init__(self, directive, value, as_comment):
+    def __init__(self, directive, value, as_comment, spelling):
         self.directive = directive
         self.value = value
         self.as_comment = as_comment
+        self.name = "".join(spelling.split())         # MaximumConcurrentJobs
 
-    @property
-    def name(self):
-        """Bareos writes directive names without blanks (``MaximumConcurrentJobs``)."""
-        return "".join(self.directive.name.split())
+
+def _spelling(schema, directive):
+    # The Director's own Address, Port... are Bareos' DirAddress, DirPort... (the schema
+    # keeps those as aliases so that every daemon's resource reads alike).
+    if schema.name == "Director" and directive.aliases:
+        return directive.aliases[0]
+    return directive.name
 
 
 def directive_entries(section, schema, hide_passwords, verbose):
@@ -159,9 +163,9 @@ def directive_entries(section, schema, hide_passwords, verbose):
         elif _is_password(directive) and value is not None:
             value = _password_text(value, hide_passwords)
         if section.is_set(directive.attr):
-            entries.append(Entry(directive, value, False))
+            entries.append(Entry(directive, value, False, _spelling(schema, directive)))
         elif verbose and directive.acted_on and value not in (None, []):
-            entries.append(Entry(directive, value, True))
+            entries.append(Entry(directive, value, True, _spelling(schema, directive)))
     return entries
 
 
