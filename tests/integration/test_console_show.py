@@ -9,6 +9,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
 
+from bareos.catalog.api import JobRecord
 from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR
 from bareos.console.client import ConsoleClient
@@ -23,7 +24,7 @@ Director {{ Name = show-dir; DirAddress = 127.0.0.1; DirPort = {port}; Password 
            Messages = Daemon; Working Directory = "{workdir}"; TLS Enable = no }}
 Console {{ Name = admin; Password = "adminpw"; TLS Enable = no; Profile = everything }}
 Console {{ Name = operator; Password = "operatorpw"; TLS Enable = no;
-          Command ACL = .api, show, .jobs, .clients, .pools, .defaults, .help, run;
+          Command ACL = .api, show, wait, .jobs, .clients, .pools, .defaults, .help, run;
           Job ACL = backup-one; Client ACL = fd-one; Pool ACL = Full; Storage ACL = *all* }}
 Profile {{ Name = everything; Command ACL = *all*; Job ACL = *all*; Client ACL = *all*;
           Storage ACL = *all*; Pool ACL = *all*; FileSet ACL = *all*; Schedule ACL = *all*;
@@ -354,11 +355,12 @@ async def test_dot_commands_follow_acls(director):
     helped = await operator.result(".help")
     # the commands its Command ACL names, and those every console may run
     assert set(helped) == {".api", ".clients", ".defaults", ".help", ".jobs", ".pools", "run",
-                           "show", "exit", "quit", "whoami"}
+                           "show", "wait", "exit", "quit", "whoami"}
     assert helped["show"]["permission"] is True
     full = await operator.result(".help all full")
     assert full["list"]["permission"] is False and not any(k.startswith(".") for k in full)
-    assert (await operator.text(".help all")).split() == ["exit", "quit", "run", "show", "whoami"]
+    assert (await operator.text(".help all")).split() == [
+        "exit", "quit", "run", "show", "wait", "whoami"]
     assert await operator.text(".help item=show") == helped["show"]["arguments"] + "\n"
     assert ".help Print parsable information about a command -- " in \
         await operator.text(".help")
@@ -398,4 +400,25 @@ async def test_api_2_is_batch_mode_and_wait_answers_as_bareos(director):
     assert await admin.result(f"wait jobid={jobid}") == {"job": {
         "jobid": jobid, "jobstatuslong": "Canceled", "jobstatus": "A", "exitstatus": 2}}
     assert await admin.text(f"wait jobid={jobid}") == f"JobId={jobid}\nJobStatus=Canceled (A)\n"
+    assert (await admin.result("wait job=backup-one"))["job"]["jobid"] == jobid
     admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_wait_for_a_job_only_the_catalog_knows(director):
+    catalog = await director.catalog_ready()
+    jobid = await catalog.create_job(JobRecord(
+        job="backup-two.2026-01-01_00.00.00_00", name="backup-two", job_status="T"))
+    admin = await console(director)
+    assert await admin.result(f"wait jobid={jobid}") == {"job": {
+        "jobid": jobid, "jobstatuslong": "OK", "jobstatus": "T", "exitstatus": 0}}
+    for line, error in (("wait jobid=99999", "ERR: Job was not found\n"),
+                        ("wait job=nosuch", "ERR: Job was not found\n"),
+                        ("wait mount", "wait: unknown keyword 'mount'; give jobid=, job=, "
+                                       "jobname= or ujobid=\n")):
+        answer = await admin.call(line)
+        assert answer["error"]["data"]["messages"]["error"] == [error], line
+    operator = await console(director, "operator")
+    assert "error" in await operator.call(f"wait jobid={jobid}")     # not its Job ACL's
+    admin.close()
+    operator.close()

@@ -425,21 +425,37 @@ def _restore_job_resource(session, reply, name):
     return jobs[0]
 
 
-@command("wait", "Wait until jobs have finished", "[jobid=<id>]")
+@command("wait", "Wait until jobs have finished",
+         "[jobid=<id> | job=<name> | jobname=<name> | ujobid=<unique name>]")
 async def wait(session, reply, args):
+    """Without arguments: until no job runs.  With a job: until it has ended, then its
+    status (a job this director no longer holds in memory: as the catalog has it)."""
     director = session.director
-    jobid = parse_number(_keyword(args, "jobid"), "jobid")
-    if jobid is not None:
-        job = director.jobs.find(jobid=jobid)
-        if job is None:
-            reply.error(f"JobId {jobid} not found.")
+    for key, _value in args:
+        if key.lower() not in ("jobid", "job", "jobname", "ujobid"):
+            reply.error(f"wait: unknown keyword {key!r}; give jobid=, job=, jobname= or ujobid=")
             return False
-        await job.finished()
-        reply.send(f"JobId={job.jobid}\nJobStatus={job.status.text} ({job.status})\n")
-        reply.result("job", {"jobid": job.jobid, "jobstatuslong": job.status.text,
-                             "jobstatus": job.status, "exitstatus": _exit_status(job.status)})
+    if not args:
+        await director.jobs.wait_all()
         return True
-    await director.jobs.wait_all()
+    jobid = parse_number(_keyword(args, "jobid"), "jobid")
+    name = _keyword(args, "job", "jobname", "ujobid")
+    job = director.jobs.find(jobid=jobid, job=name)
+    record = None
+    if job is None and jobid is not None:
+        record = await (await _catalog(session)).get_job(jobid)
+    found = job or record
+    if found is None or not session.acl_allows("job_acl", found.name):
+        reply.error("ERR: Job was not found")
+        return False
+    if job is not None:
+        await job.finished()
+        jobid, status = job.jobid, job.status
+    else:
+        status = JobStatus(record.job_status)
+    reply.send(f"JobId={jobid}\nJobStatus={status.text} ({status})\n")
+    reply.result("job", {"jobid": jobid, "jobstatuslong": status.text, "jobstatus": status,
+                         "exitstatus": _exit_status(status)})
     return True
 
 
