@@ -295,6 +295,11 @@ async def test_dot_commands_list_resources(director):
                                                             {"name": "operator"}]}
     assert await admin.result(".profiles") == {"profiles": [{"name": "everything"}]}
     assert await admin.result(".jobdefs") == {"jobdefs": [{"name": "Defaults"}]}
+    for line, keyword in ((".jobs frob", "frob"), (".clients type=B", "type"),
+                          (".catalogs all", "all"), (".defaults jobs=x", "jobs")):
+        refused = await admin.call(line)
+        assert refused["error"]["data"]["messages"]["error"] == [
+            f"{line.split()[0]}: unknown keyword {keyword!r}.\n"], line
     admin.close()
 
 
@@ -414,8 +419,7 @@ async def test_wait_for_a_job_only_the_catalog_knows(director):
         "jobid": jobid, "jobstatuslong": "OK", "jobstatus": "T", "exitstatus": 0}}
     for line, error in (("wait jobid=99999", "ERR: Job was not found\n"),
                         ("wait job=nosuch", "ERR: Job was not found\n"),
-                        ("wait mount", "wait: unknown keyword 'mount'; give jobid=, job=, "
-                                       "jobname= or ujobid=\n")):
+                        ("wait mount", "wait: unknown keyword 'mount'.\n")):
         answer = await admin.call(line)
         assert answer["error"]["data"]["messages"]["error"] == [error], line
     operator = await console(director, "operator")

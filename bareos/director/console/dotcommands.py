@@ -6,7 +6,7 @@ console's ACLs let it see.
 """
 
 from bareos.director.console import status as status_report
-from bareos.director.console.commands import TABLE, _keyword, command
+from bareos.director.console.commands import TABLE, _keyword, command, refuse_unknown
 from bareos.director.console.jobcommands import status_of_daemon
 from bareos.director.console.show import visible_resources
 
@@ -28,6 +28,9 @@ def _names(reply, key, rows):
     return True
 
 
+ENABLED_FILTERS = ("enabled", "disabled")
+
+
 def _enabled_filter(args):
     """``enabled`` / ``disabled`` keep only the resources in that state."""
     if _keyword(args, "enabled") is not None:
@@ -45,40 +48,50 @@ def _named_and_enabled(session, reply, key, resource_type, args):
 
 @command(".catalogs", "List all catalog resources")
 async def dot_catalogs(session, reply, args):
+    if refuse_unknown(reply, ".catalogs", args, ()):
+        return False
     return _names(reply, "catalogs", [{"name": r.name}
                                       for r in visible_resources(session, "catalog")])
 
 
 @command(".clients", "List all client resources", "[enabled | disabled]")
 async def dot_clients(session, reply, args):
+    if refuse_unknown(reply, ".clients", args, ENABLED_FILTERS):
+        return False
     return _named_and_enabled(session, reply, "clients", "client", args)
 
 
 @command(".consoles", "List all console resources")
 async def dot_consoles(session, reply, args):
+    if refuse_unknown(reply, ".consoles", args, ()):
+        return False
     return _names(reply, "consoles", [{"name": r.name}
                                       for r in session.director.config.resources("console")])
 
 
 @command(".filesets", "List all filesets")
 async def dot_filesets(session, reply, args):
+    if refuse_unknown(reply, ".filesets", args, ()):
+        return False
     return _names(reply, "filesets", [{"name": r.name}
                                       for r in visible_resources(session, "fileset")])
 
 
 @command(".jobdefs", "List all job defaults resources")
 async def dot_jobdefs(session, reply, args):
+    if refuse_unknown(reply, ".jobdefs", args, ()):
+        return False
     return _names(reply, "jobdefs", [{"name": r.name}
                                      for r in visible_resources(session, "jobdefs")])
 
 
 @command(".jobs", "List all job resources", "[type=<jobtype>] [enabled | disabled]")
 async def dot_jobs(session, reply, args):
+    if refuse_unknown(reply, ".jobs", args, ("type", *ENABLED_FILTERS)):
+        return False
     wanted_type = _keyword(args, "type")
-    code = None
-    if wanted_type:
-        # Bareos compares the first letter of type= with the job type's code.
-        code = wanted_type[0]
+    # Bareos compares the first letter of type= with the job type's one-letter code.
+    code = wanted_type[0] if wanted_type else None
     keep = _enabled_filter(args)
     return _names(reply, "jobs", [
         {"name": job.name, "enabled": job.enabled}
@@ -88,6 +101,8 @@ async def dot_jobs(session, reply, args):
 
 @command(".msgs", "List all message resources")
 async def dot_msgs(session, reply, args):
+    if refuse_unknown(reply, ".msgs", args, ()):
+        return False
     rows = [{"text": r.name} for r in session.director.config.resources("messages")]
     reply.send("".join(f"{row['text']}\n" for row in rows))
     reply.result("messages", rows)
@@ -96,6 +111,8 @@ async def dot_msgs(session, reply, args):
 
 @command(".pools", "List all pool resources", "[type=<pooltype>]")
 async def dot_pools(session, reply, args):
+    if refuse_unknown(reply, ".pools", args, ("type",)):
+        return False
     wanted_type = (_keyword(args, "type") or "").lower()
     return _names(reply, "pools", [
         {"name": pool.name} for pool in visible_resources(session, "pool")
@@ -104,22 +121,30 @@ async def dot_pools(session, reply, args):
 
 @command(".profiles", "List all profile resources")
 async def dot_profiles(session, reply, args):
+    if refuse_unknown(reply, ".profiles", args, ()):
+        return False
     return _names(reply, "profiles", [{"name": r.name}
                                       for r in session.director.config.resources("profile")])
 
 
 @command(".schedule", "List all schedule resources", "[enabled | disabled]")
 async def dot_schedule(session, reply, args):
+    if refuse_unknown(reply, ".schedule", args, ENABLED_FILTERS):
+        return False
     return _named_and_enabled(session, reply, "schedules", "schedule", args)
 
 
 @command(".storages", "List all storage resources", "[enabled | disabled]")
 async def dot_storages(session, reply, args):
+    if refuse_unknown(reply, ".storages", args, ENABLED_FILTERS):
+        return False
     return _named_and_enabled(session, reply, "storages", "storage", args)
 
 
 @command(".types", "List all job types")
 async def dot_types(session, reply, args):
+    if refuse_unknown(reply, ".types", args, ()):
+        return False
     return _names(reply, "jobtypes", [{"name": name} for name, _code in JOB_TYPES])
 
 
@@ -139,6 +164,8 @@ async def dot_help(session, reply, args):
     """Every command the console may run (``full``: every command), with ``all`` only the
     commands without a dot, with ``item=`` one command.  Text: the names with ``all``,
     the usage with ``item=``, otherwise ``name description -- usage``."""
+    if refuse_unknown(reply, ".help", args, ("all", "item", "full")):
+        return False
     full = _keyword(args, "full")
     if full:
         reply.error("The full option does not take a value.")
@@ -166,6 +193,8 @@ async def dot_help(session, reply, args):
 @command(".defaults", "Get default settings",
          "job=<job-name> | client=<client-name> | storage=<storage-name> | pool=<pool-name>")
 async def dot_defaults(session, reply, args):
+    if refuse_unknown(reply, ".defaults", args, ("job", "client", "storage", "pool")):
+        return False
     for kind, describe in (("job", _job_defaults), ("client", _client_defaults),
                            ("storage", _storage_defaults), ("pool", _pool_defaults)):
         name = _keyword(args, kind)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from bareos.director.console import status as status_report
 from bareos.director.console.arguments import parse_number, parse_number_list
-from bareos.director.console.commands import _keyword, command, format_table
+from bareos.director.console.commands import _keyword, command, format_table, refuse_unknown
 from bareos.director.jobs.backup import decide_level, send_fileset, send_level
 from bareos.director.jobs.common import client_link
 from bareos.director.jobs.job import JobFailed
@@ -431,10 +431,8 @@ async def wait(session, reply, args):
     """Without arguments: until no job runs.  With a job: until it has ended, then its
     status (a job this director no longer holds in memory: as the catalog has it)."""
     director = session.director
-    for key, _value in args:
-        if key.lower() not in ("jobid", "job", "jobname", "ujobid"):
-            reply.error(f"wait: unknown keyword {key!r}; give jobid=, job=, jobname= or ujobid=")
-            return False
+    if refuse_unknown(reply, "wait", args, ("jobid", "job", "jobname", "ujobid")):
+        return False
     if not args:
         await director.jobs.wait_all()
         return True
