@@ -175,7 +175,7 @@ async def test_show_json_has_bareos_groups_and_lower_case_keys(director):
     assert pool["maximumvolumebytes"] == "10 g"
     assert pool["storage"] == ["File"]
     messages = (await admin.result("show messages"))["messages"]["Daemon"]
-    assert messages["console"] == {"what": "all, !skipped"}
+    assert messages["console"] == {"what": "all,!skipped"}
     assert messages["append"]["what"] == "all"
     shown_director = (await admin.result("show director"))["directors"]["show-dir"]
     assert shown_director["diraddress"] == "127.0.0.1"

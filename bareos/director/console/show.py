@@ -280,9 +280,10 @@ def _destination_text(destination):
 
 
 def message_types_text(types):
-    """``all, !skipped``: the included message types, then the excluded ones."""
+    """``all,!skipped``: the included message types, then the excluded ones (Bareos'
+    spelling, without blanks)."""
     included = sorted(types.included, key=lambda name: (name != "all", name))
-    return ", ".join(included + [f"!{name}" for name in sorted(types.excluded)])
+    return ",".join(included + [f"!{name}" for name in sorted(types.excluded)])
 
 
 _DURATION_UNITS = (("years", 365 * 86400), ("months", 30 * 86400), ("weeks", 7 * 86400),
