@@ -40,49 +40,47 @@ def _enabled_filter(args):
     return lambda resource: True
 
 
-def _named_and_enabled(session, reply, key, resource_type, args):
-    keep = _enabled_filter(args)
-    return _names(reply, key, [{"name": r.name, "enabled": r.enabled}
-                               for r in visible_resources(session, resource_type) if keep(r)])
+# The lists of names: (command, help, JSON key, resource type, whether the console's ACLs
+# choose the names: Bareos lists every Console and Profile to whoever may run the command).
+NAME_LISTS = (
+    (".catalogs", "List all catalog resources", "catalogs", "catalog", True),
+    (".consoles", "List all console resources", "consoles", "console", False),
+    (".filesets", "List all filesets", "filesets", "fileset", True),
+    (".jobdefs", "List all job defaults resources", "jobdefs", "jobdefs", True),
+    (".profiles", "List all profile resources", "profiles", "profile", False),
+)
+# The lists of names with each one's state, which ``enabled`` or ``disabled`` filter.
+ENABLED_LISTS = (
+    (".clients", "List all client resources", "clients", "client"),
+    (".schedule", "List all schedule resources", "schedules", "schedule"),
+    (".storages", "List all storage resources", "storages", "storage"),
+)
 
 
-@command(".catalogs", "List all catalog resources")
-async def dot_catalogs(session, reply, args):
-    if refuse_unknown(reply, ".catalogs", args, ()):
-        return False
-    return _names(reply, "catalogs", [{"name": r.name}
-                                      for r in visible_resources(session, "catalog")])
+def _name_list(name, key, resource_type, by_acl):
+    async def run(session, reply, args):
+        if refuse_unknown(reply, name, args, ()):
+            return False
+        resources = (visible_resources(session, resource_type) if by_acl
+                     else session.director.config.resources(resource_type))
+        return _names(reply, key, [{"name": r.name} for r in resources])
+    return run
 
 
-@command(".clients", "List all client resources", "[enabled | disabled]")
-async def dot_clients(session, reply, args):
-    if refuse_unknown(reply, ".clients", args, ENABLED_FILTERS):
-        return False
-    return _named_and_enabled(session, reply, "clients", "client", args)
+def _enabled_list(name, key, resource_type):
+    async def run(session, reply, args):
+        if refuse_unknown(reply, name, args, ENABLED_FILTERS):
+            return False
+        keep = _enabled_filter(args)
+        return _names(reply, key, [{"name": r.name, "enabled": r.enabled}
+                                   for r in visible_resources(session, resource_type) if keep(r)])
+    return run
 
 
-@command(".consoles", "List all console resources")
-async def dot_consoles(session, reply, args):
-    if refuse_unknown(reply, ".consoles", args, ()):
-        return False
-    return _names(reply, "consoles", [{"name": r.name}
-                                      for r in session.director.config.resources("console")])
-
-
-@command(".filesets", "List all filesets")
-async def dot_filesets(session, reply, args):
-    if refuse_unknown(reply, ".filesets", args, ()):
-        return False
-    return _names(reply, "filesets", [{"name": r.name}
-                                      for r in visible_resources(session, "fileset")])
-
-
-@command(".jobdefs", "List all job defaults resources")
-async def dot_jobdefs(session, reply, args):
-    if refuse_unknown(reply, ".jobdefs", args, ()):
-        return False
-    return _names(reply, "jobdefs", [{"name": r.name}
-                                     for r in visible_resources(session, "jobdefs")])
+for _name, _help, _key, _type, _by_acl in NAME_LISTS:
+    command(_name, _help)(_name_list(_name, _key, _type, _by_acl))
+for _name, _help, _key, _type in ENABLED_LISTS:
+    command(_name, _help, "[enabled | disabled]")(_enabled_list(_name, _key, _type))
 
 
 @command(".jobs", "List all job resources", "[type=<jobtype>] [enabled | disabled]")
@@ -117,28 +115,6 @@ async def dot_pools(session, reply, args):
     return _names(reply, "pools", [
         {"name": pool.name} for pool in visible_resources(session, "pool")
         if pool.pool_type.lower().startswith(wanted_type)])
-
-
-@command(".profiles", "List all profile resources")
-async def dot_profiles(session, reply, args):
-    if refuse_unknown(reply, ".profiles", args, ()):
-        return False
-    return _names(reply, "profiles", [{"name": r.name}
-                                      for r in session.director.config.resources("profile")])
-
-
-@command(".schedule", "List all schedule resources", "[enabled | disabled]")
-async def dot_schedule(session, reply, args):
-    if refuse_unknown(reply, ".schedule", args, ENABLED_FILTERS):
-        return False
-    return _named_and_enabled(session, reply, "schedules", "schedule", args)
-
-
-@command(".storages", "List all storage resources", "[enabled | disabled]")
-async def dot_storages(session, reply, args):
-    if refuse_unknown(reply, ".storages", args, ENABLED_FILTERS):
-        return False
-    return _named_and_enabled(session, reply, "storages", "storage", args)
 
 
 @command(".types", "List all job types")
