@@ -385,6 +385,8 @@ async def test_version_and_time(director):
     assert set(version) == {"name", "type", "version", "bdate", "operatingsystem", "distname",
                             "distversion", "customversionid"}
     assert version["name"] == "show-dir" and version["type"] == "bareos-director"
+    assert (await admin.text("version")).startswith(
+        f"show-dir Version: {version['version']} ({version['bdate']}) ")
     assert re.fullmatch(r"\w{3} \d\d-\w{3}-\d{4} \d\d:\d\d:\d\d\n", await admin.text("time"))
     now = (await admin.result("time"))["time"]
     assert set(now) == {"full", "year", "month", "day", "hour", "minute", "second"}

@@ -135,14 +135,13 @@ async def setip(session, reply, args):
 
 @command("version", "Print Director version")
 async def version(session, reply, args):
-    director = session.director
-    system = platform.system()
-    reply.send(f"{director.name} Version: {bareos.VERSION} ({bareos.VERSION_DATE}) "
-               f"{system} bareos-twisted\n")
-    reply.result("version", {"name": director.name, "type": "bareos-director",
-                             "version": bareos.VERSION, "bdate": bareos.VERSION_DATE,
-                             "operatingsystem": system, "distname": "bareos-twisted",
-                             "distversion": platform.release(), "customversionid": ""})
+    facts = {"name": session.director.name, "type": "bareos-director",
+             "version": bareos.VERSION, "bdate": bareos.VERSION_DATE,
+             "operatingsystem": platform.system(), "distname": "bareos-twisted",
+             "distversion": platform.release(), "customversionid": ""}
+    reply.send("{name} Version: {version} ({bdate}) {operatingsystem} {distname} "
+               "{distversion}\n".format(**facts))
+    reply.result("version", facts)
     return True
 
 
