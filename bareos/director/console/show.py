@@ -19,7 +19,7 @@ HIDDEN_PASSWORD = "*" * 16
 
 # (show keyword, resource type, ACL of its names): Bareos' order, in which a prefix is
 # matched ("show job" is jobs, "show c" clients).  None as ACL: visible to consoles that
-# may ``configure``.  Counter and User are Bareos types this director does not have.
+# may ``configure``.  A type the director's schema does not have shows nothing.
 SHOW_TYPES = (
     ("directors", "Director", None), ("clients", "Client", "client_acl"),
     ("jobs", "Job", "job_acl"), ("jobdefs", "JobDefs", "job_acl"),
@@ -29,10 +29,9 @@ SHOW_TYPES = (
     ("counters", "Counter", None), ("profiles", "Profile", None),
     ("consoles", "Console", None), ("users", "User", None),
 )
-# What ``show disabled`` covers: (keyword, resource type, ACL, title in text).
-DISABLED_TYPES = (("jobs", "Job", "job_acl", "Jobs"),
-                  ("clients", "Client", "client_acl", "Clients"),
-                  ("schedules", "Schedule", "schedule_acl", "Schedules"))
+# What ``show disabled`` covers: (keyword, resource type, title in text).
+DISABLED_TYPES = (("jobs", "Job", "Jobs"), ("clients", "Client", "Clients"),
+                  ("schedules", "Schedule", "Schedules"))
 
 
 def show_type(word):
@@ -113,10 +112,9 @@ def _show_disabled(session, reply, args):
     """``show disabled [jobs|clients|schedules]``: the names whose ``Enabled`` is off."""
     which = args[0][0].lower() if args else None
     disabled = {}
-    for keyword, resource_type, acl, title in DISABLED_TYPES:
+    for keyword, resource_type, title in DISABLED_TYPES:
         if which in (None, keyword):
-            names = [r.name for r in session.director.config.resources(resource_type)
-                     if not r.enabled and session.acl_allows(acl, r.name)]
+            names = [r.name for r in visible_resources(session, resource_type) if not r.enabled]
             disabled[keyword] = names
             reply.send(f"Disabled {title}:\n" + "".join(f"   {n}\n" for n in names) if names
                        else f"No disabled {title}.\n")
@@ -183,7 +181,7 @@ def _password_text(password, hide):
 
 
 def resource_text(resource_type, entries):
-    """Configuration text, as ``configure export`` and Bareos' ``show`` print it."""
+    """Configuration text, as Bareos' ``show`` prints it (and this director reads back)."""
     return writer.Resource(resource_type, _writer_items(entries)).text()
 
 
