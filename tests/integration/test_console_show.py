@@ -342,7 +342,10 @@ async def test_dot_status_of_the_director(director):
     admin = await console(director)
     assert (await admin.text(".status dir header")).startswith("show-dir Version: ")
     assert await admin.text(".status dir running") == "No Jobs running.\n====\n"
-    assert await admin.result(".status dir terminated") == {"terminated": []}
+    header = (await admin.result(".status dir header"))["header"]
+    assert set(header) == {"director", "version", "release_date", "os", "binary_info",
+                           "daemon_started", "jobs_run", "jobs_running", "config_warnings"}
+    assert header["director"] == "show-dir"
     assert "scheduled" in await admin.result(".status dir scheduled")
     assert "error" in await admin.call(".status dir nonsense")
     assert "error" in await admin.call(".status")
@@ -408,6 +411,9 @@ async def test_api_2_is_batch_mode_and_wait_answers_as_bareos(director):
         "jobid": jobid, "jobstatuslong": "Canceled", "jobstatus": "A", "exitstatus": 2}}
     assert await admin.text(f"wait jobid={jobid}") == f"JobId={jobid}\nJobStatus=Canceled (A)\n"
     assert (await admin.result("wait job=backup-one"))["job"]["jobid"] == jobid
+    ended = (await admin.result(".status dir terminated"))["terminated"]
+    assert {"jobid": jobid, "level": "Full", "type": "Backup", "status": "Cancel"}.items() <= \
+        next(row for row in ended if row["jobid"] == jobid).items()
     admin.close()
 
 

@@ -263,7 +263,7 @@ async def dot_status(session, reply, args):
             return False
         report = status_report.director_status(session.director)
         reply.send("\n".join(_DIRECTOR_STATUS_PARTS[part](report[part])) + "\n")
-        reply.result(part, report[part])
+        reply.result(part, status_report.json_part(report, part))
         return True
     if target in ("client", "storage") and name:
         if part is not None:

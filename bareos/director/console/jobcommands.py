@@ -504,7 +504,7 @@ async def status(session, reply, args):
         report = status_report.director_status(session.director)
         reply.send(status_report.render_text(report))
         for key in ("header", "scheduled", "running", "terminated", "client-connection"):
-            reply.result(key, report[key])
+            reply.result(key, status_report.json_part(report, key))
         return True
     reply.error(f"status: unknown or not yet supported target {target!r}")
     return False

@@ -1,9 +1,11 @@
-"""``status director``: one data structure, rendered as Bareos' text or as JSON."""
+"""``status director``: one data structure, rendered as Bareos' text or as Bareos' JSON."""
 
 import platform
 
 import bareos
+from bareos.catalog.api import JOB_LEVELS, JOB_TYPES
 from bareos.daemon.service import format_datetime
+from bareos.protocol.jobstatus import JobStatus
 
 RULE = "=" * 100
 CLIENT_CONNECTION_ROW = "{:<20}{:<20}{:<20}{:<40}"
@@ -21,6 +23,7 @@ def director_status(director):
             "jobs_run": director.jobs_run,
             "jobs_running": len(director.running_jobs()),
             "db": director.catalog_driver,
+            "config_warnings": bool(director.config.warnings),
         },
         "scheduled": director.scheduled_jobs(),
         "running": director.running_jobs(),
@@ -33,6 +36,44 @@ def director_status(director):
              "name": c.name}
             for c in director.waiting_client_connections()],
     }
+
+
+# JSON parts: how Bareos names a running job's state and a terminated job's end.
+_RUNNING_STATES = {JobStatus.RUNNING: "is running", JobStatus.CREATED: "is waiting execution",
+                   JobStatus.BLOCKED: "is blocked"}
+_ENDINGS = {JobStatus.TERMINATED: "OK", JobStatus.WARNINGS: "OK -- with warnings",
+            JobStatus.ERROR_TERMINATED: "Error", JobStatus.FATAL: "Error",
+            JobStatus.CANCELED: "Cancel", JobStatus.DIFFERENCES: "Diffs",
+            JobStatus.CREATED: "Created"}
+
+
+def json_part(status, part):
+    """A part of the report (header, scheduled, running, terminated, client-connection) with
+    Bareos' JSON keys and words."""
+    rows = status[part]
+    if part == "header":
+        return {"director": rows["name"], "version": rows["version"],
+                "release_date": rows["date"], "os": rows["os"],
+                "binary_info": "bareos-twisted", "daemon_started": rows["started"],
+                "jobs_run": rows["jobs_run"], "jobs_running": rows["jobs_running"],
+                "config_warnings": rows["config_warnings"]}
+    if part == "scheduled":
+        return [{"name": j["name"], "type": j["type"], "level": j["level"],
+                 "priority": j["priority"], "scheduled": j["scheduled"],
+                 "volume": j.get("volume", "")} for j in rows]
+    if part == "running":
+        return [{**_job_row(j), "status": _RUNNING_STATES.get(
+                    j["status"], "is " + JobStatus(j["status"]).text.lower())} for j in rows]
+    if part == "terminated":
+        return [{**_job_row(j), "status": _ENDINGS.get(j["status"], "Other"),
+                 "finished": j["finished"]} for j in rows]
+    return rows
+
+
+def _job_row(job):
+    return {"jobid": job["jobid"], "name": job["name"], "level": JOB_LEVELS.get(job["level"], ""),
+            "type": JOB_TYPES.get(job["type"], ""), "files": job["jobfiles"],
+            "bytes": job["jobbytes"]}
 
 
 def render_text(status):
