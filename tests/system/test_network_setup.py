@@ -147,7 +147,7 @@ def test_setip_from_the_console_named_like_a_client(suite):
     output = suite.console("setip\nshow client=bareos-fd\nstatus client=bareos-fd\n",
                            console="bareos-fd")
     assert 'Client "bareos-fd" address set to 127.0.0.1' in output, output
-    assert re.search(r"Address = 127\.0\.0\.1\b", output), output
+    assert re.search(r"Address = \"127\.0\.0\.1\"", output), output
     assert "bareos-fd Version:" in output, output          # reached at the new address
 
     # consoles named like no client are refused, however privileged
@@ -156,4 +156,4 @@ def test_setip_from_the_console_named_like_a_client(suite):
         assert "No corresponding client found." in refused, refused
         assert "address set to" not in refused
     shown = suite.console("show client=bareos-fd\n", console="operator")
-    assert re.search(r"Address = 127\.0\.0\.1\b", shown)
+    assert re.search(r"Address = \"127\.0\.0\.1\"", shown), shown

@@ -12,6 +12,8 @@ from bareos.protocol.tls import TlsPolicy, negotiated_cipher
 from bareos.director.console import commands
 from bareos.director.console.arguments import BadArgument, parse_command_line
 from bareos.director.console import jobcommands  # noqa: F401 -- registers the job commands
+from bareos.director.console import show  # noqa: F401 -- registers show and configure export
+from bareos.director.console import dotcommands  # noqa: F401 -- registers the dot commands
 from bareos.director.console.output import API_JSON, API_TEXT, Reply
 
 DEFAULT_CONSOLE = "*UserAgent*"
@@ -65,11 +67,15 @@ class ConsoleSession:
             entries += getattr(profile, acl_name, None) or []
         return entries
 
+    @property
+    def batch(self):
+        """api 2 is batch mode, as in Bareos: nobody answers questions, so none are asked."""
+        return self.api == API_JSON
+
     async def confirm(self, question, reply):
-        """Ask a yes/no question inside a command (api 0 and 1 only)."""
-        if self.api == API_JSON:
-            reply.error("This command needs confirmation: add 'yes' to it in api mode 2.")
-            return False
+        """Ask a yes/no question inside a command; in batch mode the answer is yes."""
+        if self.batch:
+            return True
         self.conn.send(question)
         self.conn.send_signal(Signal.SUB_PROMPT)
         answer = await self.conn.receive()
