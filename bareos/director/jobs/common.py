@@ -2,6 +2,7 @@
 
 import re
 import time
+from datetime import datetime
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -230,29 +231,47 @@ async def wait_for_both_daemons(director, job, fd, fd_report, sd, sd_report):
     """Wait for the file daemon's report (``fd_report``) and the storage daemon's
     (``sd_report``, its session), never for ever once one of them failed the job.
 
-    Each wait is bounded by its connection closing.  When one daemon reported a failure
-    (or its connection closed without a report), the other has ``PEER_REPORT_GRACE``
-    seconds to report too; then it is told to cancel (on a connection of its own, as
-    ``cancel`` does), and after as long again its link is closed, which ends the wait
-    with ConnectionClosed.  (Issue 17 item 9: the SD failed the job on a full disk, the
-    FD never reported, and the job stayed running with the queue behind it.)
-    Raises what a report raised, the file daemon's first.
+    (Issue 17 item 9: the SD failed the job on a full disk, the FD never reported, and the
+    job stayed running with the queue behind it.)  See ``wait_for_reports``; "storage
+    end" (one storage's part of a restore done) is no failure of the file daemon.
+    """
+    def fd_failed():
+        return job.fd_status not in SUCCESSFUL and not job.options.get("storage_end")
+    await wait_for_reports(director, (job, fd, fd_report, "the file daemon", fd_failed),
+                           (job, sd, sd_report, "the storage daemon", storage_failed(job)))
+
+
+def storage_failed(job):
+    """For ``wait_for_reports``: the storage daemon's report of ``job`` is no success."""
+    return lambda: job.sd_status not in SUCCESSFUL
+
+
+async def wait_for_reports(director, first, second):
+    """Wait for two daemons' reports of a job, never for ever once one of them failed it.
+
+    ``first`` and ``second`` are ``(job, link, report, what, failed)``: the Job whose daemon
+    it is, the daemon's link, the Deferred of its report, "the file daemon"..., and a
+    callable telling whether the report that came says the job failed.  Each wait is
+    bounded by its connection closing.  When one daemon reported a failure (or its
+    connection closed without a report; its status then stays None), the other has
+    ``PEER_REPORT_GRACE`` seconds to report too; then it is told to cancel (on a
+    connection of its own, as ``cancel`` does), and after as long again its link is
+    closed, which ends the wait with ConnectionClosed.  Raises what a report raised,
+    ``first``'s first.
     """
     clock = director.reactor
-    await _first_fired(clock, [fd_report, sd_report])
-    # fd_status and sd_status stay None when a report did not come (connection closed);
-    # "storage end" (one storage's part of a restore done) is no failure
-    fd_failed = job.fd_status not in SUCCESSFUL and not job.options.get("storage_end")
-    if fd_report.called and not sd_report.called and fd_failed:
-        await _bound_report(director, job, sd, sd_report, "the file daemon")
-    elif sd_report.called and not fd_report.called and job.sd_status not in SUCCESSFUL:
-        await _bound_report(director, job, fd, fd_report, "the storage daemon")
+    await _first_fired(clock, [first[2], second[2]])
+    for done, other in ((first, second), (second, first)):
+        if done[2].called and not other[2].called and done[4]():
+            other_job, link, report, _what, _failed = other
+            await _bound_report(director, other_job, link, report, done[3])
+            break
     try:
-        await _taken(fd_report)
+        await _taken(first[2])
     except BaseException:
-        sd_report.addErrback(lambda failure: None)      # the file daemon's failure is reported
+        second[2].addErrback(lambda failure: None)      # the first one's failure is reported
         raise
-    await _taken(sd_report)
+    await _taken(second[2])
 
 
 async def _bound_report(director, job, link, report, other):
@@ -298,6 +317,22 @@ def _first_fired(clock, deferreds, timeout=None):
         call = clock.callLater(timeout, lambda: first.called or first.callback(False))
         first.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
     return first
+
+
+def local_time(timestamp):
+    """Seconds since the epoch as the catalog's naive local datetime (None stays None)."""
+    return datetime.fromtimestamp(timestamp).replace(microsecond=0) if timestamp else None
+
+
+async def send_bootstrap(sd, lines):
+    """``bootstrap`` with its lines to a storage daemon's read job; JobFailed if refused."""
+    sd.send("bootstrap\n")
+    for line in lines:
+        sd.send(line + "\n")
+    sd.conn.send_signal(Signal.EOD)
+    reply = await sd.receive_line()
+    if not reply.startswith("3000 OK bootstrap"):
+        raise JobFailed(f"Storage daemon refused the bootstrap: {reply.strip()}")
 
 
 def epoch(value):

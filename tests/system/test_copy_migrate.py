@@ -1,0 +1,204 @@
+"""Copy and Migrate jobs with real daemons: one director, one file daemon, two storage daemons.
+
+SD_A holds the backups (pools Full and MigSrc) and a copy pool of its own (CopyA: a copy on
+one storage daemon); SD_B the copy pool CopyB and the migration pool MigB (copies and
+migrations across two storage daemons, connections #5b and #8).  Each storage daemon has
+its own Media Type, so a volume of one is never looked for on the other.  Two more
+Storage resources name the same daemons with Lan Addresses, the writing one's pointing
+where nothing listens: the reading storage daemon is told that address (the Lan Address
+rule for a storage pair) and the copy fails.
+"""
+
+import os
+import re
+import sqlite3
+
+import pytest
+
+from bareos.config.writer import Quoted, Resource, resource_files
+from bareos.testing.ports import free_port
+from bareos.testing.topology import Topology
+from bareos.testing.trees import differences, make_tree, snapshot
+
+DIRECTOR = "127.0.30.100"
+SD_A, SD_B, FD = "127.0.30.1", "127.0.30.2", "127.0.30.10"
+NOWHERE = "127.0.30.99"            # nothing listens there
+
+_QUEUED = re.compile(r"Job queued\. JobId=(\d+)")
+
+
+def _copy_job(name, job_type, pool, next_pool, selection, pattern=None, storage="SD_A", extra=None):
+    return Resource("Job", {"Name": name, "Type": job_type, "Pool": pool, "Next Pool": next_pool,
+                            "Storage": storage, "Selection Type": selection,
+                            "Selection Pattern": Quoted(pattern) if pattern else None,
+                            "Messages": "Standard", **(extra or {})})
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    base = tmp_path_factory.mktemp("copy-migrate")
+    source = make_tree(base / "source", big_file_mib=1, small_files=5)
+    topology = Topology(base, director_host=DIRECTOR, director_port=free_port(DIRECTOR),
+                        source=source)
+    topology.add_fd("FD", FD, free_port(FD))
+    sd_a = topology.add_sd("SD_A", SD_A, free_port(SD_A), extra=["SD Connect Timeout = 2"])
+    sd_b = topology.add_sd("SD_B", SD_B, free_port(SD_B))
+    pool = lambda name, storage, *extra: Resource("Pool", [  # noqa: E731
+        {"Name": name, "Pool Type": "Backup", "Label Format": Quoted(f"{name}-"), "Storage": storage},
+        *extra])
+    lan_storage = lambda name, sd, lan: Resource("Storage", {  # noqa: E731
+        "Name": name, "Address": sd.listen, "Port": sd.port, "Lan Address": lan,
+        "Password": Quoted(sd.password), "Device": "FileStorage", "Media Type": sd.media_type})
+    extra = resource_files(
+        pool("Full", "SD_A", {"Next Pool": "CopyA"}),
+        pool("CopyA", "SD_A"), pool("CopyB", "SD_B"), pool("MigB", "SD_B"),
+        pool("CopyBad", "SD_B-badlan"), pool("Other", "SD_A-lan"),
+        pool("MigSrc", "SD_A", {"Maximum Volume Jobs": 1, "Next Pool": "MigB"}),
+        lan_storage("SD_A-lan", sd_a, sd_a.listen), lan_storage("SD_B-badlan", sd_b, NOWHERE),
+        *(Resource("Job", {"Name": f"backup-{pool_name.lower()}", "Type": "Backup",
+                           "Level": "Full", "Client": "FD", "FileSet": "TestSet",
+                           "Storage": "SD_A", "Pool": pool_name, "Messages": "Standard"})
+          for pool_name in ("MigSrc", "Other")),
+        # Next Pool from the Pool resource (Full's is CopyA), and as a Job override
+        _copy_job("copy-same", "Copy", "Full", None, "PoolUncopiedJobs"),
+        _copy_job("copy-remote", "Copy", "Full", "CopyB", "PoolUncopiedJobs"),
+        _copy_job("copy-badlan", "Copy", "Other", "CopyBad", "Job", "^backup-other$",
+                  storage="SD_A-lan"),
+        _copy_job("migrate-volume", "Migrate", "MigSrc", None, "Volume", "^MigSrc-0001$"),
+    )
+    try:
+        topology.start(extra_resources=extra)
+        yield topology
+    finally:
+        topology.stop()
+
+
+def query(site, sql, *params):
+    with sqlite3.connect(site.base / "work-dir" / "bareos.db") as db:
+        return db.execute(sql, params).fetchall()
+
+
+def run_all(site, command):
+    """Run ``command`` (it queues a control job) and wait until its copies have ended too."""
+    output = site.console(f"{command}\nwait\nwait\nmessages\n")
+    assert _QUEUED.search(output), output
+    return output
+
+
+def jobs(site, where="1=1", *params):
+    return query(site, "SELECT j.JobId, j.Type, j.JobStatus, j.PriorJobId, p.Name, j.JobFiles "
+                       f"FROM Job j LEFT JOIN Pool p ON p.PoolId = j.PoolId WHERE {where} "
+                       "ORDER BY j.JobId", *params)
+
+
+def volumes_of(site, jobid):
+    return [row[0] for row in query(
+        site, "SELECT DISTINCT m.VolumeName FROM JobMedia jm JOIN Media m ON m.MediaId = "
+              "jm.MediaId WHERE jm.JobId = ?", jobid)]
+
+
+def backup(site, job="backup"):
+    output = site.console(f"run job={job} level=Full yes\nwait\nmessages\n")
+    jobid = int(_QUEUED.search(output).group(1))
+    assert jobs(site, "j.JobId = ?", jobid)[0][2] == "T", output
+    return jobid
+
+
+def restore_and_compare(site, jobid, storage, where):
+    output = site.console(f"restore jobid={jobid} client=FD storage={storage} all done yes "
+                          f"where={where}\nwait\nmessages\n")
+    assert re.search(r"Restore OK", output), output
+    restored = snapshot(str(where) + str(site.source))
+    assert differences(snapshot(site.source), restored) == []
+
+
+def test_copies_on_one_and_across_two_storage_daemons_each_job_once(site, tmp_path):
+    original = backup(site)
+    files = jobs(site, "j.JobId = ?", original)[0][5]
+
+    output = run_all(site, "run job=copy-same yes")
+    assert f"The following 1 JobId was chosen to be copied: {original}" in output, output
+    port_a = site.sds["SD_A"].port
+    assert (f"Storage daemon SD_A told to connect to Storage daemon SD_A at {SD_A}:{port_a} "
+            f"(its Address)") in output, output
+    same = jobs(site, "j.PriorJobId = ?", original)
+    assert [row[1:] for row in same] == [("C", "T", original, "CopyA", files)], output
+    assert volumes_of(site, same[0][0]) == ["CopyA-0001"]
+    assert os.path.isfile(site.base / "storage-SD_A" / "CopyA-0001")
+
+    output = run_all(site, "run job=copy-remote yes")
+    port_b = site.sds["SD_B"].port
+    assert (f"Storage daemon SD_A told to connect to Storage daemon SD_B at {SD_B}:{port_b} "
+            f"(its Address)") in output, output
+    assert "Copy OK" in output, output
+    remote = jobs(site, "j.PriorJobId = ? AND p.Name = 'CopyB'", original)
+    assert [row[1:] for row in remote] == [("C", "T", original, "CopyB", files)], output
+    assert volumes_of(site, remote[0][0]) == ["CopyB-0001"]
+    assert os.path.isfile(site.base / "storage-SD_B" / "CopyB-0001")
+    # the copies hold the same files as the original
+    names = "SELECT p.Path || f.Name, f.FileIndex, f.MD5 FROM File f JOIN Path p ON " \
+            "p.PathId = f.PathId WHERE f.JobId = ? ORDER BY f.FileIndex"
+    assert query(site, names, remote[0][0]) == query(site, names, original)
+
+    # each job is copied once per Next Pool: a second run finds nothing to do
+    output = run_all(site, "run job=copy-remote yes")
+    assert f"Already in pool \"CopyB\", not copied again: JobId {original}" in output, output
+    assert "No JobIds found to copy." in output, output
+    assert len(jobs(site, "j.PriorJobId = ?", original)) == 2
+
+    # the copy on the other storage daemon restores byte for byte, metadata included
+    restore_and_compare(site, remote[0][0], "SD_B", tmp_path / "from-copy")
+    # the original's volume gone and its job deleted: its oldest copy becomes the backup
+    os.remove(site.base / "storage-SD_A" / "Full-0001")
+    site.console(f"delete jobid={original}\n")
+    assert jobs(site, "j.JobId = ?", same[0][0])[0][1] == "B"
+    output = site.console("restore client=FD select current all done yes "
+                          f"where={tmp_path / 'current'}\nwait\nmessages\n")
+    assert "Restore OK" in output, output
+    assert differences(snapshot(site.source),
+                       snapshot(str(tmp_path / "current") + str(site.source))) == []
+
+
+def test_migrate_by_volume_moves_only_that_volumes_job(site, tmp_path):
+    first = backup(site, "backup-migsrc")
+    second = backup(site, "backup-migsrc")        # Maximum Volume Jobs = 1: MigSrc-0001 is Used now
+    assert volumes_of(site, first) == ["MigSrc-0001"]
+    assert volumes_of(site, second) == ["MigSrc-0002"]
+
+    output = run_all(site, "run job=migrate-volume yes")
+    assert f"The following 1 JobId was chosen to be migrated: {first}" in output, output
+    assert "Migrate OK" in output, output
+    new = jobs(site, "j.PriorJobId = ?", first)
+    assert [row[1:5] for row in new] == [("B", "T", first, "MigB")], output
+    assert jobs(site, "j.JobId = ?", first)[0][1] == "M"
+    assert jobs(site, "j.JobId = ?", second)[0][1] == "B"
+    assert volumes_of(site, new[0][0]) == ["MigB-0001"]
+    # the new job took the original's place in time
+    times = "SELECT StartTime, EndTime FROM Job WHERE JobId = ?"
+    assert query(site, times, new[0][0]) == query(site, times, first)
+
+    os.remove(site.base / "storage-SD_A" / "MigSrc-0001")
+    restore_and_compare(site, new[0][0], "SD_B", tmp_path / "migrated")
+
+
+def test_writing_storage_daemon_unreachable_fails_the_copy_and_leaves_the_source(site):
+    original = backup(site, "backup-other")
+    record = jobs(site, "j.JobId = ?", original)
+    volume = site.base / "storage-SD_A" / "Other-0001"
+    size = volume.stat().st_size
+    output = run_all(site, "run job=copy-badlan yes")
+    assert f"The following 1 JobId was chosen to be copied: {original}" in output, output
+    port_b = site.sds["SD_B"].port
+    assert (f"Storage daemon SD_A-lan told to connect to Storage daemon SD_B-badlan at "
+            f"{NOWHERE}:{port_b} (its Lan Address)") in output, output
+    assert f"Failed to connect to Storage daemon: {NOWHERE}:{port_b}" in output, output
+    assert "could not connect to Storage daemon SD_B-badlan" in output, output
+    failed = jobs(site, "p.Name = 'CopyBad'")
+    assert [row[1:4] for row in failed] == [("C", "f", original)], output
+    assert jobs(site, "j.JobId = ?", original) == record
+    assert volume.stat().st_size == size
+    # a failed copy is no copy: the next run chooses the job again
+    output = run_all(site, "run job=copy-badlan yes")
+    assert f"The following 1 JobId was chosen to be copied: {original}" in output, output
+    # both storage daemons go on serving
+    assert site.sds["SD_A"].process.running and site.sds["SD_B"].process.running
