@@ -6,23 +6,29 @@ migrations across two storage daemons, connections #5b and #8).  Each storage da
 its own Media Type, so a volume of one is never looked for on the other.  Two more
 Storage resources name the same daemons with Lan Addresses, the writing one's pointing
 where nothing listens: the reading storage daemon is told that address (the Lan Address
-rule for a storage pair) and the copy fails.
+rule for a storage pair) and the copy fails.  A third one's Lan Address is a relay to SD_B,
+so that a test can hold a copy's data stream mid-way and kill SD_B then.
 """
 
 import os
 import re
+import socket
 import sqlite3
+import time
 
 import pytest
 
 from bareos.config.writer import Quoted, Resource, resource_files
+from bareos.protocol.framing import Signal
 from bareos.testing.ports import free_port
+from bareos.testing.relay import TO_SERVER, FaultyRelay
 from bareos.testing.topology import Topology
 from bareos.testing.trees import differences, make_tree, snapshot
 
 DIRECTOR = "127.0.30.100"
 SD_A, SD_B, FD = "127.0.30.1", "127.0.30.2", "127.0.30.10"
 NOWHERE = "127.0.30.99"            # nothing listens there
+RELAY = "127.0.30.3"               # a relay to SD_B: the Lan Address of Storage SD_B-relay
 
 _QUEUED = re.compile(r"Job queued\. JobId=(\d+)")
 
@@ -40,19 +46,30 @@ def site(tmp_path_factory):
     source = make_tree(base / "source", big_file_mib=1, small_files=5)
     topology = Topology(base, director_host=DIRECTOR, director_port=free_port(DIRECTOR),
                         source=source)
+    big = base / "big"               # made by the (slow) test that backs it up
     topology.add_fd("FD", FD, free_port(FD))
-    sd_a = topology.add_sd("SD_A", SD_A, free_port(SD_A), extra=["SD Connect Timeout = 2"])
-    sd_b = topology.add_sd("SD_B", SD_B, free_port(SD_B))
+    sd_a = topology.add_sd("SD_A", SD_A, free_port(SD_A), extra=["SD Connect Timeout = 1"])
+    sd_b = topology.add_sd("SD_B", SD_B, _port_free_on(SD_B, RELAY))
+    topology.relay = FaultyRelay(sd_b.port, target_host=SD_B, listen_host=RELAY,
+                                 listen_port=sd_b.port)
     pool = lambda name, storage, *extra: Resource("Pool", [  # noqa: E731
         {"Name": name, "Pool Type": "Backup", "Label Format": Quoted(f"{name}-"), "Storage": storage},
         *extra])
     lan_storage = lambda name, sd, lan: Resource("Storage", {  # noqa: E731
         "Name": name, "Address": sd.listen, "Port": sd.port, "Lan Address": lan,
-        "Password": Quoted(sd.password), "Device": "FileStorage", "Media Type": sd.media_type})
+        "Password": Quoted(sd.password), "Device": "FileStorage", "Media Type": sd.media_type,
+        "TLS Enable": False})            # cleartext: the relay sees the copy's signals
     extra = resource_files(
         pool("Full", "SD_A", {"Next Pool": "CopyA"}),
         pool("CopyA", "SD_A"), pool("CopyB", "SD_B"), pool("MigB", "SD_B"),
-        pool("CopyBad", "SD_B-badlan"), pool("Other", "SD_A-lan"),
+        pool("CopyBad", "SD_B-badlan"), pool("Other", "SD_A-lan"), pool("Big", "SD_A-lan"),
+        pool("CopyRelay", "SD_B-relay"), lan_storage("SD_B-relay", sd_b, RELAY),
+        Resource("FileSet", {"Name": "BigSet", "Include": {"File": big}}),
+        Resource("Job", {"Name": "backup-big", "Type": "Backup", "Level": "Full", "Client": "FD",
+                         "FileSet": "BigSet", "Storage": "SD_A", "Pool": "Big",
+                         "Messages": "Standard"}),
+        _copy_job("copy-relayed", "Copy", "Big", "CopyRelay", "PoolUncopiedJobs",
+                  storage="SD_A-lan"),
         pool("MigSrc", "SD_A", {"Maximum Volume Jobs": 1, "Next Pool": "MigB"}),
         lan_storage("SD_A-lan", sd_a, sd_a.listen), lan_storage("SD_B-badlan", sd_b, NOWHERE),
         *(Resource("Job", {"Name": f"backup-{pool_name.lower()}", "Type": "Backup",
@@ -71,6 +88,23 @@ def site(tmp_path_factory):
         yield topology
     finally:
         topology.stop()
+        topology.relay.stop()
+
+
+def _port_free_on(*hosts):
+    while True:
+        port = free_port(hosts[0])
+        if all(_free(host, port) for host in hosts[1:]):
+            return port
+
+
+def _free(host, port):
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def query(site, sql, *params):
@@ -104,12 +138,14 @@ def backup(site, job="backup"):
     return jobid
 
 
-def restore_and_compare(site, jobid, storage, where):
+def restore_and_compare(site, jobid, storage, where, source=None):
+    """Restore ``jobid`` from ``storage``: the tree comes back as it was (``source``,
+    the site's own by default), contents and metadata."""
+    source = source or site.source
     output = site.console(f"restore jobid={jobid} client=FD storage={storage} all done yes "
                           f"where={where}\nwait\nmessages\n")
     assert re.search(r"Restore OK", output), output
-    restored = snapshot(str(where) + str(site.source))
-    assert differences(snapshot(site.source), restored) == []
+    assert differences(snapshot(source), snapshot(str(where) + str(source))) == []
 
 
 def test_copies_on_one_and_across_two_storage_daemons_each_job_once(site, tmp_path):
@@ -202,3 +238,38 @@ def test_writing_storage_daemon_unreachable_fails_the_copy_and_leaves_the_source
     assert f"The following 1 JobId was chosen to be copied: {original}" in output, output
     # both storage daemons go on serving
     assert site.sds["SD_A"].process.running and site.sds["SD_B"].process.running
+
+
+@pytest.mark.slow
+def test_writing_storage_daemon_killed_mid_copy_fails_the_copy_and_a_rerun_copies(site, tmp_path):
+    """SD_B is killed (SIGKILL) while the copy's records stream to it through the relay."""
+    make_tree(site.base / "big", big_file_mib=64, small_files=3)
+    original = backup(site, "backup-big")
+    record = jobs(site, "j.JobId = ?", original)
+    volume = site.base / "storage-SD_A" / "Big-0001"
+    size = volume.stat().st_size
+    relay, sd_b = site.relay, site.sds["SD_B"].process
+    site.console("run job=copy-relayed yes\n")
+    deadline = time.monotonic() + 120
+    while relay.signals(TO_SERVER)[Signal.EOD] < 1:     # the records have begun to flow
+        assert time.monotonic() < deadline, site.console("messages\n")
+        time.sleep(0.01)
+    relay.freeze()                                      # ... and stop half-way
+    sd_b.kill()
+    relay.reset()
+    output = site.console("wait\nwait\nmessages\n")
+    failed = jobs(site, "p.Name = 'CopyRelay'")
+    assert [row[1:4] for row in failed] == [("C", "f", original)], output
+    assert "Storage daemon SD_B-relay closed the connection before the job ended" in output, output
+    assert "Connection to the writing Storage daemon lost during the copy" in output, output
+    assert "*** Copy Error ***" in output
+    # the source is untouched, and the copy is made once SD_B is back
+    assert jobs(site, "j.JobId = ?", original) == record
+    assert volume.stat().st_size == size
+    relay.thaw()
+    sd_b.start()
+    output = run_all(site, "run job=copy-relayed yes")
+    copies = jobs(site, "p.Name = 'CopyRelay' AND j.JobStatus IN ('T', 'W')")
+    assert [row[1:4] for row in copies] == [("C", copies[0][2], original)], output
+    assert copies[0][5] == record[0][5]
+    restore_and_compare(site, copies[0][0], "SD_B", tmp_path / "after-kill", site.base / "big")
