@@ -57,22 +57,26 @@ async def accept_file_daemon(daemon, conn, hello):
     job.fd_connected(conn)
 
 
+async def next_command(job, conn):
+    """The data channel peer's next command, or None once it terminated or closed the
+    connection (it does at the end of its job), or a cancel aborted it (StorageJob.cancel)."""
+    while not job.canceled:
+        try:
+            packet = await conn.receive()
+        except ConnectionClosed:
+            return None
+        if packet == Signal.TERMINATE:
+            return None
+        if isinstance(packet, bytes) and packet:
+            return packet.decode("utf-8", "replace").rstrip("\x00")
+    return None
+
+
 async def serve_file_daemon(job, conn, worker):
     """The FD's commands until it terminates (stored/fd_cmds.cc ``DoFdCommands``)."""
     opened = None
     try:
-        while not job.canceled:
-            try:
-                # the FD's next command: ends when the FD closes the connection (it does at
-                # the end of its job) or when a cancel aborts it (StorageJob.cancel)
-                packet = await conn.receive()
-            except ConnectionClosed:
-                break
-            if packet == Signal.TERMINATE:
-                break
-            if not isinstance(packet, bytes) or not packet:
-                continue
-            text = packet.decode("utf-8", "replace").rstrip("\x00")
+        while (text := await next_command(job, conn)) is not None:
             if text.startswith("append open"):
                 if opened:
                     conn.send(P.NO_OPEN)

@@ -22,7 +22,8 @@ from bareos.protocol.hello import Hello, HelloKind
 from bareos.protocol.jobstatus import JobStatus
 from bareos.storagedaemon import protocol as P
 from bareos.storagedaemon.append import AppendSession
-from bareos.storagedaemon.fd_session import FD_CLOSE_GRACE, FD_TRANSPORT_BUFFER
+from bareos.storagedaemon.fd_session import FD_CLOSE_GRACE, next_command
+from bareos.storagedaemon.passive import adopt_dialled_peer, refuse_command
 from bareos.storagedaemon.read import ReplicaSource, stream_records
 
 log = Logger(namespace="bareos.storagedaemon")
@@ -83,16 +84,11 @@ async def replicate_command(session, text):
         if not job.canceled:
             job.fatal(f"Failed to connect to Storage daemon: {address}:{port} ({exc})")
         return _refuse(conn, job, line)
-    if job.canceled or job.finished or not conn.is_open:
-        peer.close()
+    local = adopt_dialled_peer(daemon, job, conn, peer)
+    if local is None:
         return _refuse(conn, job, line)
-    daemon.connections.add(peer)
-    peer.closed.addBoth(lambda reason: (daemon.connections.discard(peer), reason)[1])
-    if hasattr(peer.transport, "bufferSize"):
-        peer.transport.bufferSize = FD_TRANSPORT_BUFFER
-    local = peer.transport.getHost()
     job.info(f"Storage daemon connected to Storage daemon at {address}:{port} to copy "
-             f"(from {getattr(local, 'host', local)}), encryption: "
+             f"(from {local}), encryption: "
              f"{'TLS-PSK' if peer.is_tls else 'Cleartext'}\n")
     job.serve_peer = send_replica
     job.fd_connected(peer)
@@ -101,13 +97,7 @@ async def replicate_command(session, text):
 
 
 def _refuse(conn, job, line):
-    """``3991 Bad replicate command``; the job's messages go first so the director logs why."""
-    if job is not None:
-        job.link.activate()
-    if conn.is_open:
-        conn.send(f"3991 Bad replicate command: {line}\n")
-        conn.close()
-    return False
+    return refuse_command(conn, job, "replicate", line)
 
 
 async def _answer(conn, expected, step):
@@ -172,16 +162,7 @@ async def serve_storage_daemon(job, conn, worker):
     """The reading storage daemon's commands until it terminates (stored/sd_cmds.cc)."""
     opened = False
     try:
-        while not job.canceled:
-            try:
-                packet = await conn.receive()
-            except ConnectionClosed:
-                break
-            if packet == Signal.TERMINATE:
-                break
-            if not isinstance(packet, bytes) or not packet:
-                continue
-            text = packet.decode("utf-8", "replace").rstrip("\x00")
+        while (text := await next_command(job, conn)) is not None:
             if text.startswith("start replicate"):
                 if opened:
                     conn.send(NO_OPEN)

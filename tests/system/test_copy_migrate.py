@@ -82,6 +82,10 @@ def site(tmp_path_factory):
         _copy_job("copy-badlan", "Copy", "Other", "CopyBad", "Job", "^backup-other$",
                   storage="SD_A-lan"),
         _copy_job("migrate-volume", "Migrate", "MigSrc", None, "Volume", "^MigSrc-0001$"),
+        _copy_job("migrate-purge", "Migrate", "MigSrc", None, "Job", "^backup-migsrc$",
+                  extra={"Purge Migration Job": True}),
+        _copy_job("copy-sql", "Copy", "Full", "CopyB", "SQLQuery",
+                  "SELECT JobId FROM Job WHERE Name = 'backup' AND Type = 'B'"),
     )
     try:
         topology.start(extra_resources=extra)
@@ -180,6 +184,8 @@ def test_copies_on_one_and_across_two_storage_daemons_each_job_once(site, tmp_pa
     output = run_all(site, "run job=copy-remote yes")
     assert f"Already in pool \"CopyB\", not copied again: JobId {original}" in output, output
     assert "No JobIds found to copy." in output, output
+    output = run_all(site, "run job=copy-sql yes")          # the same job, chosen by a query
+    assert f"Already in pool \"CopyB\", not copied again: JobId {original}" in output, output
     assert len(jobs(site, "j.PriorJobId = ?", original)) == 2
 
     # the copy on the other storage daemon restores byte for byte, metadata included
@@ -215,6 +221,14 @@ def test_migrate_by_volume_moves_only_that_volumes_job(site, tmp_path):
 
     os.remove(site.base / "storage-SD_A" / "MigSrc-0001")
     restore_and_compare(site, new[0][0], "SD_B", tmp_path / "migrated")
+
+    # Purge Migration Job = yes: the migrated job leaves the catalog (the first one, Type M
+    # now, is no candidate any more)
+    output = run_all(site, "run job=migrate-purge yes")
+    assert f"The following 1 JobId was chosen to be migrated: {second}" in output, output
+    assert f"Migrated JobId {second} purged from the catalog" in output, output
+    assert jobs(site, "j.JobId = ?", second) == []
+    assert [row[1:3] for row in jobs(site, "j.PriorJobId = ?", second)] == [("B", "T")]
 
 
 def test_writing_storage_daemon_unreachable_fails_the_copy_and_leaves_the_source(site):
