@@ -61,9 +61,9 @@ class RecordSource:
     def _iter_records(self):
         assembler = RecordAssembler()
         for entry in self.entries:
+            self.volume_name = entry.volume         # named in the error if it cannot be read
             device = find_volume_directory(entry, self.devices, self.preferred)
             volume = FileVolume.open(device.archive_device, entry.volume, writable=False)
-            self.volume_name = entry.volume
             assembler.volume = entry.volume
             try:
                 for start, end in entry.address_ranges():

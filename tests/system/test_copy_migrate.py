@@ -12,7 +12,6 @@ so that a test can hold a copy's data stream mid-way and kill SD_B then.
 
 import os
 import re
-import socket
 import sqlite3
 import time
 
@@ -20,7 +19,7 @@ import pytest
 
 from bareos.config.writer import Quoted, Resource, resource_files
 from bareos.protocol.framing import Signal
-from bareos.testing.ports import free_port
+from bareos.testing.ports import free_port, free_port_on_all
 from bareos.testing.relay import TO_SERVER, FaultyRelay
 from bareos.testing.topology import Topology
 from bareos.testing.trees import differences, make_tree, snapshot
@@ -49,7 +48,7 @@ def site(tmp_path_factory):
     big = base / "big"               # made by the (slow) test that backs it up
     topology.add_fd("FD", FD, free_port(FD))
     sd_a = topology.add_sd("SD_A", SD_A, free_port(SD_A), extra=["SD Connect Timeout = 1"])
-    sd_b = topology.add_sd("SD_B", SD_B, _port_free_on(SD_B, RELAY))
+    sd_b = topology.add_sd("SD_B", SD_B, free_port_on_all(SD_B, RELAY))
     topology.relay = FaultyRelay(sd_b.port, target_host=SD_B, listen_host=RELAY,
                                  listen_port=sd_b.port)
     pool = lambda name, storage, *extra: Resource("Pool", [  # noqa: E731
@@ -81,6 +80,7 @@ def site(tmp_path_factory):
         _copy_job("copy-remote", "Copy", "Full", "CopyB", "PoolUncopiedJobs"),
         _copy_job("copy-badlan", "Copy", "Other", "CopyBad", "Job", "^backup-other$",
                   storage="SD_A-lan"),
+        _copy_job("copy-other", "Copy", "Other", "CopyB", "PoolUncopiedJobs", storage="SD_A-lan"),
         _copy_job("migrate-volume", "Migrate", "MigSrc", None, "Volume", "^MigSrc-0001$"),
         _copy_job("migrate-purge", "Migrate", "MigSrc", None, "Job", "^backup-migsrc$",
                   extra={"Purge Migration Job": True}),
@@ -93,22 +93,6 @@ def site(tmp_path_factory):
     finally:
         topology.stop()
         topology.relay.stop()
-
-
-def _port_free_on(*hosts):
-    while True:
-        port = free_port(hosts[0])
-        if all(_free(host, port) for host in hosts[1:]):
-            return port
-
-
-def _free(host, port):
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def query(site, sql, *params):
@@ -231,7 +215,7 @@ def test_migrate_by_volume_moves_only_that_volumes_job(site, tmp_path):
     assert [row[1:3] for row in jobs(site, "j.PriorJobId = ?", second)] == [("B", "T")]
 
 
-def test_writing_storage_daemon_unreachable_fails_the_copy_and_leaves_the_source(site):
+def test_unreachable_writer_or_missing_volume_fails_the_copy_and_leaves_the_source(site):
     original = backup(site, "backup-other")
     record = jobs(site, "j.JobId = ?", original)
     volume = site.base / "storage-SD_A" / "Other-0001"
@@ -250,6 +234,21 @@ def test_writing_storage_daemon_unreachable_fails_the_copy_and_leaves_the_source
     # a failed copy is no copy: the next run chooses the job again
     output = run_all(site, "run job=copy-badlan yes")
     assert f"The following 1 JobId was chosen to be copied: {original}" in output, output
+
+    # the volume to read is missing: the copy fails saying so; once it is back, a rerun copies
+    hidden = volume.with_name("Other-0001.away")
+    volume.rename(hidden)
+    output = run_all(site, "run job=copy-other yes")
+    assert 'Error reading Volume "Other-0001"' in output, output
+    assert "volume file not found" in output, output
+    assert [row[1:4] for row in jobs(site, "p.Name = 'CopyB' AND j.PriorJobId = ?", original)] \
+        == [("C", "f", original)], output
+    hidden.rename(volume)
+    output = run_all(site, "run job=copy-other yes")
+    assert "Copy OK" in output, output
+    assert [row[1:4] for row in jobs(site, "p.Name = 'CopyB' AND j.PriorJobId = ?", original)] \
+        == [("C", "f", original), ("C", "T", original)], output
+    assert jobs(site, "j.JobId = ?", original) == record
     # both storage daemons go on serving
     assert site.sds["SD_A"].process.running and site.sds["SD_B"].process.running
 
