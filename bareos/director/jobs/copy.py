@@ -171,15 +171,38 @@ async def copy_one_job(director, job):
     new = await _create_new_job(director, job, prior, next_pool, write_storage)
     job.options["new_jobid"] = new.jobid
     job.client, job.fileset = new.client, new.fileset      # the original's, as the SDs see them
+    try:
+        outcome = await _copy_data(director, job, new, jobmedia, read_storage, write_storage)
+    except BaseException:
+        # whatever stopped the copy, its new job ends with it (never left running)
+        await _end_new_job(director, new,
+                           JobStatus.CANCELED if job.cancel_requested else JobStatus.FATAL)
+        raise
+    await _end_new_job(director, new, outcome)
+    job.fd_files, job.fd_bytes = new.sd_files, new.sd_bytes      # this job's catalog counters
+    job.options.update(written_files=new.sd_files, written_bytes=new.sd_bytes,
+                       written_volumes=new.volumes)
+    if outcome in SUCCESSFUL:
+        await catalog.finish_copy(prior_id, new.jobid, migrated=is_migration(job))
+        if is_migration(job) and job.resource.purge_migration_job:
+            await catalog.delete_job(prior_id)
+            messages.job_message(job, "info", f"Migrated JobId {prior_id} purged from the catalog "
+                                              f"(Purge Migration Job = yes).")
+    return outcome
+
+
+async def _copy_data(director, job, new, jobmedia, read_storage, write_storage):
+    """The two storage daemons' part (PROTOCOL.md §7.4); the outcome of their reports."""
     reading, _key = await open_storage_job(director, job, append=False)
-    everything = {prior_id: {i for e in jobmedia for i in range(e.first_index, e.last_index + 1)}}
+    everything = {job.options["prior_jobid"]: {
+        i for e in jobmedia for i in range(e.first_index, e.last_index + 1)}}
     await send_bootstrap(reading, bootstrap_lines(jobmedia, everything))
     writing, writing_key = await open_storage_job(director, new, append=True)
     # the writing SD's messages go to this job's log, where the operator looks
     job.links.append(writing)
     writing.on_job_message = job_message_handler(director, job, write_storage.name)
 
-    attributes = FileAttributes(catalog, new.jobid)
+    attributes = FileAttributes(director.catalog, new.jobid)
     writing.send("listen")
     write_report = defer.ensureDeferred(StorageJobSession(director, new, writing, attributes).serve())
     read_report = None
@@ -195,22 +218,11 @@ async def copy_one_job(director, job):
         outlived(write_report, job, "writing storage daemon session")
         if read_report is not None:
             outlived(read_report, job, "reading storage daemon session")
-        await _end_new_job(director, new, JobStatus.FATAL)
         raise
     reading.close()
     writing.close()
     await attributes.finish()
-    outcome = daemons_outcome(job.sd_status, new.sd_status, job.sd_errors + new.sd_errors)
-    await _end_new_job(director, new, outcome)
-    job.options.update(written_files=new.sd_files, written_bytes=new.sd_bytes,
-                       written_volumes=new.volumes)
-    if outcome in SUCCESSFUL:
-        await catalog.finish_copy(prior_id, new.jobid, migrated=is_migration(job))
-        if is_migration(job) and job.resource.purge_migration_job:
-            await catalog.delete_job(prior_id)
-            messages.job_message(job, "info", f"Migrated JobId {prior_id} purged from the catalog "
-                                              f"(Purge Migration Job = yes).")
-    return outcome
+    return daemons_outcome(job.sd_status, new.sd_status, job.sd_errors + new.sd_errors)
 
 
 def _write_storage(config, job, next_pool):
@@ -232,7 +244,8 @@ async def _create_new_job(director, job, prior, next_pool, write_storage):
     await director.jobs.record(new, name=prior.name, client_id=prior.client_id,
                                fileset_id=prior.fileset_id, prior_job_id=prior.job_id)
     new.run()
-    await director.catalog.update_job(new.jobid, job_status=new.status)
+    await director.catalog.update_job(new.jobid, job_status=new.status,
+                                      start_time=local_time(new.start_time))
     return new
 
 
