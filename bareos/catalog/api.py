@@ -467,7 +467,8 @@ class ICatalog(Interface):
         """The set of ``job_ids`` of which a successful copy or migration is in ``pool``."""
 
     def finish_copy(prior_job_id, new_job_id, migrated=False):
-        """The new job takes the original's times; ``migrated``: the original becomes Type M."""
+        """The new job takes the original's times; ``migrated``: the original becomes Type M
+        and its File records are purged."""
 
     # job log
     def add_log(job_id, time, text):

@@ -459,7 +459,8 @@ def op_copied_to_pool(job_ids, pool):
 def op_finish_copy(prior_job_id, new_job_id, migrated):
     """The new job of a copy or migration takes the original's place in time (schedule,
     start and end times), as Bareos does, so a restore of a point in time finds it; a
-    migrated original becomes Type M, which restores never pick."""
+    migrated original becomes Type M, which restores never pick, and its File records are
+    purged (they are the new job's now)."""
     row = yield q_one("SELECT SchedTime, StartTime, EndTime, RealEndTime, JobTDate FROM Job "
                       "WHERE JobId = ?", prior_job_id)
     if row is None:
@@ -467,7 +468,8 @@ def op_finish_copy(prior_job_id, new_job_id, migrated):
     yield q_count("UPDATE Job SET SchedTime = ?, StartTime = ?, EndTime = ?, RealEndTime = ?, "
                   "JobTDate = ? WHERE JobId = ?", *row, new_job_id)
     if migrated:
-        yield q_count("UPDATE Job SET Type = 'M' WHERE JobId = ?", prior_job_id)
+        yield q_count("DELETE FROM File WHERE JobId = ?", prior_job_id)
+        yield q_count("UPDATE Job SET Type = 'M', PurgedFiles = 1 WHERE JobId = ?", prior_job_id)
 
 
 # --- files -------------------------------------------------------------------

@@ -197,6 +197,9 @@ def test_migrate_by_volume_moves_only_that_volumes_job(site, tmp_path):
     new = jobs(site, "j.PriorJobId = ?", first)
     assert [row[1:5] for row in new] == [("B", "T", first, "MigB")], output
     assert jobs(site, "j.JobId = ?", first)[0][1] == "M"
+    files = "SELECT COUNT(*) FROM File WHERE JobId = ?"
+    assert query(site, files, first) == [(0,)]               # purged: they are the new job's
+    assert query(site, files, new[0][0])[0][0] == new[0][5] > 0
     assert jobs(site, "j.JobId = ?", second)[0][1] == "B"
     assert volumes_of(site, new[0][0]) == ["MigB-0001"]
     # the new job took the original's place in time
