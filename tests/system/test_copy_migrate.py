@@ -288,4 +288,9 @@ def test_writing_storage_daemon_killed_mid_copy_fails_the_copy_and_a_rerun_copie
     copies = jobs(site, "p.Name = 'CopyRelay' AND j.JobStatus IN ('T', 'W')")
     assert [row[1:4] for row in copies] == [("C", copies[0][2], original)], output
     assert copies[0][5] == record[0][5]
+    # only the storage daemons' data channel took the Lan Address (the relay); the director
+    # dialled SD_B at its Address
+    assert relay.accepted == 2
+    assert all(b"Hello Start Storage Job" in greeting for greeting in relay.greetings), \
+        relay.greetings
     restore_and_compare(site, copies[0][0], "SD_B", tmp_path / "after-kill", site.base / "big")
