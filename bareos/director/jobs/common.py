@@ -3,6 +3,7 @@
 import re
 import time
 from datetime import datetime
+from typing import Any, Callable, NamedTuple
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -237,41 +238,46 @@ async def wait_for_both_daemons(director, job, fd, fd_report, sd, sd_report):
     """
     def fd_failed():
         return job.fd_status not in SUCCESSFUL and not job.options.get("storage_end")
-    await wait_for_reports(director, (job, fd, fd_report, "the file daemon", fd_failed),
-                           (job, sd, sd_report, "the storage daemon", storage_failed(job)))
+    await wait_for_reports(director, DaemonReport(job, fd, fd_report, "the file daemon", fd_failed),
+                           DaemonReport(job, sd, sd_report, "the storage daemon", storage_failed(job)))
 
 
 def storage_failed(job):
-    """For ``wait_for_reports``: the storage daemon's report of ``job`` is no success."""
+    """For a DaemonReport: the storage daemon's report of ``job`` is no success."""
     return lambda: job.sd_status not in SUCCESSFUL
 
 
-async def wait_for_reports(director, first, second):
-    """Wait for two daemons' reports of a job, never for ever once one of them failed it.
+class DaemonReport(NamedTuple):
+    """One daemon's end-of-job report that ``wait_for_reports`` waits for."""
+    job: Any                         # the Job whose daemon it is
+    link: Any                        # the daemon's DaemonLink
+    deferred: Any                    # fires when the report came (or the connection closed)
+    what: str                        # "the file daemon", "the reading storage daemon"...
+    failed: Callable[[], bool]       # whether the report that came says the job failed
 
-    ``first`` and ``second`` are ``(job, link, report, what, failed)``: the Job whose daemon
-    it is, the daemon's link, the Deferred of its report, "the file daemon"..., and a
-    callable telling whether the report that came says the job failed.  Each wait is
-    bounded by its connection closing.  When one daemon reported a failure (or its
-    connection closed without a report; its status then stays None), the other has
-    ``PEER_REPORT_GRACE`` seconds to report too; then it is told to cancel (on a
-    connection of its own, as ``cancel`` does), and after as long again its link is
-    closed, which ends the wait with ConnectionClosed.  Raises what a report raised,
-    ``first``'s first.
+
+async def wait_for_reports(director, first, second):
+    """Wait for two daemons' reports (DaemonReports), never for ever once one of them
+    failed the job.
+
+    Each wait is bounded by its connection closing.  When one daemon reported a failure
+    (or its connection closed without a report; its status then stays None), the other has
+    ``PEER_REPORT_GRACE`` seconds to report too; then it is told to cancel (on a connection
+    of its own, as ``cancel`` does), and after as long again its link is closed, which ends
+    the wait with ConnectionClosed.  Raises what a report raised, ``first``'s first.
     """
     clock = director.reactor
-    await _first_fired(clock, [first[2], second[2]])
+    await _first_fired(clock, [first.deferred, second.deferred])
     for done, other in ((first, second), (second, first)):
-        if done[2].called and not other[2].called and done[4]():
-            other_job, link, report, _what, _failed = other
-            await _bound_report(director, other_job, link, report, done[3])
+        if done.deferred.called and not other.deferred.called and done.failed():
+            await _bound_report(director, other.job, other.link, other.deferred, done.what)
             break
     try:
-        await _taken(first[2])
+        await _taken(first.deferred)
     except BaseException:
-        second[2].addErrback(lambda failure: None)      # the first one's failure is reported
+        second.deferred.addErrback(lambda failure: None)      # the first one's failure is reported
         raise
-    await _taken(second[2])
+    await _taken(second.deferred)
 
 
 async def _bound_report(director, job, link, report, other):

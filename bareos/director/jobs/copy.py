@@ -26,8 +26,8 @@ from datetime import datetime
 from twisted.internet import defer
 
 from bareos.director.jobs.common import (
-    job_message_handler, local_time, open_storage_job, outlived, send_bootstrap, storage_failed,
-    tls_flag, wait_for_reports)
+    DaemonReport, job_message_handler, local_time, open_storage_job, outlived, send_bootstrap,
+    storage_failed, tls_flag, wait_for_reports)
 from bareos.director.jobs.job import Job, JobFailed
 from bareos.director.jobs.restore import bootstrap_lines
 from bareos.director.jobs.storage import FileAttributes, StorageJobSession
@@ -212,8 +212,9 @@ async def _copy_data(director, job, new, jobmedia, read_storage, write_storage):
         reading.send("run")
         read_report = defer.ensureDeferred(StorageJobSession(director, job, reading).serve())
         await wait_for_reports(
-            director, (job, reading, read_report, "the reading storage daemon", storage_failed(job)),
-            (new, writing, write_report, "the writing storage daemon", storage_failed(new)))
+            director,
+            DaemonReport(job, reading, read_report, "the reading storage daemon", storage_failed(job)),
+            DaemonReport(new, writing, write_report, "the writing storage daemon", storage_failed(new)))
     except BaseException:
         outlived(write_report, job, "writing storage daemon session")
         if read_report is not None:
