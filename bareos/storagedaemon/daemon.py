@@ -214,7 +214,8 @@ def _describe_job(job):
         job.job_type, job.job_type)
     level = {"F": "Full", "I": "Incremental", "D": "Differential"}.get(job.level, job.level.strip())
     if not job.fd_authenticated:
-        return [f"{level} {kind} job {job.job} JobId={job.job_id} is waiting for the Client "
+        peer = "Storage daemon" if job.peer_hello is HelloKind.START_STORAGE_JOB else "Client"
+        return [f"{level} {kind} job {job.job} JobId={job.job_id} is waiting for the {peer} "
                 f"connection."]
     doing = "Writing" if job.append else "Reading"
     elapsed = max(time.time() - (job.started_at or time.time()), 1)
