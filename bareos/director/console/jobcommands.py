@@ -367,7 +367,7 @@ async def _restore_selection(session, reply, args, catalog):
         newest = {}
         for rank, jobid in enumerate(ids):
             record = await catalog.get_job(jobid)
-            if record is None or record.type != "B":
+            if record is None or record.type not in ("B", "C"):      # a copy restores too
                 reply.error(f"JobId {jobid} is not a backup job in the catalog.")
                 return None
             if not session.acl_allows("job_acl", record.name):
