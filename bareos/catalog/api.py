@@ -316,6 +316,63 @@ class LogEntry(NamedTuple):
     text: str
 
 
+@dataclass
+class JobQuery:
+    """Which jobs ``query_jobs`` / ``count_jobs`` select; each field given narrows the answer.
+
+    ``statuses``, ``levels`` and ``types`` are sequences of one-letter codes (any of
+    them matches); ``filesets`` a sequence of FileSet names (None: any fileset, empty:
+    none); ``since`` keeps jobs scheduled after that time; ``last`` only the newest job
+    of each Job Name among those selected.  Jobs come in JobId order (``descending``
+    reverses it); ``offset`` and ``limit`` page through them.
+    """
+    job_id: Optional[int] = None
+    job: Optional[str] = None                 # the unique Job name
+    name: Optional[str] = None                # the Job resource name
+    client: Optional[str] = None
+    statuses: tuple = ()
+    levels: tuple = ()
+    types: tuple = ()
+    volume: Optional[str] = None
+    pool: Optional[str] = None
+    filesets: Optional[tuple] = None
+    since: Optional[datetime] = None
+    last: bool = False
+    descending: bool = False
+    limit: Optional[int] = None
+    offset: Optional[int] = None
+
+
+class FileSetEntry(NamedTuple):
+    fileset_id: int
+    fileset: str
+    md5: str
+    create_time: Optional[datetime]
+    text: str
+
+
+class StorageEntry(NamedTuple):
+    storage_id: int
+    name: str
+    auto_changer: int
+
+
+class JobTotal(NamedTuple):
+    """Jobs, files and bytes of the backup-like jobs of one Job name (None: of all)."""
+    name: Optional[str]
+    jobs: int
+    files: int
+    bytes: int
+
+
+class CopyEntry(NamedTuple):
+    """A copy job and the job it copied."""
+    prior_job_id: int
+    job: str
+    copy_job_id: int
+    media_type: str
+
+
 # --- the interface ----------------------------------------------------------
 
 class ICatalog(Interface):
@@ -362,8 +419,15 @@ class ICatalog(Interface):
         label_type, next_pool_id...) or the directive spellings volume_retention,
         max_volume_files, maximum_volumes."""
 
-    def list_pools():
-        """[PoolRecord] ordered by name; num_vols is the current count of volumes."""
+    def list_pools(name=None, pool_id=None):
+        """[PoolRecord] ordered by name; num_vols is the current count of volumes.
+        ``name`` or ``pool_id`` keeps only that pool."""
+
+    def list_filesets():
+        """[FileSetEntry] ordered by FileSetId."""
+
+    def list_storages():
+        """[StorageEntry] ordered by StorageId."""
 
     def ensure_storage(name, auto_changer=False):
         """StorageId of storage ``name``, created if missing."""
@@ -382,6 +446,20 @@ class ICatalog(Interface):
                   limit=None):
         """[JobRecord] ordered by JobId; ``status`` may be one code or a sequence of codes;
         ``limit`` keeps the newest N jobs (still in ascending order)."""
+
+    def query_jobs(query):
+        """[JobRecord] selected by a JobQuery (the console's ``list jobs``)."""
+
+    def count_jobs(query):
+        """How many jobs a JobQuery selects (its limit and offset are not applied)."""
+
+    def job_totals():
+        """([JobTotal] per Job name ordered by name, the JobTotal of all) of the
+        backup, archive and copy jobs."""
+
+    def list_copies(job_ids=None):
+        """[CopyEntry] of the copy jobs (only those of or copying ``job_ids`` when given),
+        newest prior job first."""
 
     def last_successful_job(job_name, client, fileset, levels=("F",), type="B", before=None):
         """Newest JobRecord with a status in jobstatus.SUCCESSFUL of this job name, client
@@ -441,6 +519,9 @@ class ICatalog(Interface):
 
     def jobmedia_for_jobs(job_ids):
         """[JobMediaEntry] ordered by JobId then JobMediaId."""
+
+    def list_jobmedia(job_id=None):
+        """[JobMediaEntry] of every job (or of ``job_id``) ordered by JobId then JobMediaId."""
 
     # job log
     def add_log(job_id, time, text):

@@ -12,6 +12,7 @@ from bareos.protocol.tls import TlsPolicy, negotiated_cipher
 from bareos.director.console import commands
 from bareos.director.console.arguments import BadArgument, parse_command_line
 from bareos.director.console import jobcommands  # noqa: F401 -- registers the job commands
+from bareos.director.console import listing  # noqa: F401 -- registers list and llist
 from bareos.director.console.output import API_JSON, API_TEXT, Reply
 
 DEFAULT_CONSOLE = "*UserAgent*"
