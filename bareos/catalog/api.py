@@ -329,7 +329,7 @@ class JobQuery:
     job_id: Optional[int] = None
     job: Optional[str] = None                 # the unique Job name
     name: Optional[str] = None                # the Job resource name
-    client: Optional[str] = None
+    client: "str | int | None" = None         # a name or a ClientId
     statuses: tuple = ()
     levels: tuple = ()
     types: tuple = ()

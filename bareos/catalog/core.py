@@ -366,31 +366,12 @@ def op_get_job(job_id):
 
 def op_list_jobs(client=None, name=None, status=None, job_id=None, type=None, level=None,
                  limit=None):
-    where, params = [], []
-    if client is not None:
-        if isinstance(client, int):
-            where.append("j.ClientId = ?")
-        else:
-            where.append("c.Name = ?")
-        params.append(client)
-    if name is not None:
-        where.append("j.Name = ?")
-        params.append(name)
-    for column, value in (("j.JobStatus", status), ("j.Type", type), ("j.Level", level)):
-        if value is None:
-            continue
-        values = [value] if isinstance(value, str) else list(value)
-        where.append(f"{column} IN ({_placeholders(len(values))})")
-        params.extend(values)
-    if job_id is not None:
-        where.append("j.JobId = ?")
-        params.append(job_id)
-    sql = _JOB_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY j.JobId"
-    if limit is not None:
-        sql += " DESC LIMIT ?"
-        params.append(int(limit))
-    rows = yield q_all(sql, *params)
-    jobs = [_job_from_row(r) for r in rows]
+    def codes(value):
+        return () if value is None else (value,) if isinstance(value, str) else tuple(value)
+    # The newest ``limit`` jobs, handed back oldest first.
+    jobs = yield from op_query_jobs(api.JobQuery(
+        job_id=job_id, name=name, client=client, statuses=codes(status), types=codes(type),
+        levels=codes(level), descending=limit is not None, limit=limit))
     if limit is not None:
         jobs.reverse()
     return jobs
@@ -399,8 +380,9 @@ def op_list_jobs(client=None, name=None, status=None, job_id=None, type=None, le
 def _job_query_where(query):
     """The WHERE clause (with its parameters) of an api.JobQuery over _JOB_FROM."""
     where, params = [], []
+    client_column = "j.ClientId" if isinstance(query.client, int) else "c.Name"
     for condition, value in (("j.JobId = ?", query.job_id), ("j.Job = ?", query.job),
-                             ("j.Name = ?", query.name), ("c.Name = ?", query.client),
+                             ("j.Name = ?", query.name), (f"{client_column} = ?", query.client),
                              ("p.Name = ?", query.pool), ("j.SchedTime > ?", query.since)):
         if value is not None:
             where.append(condition)
