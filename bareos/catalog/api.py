@@ -423,8 +423,8 @@ class ICatalog(Interface):
         """[PoolRecord] ordered by name; num_vols is the current count of volumes.
         ``name`` or ``pool_id`` keeps only that pool."""
 
-    def list_filesets():
-        """[FileSetEntry] ordered by FileSetId."""
+    def list_filesets(fileset_id=None):
+        """[FileSetEntry] ordered by FileSetId (only that one when ``fileset_id`` is given)."""
 
     def list_storages():
         """[StorageEntry] ordered by StorageId."""

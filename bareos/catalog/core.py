@@ -289,9 +289,10 @@ def op_list_pools(name=None, pool_id=None):
     return [api.PoolRecord(*r) for r in rows]
 
 
-def op_list_filesets():
-    rows = yield q_all("SELECT FileSetId, FileSet, MD5, CreateTime, FileSetText FROM FileSet "
-                       "ORDER BY FileSetId")
+def op_list_filesets(fileset_id):
+    where, params = ("", ()) if fileset_id is None else (" WHERE FileSetId = ?", (fileset_id,))
+    rows = yield q_all("SELECT FileSetId, FileSet, MD5, CreateTime, FileSetText FROM FileSet"
+                       + where + " ORDER BY FileSetId", *params)
     return [api.FileSetEntry(fid, name, md5, py_time(created), text)
             for fid, name, md5, created, text in rows]
 
@@ -817,8 +818,8 @@ class SQLCatalog:
     def list_pools(self, name=None, pool_id=None):
         return self._call(op_list_pools, name, pool_id)
 
-    def list_filesets(self):
-        return self._call(op_list_filesets)
+    def list_filesets(self, fileset_id=None):
+        return self._call(op_list_filesets, fileset_id)
 
     def list_storages(self):
         return self._call(op_list_storages)

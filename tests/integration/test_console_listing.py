@@ -261,6 +261,7 @@ async def test_job_columns_are_bareos_columns(console):
     ("list files", "list files: give jobid=<id> or ujobid=<name>"),
     ("list volumes pool=nosuch", "Pool nosuch doesn't exist."),
     ("list backups", "missing parameter: client"),
+    ("list fileset", "or no filesetid= given"),
 ])
 @pytest_twisted.ensureDeferred
 async def test_wrong_list_commands_are_refused_by_name(console, line, error):
@@ -314,6 +315,10 @@ async def test_pools_clients_storages_and_filesets(console):
     assert [(f["fileset"], sorted(f)) for f in filesets] == [
         (name, ["createtime", "fileset", "filesetid", "filesettext", "md5"])
         for name in ("SetOne", "SetTwo")]
+    assert [f["fileset"] for f in (await console.json("list fileset jobid=4 limit=1"))["filesets"]] \
+        == ["SetTwo"]
+    assert [f["fileset"] for f in (await console.json(
+        f"list fileset filesetid={filesets[0]['filesetid']}"))["filesets"]] == ["SetOne"]
 
 
 @pytest_twisted.ensureDeferred
@@ -345,12 +350,14 @@ async def test_job_details_logs_media_files_totals_and_backups(console):
 
 @pytest_twisted.ensureDeferred
 async def test_text_answers_are_bareos_tables_and_blocks(console):
+    # the first catalog command of an api 0 session names the catalog, as Bareos does
+    assert await console.text("list files jobid=1") == \
+        'Using Catalog "MyCatalog"\n/one/a.txt\n/one/b.txt\n'
     table = await console.text("list jobs jobid=4")
     assert "| jobid | name       | client | starttime" in table
     assert "|     4 | backup-two | fd-two |" in table and "|    4,000 | E " in table
     block = await console.text("llist jobid=4")
     assert "           jobid: 4\n" in block and "        jobbytes: 4,000\n" in block
-    assert await console.text("list files jobid=1") == "/one/a.txt\n/one/b.txt\n"
     volumes = await console.text("list volumes")
     assert volumes.startswith("Pool: Full\n+") and "\nPool: Empty\n" in volumes
     assert await console.text("list jobs client=nosuch") == ""
@@ -377,5 +384,10 @@ async def test_a_restricted_console_sees_only_rows_its_acls_grant(director):
             ["1", "2", "6"]
         with pytest.raises(ListFailed):
             await console.json("list joblog jobid=4")
+        # the short "all" form has no pool column: refused while a pool is hidden
+        with pytest.raises(ListFailed):
+            await console.json("list media all")
+        assert [v["pool"] for v in (await console.json("llist media all"))["volumes"]] == \
+            ["Incremental"]
     finally:
         console.client.close()

@@ -442,13 +442,23 @@ async def list_copies(listing):
 
 # --- resources -------------------------------------------------------------------
 
-@keyword("filesets", takes=("current", "limit", "offset"))
+@keyword("filesets", "fileset", takes=("current", "limit", "offset", "jobid", "ujobid",
+                                         "filesetid"))
 async def list_filesets(listing):
+    """``list filesets``; ``list fileset`` with jobid= / ujobid= (the job's) or filesetid=."""
+    fileset_id = None
+    if listing.keyword == "fileset":
+        fileset_id = listing.number("filesetid")
+        job = await _job_from_arguments(listing)
+        if job:
+            fileset_id = job.fileset_id
+        elif fileset_id is None:
+            raise BadArgument(_JOB_MISSING + ", or no filesetid= given")
     limit, offset = listing.page()
     config = listing.director.config
     rows = [{"filesetid": f.fileset_id, "fileset": f.fileset, "md5": f.md5,
              "createtime": f.create_time, "filesettext": f.text}
-            for f in await listing.catalog.list_filesets()
+            for f in await listing.catalog.list_filesets(fileset_id)
             if listing.allows("fileset_acl", f.fileset)
             and not (listing.flag("current") and config.get("fileset", f.fileset) is None)]
     start = offset or 0
@@ -593,12 +603,18 @@ async def list_volumes(listing):
     volumes = [v for v in await catalog.list_volumes() if listing.allows("pool_acl", v.pool)
                and not (listing.flag("current")
                         and listing.director.config.get("pool", v.pool) is None)]
+    pools = sorted(await catalog.list_pools(), key=lambda p: p.pool_id)
     if listing.flag("all"):
+        # The short form has no pool column, so a console whose Pool ACL hides a pool
+        # could not tell whose volumes it sees (Bareos refuses it too).
+        if not listing.long and not all(listing.allows("pool_acl", p.name) for p in pools):
+            raise BadArgument("Restricted permission: use 'list media' or 'llist media all' "
+                              "instead.")
         _emit_volumes(listing, "volumes", _volume_page(listing, volumes))
         return True
     # Grouped by pool, every pool the console may see (also those without volumes).
     grouped, text = {}, []
-    for p in sorted(await catalog.list_pools(), key=lambda p: p.pool_id):
+    for p in pools:
         if not listing.allows("pool_acl", p.name):
             continue
         in_pool = _volume_page(listing, [v for v in volumes if v.pool_id == p.pool_id])
@@ -690,6 +706,7 @@ async def run_listing(session, reply, args, long_format):
         raise BadArgument(f'{command_name} {listing.keyword}: unknown argument "{unknown[0]}"; '
                           f"it takes {', '.join(sorted(takes - {listing.keyword})) or 'none'}.")
     listing.catalog = await session.director.catalog_ready()
+    session.name_catalog(reply)
     return await handler(listing)
 
 

@@ -39,6 +39,7 @@ class ConsoleSession:
         self.compact = False
         self.autodisplay = True
         self.connected_at = conn.connected_at
+        self.catalog_named = False
 
     @property
     def is_default(self):
@@ -65,6 +66,14 @@ class ConsoleSession:
             profile = self.director.config.get("profile", profile_name)
             entries += getattr(profile, acl_name, None) or []
         return entries
+
+    def name_catalog(self, reply):
+        """The first command of an api 0 session that reads the catalog names it, as Bareos
+        does (clients such as python-bareos' tests skip that line)."""
+        if self.api == API_TEXT and not self.catalog_named:
+            self.catalog_named = True
+            catalog = self.director.config.resources("catalog")[0]
+            reply.send(f'Using Catalog "{catalog.name}"\n')
 
     async def confirm(self, question, reply):
         """Ask a yes/no question inside a command (api 0 and 1 only)."""
