@@ -19,10 +19,10 @@ from bareos.catalog.api import JobRecord
 from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR
 from bareos.console.client import ConsoleClient
-from bareos.director.daemon import Director
 from bareos.protocol import cram
 from bareos.protocol.framing import Signal
 from bareos.protocol.tls import TlsPolicy
+from bareos.testing.inprocess import serve_director
 from bareos.testing.ports import free_port
 
 CONFIG = """
@@ -106,12 +106,7 @@ def director(tmp_path_factory):
     config = parse_config_text(CONFIG.format(port=port, dead_port=free_port(), workdir=workdir),
                                DIRECTOR)
     pytest_twisted.blockon(defer.ensureDeferred(fill_catalog(config, workdir)))
-    service = Director(config, reactor)
-    service.port = port
-    service.startService()
-    pytest_twisted.blockon(service.catalog_ready())
-    yield service
-    pytest_twisted.blockon(service.stopService())
+    yield from serve_director(config, port)
 
 
 class Console:
@@ -360,7 +355,7 @@ async def test_text_answers_are_bareos_tables_and_blocks(console):
     assert "           jobid: 4\n" in block and "        jobbytes: 4,000\n" in block
     volumes = await console.text("list volumes")
     assert volumes.startswith("Pool: Full\n+") and "\nPool: Empty\n" in volumes
-    assert await console.text("list jobs client=nosuch") == ""
+    assert await console.text("list jobs client=nosuch") == "No results to list.\n"
 
 
 @pytest_twisted.ensureDeferred

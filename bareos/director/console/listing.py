@@ -112,11 +112,16 @@ class Listing:
     def emit(self, key, rows, numbers=()):
         """Send rows (dicts of column -> value) as the JSON array ``key`` and as text."""
         self.reply.result(key, [_json_row(row) for row in rows])
-        self.reply.send(self.text(rows, numbers))
+        self.send(self.text(rows, numbers))
+
+    def send(self, text):
+        """Text output; in an api 0 session the first names the catalog, as Bareos does."""
+        self.session.name_catalog(self.reply)
+        self.reply.send(text)
 
     def text(self, rows, numbers=()):
         if not rows:
-            return ""
+            return "No results to list.\n"
         texts = [{column: _text_value(column, value) for column, value in row.items()}
                  for row in rows]
         if not self.long:
@@ -128,11 +133,10 @@ class Listing:
 
 
 def _page_number(text, name):
-    if text is None:
-        return None
-    if not text.isdigit() or not text.isascii():
-        raise BadArgument(f'{name}="{text[:40]}" is not valid: give a number.')
-    return min(int(text), _MAX_PAGE)
+    if text is not None and text.isascii() and text.isdigit():
+        # Bareos takes any count of digits; more than a catalog holds means "all".
+        return min(int(text), _MAX_PAGE)
+    return parse_number(text, name, minimum=0)
 
 
 def _json_value(value):
@@ -320,7 +324,7 @@ async def list_jobs(listing):
                      last=listing.flag("last"), **_common_job_filters(listing))
     job = await _job_from_arguments(listing)
     if job is False:
-        listing.reply.result("jobs", [])
+        listing.emit("jobs", [])
         return True
     if job is not None:
         query.job_id = job.job_id
@@ -362,7 +366,7 @@ async def list_jobtotals(listing):
     listing.reply.result("jobs", [_json_row(r) for r in rows])
     listing.reply.result("jobtotals", _json_row(totals))
     long_format, listing.long = listing.long, False      # Bareos shows tables either way
-    listing.reply.send(listing.text(rows) + listing.text([totals]))
+    listing.send(listing.text(rows) + listing.text([totals]))
     listing.long = long_format
     return True
 
@@ -381,7 +385,7 @@ async def list_files(listing):
     files = await listing.catalog.list_files(job.job_id)
     listing.reply.result("filenames", [{"filename": f.filename} for f in files])
     # One name a line, as Bareos prints them.
-    listing.reply.send("".join(f.filename + "\n" for f in files))
+    listing.send("".join(f.filename + "\n" for f in files))
     return True
 
 
@@ -395,9 +399,9 @@ async def list_joblog(listing):
     rows = [{"time": e.time, "logtext": e.text} for e in entries]
     listing.reply.result("joblog", [_json_row(r) for r in rows])
     if listing.long:
-        listing.reply.send(listing.text(rows))
+        listing.send(listing.text(rows))
     else:        # the log text as it was written, each entry with its time
-        listing.reply.send("".join(f" {_json_value(e.time)} {e.text.rstrip(chr(10))}\n"
+        listing.send("".join(f" {_json_value(e.time)} {e.text.rstrip(chr(10))}\n"
                                    for e in entries))
     return True
 
@@ -433,7 +437,7 @@ async def list_copies(listing):
     copies = copies[start:None if limit is None else start + limit]
     if not copies:           # Bareos answers nothing at all when there are no copies
         return True
-    listing.reply.send("These JobIds have copies as follows:\n" if job_ids
+    listing.send("These JobIds have copies as follows:\n" if job_ids
                        else "The catalog contains copies as follows:\n")
     listing.emit("copies", [{"jobid": c.prior_job_id, "job": c.job, "copyjobid": c.copy_job_id,
                              "mediatype": c.media_type} for c in copies], numbers=("jobid",))
@@ -587,7 +591,7 @@ async def list_volumes(listing):
         return True
     job = await _job_from_arguments(listing)
     if job is False:
-        listing.reply.result("volumes", [])
+        listing.emit("volumes", [])
         return True
     if job is not None:
         await _emit_volumes_of_job(listing, job)
@@ -625,7 +629,7 @@ async def list_volumes(listing):
         grouped[p.name.lower()] = [_json_row(r) for r in rows]
         text.append(f"Pool: {p.name}\n" + listing.text(rows))
     listing.reply.result("volumes", grouped)
-    listing.reply.send("".join(text))
+    listing.send("".join(text))
     return True
 
 
@@ -642,7 +646,7 @@ async def _emit_one_volume(listing, volume):
     if volume is not None and listing.allows("pool_acl", volume.pool):
         rows = [volume_row(volume, listing.long)]
     listing.reply.result("volume", _json_row(rows[0]) if rows else {})
-    listing.reply.send(listing.text(rows))
+    listing.send(listing.text(rows))
 
 
 async def _emit_volumes_of_job(listing, job):
@@ -683,7 +687,7 @@ async def list_nextvol(listing):
     if volume_name is None:
         raise BadArgument(f"Could not find next Volume for Job {name}.")
     level = job.level or "Full"
-    listing.reply.send(f'The next Volume to be used by Job "{name}" (Pool={pool_name}, '
+    listing.send(f'The next Volume to be used by Job "{name}" (Pool={pool_name}, '
                        f"Level={level}) will be {volume_name}\n")
     listing.reply.result("nextvol", {"job": name, "pool": pool_name, "level": level,
                                      "volume": volume_name})
@@ -706,7 +710,6 @@ async def run_listing(session, reply, args, long_format):
         raise BadArgument(f'{command_name} {listing.keyword}: unknown argument "{unknown[0]}"; '
                           f"it takes {', '.join(sorted(takes - {listing.keyword})) or 'none'}.")
     listing.catalog = await session.director.catalog_ready()
-    session.name_catalog(reply)
     return await handler(listing)
 
 
