@@ -316,6 +316,15 @@ class LogEntry(NamedTuple):
     text: str
 
 
+class ConsoleLogEntry(NamedTuple):
+    """One Log row with the names of its job and client (``list log``)."""
+    log_id: int
+    job_name: str
+    client: Optional[str]
+    time: Optional[datetime]
+    text: str
+
+
 @dataclass
 class JobQuery:
     """Which jobs ``query_jobs`` / ``count_jobs`` select; each field given narrows the answer.
@@ -529,3 +538,7 @@ class ICatalog(Interface):
 
     def job_log(job_id):
         """[LogEntry] of a job in insertion order."""
+
+    def recent_log(client=None, limit=None, offset=0):
+        """[ConsoleLogEntry] of the jobs (copy jobs left out; only those of ``client``
+        when given), newest first: the ``limit`` newest after skipping ``offset``."""

@@ -750,6 +750,21 @@ def op_job_log(job_id):
     return [api.LogEntry(r[0], py_time(r[1]), r[2]) for r in rows]
 
 
+def op_recent_log(client, limit, offset):
+    sql = ("SELECT l.LogId, j.Name, c.Name, l.Time, l.LogText FROM Log l "
+           "JOIN Job j ON j.JobId = l.JobId LEFT JOIN Client c ON c.ClientId = j.ClientId "
+           "WHERE j.Type <> 'C'")
+    params = []
+    if client is not None:
+        sql += " AND c.Name = ?"
+        params.append(client)
+    sql += " ORDER BY l.LogId DESC LIMIT ? OFFSET ?"
+    params += [_NO_LIMIT if limit is None else limit, offset or 0]
+    rows = yield q_all(sql, *params)
+    return [api.ConsoleLogEntry(log_id, job, client_name, py_time(time), text)
+            for log_id, job, client_name, time, text in rows]
+
+
 # --- the shared half of a backend ----------------------------------------------
 
 @implementer(ICatalog)
@@ -912,3 +927,6 @@ class SQLCatalog:
 
     def job_log(self, job_id):
         return self._call(op_job_log, job_id)
+
+    def recent_log(self, client=None, limit=None, offset=0):
+        return self._call(op_recent_log, client, limit, offset)

@@ -339,6 +339,14 @@ async def test_job_details_logs_media_files_totals_and_backups(console):
                   "backups") == [6]
     assert jobids(await console.json("list backups client=fd-one fileset=SetTwo"),
                   "backups") == []
+    # list log: the newest five entries, oldest first (reverse: newest first)
+    assert [e["jobname"] for e in (await console.json("list log"))["log"]] == [
+        "backup-one", "restore-one", "backup-two", "backup-two", "backup-one"]
+    assert [e["logtext"] for e in (await console.json("list log client=fd-two"))["log"]] == [
+        "backup-two job 4 says hello\n", "backup-two job 5 says hello\n"]
+    (newest,) = (await console.json("list log reverse limit=1"))["log"]
+    assert sorted(newest) == ["clientname", "jobname", "logid", "logtext", "time"]
+    assert newest["logtext"] == "backup-one job 6 says hello\n"
     assert (await console.json("list copies")) == {}
     assert (await console.json("list nextvol job=backup-one"))["nextvol"]["volume"] == "Full-0001"
 
@@ -356,6 +364,8 @@ async def test_text_answers_are_bareos_tables_and_blocks(console):
     volumes = await console.text("list volumes")
     assert volumes.startswith("Pool: Full\n+") and "\nPool: Empty\n" in volumes
     assert await console.text("list jobs client=nosuch") == "No results to list.\n"
+    assert await console.text("list log limit=2") == \
+        "backup-two job 5 says hello\nbackup-one job 6 says hello\n"
 
 
 @pytest_twisted.ensureDeferred
@@ -377,6 +387,8 @@ async def test_a_restricted_console_sees_only_rows_its_acls_grant(director):
         assert [t["job"] for t in (await console.json("list jobtotals"))["jobs"]] == ["backup-one"]
         assert [m["jobid"] for m in (await console.json("list jobmedia"))["jobmedia"]] == \
             ["1", "2", "6"]
+        assert [e["logtext"][:15] for e in (await console.json("list log limit=2"))["log"]] == \
+            ["restore-one job", "backup-one job "]
         with pytest.raises(ListFailed):
             await console.json("list joblog jobid=4")
         # the short "all" form has no pool column: refused while a pool is hidden

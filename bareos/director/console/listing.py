@@ -25,6 +25,7 @@ USAGE = ("jobs [job=<name>] [client=<name>] [jobstatus=<s>] [jobtype=<t>] [joble
          "[volume=<name>] [pool=<name>] [days=<n>] [hours=<n>] [last] [count] "
          "[limit=<n> [offset=<n>]] [order=asc|desc] | job=<name> | jobid=<id> | "
          "ujobid=<unique name> | joblog jobid=<id> [count] | jobmedia [jobid=<id>] | "
+         "log [client=<name>] [reverse] [limit=<n>] | "
          "jobtotals | files jobid=<id> | filesets | clients | client=<name> | pools | "
          "pool=<name> | poolid=<id> | storages | volumes [pool=<name> | jobid=<id> | all] "
          "[count] | volume=<name> | volumeid=<id> | media ... | copies [jobid=<id>,...] | "
@@ -108,6 +109,12 @@ class Listing:
         if offset is not None and limit is None:
             raise BadArgument("offset= needs limit=.")
         return limit, offset
+
+    def paged(self, rows):
+        """The rows of the page ``limit=`` / ``offset=`` asks for (all without them)."""
+        limit, offset = self.page()
+        start = offset or 0
+        return rows[start:None if limit is None else start + limit]
 
     def emit(self, key, rows, numbers=()):
         """Send rows (dicts of column -> value) as the JSON array ``key`` and as text."""
@@ -263,9 +270,8 @@ async def _select_jobs(listing, query):
     if not listing.filters_rows:
         query.limit, query.offset = limit, offset
         return await listing.catalog.query_jobs(query)
-    records = [r for r in await listing.catalog.query_jobs(query) if _job_visible(listing, r)]
-    start = offset or 0
-    return records[start:None if limit is None else start + limit]
+    return listing.paged([r for r in await listing.catalog.query_jobs(query)
+                          if _job_visible(listing, r)])
 
 
 async def _emit_jobs(listing, key, query):
@@ -406,6 +412,34 @@ async def list_joblog(listing):
     return True
 
 
+# ``list log`` without a limit: the newest few entries, as in Bareos.
+LOG_ENTRIES_SHOWN = 5
+
+
+@keyword("log", takes=("client", "reverse", "limit", "offset"))
+async def list_log(listing):
+    """The newest job log entries of every job (or of one client's), oldest first
+    (``reverse``: newest first)."""
+    limit, offset = listing.page()
+    limit = LOG_ENTRIES_SHOWN if limit is None else limit
+    client = listing.value("client")
+    if listing.filters_rows:
+        entries = [e for e in await listing.catalog.recent_log(client)
+                   if listing.allows("job_acl", e.job_name)
+                   and listing.allows("client_acl", e.client)]
+        entries = entries[offset or 0:(offset or 0) + limit]
+    else:
+        entries = await listing.catalog.recent_log(client, limit, offset)
+    if not listing.flag("reverse"):
+        entries.reverse()
+    listing.reply.result("log", [_json_row({"logid": e.log_id, "jobname": e.job_name,
+                                            "clientname": e.client, "time": e.time,
+                                            "logtext": e.text}) for e in entries])
+    # In text only the log text, as it was written.
+    listing.send("".join(e.text if e.text.endswith("\n") else e.text + "\n" for e in entries))
+    return True
+
+
 @keyword("jobmedia", takes=("jobid", "ujobid"))
 async def list_jobmedia(listing):
     job = await _job_from_arguments(listing)
@@ -431,10 +465,7 @@ async def list_jobmedia(listing):
 @keyword("copies", takes=("jobid", "limit", "offset"))
 async def list_copies(listing):
     job_ids = parse_number_list(listing.value("jobid"), "jobid")
-    limit, offset = listing.page()
-    copies = await listing.catalog.list_copies(job_ids)
-    start = offset or 0
-    copies = copies[start:None if limit is None else start + limit]
+    copies = listing.paged(await listing.catalog.list_copies(job_ids))
     if not copies:           # Bareos answers nothing at all when there are no copies
         return True
     listing.send("These JobIds have copies as follows:\n" if job_ids
@@ -458,15 +489,13 @@ async def list_filesets(listing):
             fileset_id = job.fileset_id
         elif fileset_id is None:
             raise BadArgument(_JOB_MISSING + ", or no filesetid= given")
-    limit, offset = listing.page()
     config = listing.director.config
     rows = [{"filesetid": f.fileset_id, "fileset": f.fileset, "md5": f.md5,
              "createtime": f.create_time, "filesettext": f.text}
             for f in await listing.catalog.list_filesets(fileset_id)
             if listing.allows("fileset_acl", f.fileset)
             and not (listing.flag("current") and config.get("fileset", f.fileset) is None)]
-    start = offset or 0
-    listing.emit("filesets", rows[start:None if limit is None else start + limit])
+    listing.emit("filesets", listing.paged(rows))
     return True
 
 
@@ -575,12 +604,6 @@ def volume_row(volume, long_format):
             "comment": volume.comment, "storage": volume.storage}
 
 
-def _volume_page(listing, volumes):
-    limit, offset = listing.page()
-    start = offset or 0
-    return volumes[start:None if limit is None else start + limit]
-
-
 @keyword("volumes", "volume", "media", takes=("pool", "jobid", "ujobid", "all", "count",
                                               "limit", "offset", "current"))
 async def list_volumes(listing):
@@ -602,7 +625,7 @@ async def list_volumes(listing):
         if not pools or not listing.allows("pool_acl", pool):
             raise BadArgument(f"Pool {pool} doesn't exist.")
         volumes = await catalog.list_volumes(pools[0].pool_id)
-        _emit_volumes(listing, "volumes", _volume_page(listing, volumes))
+        _emit_volumes(listing, "volumes", listing.paged(volumes))
         return True
     volumes = [v for v in await catalog.list_volumes() if listing.allows("pool_acl", v.pool)
                and not (listing.flag("current")
@@ -614,14 +637,14 @@ async def list_volumes(listing):
         if not listing.long and not all(listing.allows("pool_acl", p.name) for p in pools):
             raise BadArgument("Restricted permission: use 'list media' or 'llist media all' "
                               "instead.")
-        _emit_volumes(listing, "volumes", _volume_page(listing, volumes))
+        _emit_volumes(listing, "volumes", listing.paged(volumes))
         return True
     # Grouped by pool, every pool the console may see (also those without volumes).
     grouped, text = {}, []
     for p in pools:
         if not listing.allows("pool_acl", p.name):
             continue
-        in_pool = _volume_page(listing, [v for v in volumes if v.pool_id == p.pool_id])
+        in_pool = listing.paged([v for v in volumes if v.pool_id == p.pool_id])
         if listing.flag("count"):
             rows = [{"count": len(in_pool)}]
         else:

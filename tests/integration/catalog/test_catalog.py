@@ -329,6 +329,12 @@ def test_job_queries_of_the_console_list(catalog):
     assert [s.name for s in (yield catalog.list_storages())] == ["File"]
     assert [p.name for p in (yield catalog.list_pools(name="Incremental"))] == ["Incremental"]
     assert [p.name for p in (yield catalog.list_pools(pool_id=pool_id))] == ["Full"]
+    for job_id in ids:
+        yield catalog.add_log(job_id, T0, f"job {job_id}\n")
+    newest = yield catalog.recent_log(limit=2, offset=1)           # the copy job's is left out
+    assert [(e.job_name, e.client, e.text) for e in newest] == [
+        ("backup-fd2", "fd1-fd", f"job {ids[2]}\n"), ("backup-fd1", "fd1-fd", f"job {ids[1]}\n")]
+    assert (yield catalog.recent_log(client="nobody")) == []
 
 
 @pytest_twisted.inlineCallbacks
