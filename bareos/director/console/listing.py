@@ -103,7 +103,8 @@ class Listing:
             self.flag(f) for f in ("current", "enabled", "enable", "disabled", "disable"))
 
     def page(self):
-        """(limit, offset) of ``limit=`` / ``offset=``; offset needs a limit, as in Bareos."""
+        """(limit, offset) of ``limit=`` / ``offset=``; an offset without a limit is refused
+        (Bareos ignores it)."""
         limit = _page_number(self.value("limit"), "limit")
         offset = _page_number(self.value("offset"), "offset")
         if offset is not None and limit is None:
@@ -116,23 +117,24 @@ class Listing:
         start = offset or 0
         return rows[start:None if limit is None else start + limit]
 
-    def emit(self, key, rows, numbers=()):
+    def emit(self, key, rows):
         """Send rows (dicts of column -> value) as the JSON array ``key`` and as text."""
         self.reply.result(key, [_json_row(row) for row in rows])
-        self.send(self.text(rows, numbers))
+        self.send(self.text(rows))
 
     def send(self, text):
         """Text output; in an api 0 session the first names the catalog, as Bareos does."""
         self.session.name_catalog(self.reply)
         self.reply.send(text)
 
-    def text(self, rows, numbers=()):
+    def text(self, rows):
+        """Bareos' table (list) or name: value blocks (llist); numbers aligned right."""
         if not rows:
             return "No results to list.\n"
         texts = [{column: _text_value(column, value) for column, value in row.items()}
                  for row in rows]
         if not self.long:
-            right = {c for c, v in rows[0].items() if isinstance(v, int)} | set(numbers)
+            right = {c for row in rows for c, v in row.items() if isinstance(v, int)}
             return format_table(list(rows[0]), texts, right_aligned=right)
         width = max(len(column) for column in rows[0])
         return "".join("".join(f" {column:>{width}}: {value}\n" for column, value in row.items())
@@ -286,7 +288,7 @@ async def _emit_jobs(listing, key, query):
         return True
     now = datetime.fromtimestamp(listing.director.reactor.seconds())
     records = await _select_jobs(listing, query)
-    listing.emit(key, [job_row(r, listing.long, now) for r in records], numbers=("jobid",))
+    listing.emit(key, [job_row(r, listing.long, now) for r in records])
     return True
 
 
@@ -458,7 +460,7 @@ async def list_jobmedia(listing):
     else:
         rows = [{"jobid": e.job_id, "volumename": e.volume_name, "firstindex": e.first_index,
                  "lastindex": e.last_index} for e in entries]
-    listing.emit("jobmedia", rows, numbers=("jobid",))
+    listing.emit("jobmedia", rows)
     return True
 
 
@@ -471,7 +473,7 @@ async def list_copies(listing):
     listing.send("These JobIds have copies as follows:\n" if job_ids
                        else "The catalog contains copies as follows:\n")
     listing.emit("copies", [{"jobid": c.prior_job_id, "job": c.job, "copyjobid": c.copy_job_id,
-                             "mediatype": c.media_type} for c in copies], numbers=("jobid",))
+                             "mediatype": c.media_type} for c in copies])
     return True
 
 
@@ -680,7 +682,7 @@ async def _emit_volumes_of_job(listing, job):
     else:
         names = dict.fromkeys(e.volume_name for e in entries)       # distinct, in order
         rows = [{"volumename": name} for name in names]
-    listing.emit("volumes", rows, numbers=("jobid",))
+    listing.emit("volumes", rows)
 
 
 @keyword("volumeid", "mediaid")
