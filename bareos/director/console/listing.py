@@ -279,7 +279,6 @@ async def _select_jobs(listing, query):
 async def _emit_jobs(listing, key, query):
     if listing.flag("count"):
         if listing.filters_rows:
-            query.limit = query.offset = None
             count = len([r for r in await listing.catalog.query_jobs(query)
                          if _job_visible(listing, r)])
         else:
