@@ -196,8 +196,6 @@ def jobids(result, key="jobs"):
     ("job=nosuch", []),
     ("jobid=4", [4]),
     ("ujobid=backup-one.02", [2]),
-    ("ujobid=nosuch", []),
-    ("jobid=99", []),
     ("last", [3, 5, 6]),
     ("last jobstatus=T", [2, 3]),
     ("last level=F", [1, 3, 4]),
@@ -215,6 +213,12 @@ def jobids(result, key="jobs"):
 async def test_every_filter_of_list_jobs_selects_exactly_its_jobs(console, filters, expected):
     assert jobids(await console.json(f"list jobs {filters}")) == expected
     assert jobids(await console.json(f"llist jobs {filters}")) == expected
+
+
+@pytest.mark.parametrize("line", ["list jobid=99", "llist ujobid=nosuch", "list jobs jobid=99"])
+@pytest_twisted.ensureDeferred
+async def test_a_job_that_does_not_exist_is_an_empty_object_as_in_bareos(console, line):
+    assert await console.json(line) == {"jobs": {}}
 
 
 @pytest.mark.parametrize("filters, expected", [
@@ -278,6 +282,7 @@ async def test_volumes_are_listed_grouped_by_pool(console):
     assert [v["volumename"] for v in (await console.json("list volumes pool=Full"))["volumes"]] \
         == ["Full-0001", "Full-0002"]
     assert (await console.json("list volumes count"))["volumes"]["full"] == [{"count": "2"}]
+    assert (await console.json("list volumes jobid=99")) == {}
     assert [v["volumename"] for v in (await console.json("list volumes jobid=2"))["volumes"]] \
         == ["Incr-0001"]
     (volume,) = (await console.json("llist volumes all limit=1 offset=2"))["volumes"]
@@ -377,7 +382,7 @@ async def test_a_restricted_console_sees_only_rows_its_acls_grant(director):
         assert jobids(await console.json("llist jobs")) == [2, 3, 6]
         assert jobids(await console.json("list jobs limit=2 offset=1")) == [2, 3]
         assert await console.json("list jobs count") == {"jobs": [{"count": "4"}]}
-        assert jobids(await console.json("list jobid=4")) == []
+        assert await console.json("list jobid=4") == {"jobs": {}}
         assert [c["name"] for c in (await console.json("list clients"))["clients"]] == ["fd-one"]
         assert [p["name"] for p in (await console.json("list pools"))["pools"]] == ["Incremental"]
         assert list((await console.json("list volumes"))["volumes"]) == ["incremental"]

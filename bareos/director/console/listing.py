@@ -331,7 +331,10 @@ async def list_jobs(listing):
                      last=listing.flag("last"), **_common_job_filters(listing))
     job = await _job_from_arguments(listing)
     if job is False:
-        listing.emit("jobs", [])
+        # Bareos answers an empty object here, not a list: clients tell "no such job"
+        # by the KeyError of ["jobs"][0] (python-bareos' own tests do).
+        listing.reply.result("jobs", {})
+        listing.send(listing.text([]))
         return True
     if job is not None:
         query.job_id = job.job_id
@@ -614,8 +617,8 @@ async def list_volumes(listing):
         await _emit_one_volume(listing, volume)
         return True
     job = await _job_from_arguments(listing)
-    if job is False:
-        listing.emit("volumes", [])
+    if job is False:                 # Bareos answers nothing at all for a job it cannot see
+        listing.send(listing.text([]))
         return True
     if job is not None:
         await _emit_volumes_of_job(listing, job)
