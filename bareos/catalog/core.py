@@ -314,10 +314,18 @@ def op_ensure_storage(name, auto_changer):
 
 _JOB_FIELDS = ["job_id"] + list(JOB_COLUMNS)
 _JOB_TIMES = ("sched_time", "start_time", "end_time", "real_end_time")
-_JOB_FROM = (
-    " FROM Job j LEFT JOIN Client c ON c.ClientId = j.ClientId "
-    "LEFT JOIN FileSet fs ON fs.FileSetId = j.FileSetId "
-    "LEFT JOIN Pool p ON p.PoolId = j.PoolId")
+_JOB_JOINS = {"c": " LEFT JOIN Client c ON c.ClientId = j.ClientId",
+              "fs": " LEFT JOIN FileSet fs ON fs.FileSetId = j.FileSetId",
+              "p": " LEFT JOIN Pool p ON p.PoolId = j.PoolId"}
+_JOB_FROM = " FROM Job j" + "".join(_JOB_JOINS.values())
+_TABLE_ALIAS = re.compile(r"\b(c|fs|p)\.")
+
+
+def _job_from(clause):
+    """FROM Job j with only the joins ``clause`` uses: SQLite joins even a LEFT JOIN whose
+    columns nobody reads, which makes ``last`` over many jobs 20 times slower."""
+    used = set(_TABLE_ALIAS.findall(clause))
+    return " FROM Job j" + "".join(join for alias, join in _JOB_JOINS.items() if alias in used)
 _JOB_SELECT = (
     "SELECT j.JobId, " + ", ".join(f"j.{c}" for c in JOB_COLUMNS.values())
     + ", c.Name, fs.FileSet, p.Name" + _JOB_FROM)
@@ -394,8 +402,8 @@ def _job_query_where(query):
             where.append(f"{column} IN ({_placeholders(len(codes))})")
             params.extend(codes)
     if query.volume is not None:
-        where.append("EXISTS (SELECT 1 FROM JobMedia jm JOIN Media m ON m.MediaId = jm.MediaId"
-                     " WHERE jm.JobId = j.JobId AND m.VolumeName = ?)")
+        where.append("j.JobId IN (SELECT jm.JobId FROM JobMedia jm JOIN Media m"
+                     " ON m.MediaId = jm.MediaId WHERE m.VolumeName = ?)")
         params.append(query.volume)
     if query.filesets is not None:
         where.append(f"fs.FileSet IN ({_placeholders(len(query.filesets))})"
@@ -404,7 +412,8 @@ def _job_query_where(query):
     clause = " WHERE " + " AND ".join(where) if where else ""
     if query.last:
         # The newest job of each name among the selected ones.
-        clause = f" WHERE j.JobId IN (SELECT MAX(j.JobId){_JOB_FROM}{clause} GROUP BY j.Name)"
+        clause = (f" WHERE j.JobId IN (SELECT MAX(j.JobId){_job_from(clause)}{clause}"
+                  " GROUP BY j.Name)")
     return clause, params
 
 
@@ -420,7 +429,7 @@ def op_query_jobs(query):
 
 def op_count_jobs(query):
     where, params = _job_query_where(query)
-    row = yield q_one("SELECT COUNT(*)" + _JOB_FROM + where, *params)
+    row = yield q_one("SELECT COUNT(*)" + _job_from(where) + where, *params)
     return row[0]
 
 
