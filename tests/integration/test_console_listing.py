@@ -261,6 +261,8 @@ async def test_job_columns_are_bareos_columns(console):
     ("list volumes pool=nosuch", "Pool nosuch doesn't exist."),
     ("list backups", "missing parameter: client"),
     ("list fileset", "or no filesetid= given"),
+    ("list basefiles jobid=1", "list basefiles: this director runs no Base jobs"),
+    ("llist jobstats jobid=1", "llist jobstats: this director collects no job statistics"),
 ])
 @pytest_twisted.ensureDeferred
 async def test_wrong_list_commands_are_refused_by_name(console, line, error):

@@ -51,6 +51,13 @@ _JOB_MISSING = ("jobid not found in db, access to job or client denied by ACL, o
 
 _HANDLERS = {}
 
+# Bareos' list keywords for what this director does not keep: refused with the reason.
+NOT_KEPT = {
+    "basefiles": "this director runs no Base jobs, so the catalog holds no base files.",
+    "jobstatistics": "this director collects no job statistics (Collect Statistics).",
+    "jobstats": "this director collects no job statistics (Collect Statistics).",
+}
+
 
 def keyword(*names, takes=()):
     """Register a handler for the list keywords ``names``; it takes the arguments ``takes``."""
@@ -729,6 +736,8 @@ async def run_listing(session, reply, args, long_format):
         raise BadArgument(f"{command_name} command requires a keyword")
     listing = Listing(session, reply, args, long_format)
     entry = _HANDLERS.get(listing.keyword)
+    if listing.keyword in NOT_KEPT:
+        raise BadArgument(f"{command_name} {listing.keyword}: {NOT_KEPT[listing.keyword]}")
     if entry is None:
         raise BadArgument(f"Unknown list keyword: {args[0][0]}")
     handler, takes = entry
