@@ -330,6 +330,72 @@ class LogEntry(NamedTuple):
     text: str
 
 
+class ConsoleLogEntry(NamedTuple):
+    """One Log row with the names of its job and client (``list log``)."""
+    log_id: int
+    job_name: str
+    client: Optional[str]
+    time: Optional[datetime]
+    text: str
+
+
+@dataclass
+class JobQuery:
+    """Which jobs ``query_jobs`` / ``count_jobs`` select; each field given narrows the answer.
+
+    ``statuses``, ``levels`` and ``types`` are sequences of one-letter codes (any of
+    them matches); ``filesets`` a sequence of FileSet names (None: any fileset, empty:
+    none); ``since`` keeps jobs scheduled after that time; ``last`` only the newest job
+    of each Job Name among those selected.  Jobs come in JobId order (``descending``
+    reverses it); ``offset`` and ``limit`` page through them.
+    """
+    job_id: Optional[int] = None
+    job: Optional[str] = None                 # the unique Job name
+    name: Optional[str] = None                # the Job resource name
+    client: "str | int | None" = None         # a name or a ClientId
+    statuses: tuple = ()
+    levels: tuple = ()
+    types: tuple = ()
+    volume: Optional[str] = None
+    pool: Optional[str] = None
+    filesets: Optional[tuple] = None
+    since: Optional[datetime] = None
+    last: bool = False
+    descending: bool = False
+    limit: Optional[int] = None
+    offset: Optional[int] = None
+
+
+class FileSetEntry(NamedTuple):
+    fileset_id: int
+    fileset: str
+    md5: str
+    create_time: Optional[datetime]
+    text: str
+
+
+class StorageEntry(NamedTuple):
+    storage_id: int
+    name: str
+    auto_changer: int
+
+
+class JobTotal(NamedTuple):
+    """Jobs, files and bytes of the backup-like jobs of one Job name (None: of all)."""
+    name: Optional[str]
+    jobs: int
+    files: int
+    bytes: int
+
+
+class CopyEntry(NamedTuple):
+    """A copy job and the job it copied."""
+    prior_job_id: int
+    job: str
+    copy_job_id: int
+    media_type: str
+
+
 # --- the interface ----------------------------------------------------------
 
 class ICatalog(Interface):
@@ -376,8 +442,15 @@ class ICatalog(Interface):
         label_type, next_pool_id...) or the directive spellings volume_retention,
         max_volume_files, maximum_volumes."""
 
-    def list_pools():
-        """[PoolRecord] ordered by name; num_vols is the current count of volumes."""
+    def list_pools(name=None, pool_id=None):
+        """[PoolRecord] ordered by name; num_vols is the current count of volumes.
+        ``name`` or ``pool_id`` keeps only that pool."""
+
+    def list_filesets(fileset_id=None):
+        """[FileSetEntry] ordered by FileSetId (only that one when ``fileset_id`` is given)."""
+
+    def list_storages():
+        """[StorageEntry] ordered by StorageId."""
 
     def ensure_storage(name, auto_changer=False):
         """StorageId of storage ``name``, created if missing."""
@@ -396,6 +469,20 @@ class ICatalog(Interface):
                   limit=None):
         """[JobRecord] ordered by JobId; ``status`` may be one code or a sequence of codes;
         ``limit`` keeps the newest N jobs (still in ascending order)."""
+
+    def query_jobs(query):
+        """[JobRecord] selected by a JobQuery (the console's ``list jobs``)."""
+
+    def count_jobs(query):
+        """How many jobs a JobQuery selects (its limit and offset are not applied)."""
+
+    def job_totals():
+        """([JobTotal] per Job name ordered by name, the JobTotal of all) of the
+        backup, archive and copy jobs."""
+
+    def list_copies(job_ids=None):
+        """[CopyEntry] of the copy jobs (only those of or copying ``job_ids`` when given),
+        newest prior job first."""
 
     def last_successful_job(job_name, client, fileset, levels=("F",), type="B", before=None):
         """Newest JobRecord with a status in jobstatus.SUCCESSFUL of this job name, client
@@ -470,9 +557,16 @@ class ICatalog(Interface):
         """The new job takes the original's times; ``migrated``: the original becomes Type M
         and its File records are purged."""
 
+    def list_jobmedia(job_id=None):
+        """[JobMediaEntry] of every job (or of ``job_id``) ordered by JobId then JobMediaId."""
+
     # job log
     def add_log(job_id, time, text):
         """Append a job message to the Log table."""
 
     def job_log(job_id):
         """[LogEntry] of a job in insertion order."""
+
+    def recent_log(client=None, limit=None, offset=0):
+        """[ConsoleLogEntry] of the jobs (copy jobs left out; only those of ``client``
+        when given), newest first: the ``limit`` newest after skipping ``offset``."""

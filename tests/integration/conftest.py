@@ -1,13 +1,11 @@
 """In-process daemons on 127.0.0.1 driven by the real reactor (pytest-twisted)."""
 
 import pytest
-import pytest_twisted
-from twisted.internet import reactor
 from twisted.logger import globalLogPublisher
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR
-from bareos.director.daemon import Director
+from bareos.testing.inprocess import serve_director
 from bareos.testing.ports import free_port
 
 DIRECTOR_CONFIG = """
@@ -31,12 +29,7 @@ Catalog {{ Name = MyCatalog; DB Driver = sqlite3; DB Name = bareos }}
 def director(tmp_path):
     port = free_port()
     config = parse_config_text(DIRECTOR_CONFIG.format(port=port, workdir=tmp_path), DIRECTOR)
-    service = Director(config, reactor)
-    service.port = port
-    service.startService()
-    pytest_twisted.blockon(service.catalog_ready())
-    yield service
-    pytest_twisted.blockon(service.stopService())
+    yield from serve_director(config, port)
 
 
 @pytest.fixture

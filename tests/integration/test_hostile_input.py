@@ -77,7 +77,7 @@ async def test_a_million_character_line_is_refused_while_another_console_is_serv
     ("llist jobid=99999999999999999999", 'jobid="99999999999999999999"'),
     ("list files jobid=99999999999999999999", 'jobid="99999999999999999999"'),
     ("delete jobid=99999999999999999999", 'jobid="99999999999999999999"'),
-    ("list jobs limit=99999999999999999999", 'limit="99999999999999999999"'),
+    ("list jobs limit=1x", 'limit="1x"'),            # (a limit of many digits means all)
     ("list jobid=2147483648", 'jobid="2147483648"'),
     ("list jobid=\u0663", 'jobid="\u0663"'),                      # a digit, but not ASCII
     ("list jobs limit=-1", 'limit="-1"'),
@@ -94,7 +94,7 @@ async def test_numbers_out_of_range_get_an_error_not_an_internal_error(
     assert answer.startswith(f"{argument} is not valid: give a number from "), answer
     assert unexpected_failures(log_events) == []
     client.conn.send("list jobid=1")                            # in range: an empty list
-    assert "| jobid |" in await answer_text(client.conn)
+    assert "No results to list." in await answer_text(client.conn)
     client.close()
 
 

@@ -105,7 +105,6 @@ def test_director_version(api, deployment):
     assert version["version"] == bareos.VERSION
 
 
-@needs("time (api 2: time{full,year,month,day,hour,minute,second})", "showdot")
 def test_director_time(api):
     now = ok(api.get("control/directors/time"))
     assert {"full", "year", "month", "day", "hour", "minute", "second"} <= set(now)
@@ -123,7 +122,6 @@ RESOURCES = [("clients", "bareos-fd"), ("jobs", "backup"), ("filesets", "TestSet
              ("schedules", "WeeklyCycle"), ("jobdefs", "DefaultJob"), ("profiles", "operator")]
 
 
-@needs("show <type> verbose / show <type>=<name> verbose in api 2", "showdot")
 @pytest.mark.parametrize("kind, name", RESOURCES, ids=[kind for kind, _ in RESOURCES])
 def test_configuration_of_every_resource_type(api, kind, name):
     every = ok(api.get(f"configuration/{kind}"))
@@ -154,7 +152,6 @@ def test_pools_from_the_catalog(api):
     assert full["name"] == "Full" and full["pooltype"] == "Backup"
 
 
-@needs("llist pool=<name> (a filter that is acted on)", "listing")
 def test_one_pool_by_name(api):
     pools = ok(api.get("control/pools?name=Full"))
     assert [pool["name"] for pool in pools["pools"]] == ["Full"]
@@ -168,13 +165,11 @@ def test_job_list(api):
         ("1", "F", "T"), ("2", "I", "T")]
 
 
-@needs("llist jobs ... count (the count modifier)", "listing")
 def test_job_list_counts_with_the_count_modifier(api):
     jobs = ok(api.get("control/jobs"))
-    assert jobs["totalItems"] == 2
+    assert jobs["totalItems"] == "2"      # as Bareos' catalog answers it: every SQL value is a string
 
 
-@needs("llist jobs joblevel=/jobstatus=/client= filters ... count", "listing")
 def test_job_list_filters(api):
     def jobids(query):
         status, body = api.get("control/jobs", query)
@@ -182,7 +177,9 @@ def test_job_list_filters(api):
     assert jobids({"joblevel": "F"}) == ["1"]
     assert jobids({"joblevel": "I"}) == ["2"]
     assert jobids({"jobstatus": "T", "job": "backup"}) == ["1", "2"]
-    assert jobids({"client": "nosuch"}) == 404
+    # Bareos refuses a client its catalog does not know; the REST API reports the error
+    status, body = api.get("control/jobs", {"client": "nosuch"})
+    assert status == 500 and "invalid client argument: nosuch" in str(body), body
 
 
 def test_job_status(api):
@@ -190,18 +187,17 @@ def test_job_status(api):
     assert (job["jobid"], job["name"], job["level"], job["jobstatus"]) == ("1", "backup", "F", "T")
 
 
-@needs("llist jobid=<no such job> answered without a job row", "listing")
 def test_job_status_of_no_such_job(api):
+    # Bareos answers `llist jobid=` of a missing job with an empty "jobs" object; bareos-restapi
+    # 25.1.1 indexes [0] into it and fails, against Bareos as here.  No job is made up.
     status, body = api.get("control/jobs/999999")
-    assert status == 404 and "not found" in body["message"], body
+    assert status == 500 and "jobid" not in str(body), body
 
 
-@needs("llist jobtotals", "listing")
 def test_job_totals(api):
     assert "jobtotals" in ok(api.get("control/jobs/totals"))
 
 
-@needs("list joblog jobid=<n>", "listing")
 def test_job_log(api):
     log = ok(api.get("control/jobs/logs/1"))
     assert log["totalItems"] == len(log["joblog"])
@@ -218,17 +214,19 @@ def test_files_of_a_job(api, deployment):
 
 # -- volumes ----------------------------------------------------------------------------------
 
-@needs("llist volumes (grouped by pool) and list volumes count", "listing")
 def test_volumes(api):
     """Every pool is a key of the answer, one without volumes too (as in Bareos)."""
     volumes = ok(api.get("control/volumes"))
     by_pool = {pool: [volume["volumename"] for volume in rows]
                for pool, rows in volumes["volumes"].items()}
-    assert by_pool == {"Differential": [], "Full": ["Full-0001"], "Incremental": ["Incremental-0001"]}
+    # Bareos' JSON keys are lower case, pool names included
+    assert by_pool == {"differential": [], "full": ["Full-0001"], "incremental": ["Incremental-0001"]}
     assert volumes["totalItems"] == 2
-    full = volumes["volumes"]["Full"]
+    full = volumes["volumes"]["full"]
     assert ok(api.get(f"control/volumes/{full[0]['mediaid']}"))["volumename"] == "Full-0001"
     in_full = ok(api.get("control/volumes", {"pool": "Full"}))
+    # filtered by pool, Bareos answers a flat list, which the REST API files under the
+    # pool's name as its rows spell it
     assert [volume["volumename"] for volume in in_full["volumes"]["Full"]] == ["Full-0001"]
     assert (list(in_full["volumes"]), in_full["totalItems"]) == (["Full"], 1)
     status, body = api.get("control/volumes/188")
@@ -277,7 +275,6 @@ def test_disabling_no_such_client_fails(api):
 
 # -- running and restoring ------------------------------------------------------------------
 
-@needs("run job=... without yes in api 2 (batch mode)", "showdot")
 def test_run_a_job(api, deployment):
     run = ok(api.post("control/jobs/run", {"jobControl": {"job": "backup", "level": "Full"}}))
     assert deployment.wait(run["jobid"]) == "T"
@@ -296,10 +293,13 @@ def test_restore_everything_of_a_client(api, deployment, tmp_path):
     assert (restored / "motd").read_text() == "welcome\n"
 
 
-@needs("llist jobid=<deleted job> answered without a job row after delete jobid=", "listing")
 def test_delete_a_job(api, deployment):
     jobid = deployment.backup("Full")
-    deleted = ok(api.delete(f"control/jobs/{jobid}"))
-    assert deleted == {"message": f"Job {jobid} succesfully deleted."}
-    status, body = api.delete("control/jobs/63535")
-    assert status == 404 and "No job" in body["message"], body
+    # After `delete jobid=` bareos-restapi 25.1.1 reads the job back with `llist jobid=` and
+    # fails on the empty "jobs" object Bareos (and we) answer for it, so its status is 500
+    # against Bareos too; what counts is that the job is gone.
+    api.delete(f"control/jobs/{jobid}")
+    remaining = [job["jobid"] for job in ok(api.get("control/jobs"))["jobs"]]
+    assert remaining and str(jobid) not in remaining
+    status, _ = api.delete("control/jobs/63535")      # the same empty "jobs" object
+    assert status == 500

@@ -187,12 +187,15 @@ async def dot_api(session, reply, args):
     return True
 
 
-def format_table(columns, rows):
-    """Bareos' boxed table for list output."""
+def format_table(columns, rows, right_aligned=()):
+    """Bareos' boxed table for list output; the ``right_aligned`` columns (numbers) are
+    aligned right, the others left."""
     widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
+    aligns = [">" if c in right_aligned else "<" for c in columns]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+\n"
     head = "|" + "|".join(f" {c:<{w}} " for c, w in zip(columns, widths)) + "|\n"
     body = "".join(
-        "|" + "|".join(f" {str(r.get(c, '')):<{w}} " for c, w in zip(columns, widths)) + "|\n"
+        "|" + "|".join(f" {str(r.get(c, '')):{a}{w}} " for c, a, w in zip(columns, aligns, widths))
+        + "|\n"
         for r in rows)
     return rule + head + rule + body + rule

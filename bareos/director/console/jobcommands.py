@@ -1,14 +1,15 @@
-"""Console commands about jobs and the catalog: run, restore, list, wait, cancel, ...
+"""Console commands about jobs and the catalog: run, restore, wait, cancel, ...
+
+(list and llist are in ``listing``.)
 
 Registered into the command table of ``commands``.
 """
 
-import time
 from datetime import datetime
 
 from bareos.director.console import status as status_report
 from bareos.director.console.arguments import parse_number, parse_number_list
-from bareos.director.console.commands import _keyword, command, format_table, refuse_unknown
+from bareos.director.console.commands import _keyword, command, refuse_unknown
 from bareos.director.jobs.backup import decide_level, send_fileset, send_level
 from bareos.director.jobs.common import client_link
 from bareos.director.jobs.job import JobFailed
@@ -20,10 +21,6 @@ from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
 from bareos.protocol.jobstatus import JobStatus
-
-JOB_COLUMNS = ["jobid", "name", "client", "starttime", "duration", "type", "level", "jobfiles",
-               "jobbytes", "jobstatus"]
-
 
 def _resource(session, reply, kind, name, acl):
     resource = session.director.config.get(kind, name)
@@ -161,106 +158,6 @@ async def label(session, reply, args):
     reply.send(f"{answer.strip()}\nCatalog record for Volume \"{volume}\", Slot 0 successfully created.\n")
     reply.result("label", {"volume": volume, "pool": pool.name})
     return True
-
-
-def _job_row(record):
-    duration = ""
-    if record.start_time and record.end_time:
-        seconds = int((record.end_time - record.start_time).total_seconds())
-        duration = time.strftime("%H:%M:%S", time.gmtime(seconds))
-    return {"jobid": str(record.job_id), "name": record.name, "client": record.client or "",
-            "starttime": str(record.start_time or ""), "duration": duration,
-            "type": record.type, "level": record.level, "jobfiles": str(record.job_files),
-            "jobbytes": str(record.job_bytes), "jobstatus": record.job_status}
-
-
-async def _list(session, reply, args, long_format):
-    catalog = await _catalog(session)
-    what = args[0][0].lower() if args else ""
-    value = args[0][1] if args else None
-    if what in ("jobs", "job") or what == "jobid":
-        jobid = parse_number(value, "jobid") if what == "jobid" else None
-        limit = parse_number(_keyword(args, "limit"), "limit", minimum=0)
-        records = await catalog.list_jobs(
-            job_id=jobid, client=_keyword(args, "client"), name=_keyword(args, "job"),
-            status=_keyword(args, "jobstatus"), limit=limit or None)
-        rows = [_job_row(r) for r in records if session.acl_allows("job_acl", r.name)]
-        if long_format:
-            for record, row in zip(records, rows):
-                row.update(job=record.job, readbytes=str(record.read_bytes),
-                           joberrors=str(record.job_errors), volsessionid=str(record.vol_session_id),
-                           volsessiontime=str(record.vol_session_time), pool=record.pool or "",
-                           fileset=record.fileset or "", schedtime=str(record.sched_time or ""),
-                           endtime=str(record.end_time or ""))
-        reply.result("jobs", rows)
-        _show_rows(reply, rows, JOB_COLUMNS, long_format)
-        return True
-    if what == "files":
-        jobid = parse_number(_keyword(args, "jobid"), "jobid")
-        if jobid is None:
-            reply.error("list files: give jobid=<id>")
-            return False
-        files = await catalog.list_files(jobid)
-        rows = [{"filename": f.filename} for f in files]
-        reply.result("filenames", rows)
-        _show_rows(reply, rows, ["filename"], long_format)
-        return True
-    if what in ("volumes", "volume", "media"):
-        volumes = await catalog.list_volumes(_keyword(args, "pool"))
-        rows = [{"mediaid": str(v.media_id), "volumename": v.volume_name,
-                 "volstatus": v.vol_status, "enabled": str(v.enabled),
-                 "volbytes": str(v.vol_bytes), "volfiles": str(v.vol_files),
-                 "voljobs": str(v.vol_jobs), "mediatype": v.media_type,
-                 "pool": v.pool or "", "lastwritten": str(v.last_written or "")}
-                for v in volumes]
-        reply.result("volumes", rows)
-        _show_rows(reply, rows, ["mediaid", "volumename", "volstatus", "enabled", "volbytes",
-                                 "volfiles", "voljobs", "mediatype", "pool", "lastwritten"],
-                   long_format)
-        return True
-    if what in ("pools", "pool"):
-        pools = await catalog.list_pools()
-        rows = [{"poolid": str(p.pool_id), "name": p.name, "numvols": str(p.num_vols),
-                 "maxvols": str(p.max_vols), "pooltype": p.pool_type,
-                 "labelformat": p.label_format or ""} for p in pools
-                if session.acl_allows("pool_acl", p.name)]
-        reply.result("pools", rows)
-        _show_rows(reply, rows, ["poolid", "name", "numvols", "maxvols", "pooltype",
-                                 "labelformat"], long_format)
-        return True
-    if what in ("clients", "client"):
-        clients = await catalog.list_clients()
-        rows = [{"clientid": str(c.client_id), "name": c.name, "uname": c.uname or "",
-                 "autoprune": str(c.auto_prune), "fileretention": str(c.file_retention),
-                 "jobretention": str(c.job_retention)} for c in clients
-                if session.acl_allows("client_acl", c.name)]
-        reply.result("clients", rows)
-        _show_rows(reply, rows, ["clientid", "name", "uname", "autoprune", "fileretention",
-                                 "jobretention"], long_format)
-        return True
-    reply.error(f"list: unknown keyword {what!r}; try jobs, jobid=, files jobid=, volumes, "
-                f"pools, clients")
-    return False
-
-
-def _show_rows(reply, rows, columns, long_format):
-    if not long_format:
-        reply.send(format_table(columns, rows))
-        return
-    for row in rows:
-        width = max(len(k) for k in row) + 1
-        reply.send("".join(f"{k:>{width}}: {v}\n" for k, v in row.items()) + "\n")
-
-
-@command("list", "List objects from the catalog",
-         "jobs | jobid=<id> | files jobid=<id> | volumes [pool=<name>] | pools | clients")
-async def list_(session, reply, args):
-    return await _list(session, reply, args, long_format=False)
-
-
-@command("llist", "List objects from the catalog, all columns", "as list")
-async def llist(session, reply, args):
-    return await _list(session, reply, args, long_format=True)
 
 
 @command("messages", "Show pending job messages")

@@ -14,6 +14,7 @@ from bareos.director.console.arguments import BadArgument, parse_command_line
 from bareos.director.console import jobcommands  # noqa: F401 -- registers the job commands
 from bareos.director.console import show  # noqa: F401 -- registers show and configure export
 from bareos.director.console import dotcommands  # noqa: F401 -- registers the dot commands
+from bareos.director.console import listing  # noqa: F401 -- registers list and llist
 from bareos.director.console.output import API_JSON, API_TEXT, Reply
 
 DEFAULT_CONSOLE = "*UserAgent*"
@@ -40,6 +41,7 @@ class ConsoleSession:
         self.compact = False
         self.autodisplay = True
         self.connected_at = conn.connected_at
+        self.catalog_named = False
 
     @property
     def is_default(self):
@@ -71,6 +73,14 @@ class ConsoleSession:
     def batch(self):
         """api 2 is batch mode, as in Bareos: nobody answers questions, so none are asked."""
         return self.api == API_JSON
+
+    def name_catalog(self, reply):
+        """The first command of an api 0 session that reads the catalog names it, as Bareos
+        does (clients such as python-bareos' tests skip that line)."""
+        if self.api == API_TEXT and not self.catalog_named:
+            self.catalog_named = True
+            catalog = self.director.config.resources("catalog")[0]
+            reply.send(f'Using Catalog "{catalog.name}"\n')
 
     async def confirm(self, question, reply):
         """Ask a yes/no question inside a command; in batch mode the answer is yes."""

@@ -15,7 +15,7 @@ from bareos.catalog import (
     FileEntry, FileRecord, ICatalog, JobRecord, make_catalog, open_catalog, open_catalog_retrying,
 )
 from bareos.catalog import core
-from bareos.catalog.api import name_bytes
+from bareos.catalog.api import JobQuery, name_bytes
 from bareos.catalog.sqlite import sqlite_path
 from bareos.network.retry import backoff
 
@@ -274,6 +274,67 @@ def test_list_jobs_filters(catalog):
     assert [j.job_id for j in (yield catalog.list_jobs(job_id=ids[2]))] == [ids[2]]
     assert [j.job_id for j in (yield catalog.list_jobs(limit=2))] == ids[3:]
     assert (yield catalog.list_jobs(client="nobody")) == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_job_queries_of_the_console_list(catalog):
+    """What ``list jobs`` / ``jobtotals`` / ``copies`` / ``jobmedia`` ask, on both backends."""
+    client_id, fileset_id, pool_id = yield setup_client(catalog)
+    incr_pool = yield catalog.ensure_pool("Incremental")
+    storage_id = yield catalog.ensure_storage("File")
+    full_vol = yield catalog.create_volume("Full-0001", "Full", "File", storage_id=storage_id)
+    incr_vol = yield catalog.create_volume("Incr-0001", "Incremental", "File")
+    ids = []
+    for i, (name, level, status, pool, volume, type_) in enumerate([
+            ("backup-fd1", "F", "T", pool_id, full_vol, "B"),
+            ("backup-fd1", "I", "T", incr_pool, incr_vol, "B"),
+            ("backup-fd2", "F", "E", pool_id, full_vol, "B"),
+            ("backup-fd1", "I", "W", incr_pool, incr_vol, "B"),
+            ("copy-fd1", "F", "T", pool_id, incr_vol, "C")]):
+        ids.append((yield catalog.create_job(job(
+            name, n=i, level=level, status=status, start=T0 + timedelta(days=i),
+            client_id=client_id, fileset_id=fileset_id, pool_id=pool, type=type_,
+            job_files=i, job_bytes=100 * i, prior_job_id=ids[0] if type_ == "C" else None))))
+        yield catalog.create_jobmedia(ids[-1], volume, 1, i, 0, 0, 0, 10)
+
+    def selected(**fields):
+        return catalog.query_jobs(JobQuery(**fields)).addCallback(
+            lambda jobs: [ids.index(j.job_id) for j in jobs])
+
+    assert (yield selected(volume="Incr-0001")) == [1, 3, 4]
+    assert (yield selected(volume="Incr-0001", types=("B",))) == [1, 3]
+    assert (yield selected(pool="Incremental", statuses=("T", "W"))) == [1, 3]
+    assert (yield selected(pool="nosuch")) == []
+    assert (yield selected(last=True)) == [2, 3, 4]
+    assert (yield selected(last=True, statuses=("T",))) == [1, 4]
+    assert (yield selected(since=T0 + timedelta(days=2, hours=1))) == [3, 4]
+    assert (yield selected(levels=("I",), client="fd1-fd", descending=True)) == [3, 1]
+    assert (yield selected(limit=2, offset=1)) == [1, 2]
+    assert (yield selected(offset=3)) == [3, 4]
+    assert (yield selected(job=f"backup-fd2.{T0 + timedelta(days=2):%Y-%m-%d_%H.%M.%S}_02")) == [2]
+    assert (yield selected(filesets=("LinuxAll",))) == [0, 1, 2, 3, 4]
+    assert (yield selected(filesets=())) == []
+    assert (yield catalog.count_jobs(JobQuery(types=("B",), limit=1))) == 4
+    assert (yield catalog.count_jobs(JobQuery(last=True))) == 3
+    per_name, total = yield catalog.job_totals()
+    assert [tuple(t) for t in per_name] == [("backup-fd1", 3, 4, 400), ("backup-fd2", 1, 2, 200),
+                                            ("copy-fd1", 1, 4, 400)]
+    assert tuple(total) == (None, 5, 10, 1000)
+    assert (yield catalog.list_copies()) == [(ids[0], f"copy-fd1.{T0 + timedelta(days=4):%Y-%m-%d_%H.%M.%S}_04",
+                                              ids[4], "File")]
+    assert (yield catalog.list_copies([ids[2]])) == []
+    assert [e.job_id for e in (yield catalog.list_jobmedia())] == ids
+    assert [e.volume_name for e in (yield catalog.list_jobmedia(ids[1]))] == ["Incr-0001"]
+    assert [(f.fileset, f.md5) for f in (yield catalog.list_filesets())] == [("LinuxAll", "md5-a")]
+    assert [s.name for s in (yield catalog.list_storages())] == ["File"]
+    assert [p.name for p in (yield catalog.list_pools(name="Incremental"))] == ["Incremental"]
+    assert [p.name for p in (yield catalog.list_pools(pool_id=pool_id))] == ["Full"]
+    for job_id in ids:
+        yield catalog.add_log(job_id, T0, f"job {job_id}\n")
+    newest = yield catalog.recent_log(limit=2, offset=1)           # the copy job's is left out
+    assert [(e.job_name, e.client, e.text) for e in newest] == [
+        ("backup-fd2", "fd1-fd", f"job {ids[2]}\n"), ("backup-fd1", "fd1-fd", f"job {ids[1]}\n")]
+    assert (yield catalog.recent_log(client="nobody")) == []
 
 
 @pytest_twisted.inlineCallbacks
