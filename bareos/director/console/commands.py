@@ -25,9 +25,9 @@ class Command:
 
 
 # Bareos' table order, which decides what a prefix means ("s" is "status").
-ORDER = ["autodisplay", "cancel", "delete", "estimate", "exit", "help", "label", "list", "llist",
-         "messages", "quit", "restore", "run", "status", "setip", "show", "version", "wait",
-         "whoami", ".api"]
+ORDER = ["autodisplay", "cancel", "configure", "delete", "disable", "enable", "estimate", "exit",
+         "help", "label", "list", "llist", "messages", "quit", "restore", "reload", "run",
+         "status", "setip", "show", "update", "version", "wait", "whoami", ".api"]
 TABLE = []
 log = Logger(namespace="bareos.director.console")
 

@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 
 from bareos.director.console import status as status_report
-from bareos.director.console.arguments import parse_number, parse_number_list
+from bareos.director.console.arguments import BadArgument, parse_number, parse_number_list
 from bareos.director.console.commands import _keyword, command, format_table
 from bareos.director.jobs.backup import decide_level, send_fileset, send_level
 from bareos.director.jobs.common import client_link
@@ -30,6 +30,22 @@ def _resource(session, reply, kind, name, acl):
         reply.error(f'{kind.capitalize()} "{name}" not found.')
         return None
     return resource
+
+
+#: The resources a job uses and the ACL each must pass, as Bareos checks them before a job
+#: is run (the job's own defaults included, not only what the command line names).
+_JOB_RESOURCE_ACLS = (("client", "client_acl", "Client"), ("fileset", "fileset_acl", "FileSet"),
+                      ("pool", "pool_acl", "Pool"), ("storage", "storage_acl", "Storage"))
+
+
+def _authorized(session, reply, job):
+    """True when the console's ACLs allow every resource ``job`` would use."""
+    for attribute, acl, label in _JOB_RESOURCE_ACLS:
+        resource = getattr(job, attribute, None)
+        if resource is not None and not session.acl_allows(acl, resource.name):
+            reply.error(f'No authorization. {label} "{resource.name}".')
+            return False
+    return True
 
 
 async def _catalog(session):
@@ -55,21 +71,6 @@ async def cancel(session, reply, args):
     return True
 
 
-@command("delete", "Delete a job and its file records from the catalog", "jobid=<id>")
-async def delete(session, reply, args):
-    catalog = await _catalog(session)
-    jobid = parse_number(_keyword(args, "jobid"), "jobid")
-    if jobid is None:
-        reply.error("delete: give jobid=<id>")
-        return False
-    if not await catalog.delete_job(jobid):
-        reply.error(f"JobId {jobid} not found in the catalog.")
-        return False
-    reply.send(f"JobId {jobid} and associated records deleted from the catalog.\n")
-    reply.result("deleted", {"jobid": jobid})
-    return True
-
-
 @command("estimate", "Estimate the files and bytes a backup would save",
          "job=<name> [level=<level>] [client=<name>] [fileset=<name>] [listing]")
 async def estimate(session, reply, args):
@@ -80,6 +81,8 @@ async def estimate(session, reply, args):
         return False
     job = new_job(director, resource, level=_keyword(args, "level"),
                   client=_optional(session, args, "client"), fileset=_optional(session, args, "fileset"))
+    if not _authorized(session, reply, job):
+        return False
     listing = _keyword(args, "listing") is not None
     if job.level != "F":
         await _catalog(session)
@@ -118,8 +121,16 @@ async def query_lines(link):
 
 
 def _optional(session, args, kind):
+    """The resource a ``kind=<name>`` argument names, None when not given; a name that is
+    not defined or that the console's ACL hides is refused (BadArgument), never ignored."""
     name = _keyword(args, kind)
-    return session.director.config.get(kind, name) if name else None
+    if not name:
+        return None
+    resource = session.director.config.get(kind, name)
+    if resource is None or not session.acl_allows(f"{kind}_acl", name):
+        raise BadArgument(f'{resource.type if resource else kind.capitalize()} "{name}" '
+                          f'not found.')
+    return resource
 
 
 @command("label", "Label a new volume", "storage=<name> volume=<name> pool=<name>")
@@ -295,6 +306,8 @@ async def run(session, reply, args):
     except JobFailed as exc:
         reply.error(str(exc))
         return False
+    if not _authorized(session, reply, job):
+        return False
     if _keyword(args, "yes") is None and not await session.confirm(
             _run_summary(job) + "OK to run? (yes/no): ", reply):
         reply.send("Job not run.\n")
@@ -333,6 +346,9 @@ async def restore(session, reply, args):
     target_name = _keyword(args, "restoreclient") or _keyword(args, "client")
     target = director.config.get("client", target_name) if target_name else None
     where = _keyword(args, "where")
+    if where is not None and not session.acl_allows("where_acl", where):
+        reply.error('"where" specification not authorized.')
+        return False
     replace = (_keyword(args, "replace") or restore_job.replace or "always").lower()
     if replace not in ("always", "ifnewer", "ifolder", "never"):
         reply.error(f"Invalid replace option: {replace}")
@@ -348,6 +364,8 @@ async def restore(session, reply, args):
     job = new_job(director, restore_job, client=target, storage=storage, options={
         "selection": chosen, "where": restore_job.where if where is None else where,
         "replace": replace, "replace_name": replace.capitalize()})
+    if not _authorized(session, reply, job):
+        return False
     reply.send(f"{len(files)} file{'s' if len(files) != 1 else ''} selected to be restored.\n")
     if _keyword(args, "yes") is None and not await session.confirm(
             _run_summary(job) + f"Where:    {job.options['where'] or '(original location)'}\n"
@@ -446,6 +464,9 @@ async def status_of_daemon(session, reply, kind, name):
     resource = _resource(session, reply, kind, name, f"{kind}_acl")
     if resource is None:
         return False
+    if kind == "client" and resource.enabled is False:
+        reply.send(f'Client "{name}" is disabled; skipping status call\n')
+        return True
     try:
         if kind == "client":
             link, _how = await client_link(director, resource, 15, retry_interval=1)
