@@ -522,8 +522,10 @@ async def _update_volume(session, reply, args):
         return False
     if _value(args, "allfrompool"):
         return await _update_all_volumes(session, reply, [_value(args, "allfrompool")])
-    changes = [(key.lower(), value) for key, value in args
-               if key.lower() in VOLUME_SETTERS and (value is not None or key.lower() == "frompool")]
+    # in Bareos' order, whatever the order on the command line
+    given = {key.lower(): value for key, value in args}
+    changes = [(keyword, given[keyword]) for keyword in VOLUME_SETTERS
+               if keyword in given and (given[keyword] is not None or keyword == "frompool")]
     if changes:
         volume = await _volume(session, reply, args)
         if volume is None:
