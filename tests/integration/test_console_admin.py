@@ -15,15 +15,11 @@ import pytest_twisted
 from twisted.internet import reactor
 
 from bareos.catalog import JobRecord
-from bareos.config import load_config
-from bareos.config.schemas import DIRECTOR
-from bareos.config.writer import write_tree
 from bareos.console.client import ConsoleClient
-from bareos.director.daemon import Director
 from bareos.protocol import cram
 from bareos.protocol.framing import Signal
 from bareos.protocol.tls import TlsPolicy
-from bareos.testing.ports import free_port
+from bareos.testing.director_tree import start_director
 
 FILES = {
     "director/test-dir.conf": """
@@ -78,19 +74,7 @@ T0 = datetime(2026, 11, 30, 23, 5, 0)
 
 @pytest.fixture(scope="module")
 def director(tmp_path_factory):
-    root = tmp_path_factory.mktemp("admin")
-    values = {"{port}": str(free_port()), "{dead_port}": str(free_port()),
-              "{workdir}": str(root)}
-    files = {}
-    for path, text in FILES.items():
-        for placeholder, value in values.items():
-            text = text.replace(placeholder, value)
-        files[path] = text + "\n"
-    write_tree(root / "bareos-dir.d", files)
-    service = Director(load_config(root, DIRECTOR), reactor, config_path=str(root))
-    service.port = int(values["{port}"])
-    service.tree = root / "bareos-dir.d"
-    service.startService()
+    service = start_director(tmp_path_factory.mktemp("admin"), FILES, reactor)
     pytest_twisted.blockon(service.catalog_ready())
     yield service
     pytest_twisted.blockon(service.stopService())
