@@ -480,3 +480,18 @@ async def test_a_named_console_session_sees_its_acls_from_profiles(director):
     assert not session.acl_unrestricted("client_acl")
     assert not session.acl_allows("command_acl", "delete")
     console.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_status_and_help_show_only_what_the_acls_allow(director):
+    console = await json_console(director, "jobs-backup-o")
+    scheduled = (await json_call(console, "status director"))["result"]["scheduled"]
+    assert {row["name"] for row in scheduled} == {"backup-one"}
+    console.close()
+    console = await json_console(director, "limited")
+    commands = (await json_call(console, "help"))["result"]["commands"]
+    assert "list" in commands and "update" in commands
+    assert not {"delete", "configure", "status"} & set(commands)
+    refused = await json_call(console, "help delete")
+    assert refused["error"]["data"]["messages"]["error"] == ["delete: no such command.\n"]
+    console.close()

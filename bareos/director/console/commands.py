@@ -75,10 +75,11 @@ async def exit_(session, reply, args):
 
 @command("help", "Print help on a command, or list all commands", "[command]")
 async def help_(session, reply, args):
-    wanted = [c for c in TABLE if not c.name.startswith(".")]
+    allowed = [c for c in TABLE if c.always_allowed or session.acl_allows("command_acl", c.name)]
+    wanted = [c for c in allowed if not c.name.startswith(".")]
     if args:
         match = lookup(args[0][0])
-        wanted = [match] if match else []
+        wanted = [match] if match in allowed else []
         if not wanted:
             reply.error(f"{args[0][0]}: no such command.")
             return False

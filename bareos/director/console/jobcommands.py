@@ -387,7 +387,8 @@ async def _restore_selection(session, reply, args, catalog):
             if record is None or record.type != "B":
                 reply.error(f"JobId {jobid} is not a backup job in the catalog.")
                 return None
-            if not session.acl_allows("job_acl", record.name):
+            if not session.acl_allows("job_acl", record.name) or \
+                    (record.client and not session.acl_allows("client_acl", record.client)):
                 reply.error(f"JobId {jobid} is not a backup job in the catalog.")
                 return None
             for entry in await catalog.list_files(jobid):
@@ -487,6 +488,22 @@ async def status_of_daemon(session, reply, kind, name):
     return True
 
 
+def _visible_rows(session, report):
+    """The director's status with only the jobs the console's Job and Client ACLs show."""
+    if session.is_default:
+        return report
+    jobs = session.director.jobs
+    hidden = {job.jobid for job in list(jobs.running.values()) + jobs.waiting + list(jobs.terminated)
+              if not session.acl_allows("job_acl", job.name)
+              or (job.client is not None and not session.acl_allows("client_acl", job.client.name))}
+    report = dict(report)
+    report["scheduled"] = [row for row in report["scheduled"]
+                           if session.acl_allows("job_acl", row["name"])]
+    for section in ("running", "terminated"):
+        report[section] = [row for row in report[section] if row["jobid"] not in hidden]
+    return report
+
+
 @command("status", "Report the status of the director, a client or a storage",
          "[director | client=<name> | storage=<name>]")
 async def status(session, reply, args):
@@ -494,7 +511,7 @@ async def status(session, reply, args):
     if target in ("client", "storage") and args[0][1]:
         return await status_of_daemon(session, reply, target, args[0][1])
     if target in ("director", "dir", "all"):
-        report = status_report.director_status(session.director)
+        report = _visible_rows(session, status_report.director_status(session.director))
         reply.send(status_report.render_text(report))
         for key in ("header", "scheduled", "running", "terminated", "client-connection"):
             reply.result(key, report[key])
