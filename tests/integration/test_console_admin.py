@@ -476,8 +476,6 @@ async def test_a_named_console_session_sees_its_acls_from_profiles(director):
     assert session.acl_allows("client_acl", "fd-one")
     assert not session.acl_allows("client_acl", "fd-two")
     assert session.acl_allows("pool_acl", "Full")           # from the profile
-    assert session.acl_unrestricted("pool_acl")
-    assert not session.acl_unrestricted("client_acl")
     assert not session.acl_allows("command_acl", "delete")
     console.close()
 

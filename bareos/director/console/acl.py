@@ -43,18 +43,6 @@ def acl_decision(entries, acl_name, value):
     return False
 
 
-def unrestricted(entries):
-    """True when the entries allow everything: ``*all*`` comes before any denial
-    (what Bareos asks before a command that would need a filter per row)."""
-    for entry in entries:
-        entry = entry.strip()
-        if entry.startswith("!"):
-            return False
-        if entry.lower() == "*all*":
-            return True
-    return False
-
-
 def is_valid_name(value):
     return (bool(value) and not value.startswith(" ") and len(value) <= _MAX_NAME_LENGTH
             and _VALID_NAME.fullmatch(value) is not None)

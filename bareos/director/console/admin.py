@@ -17,14 +17,8 @@ from bareos.config.types import BOOLEAN, DURATION, NAME, SIZE, BadValue
 from bareos.config.lexer import tokenize
 from bareos.director.console.arguments import BadArgument, parse_number
 from bareos.director.console.commands import command, format_table
-from bareos.director.console.output import API_JSON
 
 # -- asking -------------------------------------------------------------------------------
-
-
-def is_batch(session):
-    """api 2 is Bareos' batch mode: no question can be asked."""
-    return session.api == API_JSON
 
 
 async def choose(session, reply, header, items, what, question):
@@ -40,7 +34,7 @@ async def choose(session, reply, header, items, what, question):
         return items[0]
     listing = header + "".join(f"{number:>6}: {item}\n" for number, item in enumerate(items, 1))
     reply.send(listing)
-    if is_batch(session):
+    if session.batch:
         reply.error(f'Your request has multiple choices for "{what}"; give it as a keyword, '
                     f"a selection is not possible in api 2 (batch mode).")
         return None
@@ -56,7 +50,7 @@ async def choose(session, reply, header, items, what, question):
 
 async def ask_value(session, reply, question, keyword):
     """A typed answer; in batch mode the command fails naming ``keyword``."""
-    if is_batch(session):
+    if session.batch:
         reply.error(f"{keyword}= is missing; it cannot be asked for in api 2 (batch mode).")
         return None
     answer = await session.ask(question)
@@ -68,7 +62,7 @@ async def ask_value(session, reply, question, keyword):
 async def confirmed(session, reply, args, question):
     """Bareos' yes/no before something is destroyed: ``yes`` among the arguments or batch
     mode says yes, else the console is asked."""
-    if _has(args, "yes") or is_batch(session):
+    if _has(args, "yes") or session.batch:
         return True
     return await session.confirm(question, reply)
 
@@ -265,7 +259,7 @@ async def _jobid_part(session, reply, part):
     if high <= low:
         reply.error(f"Illegal JobId range {part}: the second JobId must be the larger; ignored")
         return []
-    if high - low > 25 and not is_batch(session) and not await session.confirm(
+    if high - low > 25 and not session.batch and not await session.confirm(
             f"Are you sure you want to delete {high - low} JobIds ? (yes/no): ", reply):
         return []
     return list(range(low, high + 1))
@@ -297,7 +291,7 @@ async def _delete_volume(session, reply, args):
 
 
 async def _delete_pool(session, reply, args):
-    if is_batch(session):
+    if session.batch:
         reply.error("Deleting pools from the catalog is not supported in batch mode (api 2).")
         return False
     pool = await _catalog_pool(session, reply, args)

@@ -60,18 +60,19 @@ class ConsoleSession:
             return True
         return acl.acl_decision(self._acl_entries(acl_name), acl_name, value)
 
-    def acl_unrestricted(self, acl_name):
-        """True when an ACL lets everything through (no row of that kind needs a check)."""
-        return self.is_default or acl.unrestricted(self._acl_entries(acl_name))
-
     def _acl_entries(self, acl_name):
         profiles = [self.director.config.get("profile", name)
                     for name in getattr(self.resource, "profile", None) or []]
         return acl.acl_entries(self.resource, [p for p in profiles if p is not None], acl_name)
 
+    @property
+    def batch(self):
+        """api 2 is batch mode, as in Bareos: nobody answers questions, so none are asked."""
+        return self.api == API_JSON
+
     async def confirm(self, question, reply):
         """Ask a yes/no question inside a command (api 0 and 1 only)."""
-        if self.api == API_JSON:
+        if self.batch:
             reply.error("This command needs confirmation: add 'yes' to it in api mode 2.")
             return False
         answer = await self.ask(question)

@@ -4,7 +4,7 @@ import types
 
 import pytest
 
-from bareos.director.console.acl import acl_decision, acl_entries, unrestricted
+from bareos.director.console.acl import acl_decision, acl_entries
 
 
 @pytest.mark.parametrize("entries, value, allowed", [
@@ -53,11 +53,3 @@ def test_the_console_entries_come_before_those_of_its_profiles_in_order():
     assert acl_entries(console, [operator, other], "command_acl") == ["!delete", "*all*", "delete"]
     assert acl_decision(acl_entries(console, [operator], "pool_acl"), "pool_acl", "Full") is False
     assert acl_decision(acl_entries(console, [operator], "pool_acl"), "pool_acl", "Inc") is True
-
-
-@pytest.mark.parametrize("entries, expected", [
-    (["*all*"], True), (["*all*", "!x"], True), (["!x", "*all*"], False), (["x"], False),
-    ([], False),
-])
-def test_unrestricted_means_all_before_any_denial(entries, expected):
-    assert unrestricted(entries) is expected
