@@ -10,7 +10,6 @@ import json
 import types
 from datetime import datetime
 
-import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
@@ -19,7 +18,7 @@ from bareos.console.client import ConsoleClient
 from bareos.protocol import cram
 from bareos.protocol.framing import Signal
 from bareos.protocol.tls import TlsPolicy
-from bareos.testing.director_tree import start_director
+from bareos.testing.director_tree import module_director
 
 FILES = {
     "director/test-dir.conf": """
@@ -72,12 +71,7 @@ Messages { Name = Standard; Catalog = all }""",
 T0 = datetime(2026, 11, 30, 23, 5, 0)
 
 
-@pytest.fixture(scope="module")
-def director(tmp_path_factory):
-    service = start_director(tmp_path_factory.mktemp("admin"), FILES, reactor)
-    pytest_twisted.blockon(service.catalog_ready())
-    yield service
-    pytest_twisted.blockon(service.stopService())
+director = module_director(FILES)
 
 
 async def login(director, name="admin", password="secret"):

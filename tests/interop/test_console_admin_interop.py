@@ -6,10 +6,10 @@ reload, ``update volume`` / ``13`` / ``1``, ``delete pool=... yes``).
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor, threads
+from twisted.internet import threads
 
 from bareos.testing import pybareos
-from bareos.testing.director_tree import start_director
+from bareos.testing.director_tree import module_director
 
 pytestmark = pytest.mark.usefixtures("pybareos_venv")
 
@@ -38,12 +38,7 @@ Messages { Name = Standard; Catalog = all }""",
 }
 
 
-@pytest.fixture(scope="module")
-def director(tmp_path_factory):
-    service = start_director(tmp_path_factory.mktemp("admin-interop"), FILES, reactor)
-    pytest_twisted.blockon(service.catalog_ready())
-    yield service
-    pytest_twisted.blockon(service.stopService())
+director = module_director(FILES)
 
 
 def python_bareos(director, calls, json_mode):
