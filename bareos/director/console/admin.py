@@ -16,7 +16,7 @@ from bareos.config.schemas import DIRECTOR
 from bareos.config.types import BOOLEAN, DURATION, NAME, SIZE, BadValue
 from bareos.config.lexer import tokenize
 from bareos.director.console.arguments import BadArgument, parse_number
-from bareos.director.console.commands import command, format_table
+from bareos.director.console.commands import command, format_table, refuse_unknown
 
 # -- asking -------------------------------------------------------------------------------
 
@@ -79,14 +79,6 @@ def _value(args, keyword):
     return None
 
 
-def _refuse_unknown(reply, command_name, args, known):
-    unknown = [key for key, _ in args if key.lower() not in known]
-    if unknown:
-        reply.error(f"{command_name}: unknown keyword {unknown[0]!r}.")
-        return True
-    return False
-
-
 def _sorted_names(names):
     return sorted(names, key=str.lower)
 
@@ -102,7 +94,7 @@ async def _switch(session, reply, args, enable):
     the running configuration until the next reload; a disabled job, a job of a disabled
     client or on a disabled schedule is not started by the scheduler."""
     action = "enable" if enable else "disable"
-    if _refuse_unknown(reply, action, args, {kind for kind, _ in _SWITCHABLE}):
+    if refuse_unknown(reply, action, args, {kind for kind, _ in _SWITCHABLE}):
         return False
     kind, acl_name = next(((k, a) for k, a in _SWITCHABLE if _has(args, k)), _SWITCHABLE[-1])
     label = kind.capitalize()
@@ -200,7 +192,7 @@ async def _volume(session, reply, args):
          "volume=<vol-name> [pool=<pool-name>] [yes] | pool=<pool-name> [yes] | "
          "jobid=<jobid> | jobid=<jobid1,jobid2,...> | jobid=<jobid1-jobid9>")
 async def delete(session, reply, args):
-    if _refuse_unknown(reply, "delete", args, {"volume", "pool", "jobid", "yes"}):
+    if refuse_unknown(reply, "delete", args, {"volume", "pool", "jobid", "yes"}):
         return False
     what = next((key.lower() for key, _ in args if key.lower() in ("volume", "pool", "jobid")),
                 None)
@@ -512,7 +504,7 @@ async def _update_volume(session, reply, args):
             reply.error(f"update volume: {key}= is not supported (this catalog has no such "
                         f"volume attribute).")
             return False
-    if _refuse_unknown(reply, "update volume", args, known):
+    if refuse_unknown(reply, "update volume", args, known):
         return False
     if _value(args, "allfrompool"):
         return await _update_all_volumes(session, reply, [_value(args, "allfrompool")])

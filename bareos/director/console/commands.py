@@ -59,6 +59,16 @@ def _keyword(args, *names):
     return None
 
 
+def refuse_unknown(reply, command_name, args, known):
+    """True (and the error sent) when ``args`` hold a keyword not in ``known``: a keyword
+    a command does not act on is refused by name, never ignored."""
+    unknown = [key for key, _value in args if key.lower() not in known]
+    if unknown:
+        reply.error(f"{command_name}: unknown keyword {unknown[0]!r}.")
+        return True
+    return False
+
+
 @command("autodisplay", "Automatically display job messages", "on | off")
 async def autodisplay(session, reply, args):
     if not args or args[0][0].lower() not in ("on", "off"):
