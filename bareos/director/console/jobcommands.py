@@ -314,7 +314,7 @@ async def run(session, reply, args):
         return False
     await director.jobs.submit(job)
     reply.send(f"Job queued. JobId={job.jobid}\n")
-    reply.result("run", {"jobid": job.jobid})
+    reply.result("run", {"jobid": str(job.jobid)})      # a string in Bareos' JSON
     return True
 
 
@@ -374,7 +374,7 @@ async def restore(session, reply, args):
         return False
     await director.jobs.submit(job)
     reply.send(f"Job queued. JobId={job.jobid}\n")
-    reply.result("run", {"jobid": job.jobid, "files": len(files)})
+    reply.result("run", {"jobid": str(job.jobid), "files": len(files)})
     return True
 
 
