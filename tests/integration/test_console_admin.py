@@ -322,6 +322,25 @@ async def test_update_all_volumes_of_a_pool_through_the_menu(director):
 
 
 @pytest_twisted.ensureDeferred
+async def test_update_one_volume_through_the_menu_until_done(director):
+    catalog = await director.catalog_ready()
+    await catalog.create_volume("Menu-0001", "Full", "File")
+    client = await login(director)
+    await until_prompt(client, "update volume=Menu-0001")
+    said = await until_prompt(client, "1")                      # Volume Status
+    assert 'Updating Volume "Menu-0001"' in said and "     4: Full\n" in said
+    said = await until_prompt(client, "4")
+    assert "New Volume status is: Full\n" in said
+    assert said.endswith("Select parameter to modify (1-19): ")    # the menu again
+    await until_prompt(client, "7")                             # Recycle Flag
+    assert "New Recycle flag is: no\n" in await until_prompt(client, "no")
+    assert await until_prompt(client, "19") == "Selection terminated.\n"
+    volume = await catalog.get_volume("Menu-0001")
+    assert (volume.vol_status, volume.recycle) == ("Full", 0)
+    client.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_update_pool_takes_the_resource_into_the_catalog(director):
     catalog = await director.catalog_ready()
     await catalog.ensure_pool("Full", max_volume_bytes=1, volume_retention=2)
