@@ -429,9 +429,9 @@ class ICatalog(Interface):
         """Delete a volume's Media row, and unless it is Purged the jobs on it (with their
         files, JobMedia and log); fires with (existed, [deleted JobIds])."""
 
-    def update_volumes_from_pool(pool):
-        """Copy the pool's volume defaults to all its volumes; fires with how many (None
-        when there is no such pool)."""
+    def update_volumes_from_pool(pool, media_id=None):
+        """Copy the pool's volume defaults to all its volumes (or only to ``media_id`` of
+        them); fires with how many (None when there is no such pool)."""
 
     def find_appendable_volume(pool, media_type, exclude=()):
         """An enabled volume of this pool and media type with VolStatus 'Append'

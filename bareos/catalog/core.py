@@ -615,17 +615,19 @@ def op_delete_volume(name):
     return True, job_ids
 
 
-def op_update_volumes_from_pool(pool):
+def op_update_volumes_from_pool(pool, media_id):
     """Copy the pool's volume defaults (retention, use duration, max jobs/files/bytes,
-    recycle) to every volume of the pool; returns the number of volumes, None if no pool."""
+    recycle) to every volume of the pool, or only to volume ``media_id`` of it; returns the
+    number of volumes updated, None if there is no such pool."""
     pool_id = yield from _pool_id(pool)
     if pool_id is None:
         return None
     copied = [k for k in _POOL_DEFAULTS_FOR_MEDIA if k != "label_type"]
     sets = ", ".join(f"{MEDIA_COLUMNS[k]} = (SELECT {POOL_COLUMNS[k]} FROM Pool WHERE PoolId = ?)"
                      for k in copied)
-    count = yield q_count(f"UPDATE Media SET {sets} WHERE PoolId = ?",
-                          *([pool_id] * len(copied)), pool_id)
+    which, params = ("", ()) if media_id is None else (" AND MediaId = ?", (media_id,))
+    count = yield q_count(f"UPDATE Media SET {sets} WHERE PoolId = ?{which}",
+                          *([pool_id] * len(copied)), pool_id, *params)
     return count
 
 
@@ -836,8 +838,8 @@ class SQLCatalog:
     def delete_volume(self, name):
         return self._call(op_delete_volume, name)
 
-    def update_volumes_from_pool(self, pool):
-        return self._call(op_update_volumes_from_pool, pool)
+    def update_volumes_from_pool(self, pool, media_id=None):
+        return self._call(op_update_volumes_from_pool, pool, media_id)
 
     def find_appendable_volume(self, pool, media_type, exclude=()):
         return self._call(op_find_appendable_volume, pool, media_type, exclude)

@@ -16,7 +16,7 @@ from bareos.config.schemas import DIRECTOR
 from bareos.config.types import BOOLEAN, DURATION, NAME, SIZE, BadValue
 from bareos.config.lexer import tokenize
 from bareos.director.console.arguments import BadArgument, parse_number
-from bareos.director.console.commands import command, format_table, refuse_unknown
+from bareos.director.console.commands import _keyword, command, format_table, refuse_unknown
 
 # -- asking -------------------------------------------------------------------------------
 
@@ -62,21 +62,9 @@ async def ask_value(session, reply, question, keyword):
 async def confirmed(session, reply, args, question):
     """Bareos' yes/no before something is destroyed: ``yes`` among the arguments or batch
     mode says yes, else the console is asked."""
-    if _has(args, "yes") or session.batch:
+    if _keyword(args, "yes") is not None or session.batch:
         return True
     return await session.confirm(question, reply)
-
-
-def _has(args, keyword):
-    return any(key.lower() == keyword for key, _ in args)
-
-
-def _value(args, keyword):
-    """The value of ``keyword=value`` (None when absent or given without a value)."""
-    for key, value in args:
-        if key.lower() == keyword:
-            return value
-    return None
 
 
 def _sorted_names(names):
@@ -96,10 +84,11 @@ async def _switch(session, reply, args, enable):
     action = "enable" if enable else "disable"
     if refuse_unknown(reply, action, args, {kind for kind, _ in _SWITCHABLE}):
         return False
-    kind, acl_name = next(((k, a) for k, a in _SWITCHABLE if _has(args, k)), _SWITCHABLE[-1])
+    kind, acl_name = next(((k, a) for k, a in _SWITCHABLE if _keyword(args, k) is not None),
+                          _SWITCHABLE[-1])
     label = kind.capitalize()
     config = session.director.config
-    name = _value(args, kind)
+    name = _keyword(args, kind)
     if not name:
         candidates = [r.name for r in config.resources(kind)
                       if session.acl_allows(acl_name, r.name) and (r.enabled is not False) != enable]
@@ -137,7 +126,7 @@ async def _catalog_pool(session, reply, args, keyword="pool"):
     """The PoolRecord named by ``keyword=`` (or chosen), allowed by the Pool ACL; else None."""
     catalog = await session.director.catalog_ready()
     pools = [p for p in await catalog.list_pools() if session.acl_allows("pool_acl", p.name)]
-    name = _value(args, keyword)
+    name = _keyword(args, keyword)
     if not name:
         name = await choose(session, reply, "Defined Pools:\n", [p.name for p in pools],
                             "Pool", "Select the Pool")
@@ -153,7 +142,7 @@ async def _catalog_pool(session, reply, args, keyword="pool"):
 async def _pool_resource(session, reply, args):
     """The Pool resource named by ``pool=`` (or chosen), allowed by the Pool ACL; else None."""
     config = session.director.config
-    name = _value(args, "pool")
+    name = _keyword(args, "pool")
     if not name:
         allowed = [p.name for p in config.resources("pool") if session.acl_allows("pool_acl", p.name)]
         name = await choose(session, reply, "The defined Pool resources are:\n",
@@ -170,7 +159,7 @@ async def _volume(session, reply, args):
     """The VolumeRecord named by ``volume=`` (or ``media=``, or typed: a name or *MediaId),
     whose pool the Pool ACL allows; else None."""
     catalog = await session.director.catalog_ready()
-    name = _value(args, "volume") or _value(args, "media")
+    name = _keyword(args, "volume") or _keyword(args, "media")
     if not name:
         name = await ask_value(session, reply, "Enter *MediaId or Volume name: ", "volume")
         if name is None:
@@ -261,7 +250,7 @@ async def _delete_volume(session, reply, args):
     volume = await _volume(session, reply, args)
     if volume is None:
         return False
-    pool = _value(args, "pool")
+    pool = _keyword(args, "pool")
     if pool and volume.pool != pool:
         reply.error(f'Volume "{volume.volume_name}" is not in pool "{pool}".')
         return False
@@ -414,10 +403,8 @@ async def _set_from_pool(session, reply, volume, text):
     if pool is None or not session.acl_allows("pool_acl", pool.name):
         reply.error(f'Pool of volume "{volume.volume_name}" not found.')
         return None
-    return ({"vol_retention": pool.vol_retention, "vol_use_duration": pool.vol_use_duration,
-             "max_vol_jobs": pool.max_vol_jobs, "max_vol_files": pool.max_vol_files,
-             "max_vol_bytes": pool.max_vol_bytes, "recycle": pool.recycle},
-            f'Volume defaults updated from "{pool.name}" Pool record.')
+    await catalog.update_volumes_from_pool(pool.pool_id, media_id=volume.media_id)
+    return {}, f'Volume defaults updated from "{pool.name}" Pool record.'
 
 
 #: ``update volume`` keywords that change one volume: keyword -> setter(session, reply,
@@ -506,8 +493,8 @@ async def _update_volume(session, reply, args):
             return False
     if refuse_unknown(reply, "update volume", args, known):
         return False
-    if _value(args, "allfrompool"):
-        return await _update_all_volumes(session, reply, [_value(args, "allfrompool")])
+    if _keyword(args, "allfrompool"):
+        return await _update_all_volumes(session, reply, [_keyword(args, "allfrompool")])
     # in Bareos' order, whatever the order on the command line
     given = {key.lower(): value for key, value in args}
     changes = [(keyword, given[keyword]) for keyword in VOLUME_SETTERS
@@ -519,7 +506,7 @@ async def _update_volume(session, reply, args):
         for keyword, value in changes:
             await _apply(session, reply, volume, keyword, value)
         return not reply.failed
-    if _has(args, "fromallpools"):
+    if _keyword(args, "fromallpools") is not None:
         return await _update_all_volumes(session, reply, None)
     return await _volume_menu(session, reply, args)
 
@@ -666,7 +653,7 @@ async def _configure_add(session, reply, type_argument, directive_arguments):
             return False
         if directive.name == "Name":
             name = value
-        directives.append((directive.name, _written_value(directive, value)))
+        directives.append((directive.name, _written_keyword(directive, value)))
     if not name:
         reply.error(f'Resource "{schema.name}": missing name parameter.')
         return False
@@ -702,7 +689,7 @@ async def _configure_add(session, reply, type_argument, directive_arguments):
     return True
 
 
-def _written_value(directive, value):
+def _written_keyword(directive, value):
     """A console value as the configuration file gets it: a comma-separated list for a
     directive that takes one stays a list; a password is always quoted."""
     if getattr(directive.type, "accumulates", False) and "," in value:

@@ -730,6 +730,10 @@ def test_update_volumes_from_pool_copies_the_pool_defaults(catalog):
                 volumes[name].recycle) == (2000, 86400, 3600, 4, 1)
     assert volumes["Other-0001"].max_vol_bytes == 9
     assert (yield catalog.update_volumes_from_pool("Empty")) is None
+    yield catalog.ensure_pool("Full", max_volume_bytes=3000)
+    first = volumes["Full-0001"].media_id
+    assert (yield catalog.update_volumes_from_pool(full, media_id=first)) == 1
+    assert [v.max_vol_bytes for v in (yield catalog.list_volumes("Full"))] == [3000, 2000]
 
 
 @pytest_twisted.inlineCallbacks
