@@ -349,6 +349,9 @@ async def test_update_pool_takes_the_resource_into_the_catalog(director):
     (row,) = answer["result"]["pools"]
     assert (row["name"], row["maxvolbytes"], row["volretention"]) == \
         ("Full", str(5 * 2**30), str(30 * 86400))
+    refused = await json_call(console, "update pool=Full maxvolbytes=1G")
+    assert refused["error"]["data"]["messages"]["error"] == [
+        "update pool: unknown keyword 'maxvolbytes'.\n"]
     refused = await json_call(console, "update stats")
     assert "update stats" in refused["error"]["data"]["messages"]["error"][0]
     console.close()

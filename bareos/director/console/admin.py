@@ -580,7 +580,10 @@ async def _update_all_volumes(session, reply, pool_names):
 
 
 async def _update_pool(session, reply, args):
-    """``update pool=X``: the catalog's Pool row takes the values of the Pool resource."""
+    """``update pool=X``: the catalog's Pool row takes the values of the Pool resource
+    (other values are not taken: they belong in the resource, then ``reload``)."""
+    if refuse_unknown(reply, "update pool", args, {"pool"}):
+        return False
     pool = await _pool_resource(session, reply, args)
     if pool is None:
         return False
