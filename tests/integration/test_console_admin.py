@@ -461,6 +461,7 @@ async def test_run_and_restore_check_the_client_and_where_acls(director):
     job_id = await backup_job(catalog, n=30)
     client = await login(director, "limited")
     assert 'No authorization. Client "fd-two".' in await text(client, "run job=backup-two")
+    assert 'No authorization. Client "fd-two".' in await text(client, "estimate job=backup-two")
     assert 'Client "fd-two" not found.' in \
         await text(client, "run job=backup-one client=fd-two")
     assert "OK to run?" in await text(client, "run job=backup-one", "no")

@@ -38,10 +38,10 @@ _JOB_RESOURCE_ACLS = (("client", "client_acl", "Client"), ("fileset", "fileset_a
                       ("pool", "pool_acl", "Pool"), ("storage", "storage_acl", "Storage"))
 
 
-def _authorized(session, reply, job):
-    """True when the console's ACLs allow every resource ``job`` would use."""
+def _authorized(session, reply, job, uses=("client", "fileset", "pool", "storage")):
+    """True when the console's ACLs allow every resource of ``job`` it ``uses``."""
     for attribute, acl, label in _JOB_RESOURCE_ACLS:
-        resource = getattr(job, attribute, None)
+        resource = getattr(job, attribute, None) if attribute in uses else None
         if resource is not None and not session.acl_allows(acl, resource.name):
             reply.error(f'No authorization. {label} "{resource.name}".')
             return False
@@ -81,7 +81,7 @@ async def estimate(session, reply, args):
         return False
     job = new_job(director, resource, level=_keyword(args, "level"),
                   client=_optional(session, args, "client"), fileset=_optional(session, args, "fileset"))
-    if not _authorized(session, reply, job):
+    if not _authorized(session, reply, job, uses=("client", "fileset")):   # no volumes read
         return False
     listing = _keyword(args, "listing") is not None
     if job.level != "F":
