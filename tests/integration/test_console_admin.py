@@ -211,7 +211,9 @@ async def test_delete_jobid_lists_and_ranges(director):
     assert [j.job_id for j in await catalog.list_jobs() if j.job_id in (kept, first, second)] \
         == [kept]
     refused = await json_call(console, "delete jobid=1000_INVALID")
-    assert refused["error"]["data"]["messages"]["error"] == ["Illegal JobId 1000_INVALID ignored\n"]
+    assert refused["error"]["data"]["messages"]["error"] == [
+        'jobid="1000_INVALID" is not valid: give a number from 1 to 2147483647. '
+        'JobId 1000_INVALID ignored.\n']
     refused = await json_call(console, "delete jobid=9-3")
     assert "Illegal JobId range 9-3" in refused["error"]["data"]["messages"]["error"][0]
     console.close()

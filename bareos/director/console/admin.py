@@ -234,8 +234,8 @@ async def _jobid_part(session, reply, part):
         if not dash:
             return [parse_number(part, "jobid")]
         low, high = parse_number(first, "jobid"), parse_number(last, "jobid")
-    except BadArgument:
-        reply.error(f"Illegal JobId {part} ignored")
+    except BadArgument as exc:
+        reply.error(f"{exc} JobId {part} ignored.")
         return []
     if high <= low:
         reply.error(f"Illegal JobId range {part}: the second JobId must be the larger; ignored")
