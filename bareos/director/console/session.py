@@ -35,6 +35,11 @@ class ConsoleSession:
         self.conn = conn
         self.name = name
         self.resource = resource              # the Console resource, None for the default console
+        # The ACLs are those of the login, as in Bareos: a reload changes them for the
+        # consoles that log in after it.
+        self.profiles = [p for p in (director.config.get("profile", profile_name)
+                                     for profile_name in getattr(resource, "profile", None) or [])
+                         if p is not None]
         self.api = API_TEXT
         self.compact = False
         self.autodisplay = True
@@ -61,9 +66,7 @@ class ConsoleSession:
         return acl.acl_decision(self._acl_entries(acl_name), acl_name, value)
 
     def _acl_entries(self, acl_name):
-        profiles = [self.director.config.get("profile", name)
-                    for name in getattr(self.resource, "profile", None) or []]
-        return acl.acl_entries(self.resource, [p for p in profiles if p is not None], acl_name)
+        return acl.acl_entries(self.resource, self.profiles, acl_name)
 
     @property
     def batch(self):
