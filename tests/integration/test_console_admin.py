@@ -512,3 +512,25 @@ async def test_status_and_help_show_only_what_the_acls_allow(director):
     refused = await json_call(console, "help delete")
     assert refused["error"]["data"]["messages"]["error"] == ["delete: no such command.\n"]
     console.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_session_keeps_the_acls_of_its_login_over_a_reload(director):
+    before = await json_console(director, "limited")
+    profiles = director.tree / "profile" / "profiles.conf"
+    original = profiles.read_text()
+    profiles.write_text(original.replace("Command ACL = !delete, !configure;",
+                                         "Command ACL = !delete, !configure, !update;"))
+    try:
+        client = await login(director)
+        assert await text(client, "reload") == "reloaded\n"
+        after = await json_console(director, "limited")
+        refused = await json_call(after, "update pool=Incremental")
+        assert refused["error"]["data"]["messages"]["error"] == ["update: is an invalid command.\n"]
+        assert "result" in await json_call(before, "update pool=Incremental")
+        after.close()
+    finally:
+        profiles.write_text(original)
+        assert await text(client, "reload") == "reloaded\n"
+        client.close()
+        before.close()
