@@ -310,6 +310,20 @@ class JobMediaEntry(NamedTuple):
     job_media_id: int
 
 
+class CopyCandidate(NamedTuple):
+    """A successful backup or copy a Copy/Migrate job may select, with one volume it is on."""
+    job_id: int
+    name: str                      # the Job resource name
+    type: str                      # B or C
+    client: Optional[str]
+    job_bytes: int
+    pool: Optional[str]            # the job's pool
+    volume_name: Optional[str]     # None: no JobMedia
+    vol_status: Optional[str]
+    volume_pool: Optional[str]
+    last_written: Optional[datetime]
+
+
 class LogEntry(NamedTuple):
     job_id: int
     time: datetime
@@ -452,6 +466,20 @@ class ICatalog(Interface):
 
     def jobmedia_for_jobs(job_ids):
         """[JobMediaEntry] ordered by JobId then JobMediaId."""
+
+    # copy and migrate
+    def copy_candidates(pool):
+        """[CopyCandidate] of ``pool``, oldest job first: what Selection Types choose from."""
+
+    def job_ids_from_query(sql):
+        """The JobIds in the first column of the rows ``sql`` (a Selection Pattern) returns."""
+
+    def copied_to_pool(job_ids, pool):
+        """The set of ``job_ids`` of which a successful copy or migration is in ``pool``."""
+
+    def finish_copy(prior_job_id, new_job_id, migrated=False):
+        """The new job takes the original's times; ``migrated``: the original becomes Type M
+        and its File records are purged."""
 
     # job log
     def add_log(job_id, time, text):

@@ -415,6 +415,10 @@ def op_last_successful_job(job_name, client, fileset, levels, type_, before):
 
 
 def op_delete_job(job_id):
+    # Bareos' rule: once the original is gone, its oldest successful copy becomes the backup.
+    yield q_count(
+        "UPDATE Job SET Type = 'B' WHERE JobId = (SELECT MIN(JobId) FROM Job WHERE "
+        "PriorJobId = ? AND Type = 'C' AND JobStatus IN ('T', 'W'))", job_id)
     yield q_count("DELETE FROM File WHERE JobId = ?", job_id)
     yield q_count("DELETE FROM JobMedia WHERE JobId = ?", job_id)
     yield q_count("DELETE FROM Log WHERE JobId = ?", job_id)
@@ -426,6 +430,58 @@ def op_require_job(job_id):
     row = yield q_one("SELECT JobId FROM Job WHERE JobId = ?", job_id)
     if row is None:
         raise CatalogIntegrityError(f"no job with JobId {job_id} in the catalog")
+
+
+# --- copy and migrate ---------------------------------------------------------
+
+def op_copy_candidates(pool):
+    """Successful backups and copies (Type B or C) in ``pool`` (the Job's pool or one of its
+    volumes' pool), one row per volume part: see ``api.CopyCandidate``."""
+    rows = yield q_all(
+        "SELECT j.JobId, j.Name, j.Type, c.Name, j.JobBytes, jp.Name, m.VolumeName, "
+        "m.VolStatus, mp.Name, m.LastWritten FROM Job j "
+        "LEFT JOIN Client c ON c.ClientId = j.ClientId "
+        "LEFT JOIN Pool jp ON jp.PoolId = j.PoolId "
+        "LEFT JOIN JobMedia jm ON jm.JobId = j.JobId "
+        "LEFT JOIN Media m ON m.MediaId = jm.MediaId "
+        "LEFT JOIN Pool mp ON mp.PoolId = m.PoolId "
+        "WHERE j.Type IN ('B', 'C') AND j.JobStatus IN ('T', 'W') AND (jp.Name = ? OR mp.Name = ?) "
+        "ORDER BY j.StartTime, j.JobId, jm.JobMediaId", pool, pool)
+    return [api.CopyCandidate(*row[:9], py_time(row[9])) for row in rows]
+
+
+def op_job_ids_from_query(sql):
+    """The JobIds in the first column of an administrator's ``Selection Pattern`` query."""
+    rows = yield q_all(sql)
+    return [int(row[0]) for row in rows if row and row[0] is not None]
+
+
+def op_copied_to_pool(job_ids, pool):
+    """Of ``job_ids``, those a successful copy or migration already wrote into ``pool``."""
+    job_ids = [int(j) for j in job_ids]
+    if not job_ids:
+        return set()
+    rows = yield q_all(
+        "SELECT DISTINCT j.PriorJobId FROM Job j JOIN Pool p ON p.PoolId = j.PoolId "
+        "WHERE p.Name = ? AND j.Type IN ('B', 'C') AND j.JobStatus IN ('T', 'W') "
+        f"AND j.PriorJobId IN ({_placeholders(len(job_ids))})", pool, *job_ids)
+    return {row[0] for row in rows}
+
+
+def op_finish_copy(prior_job_id, new_job_id, migrated):
+    """The new job of a copy or migration takes the original's place in time (schedule,
+    start and end times), as Bareos does, so a restore of a point in time finds it; a
+    migrated original becomes Type M, which restores never pick, and its File records are
+    purged (they are the new job's now)."""
+    row = yield q_one("SELECT SchedTime, StartTime, EndTime, RealEndTime, JobTDate FROM Job "
+                      "WHERE JobId = ?", prior_job_id)
+    if row is None:
+        raise CatalogIntegrityError(f"no job with JobId {prior_job_id} in the catalog")
+    yield q_count("UPDATE Job SET SchedTime = ?, StartTime = ?, EndTime = ?, RealEndTime = ?, "
+                  "JobTDate = ? WHERE JobId = ?", *row, new_job_id)
+    if migrated:
+        yield q_count("DELETE FROM File WHERE JobId = ?", prior_job_id)
+        yield q_count("UPDATE Job SET Type = 'M', PurgedFiles = 1 WHERE JobId = ?", prior_job_id)
 
 
 # --- files -------------------------------------------------------------------
@@ -806,6 +862,18 @@ class SQLCatalog:
 
     def delete_job(self, job_id):
         return self._call(op_delete_job, job_id)
+
+    def copy_candidates(self, pool):
+        return self._call(op_copy_candidates, pool)
+
+    def job_ids_from_query(self, sql):
+        return self._call(op_job_ids_from_query, sql)
+
+    def copied_to_pool(self, job_ids, pool):
+        return self._call(op_copied_to_pool, job_ids, pool)
+
+    def finish_copy(self, prior_job_id, new_job_id, migrated=False):
+        return self._call(op_finish_copy, prior_job_id, new_job_id, migrated)
 
     def add_file_records(self, job_id, records):
         from twisted.internet import defer

@@ -17,7 +17,7 @@ from .schema import AT_LEAST_ONE, EXACTLY_ONE, DaemonSchema, Directive, Resource
 from .types import (
     ACL_LIST, ADDRESS, ADDRESSES, BOOLEAN, DURATION, INTEGER, NAME, PASSWORD, PORT, POSITIVE,
     RAW_LIST, SIZE, STRING_LIST, STRING_VALUE, Block, DestinationType, DirectiveType, Enum,
-    Integer, Ref, RefList,
+    Integer, PartialEnum, Ref, RefList,
 )
 
 DIR_PORT, FD_PORT, SD_PORT = 9101, 9102, 9103
@@ -240,6 +240,11 @@ RUN_SCRIPT = SectionSchema("Run Script", (
     _("Fail Job On Error", BOOLEAN, True),
 ))
 
+#: Bareos' Selection Types of Copy and Migrate jobs, and those acted on so far.
+SELECTION_TYPES = ("SmallestVolume", "OldestVolume", "PoolOccupancy", "PoolTime",
+                   "PoolUncopiedJobs", "Client", "Volume", "Job", "SQLQuery")
+SELECTION_TYPES_DONE = ("Job", "Client", "Volume", "OldestVolume", "PoolUncopiedJobs", "SQLQuery")
+
 _JOB_DIRECTIVES = IDENTITY + (
     _required("Type", Enum("Backup", "Restore", "Verify", "Admin", "Migrate", "Copy", "Consolidate"),
               attribute="job_type"),  # "type" is the resource type of every resource
@@ -264,7 +269,10 @@ _JOB_DIRECTIVES = IDENTITY + (
     _("Accurate", BOOLEAN, False),
     _("Enabled", BOOLEAN, True),
     _later("Run Script", Block(RUN_SCRIPT)),
-    _later("Next Pool", Ref("Pool")),
+    _("Next Pool", Ref("Pool")),
+    _("Selection Type", PartialEnum(SELECTION_TYPES, SELECTION_TYPES_DONE)),
+    _("Selection Pattern", STRING_VALUE),
+    _("Purge Migration Job", BOOLEAN, False),
     _later("Virtual Full Backup Pool", Ref("Pool")),
     _later("Catalog", Ref("Catalog")),
     _later("Bootstrap", STRING_VALUE),
@@ -276,8 +284,6 @@ _JOB_DIRECTIVES = IDENTITY + (
     _later("Spool Size", SIZE),
     _later("Reschedule Interval", DURATION),
     _later("Reschedule Times", INTEGER),
-    _later("Selection Type", STRING_VALUE),
-    _later("Selection Pattern", STRING_VALUE),
     _later("Protocol", STRING_VALUE),
     _later("Backup Format", STRING_VALUE),
 ) + _later_all(STRING_LIST, "Run Before Job", "Run After Job", "Run After Failed Job",
@@ -348,7 +354,7 @@ POOL = ResourceSchema("Pool", IDENTITY + (
     _later("Catalog", Ref("Catalog")),
     _later("Recycle Pool", Ref("Pool")),
     _later("Scratch Pool", Ref("Pool")),
-    _later("Next Pool", Ref("Pool")),
+    _("Next Pool", Ref("Pool")),
     _later("Maximum Volume Files", INTEGER),
     _later("File Retention", DURATION),
     _later("Job Retention", DURATION),

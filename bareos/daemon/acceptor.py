@@ -3,7 +3,7 @@
 import secrets
 
 from bareos.protocol import handshake
-from bareos.protocol.handshake import AuthenticationFailed
+from bareos.protocol.handshake import AuthenticationFailed, RefusedBeforeChallenge
 from bareos.protocol.tls import TlsPolicy, negotiated_psk_identity, tls_policy
 
 
@@ -17,7 +17,8 @@ async def authenticate_peer(conn, hello, key, policy, own_name, clock):
     ``key`` is None for an unknown peer: it is challenged with a random key, so
     it is refused exactly like a wrong password (same reply, same delay) and
     nothing tells which part was wrong.  Raises AuthenticationFailed with the
-    reason for our log.  The outcome counts for the connection's admission (a
+    reason for our log (RefusedBeforeChallenge when no CRAM-MD5 took place: the
+    caller then closes with TERMINATE alone, as Bareos does).  The outcome counts for the connection's admission (a
     failure against the peer's address, see ``bareos.protocol.admission``).
     """
     admission = conn.admission
@@ -39,10 +40,10 @@ async def _authenticate(conn, hello, key, policy, own_name, clock):
     elif conn.is_tls:
         identity = negotiated_psk_identity(conn.transport)
         if identity != (hello.kind.psk_type, hello.name):
-            raise AuthenticationFailed(
+            raise RefusedBeforeChallenge(
                 f"hello names {hello.kind.psk_type} {hello.name!r} but TLS-PSK identity was {identity!r}")
     elif not handshake.cleartext_hello_allowed(hello, policy):
-        raise AuthenticationFailed(
+        raise RefusedBeforeChallenge(
             f"cleartext connection refused for {hello.name!r}: TLS is enabled for it")
     try:
         # a wrong answer counts against the peer's address at once, not after the delay

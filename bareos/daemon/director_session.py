@@ -15,7 +15,7 @@ from bareos.daemon.acceptor import authenticate_peer, resource_policy
 from bareos.daemon.service import Daemon, format_datetime, os_info
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
-from bareos.protocol.handshake import AuthenticationFailed
+from bareos.protocol.handshake import AuthenticationFailed, RefusedBeforeChallenge
 from bareos.protocol.hello import HelloKind
 
 log = Logger(namespace="bareos.daemon")
@@ -28,6 +28,7 @@ class Dialect:
     """Reply codes of one daemon kind."""
     greeting: bytes
     auth_failed: bytes
+    terminate_after_auth_failed: bool   # Bareos' SD signals TERMINATE after it, the FD does not
     invalid_command: str          # format with {command}
     monitor_refused: bytes
 
@@ -35,12 +36,14 @@ class Dialect:
 FILE_DAEMON = Dialect(
     greeting=b"2000 OK Hello 54\n",
     auth_failed=b"2999 Authentication failed.\n",
+    terminate_after_auth_failed=False,
     invalid_command="2999 Invalid command\n",
     monitor_refused=b"2997 Invalid command for a Director with Monitor directive enabled.\n")
 
 STORAGE_DAEMON = Dialect(
     greeting=b"3000 OK Hello\n",
     auth_failed=b"3999 No go\n",
+    terminate_after_auth_failed=True,
     invalid_command="3900 Invalid command: {command}\n",
     monitor_refused=b"3997 Invalid command for a Director with Monitor directive enabled.\n")
 
@@ -112,8 +115,11 @@ async def accept_director(daemon, conn, hello, dialect, commands):
     except (AuthenticationFailed, ReceiveTimeout) as exc:
         log.warn("{daemon}: director login from {peer} refused: {reason}",
                  daemon=daemon.name, peer=conn.peer_text(), reason=exc)
-        conn.send(dialect.auth_failed)
-        conn.close()
+        if isinstance(exc, RefusedBeforeChallenge):
+            conn.close()                        # TERMINATE alone
+        else:
+            conn.send(dialect.auth_failed)
+            conn.close(terminate=dialect.terminate_after_auth_failed)
         return
     conn.send(dialect.greeting)
     log.info("{daemon}: director {name} connected from {peer}{tls}", daemon=daemon.name,

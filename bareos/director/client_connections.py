@@ -23,7 +23,7 @@ import bareos
 from bareos.daemon.acceptor import authenticate_peer, resource_policy
 from bareos.protocol.connection import ConnectionClosed, InvalidPacketStream, ReceiveTimeout
 from bareos.protocol.framing import Signal
-from bareos.protocol.handshake import AuthenticationFailed
+from bareos.protocol.handshake import AuthenticationFailed, RefusedBeforeChallenge
 from bareos.protocol.keepalive import enable_keepalive
 
 log = Logger(namespace="bareos.director.clients")
@@ -184,7 +184,8 @@ async def accept_client_connection(director, conn, hello):
             "its Client resource does not allow Connection From Client To Director"
         log.warn("Client-initiated connection from {peer} refused: {reason}",
                  peer=conn.peer_text(), reason=reason)
-        conn.send(NOT_AUTHORIZED)
+        if not isinstance(exc, RefusedBeforeChallenge):
+            conn.send(NOT_AUTHORIZED)
         conn.close()
         return
     conn.send(f"1000 OK: {director.name} Version: {bareos.VERSION} ({bareos.VERSION_DATE})\n")

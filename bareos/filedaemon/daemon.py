@@ -74,6 +74,13 @@ class FileDaemon(DirectorServedDaemon):
         return super().psk_key(resource_type, name)
 
     async def serve_director(self, conn, hello):
+        director = self.config.get("director", hello.name)
+        if director is not None and not director.connection_from_director_to_client:
+            # Bareos refuses it before any CRAM-MD5 and closes without a word or a signal
+            self.log.warn("Connection from Director {name} at {peer} rejected: Connection From "
+                          "Director To Client = no", name=hello.name, peer=conn.peer_text())
+            conn.close(terminate=False)
+            return
         try:
             await accept_director(self, conn, hello, self.dialect, self.commands())
         finally:

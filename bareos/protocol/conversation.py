@@ -48,6 +48,12 @@ class AuthenticationFailed(Exception):
     """The peer could not prove the shared key, or refused ours."""
 
 
+class RefusedBeforeChallenge(AuthenticationFailed):
+    """Refused before any CRAM-MD5 (cleartext where TLS is due, a TLS-PSK identity that does not
+    match the hello): Bareos answers these with a bare TERMINATE signal, no reply text, and
+    clients (python-bareos) read a text there as a CRAM challenge."""
+
+
 _Result = TypeVar("_Result")
 # A conversation yields bytes to send, RECEIVE, a Sleep or an Ask, and gets back the packet
 # received, the user's answer or None; it returns a _Result.

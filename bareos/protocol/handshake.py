@@ -24,7 +24,7 @@ from bareos.protocol.connection import (
 from bareos.protocol.framing import Packet
 from bareos.protocol.conversation import (  # noqa: F401 (AuthenticationFailed is part of this API)
     RECEIVE, Ask, AuthenticationFailed, Sleep, Steps, acceptor_steps, challenge_steps,
-    RefusalDelay, initiator_steps)
+    RefusalDelay, RefusedBeforeChallenge, initiator_steps)
 from bareos.protocol.hello import Hello, HelloKind, format_hello
 from bareos.protocol.tls import PskClientContextFactory, TlsPolicy, psk_identity
 

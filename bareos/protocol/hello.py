@@ -78,11 +78,16 @@ _PATTERNS = [
     (HelloKind.DIRECTOR, rf"Hello Director (?P<name>\S+) calling{_VERSION}"),
     (HelloKind.CLIENT,
      rf"Hello Client (?P<name>\S+)(?: FdProtocolVersion=(?P<fdproto>\d+))? calling{_VERSION}"),
-    # Console names may arrive unbashed (python-bareos 25.1.1): take all up to " calling".
+    # Any "Hello <name> calling ..." is a console, whatever follows (Bareos' consoles add
+    # "version M.m.p", Bacula 9.x's bconsole "100"); console names may arrive unbashed
+    # (python-bareos 25.1.1): take all up to " calling".
     (HelloKind.CONSOLE,
-     rf"Hello (?P<name>.+?) calling(?: version (?P<cversion>\S+))?{_VERSION}"),
+     r"Hello (?P<name>.+?) calling(?P<console_tail>(?: [^\n\x00]*)?)"),
 ]
 _COMPILED = [(kind, re.compile(pattern + r"\n?\x00?$", re.DOTALL)) for kind, pattern in _PATTERNS]
+_DIRECTOR_VERSION = re.compile(r'Version="(?P<version>\d+\.\d+\.\d+)"')
+# "Hello Director x ..." in a form the daemon patterns do not match is not a console "Director x"
+_DAEMON_HELLO_WORDS = {"Director", "Client", "Storage", "Start"}
 
 
 def parse_hello(message: object) -> Hello:
@@ -107,6 +112,10 @@ def _build(kind: HelloKind, match: re.Match[str]) -> Hello:
             or "\x00" in name or "\n" in name):
         raise HelloError(f"invalid name in hello ({len(name)} characters)")
     groups = match.groupdict()
+    if kind is HelloKind.CONSOLE:
+        if match["name"].split(" ", 1)[0] in _DAEMON_HELLO_WORDS and " " in match["name"]:
+            raise HelloError("a daemon's hello in a form we do not know")
+        groups = _console_versions(groups["console_tail"])
     return Hello(
         kind=kind,
         name=name,
@@ -115,6 +124,19 @@ def _build(kind: HelloKind, match: re.Match[str]) -> Hello:
         fd_protocol_version=int(groups["fdproto"]) if groups.get("fdproto") else None,
     )
 
+
+def _console_versions(tail: str) -> dict[str, str]:
+    """What a console says after "calling": like Bareos, the second word is its version
+    ("calling version 25.1.1"); a Version="M.m.p" anywhere is the director-style one.  Other
+    words (Bacula 9.x's "calling 100") leave the version unknown: a pre-18.2 console."""
+    found = {}
+    words = tail.split(" ")             # tail is "" or starts with a blank: words[0] == ""
+    if len(words) > 2 and words[2]:
+        found["cversion"] = words[2]
+    version = _DIRECTOR_VERSION.search(tail)
+    if version:
+        found["version"] = version["version"]
+    return found
 
 
 def format_hello(hello: Hello) -> bytes:

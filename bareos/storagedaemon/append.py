@@ -120,10 +120,23 @@ def open_or_label(device, info, pool_name, pool_type, sd_name):
                              max_volume_bytes=max_bytes), "labeled"
 
 
-class AppendSession:
-    """One ``append data`` of a job: from FindMedia to the last JobMedia."""
+#: The answers at the end of the data, by who sends it: a file daemon's ``append data`` or
+#: the reading storage daemon's ``replicate data`` of a copy (stored/append.cc).
+_ENDINGS = {
+    "FD": (P.OK_APPEND, P.FAILED_APPEND, b"3903 Error append data\n"),
+    "SD": (b"3000 OK replicate data\n", b"3903 Error replicate data\n",
+           b"3903 Error replicate data\n"),
+}
 
-    def __init__(self, job, conn, worker):
+
+class AppendSession:
+    """One ``append data`` (``replicate data``) of a job: from FindMedia to the last JobMedia.
+
+    ``peer``: who sends the records, "FD" or "SD" (the reading storage daemon of a copy)."""
+
+    def __init__(self, job, conn, worker, peer="FD"):
+        self.peer = peer
+        self.ok_reply, self.failed_reply, self.error_reply = _ENDINGS[peer]
         self.job = job
         self.daemon = job.daemon
         self.conn = conn
@@ -151,7 +164,7 @@ class AppendSession:
             except JobFailed:
                 pass
             if not job.canceled:
-                self.conn.send(b"3903 Error append data\n")
+                self.conn.send(self.error_reply)
             return False
         self.conn.send(P.OK_DATA)
         ok = True
@@ -168,9 +181,9 @@ class AppendSession:
         if job.canceled:
             return False
         if ok and not job.failed:
-            self.conn.send(P.OK_APPEND)
+            self.conn.send(self.ok_reply)
             return True
-        self.conn.send(P.FAILED_APPEND)
+        self.conn.send(self.failed_reply)
         return False
 
     def _fail(self, text, status=JobStatus.FATAL):
@@ -445,7 +458,7 @@ class AppendSession:
                 except ConnectionClosed as exc:
                     if job.canceled:
                         break
-                    raise self._fail(f"Network error reading from FD: {exc}") from None
+                    raise self._fail(f"Network error reading from {self.peer}: {exc}") from None
                 for position, packet in enumerate(packets):
                     if expect_header:
                         if not isinstance(packet, bytes):
@@ -453,14 +466,14 @@ class AppendSession:
                                 ended = True
                                 conn.unreceive(packets[position + 1:])
                                 break
-                            raise self._fail(f"Unexpected signal from FD: {signal_name(packet)}")
+                            raise self._fail(f"Unexpected signal from {self.peer}: {signal_name(packet)}")
                         try:
                             file_index, stream = P.parse_data_header(packet)
                         except P.CommandError:
-                            raise self._fail(f"Malformed data header from FD: {packet[:60]!r}") from None
+                            raise self._fail(f"Malformed data header from {self.peer}: {packet[:60]!r}") from None
                         if file_index != last:
                             if file_index <= 0 or not (file_index == last + 1 or (rerun and last == 0)):
-                                raise self._fail(f"FileIndex={file_index} from FD not positive or "
+                                raise self._fail(f"FileIndex={file_index} from {self.peer} not positive or "
                                                  f"sequential={last}")
                             last = file_index
                             job.files += 1
@@ -471,7 +484,7 @@ class AppendSession:
                         if packet == Signal.EOD:
                             expect_header = True
                             continue
-                        raise self._fail(f"Unexpected signal from FD: {signal_name(packet)}")
+                        raise self._fail(f"Unexpected signal from {self.peer}: {signal_name(packet)}")
                     batch.append(Record(file_index, stream, packet))
                     length = len(packet)
                     size += length + 12

@@ -18,6 +18,7 @@ from bareos.storagedaemon.devices import DeviceManager, VolumeRegistry
 from bareos.storagedaemon.fd_session import accept_file_daemon, serve_file_daemon
 from bareos.storagedaemon.job import StorageJob
 from bareos.storagedaemon.passive import FD_RETRY_INTERVAL, passive_command
+from bareos.storagedaemon.sd_replicate import listen_command, replicate_command
 
 TerminatedJob = collections.namedtuple(
     "TerminatedJob", "job_id job level job_type files bytes status ended")
@@ -46,9 +47,11 @@ class StorageDaemon(DirectorServedDaemon):
             ("cancel", C.cancel_command),
             ("JobId=", C.job_command),
             ("label", C.label_command),
+            ("listen", listen_command),
             ("mount", C.mount_command),
             ("passive", passive_command),
             ("release", C.release_command),
+            ("replicate", replicate_command),
             ("run", C.run_command),
             ("getSecureEraseCmd", C.secure_erase_command),
             ("status", status_command),
@@ -60,6 +63,7 @@ class StorageDaemon(DirectorServedDaemon):
     def hello_handlers(self):
         handlers = super().hello_handlers()
         handlers[HelloKind.START_JOB] = self.serve_file_daemon
+        handlers[HelloKind.START_STORAGE_JOB] = self.serve_file_daemon     # the copy's reading SD
         return handlers
 
     def psk_key(self, resource_type, name):
@@ -106,8 +110,10 @@ class StorageDaemon(DirectorServedDaemon):
         if job.fd_conn is not None and job.fd_conn.is_open:
             job.fd_conn.close()
 
-    async def run_job(self, job):
-        """``run``: wait for the FD, serve its session, end with ``3099 Job ... end``."""
+    async def run_job(self, job, serve=None, peer="File daemon"):
+        """``run`` (``listen``): wait for the FD (the reading SD of a copy), ``serve`` its
+        session, end with ``3099 Job ... end``.  A peer we dialled (a passive FD, the
+        writing SD of a copy) is there already."""
         job.running = True
         job.started_at = time.time()
         job.link.activate()
@@ -115,15 +121,16 @@ class StorageDaemon(DirectorServedDaemon):
         worker = SerialWorker(self.reactor, f"sd-job-{job.job_id}")   # the job's disk work, in order
         try:
             if not job.canceled:
-                job.set_status(JobStatus.WAIT_FD, announce=True)
+                job.set_status(JobStatus.WAIT_FD if peer == "File daemon" else JobStatus.WAIT_SD,
+                               announce=True)
                 wait = self.resource.client_connect_wait or 1800
                 conn = await job.wait_for_fd(wait, self.reactor)
                 if conn is not None and not job.canceled:
                     job.link.send(P.format_job_start(job.job))
                     job.set_status(JobStatus.RUNNING, announce=True)
-                    await serve_file_daemon(job, conn, worker)
+                    await (serve or serve_file_daemon)(job, conn, worker)
                 elif not job.canceled and not job.failed:
-                    job.fatal(f"No connection from the File daemon within {int(wait)} seconds "
+                    job.fatal(f"No connection from the {peer} within {int(wait)} seconds "
                               f'(Client Connect Wait of Storage "{self.name}").',
                               JobStatus.ERROR_TERMINATED)
             if job.status in (JobStatus.CREATED, JobStatus.WAIT_FD, JobStatus.RUNNING):
@@ -207,7 +214,8 @@ def _describe_job(job):
         job.job_type, job.job_type)
     level = {"F": "Full", "I": "Incremental", "D": "Differential"}.get(job.level, job.level.strip())
     if not job.fd_authenticated:
-        return [f"{level} {kind} job {job.job} JobId={job.job_id} is waiting for the Client "
+        peer = "Storage daemon" if job.peer_hello is HelloKind.START_STORAGE_JOB else "Client"
+        return [f"{level} {kind} job {job.job} JobId={job.job_id} is waiting for the {peer} "
                 f"connection."]
     doing = "Writing" if job.append else "Reading"
     elapsed = max(time.time() - (job.started_at or time.time()), 1)

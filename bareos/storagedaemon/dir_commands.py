@@ -144,7 +144,10 @@ async def run_command(session, text):
         session.conn.close()
         return False
     session.sd_job = None
-    await session.daemon.run_job(job)
+    if job.serve_peer is not None:          # a copy's reading side: we dialled the writing SD
+        await session.daemon.run_job(job, serve=job.serve_peer, peer="Storage daemon")
+    else:
+        await session.daemon.run_job(job)
     session.conn.close()
     return False
 

@@ -6,6 +6,7 @@ from bareos.daemon.acceptor import authenticate_peer
 from bareos.protocol.connection import ConnectionClosed, InvalidPacketStream, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
+from bareos.protocol.hello import HelloKind
 from bareos.protocol.tls import TlsPolicy
 from bareos.storagedaemon import protocol as P
 from bareos.storagedaemon.append import AppendSession
@@ -23,9 +24,10 @@ FD_CLOSE_GRACE = 10
 
 
 async def accept_file_daemon(daemon, conn, hello):
-    """``Hello Start Job <Job>``: CRAM-MD5 with the job's session key, then hand over to the job."""
+    """``Hello Start Job <Job>`` (or ``Hello Start Storage Job <Job>`` for a job that ``listen``s):
+    CRAM-MD5 with the job's session key, then hand over to the job."""
     job = daemon.jobs.get(hello.name)
-    if job is not None and not job.waiting_for_fd:
+    if job is not None and (not job.waiting_for_fd or job.peer_hello is not hello.kind):
         job = None
     key = job.session_key.encode() if job is not None and job.session_key else None
     try:
@@ -47,29 +49,34 @@ async def accept_file_daemon(daemon, conn, hello):
         # Bulk data: read (and pace writes) in 1 MiB steps instead of Twisted's 64 KiB.
         conn.transport.bufferSize = FD_TRANSPORT_BUFFER
     local = conn.transport.getHost()
-    log.info("{daemon}: file daemon for job {job} connected from {peer} to {local}{tls}",
-             daemon=daemon.name, job=job.job, peer=conn.peer_text(),
+    log.info("{daemon}: {kind} for job {job} connected from {peer} to {local}{tls}",
+             daemon=daemon.name, job=job.job,
+             kind="storage daemon" if hello.kind is HelloKind.START_STORAGE_JOB else "file daemon", peer=conn.peer_text(),
              local=f"{getattr(local, 'host', local)}:{getattr(local, 'port', '')}",
              tls=" (TLS-PSK)" if conn.is_tls else "")
     job.fd_connected(conn)
+
+
+async def next_command(job, conn):
+    """The data channel peer's next command, or None once it terminated or closed the
+    connection (it does at the end of its job), or a cancel aborted it (StorageJob.cancel)."""
+    while not job.canceled:
+        try:
+            packet = await conn.receive()
+        except ConnectionClosed:
+            return None
+        if packet == Signal.TERMINATE:
+            return None
+        if isinstance(packet, bytes) and packet:
+            return packet.decode("utf-8", "replace").rstrip("\x00")
+    return None
 
 
 async def serve_file_daemon(job, conn, worker):
     """The FD's commands until it terminates (stored/fd_cmds.cc ``DoFdCommands``)."""
     opened = None
     try:
-        while not job.canceled:
-            try:
-                # the FD's next command: ends when the FD closes the connection (it does at
-                # the end of its job) or when a cancel aborts it (StorageJob.cancel)
-                packet = await conn.receive()
-            except ConnectionClosed:
-                break
-            if packet == Signal.TERMINATE:
-                break
-            if not isinstance(packet, bytes) or not packet:
-                continue
-            text = packet.decode("utf-8", "replace").rstrip("\x00")
+        while (text := await next_command(job, conn)) is not None:
             if text.startswith("append open"):
                 if opened:
                     conn.send(P.NO_OPEN)

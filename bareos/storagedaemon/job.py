@@ -14,6 +14,7 @@ from twisted.logger import Logger
 
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
+from bareos.protocol.hello import HelloKind
 from bareos.protocol.jobstatus import STOPPING, JobStatus, prevailing
 from bareos.storagedaemon import protocol as P
 
@@ -104,6 +105,10 @@ class StorageJob:
         self.errors = 0
         self.volume_name = None                # the volume being written/read (status)
         self.append = None                     # True: backup, False: restore, None: unknown
+        # The data channel's peer: a file daemon (``Hello Start Job``), or after ``listen`` the
+        # storage daemon that reads the records of a copy (``Hello Start Storage Job``).
+        self.peer_hello = HelloKind.START_JOB
+        self.serve_peer = None                 # after ``replicate``: what ``run`` does instead
         self.fd_conn = None
         self.fd_authenticated = False
         self._fd_event = defer.Deferred()

@@ -38,10 +38,6 @@ class PassiveConnectFailed(Exception):
     """The file daemon could not be reached or refused us (the text says why)."""
 
 
-def bad_passive(text):
-    return f"3991 Bad passive client command: {text}\n"
-
-
 def parse_passive(text):
     """``(address, port, ssl)`` of a ``passive client`` command, or None."""
     match = _PASSIVE.match(text.rstrip("\x00\n"))
@@ -67,30 +63,45 @@ async def passive_command(session, text):
         if not job.canceled:
             job.fatal(f"Failed to connect to File daemon: {address}:{port} ({exc})")
         return _refuse(conn, job, line)
-    if job.canceled or job.finished or not conn.is_open:
-        fd.close()
+    local = adopt_dialled_peer(daemon, job, conn, fd)
+    if local is None:
         return _refuse(conn, job, line)
-    daemon.connections.add(fd)
-    fd.closed.addBoth(lambda reason: (daemon.connections.discard(fd), reason)[1])
-    if hasattr(fd.transport, "bufferSize"):
-        fd.transport.bufferSize = _BUFFER
-    local = fd.transport.getHost()
     encryption = "TLS-PSK" if fd.is_tls else "Cleartext"
     job.info(f"Storage daemon connected to File daemon at {address}:{port} (passive client, "
-             f"from {getattr(local, 'host', local)}), encryption: {encryption}\n")
+             f"from {local}), encryption: {encryption}\n")
     job.fd_connected(fd)
     conn.send(OK_PASSIVE)
     return True
 
 
-def _refuse(conn, job, line):
-    """``3991 Bad passive client command``; the job's messages go first so the director logs why."""
+def adopt_dialled_peer(daemon, job, conn, peer):
+    """A data channel we dialled for ``job`` (to a passive FD, to the writing SD of a copy)
+    becomes one of the daemon's connections; the local address it went out from, or None
+    (and ``peer`` closed) when the job or its director session went away meanwhile."""
+    if job.canceled or job.finished or not conn.is_open:
+        peer.close()
+        return None
+    daemon.connections.add(peer)
+    peer.closed.addBoth(lambda reason: (daemon.connections.discard(peer), reason)[1])
+    if hasattr(peer.transport, "bufferSize"):
+        peer.transport.bufferSize = _BUFFER
+    local = peer.transport.getHost()
+    return getattr(local, "host", local)
+
+
+def refuse_command(conn, job, command, line):
+    """``3991 Bad <command> command: <line>``, ending the director session as Bareos does;
+    the job's messages go first so the director logs why."""
     if job is not None:
         job.link.activate()
     if conn.is_open:
-        conn.send(bad_passive(line))
+        conn.send(f"3991 Bad {command} command: {line}\n")
         conn.close()                    # TERMINATE: Bareos ends the director session here
     return False
+
+
+def _refuse(conn, job, line):
+    return refuse_command(conn, job, "passive client", line)
 
 
 async def dial_file_daemon(daemon, job, address, port, ssl):

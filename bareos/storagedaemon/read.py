@@ -8,6 +8,10 @@ batches of a few MiB.  The reactor writes one batch to the transport and asks
 for the next batch only when the transport has drained (a push producer
 registered on it), while the worker already prepares the batch after it: at
 most about three batches are ever in memory, whatever the size of the restore.
+
+A copy or migration between storage daemons reads the same way and sends the records in
+the file daemon's append format instead (``ReplicaSource``: a header per piece of a
+file, its data packets, EOD), to the storage daemon that writes them (sd_replicate.py).
 """
 
 import os
@@ -57,9 +61,9 @@ class RecordSource:
     def _iter_records(self):
         assembler = RecordAssembler()
         for entry in self.entries:
+            self.volume_name = entry.volume         # named in the error if it cannot be read
             device = find_volume_directory(entry, self.devices, self.preferred)
             volume = FileVolume.open(device.archive_device, entry.volume, writable=False)
-            self.volume_name = entry.volume
             assembler.volume = entry.volume
             try:
                 for start, end in entry.address_ranges():
@@ -73,26 +77,52 @@ class RecordSource:
             finally:
                 volume.close()
 
+    def _frame(self, sid, stime, record):
+        """The packets (as length-prefixed parts) that carry ``record`` to the file daemon."""
+        data = record.data
+        header = P.rechdr(sid, stime, record.file_index, record.stream, len(data))
+        return (_LENGTH.pack(len(header)), header, _LENGTH.pack(len(data)), data)
+
     def next_batch(self):
         parts = []
         size = files = nbytes = 0
-        pack = _LENGTH.pack
         limit = self.batch_bytes
         for sid, stime, record in self._records:
-            data = record.data
-            header = P.rechdr(sid, stime, record.file_index, record.stream, len(data))
-            parts += (pack(len(header)), header, pack(len(data)), data)
+            framed = self._frame(sid, stime, record)
+            parts += framed
             key = (sid, stime, record.file_index)
             if key != self._last_file:
                 self._last_file = key
                 files += 1
-            nbytes += len(data)
-            size += len(data) + len(header) + 8
+            nbytes += len(record.data)
+            size += sum(len(part) for part in framed)
             if size >= limit:
                 break
         if not parts:
             return None
         return b"".join(parts), files, nbytes
+
+
+class ReplicaSource(RecordSource):
+    """The records as the append stream a file daemon sends (PROTOCOL.md §7.2, §7.4): a
+    header ``<FileIndex> <Stream> 0`` whenever the file or stream changes, after an EOD
+    that ends the piece before; the caller ends the last piece and the stream (two EODs)."""
+
+    _EOD = _LENGTH.pack(Signal.EOD)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._piece = None
+
+    def _frame(self, sid, stime, record):
+        data = record.data
+        piece = (sid, stime, record.file_index, record.stream)
+        if piece == self._piece:
+            return (_LENGTH.pack(len(data)), data)
+        header = b"%d %d 0" % (record.file_index, record.stream)
+        opening = () if self._piece is None else (self._EOD,)
+        self._piece = piece
+        return opening + (_LENGTH.pack(len(header)), header, _LENGTH.pack(len(data)), data)
 
 
 @implementer(IPushProducer)
@@ -127,6 +157,47 @@ class _Pacer:
         return waiter
 
 
+async def stream_records(job, conn, worker, source):
+    """Send ``source``'s batches on ``conn`` as fast as it takes them; True if all went.
+
+    A volume that cannot be read fails the job (the reason goes to the director)."""
+    transport = conn.transport
+    pacer = _Pacer()
+    transport.registerProducer(pacer, True)
+    ok = True
+    pending = worker.call(source.next_batch)
+    try:
+        while True:
+            try:
+                batch = await pending
+            except (VolumeError, OSError) as exc:
+                pending = None
+                job.fatal(f"Error reading Volume \"{source.volume_name}\": {exc}")
+                ok = False
+                break
+            pending = None
+            if batch is None or job.canceled or not conn.is_open:
+                break
+            pending = worker.call(source.next_batch)
+            blob, files, nbytes = batch
+            job.volume_name = source.volume_name
+            transport.write(blob)
+            job.files += files
+            job.bytes += nbytes
+            await pacer.wait()      # the connection's loss stops the pacer too
+    finally:
+        try:
+            transport.unregisterProducer()
+        except Exception:
+            pass
+        if pending is not None:
+            try:
+                await pending
+            except Exception:
+                pass
+    return ok and not job.canceled and conn.is_open
+
+
 class ReadSession:
     """One ``read data`` of a restore job."""
 
@@ -144,40 +215,7 @@ class ReadSession:
         source = RecordSource(job.bootstrap, job.daemon.devices.devices, job.device)
         conn.send(P.OK_DATA)
         job.set_status(JobStatus.RUNNING, announce=True)
-        transport = conn.transport
-        pacer = _Pacer()
-        transport.registerProducer(pacer, True)
-        ok = True
-        pending = self.worker.call(source.next_batch)
-        try:
-            while True:
-                try:
-                    batch = await pending
-                except (VolumeError, OSError) as exc:
-                    pending = None
-                    job.fatal(f"Error reading Volume \"{source.volume_name}\": {exc}")
-                    ok = False
-                    break
-                pending = None
-                if batch is None or job.canceled or not conn.is_open:
-                    break
-                pending = self.worker.call(source.next_batch)
-                blob, files, nbytes = batch
-                job.volume_name = source.volume_name
-                transport.write(blob)
-                job.files += files
-                job.bytes += nbytes
-                await pacer.wait()      # the connection's loss stops the pacer too
-        finally:
-            try:
-                transport.unregisterProducer()
-            except Exception:
-                pass
-            if pending is not None:
-                try:
-                    await pending
-                except Exception:
-                    pass
+        ok = await stream_records(job, conn, self.worker, source)
         if job.canceled or not conn.is_open:
             if not job.canceled:
                 job.fatal("Connection to the File daemon lost during restore.")

@@ -57,6 +57,26 @@ def free_port(host: str = LOOPBACK) -> int:
         return s.getsockname()[1]
 
 
+def free_port_on_all(*hosts: str) -> int:
+    """A TCP port free on every one of *hosts* a moment ago (a daemon on one address and a
+    relay standing in for it on another, both on the same port)."""
+    while True:
+        port = free_port(hosts[0])
+        if all(_bindable(host, port) for host in hosts[1:]):
+            return port
+
+
+def _bindable(host: str, port: int) -> bool:
+    _check_loopback(host)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_ports(n: int, host: str = LOOPBACK) -> list[int]:
     """*n* distinct free ports (all sockets held open until every port is read)."""
     _check_loopback(host)

@@ -34,6 +34,7 @@ __all__ = [
     "PyBareosDriverError",
     "director_console",
     "director_console_json",
+    "ensure_client_venv",
     "ensure_venv",
     "failed_logins",
     "file_daemon",
@@ -58,7 +59,7 @@ def venv_python() -> Path:
     return PYBAREOS_VENV / "bin" / "python"
 
 
-_ready = False
+_ready: set[Path] = set()
 
 
 def ensure_venv(timeout: float = 600.0) -> Path:
@@ -67,19 +68,24 @@ def ensure_venv(timeout: float = 600.0) -> Path:
     Returns the venv's python; raises :class:`PyBareosUnavailable` with the
     script's output if it fails.
     """
-    global _ready
-    if _ready:
-        return venv_python()
-    PYBAREOS_VENV.parent.mkdir(parents=True, exist_ok=True)
+    return ensure_client_venv("pybareos", PYBAREOS_VENV, "PYBAREOS_VENV", timeout)
+
+
+def ensure_client_venv(flavour: str, venv: Path, variable: str, timeout: float = 600.0) -> Path:
+    """``scripts/pybareos-venv <flavour>`` making *venv* (its directory also passed in the
+    environment *variable*); the venv's python, or :class:`PyBareosUnavailable`."""
+    if venv in _ready:
+        return venv / "bin" / "python"
+    venv.parent.mkdir(parents=True, exist_ok=True)
     # the lock lives outside the work tree (nothing to ignore or clean up there)
-    digest = hashlib.sha1(str(PYBAREOS_VENV).encode()).hexdigest()[:12]
+    digest = hashlib.sha1(str(venv).encode()).hexdigest()[:12]
     lock_path = Path(tempfile.gettempdir()) / f"pybareos-venv-{digest}.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers: one builds, others wait
-        env = dict(os.environ, PYBAREOS_VENV=str(PYBAREOS_VENV))
+        env = dict(os.environ, **{variable: str(venv)})
         try:
             proc = subprocess.run(
-                [str(SETUP_SCRIPT)],
+                [str(SETUP_SCRIPT), flavour],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
@@ -90,10 +96,10 @@ def ensure_venv(timeout: float = 600.0) -> Path:
             raise PyBareosUnavailable(f"{SETUP_SCRIPT} could not run: {e}") from e
     if proc.returncode != 0:
         raise PyBareosUnavailable(
-            f"{SETUP_SCRIPT} failed with status {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+            f"{SETUP_SCRIPT} {flavour} failed with status {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
         )
-    _ready = True
-    return venv_python()
+    _ready.add(venv)
+    return venv / "bin" / "python"
 
 
 def run_job(job: dict, timeout: float = 300.0) -> dict:
@@ -106,7 +112,7 @@ def run_job(job: dict, timeout: float = 300.0) -> dict:
         proc = subprocess.Popen(
             [str(python), "-I", str(DRIVER), "-"],
             cwd=cwd,
-            env=_clean_env(),
+            env=clean_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -132,7 +138,8 @@ def run_job(job: dict, timeout: float = 300.0) -> dict:
     return answer
 
 
-def _clean_env() -> dict:
+def clean_env() -> dict:
+    """The environment for a client's interpreter: none of our PYTHON* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PYTHONIOENCODING"] = "utf-8"
     return env

@@ -30,7 +30,9 @@ KEYWORDS = ["jobid", "job", "jobs", "limit", "client", "clients", "jobstatus", "
             "volume", "pool", "pools", "media", "storage", "level", "priority", "yes", "all",
             "done", "select", "current", "before", "fileset", "where", "replace", "file",
             "directory", "restoreclient", "restorejob", "listing", "director", "dir", "compact",
-            "on", "off", "json", "0", "1", "2", "show"]
+            "on", "off", "json", "0", "1", "2", "show", "verbose", "disabled", "enabled", "type",
+            "item", "full", "header", "running", "scheduled", "terminated", "export", "jobname",
+            "ujobid"]
 NUMBERS = st.one_of(
     st.sampled_from(["99999999999999999999", "2147483648", "-1", "0", "\u0663", "\uff11", "\u00b2",
                      "1_0", "1e3", "0x10", " 1", "1.5", "1,2,3", ",", "1,,x", ""]),

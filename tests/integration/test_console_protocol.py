@@ -151,6 +151,23 @@ async def test_cleartext_is_refused_when_the_console_has_tls(director, log_lines
     client.close()
 
 
+@pytest.mark.parametrize("hello", [b"Hello admin calling 100\n",            # Bacula 9.6's bconsole
+                                   b"Hello admin calling 100 tlspsk=0\n"])  # Bacula 11's
+@pytest_twisted.ensureDeferred
+async def test_a_bacula_console_hello_logs_in_with_cram_md5_like_a_console_before_18_2(
+        director, hello):
+    endpoint = HostnameEndpoint(reactor, "127.0.0.1", director.port)
+    conn = await endpoint.connect(Factory.forProtocol(BareosConnection))
+    conn.send(hello)
+    await handshake.authenticate_as_initiator(
+        conn, cram.password_key("adminpw"), "R_CONSOLE::admin", TlsPolicy.NONE, reactor)
+    greeting = await conn.receive(timeout=10)
+    assert greeting.startswith(b"1000 OK: test-dir Version: ")
+    conn.send("whoami")
+    assert await packets_until(conn, Signal.EOD) == [b"admin\n", Signal.EOD]
+    conn.close()
+
+
 @pytest_twisted.ensureDeferred
 async def test_the_psk_identity_must_name_the_console_of_the_hello(director, log_lines):
     # TLS as "admin" with admin's key, then claim to be "limited" in the hello.

@@ -225,6 +225,19 @@ def test_file_daemon_wrong_password_raises_authentication_error(suite):
     assert answer["authentication_error"], _show(answer)
 
 
+def test_file_daemon_refuses_a_cleartext_director_with_an_authentication_error(suite):
+    """Its Director resource enables TLS: the FD answers a cleartext hello with TERMINATE
+    alone, as Bareos does (a "2999" text there made python-bareos fail with IndexError)."""
+    suite.start_fd(director_tls=TLS_ENABLED)
+
+    answer = file_daemon(
+        suite.fd_port, suite.fd_password, name=suite.director_name, tls_psk_enable=False, calls=["status"]
+    )
+
+    assert not answer["ok"], _show(answer)
+    assert answer["authentication_error"], _show(answer)
+
+
 def test_file_daemon_monitor_director_gets_status_only(suite):
     """A Director resource with Monitor = yes may run status, nothing else (PROTOCOL.md §11)."""
     suite.start_fd(monitor=True)

@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from bareos.testing.ports import free_port
+from bareos.testing.ports import free_port, free_port_on_all
 from bareos.testing.relay import FaultyRelay
 from bareos.testing.topology import Topology
 from bareos.testing.trees import make_tree
@@ -32,23 +32,6 @@ LAN = {"FD_LAN": "127.0.10.10", "SD_LAN": "127.0.10.20"}
 WRONG_LAN = "127.0.10.99"          # nothing listens there
 
 
-def _port_free_on(*hosts):
-    while True:
-        port = free_port(hosts[0])
-        if all(free_port_is(host, port) for host in hosts[1:]):
-            return port
-
-
-def free_port_is(host, port):
-    import socket
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def nat(tmp_path_factory):
     base = tmp_path_factory.mktemp("loopback-nat")
@@ -57,7 +40,7 @@ def nat(tmp_path_factory):
                         source=source)
     relays = {}
     for name in ("FD_LAN", "SD_LAN"):
-        port = _port_free_on(LAN[name], OUTSIDE[name])
+        port = free_port_on_all(LAN[name], OUTSIDE[name])
         add = topology.add_fd if name.startswith("FD") else topology.add_sd
         extra = ["Compatible = no"] if name == "FD_LAN" else ["FD Connect Timeout = 2"]
         add(name, LAN[name], port, address=OUTSIDE[name], lan_address=LAN[name], extra=extra)
@@ -147,7 +130,7 @@ def test_setip_from_the_console_named_like_a_client(suite):
     output = suite.console("setip\nshow client=bareos-fd\nstatus client=bareos-fd\n",
                            console="bareos-fd")
     assert 'Client "bareos-fd" address set to 127.0.0.1' in output, output
-    assert re.search(r"Address = 127\.0\.0\.1\b", output), output
+    assert re.search(r"Address = \"127\.0\.0\.1\"", output), output
     assert "bareos-fd Version:" in output, output          # reached at the new address
 
     # consoles named like no client are refused, however privileged
@@ -156,4 +139,4 @@ def test_setip_from_the_console_named_like_a_client(suite):
         assert "No corresponding client found." in refused, refused
         assert "address set to" not in refused
     shown = suite.console("show client=bareos-fd\n", console="operator")
-    assert re.search(r"Address = 127\.0\.0\.1\b", shown)
+    assert re.search(r"Address = \"127\.0\.0\.1\"", shown), shown

@@ -17,6 +17,7 @@ from bareos.config.types import BOOLEAN, DURATION, NAME, SIZE, BadValue
 from bareos.config.lexer import tokenize
 from bareos.director.console.arguments import BadArgument, parse_number
 from bareos.director.console.commands import _keyword, command, format_table, refuse_unknown
+from bareos.director.console.show import configure_export
 
 # -- asking -------------------------------------------------------------------------------
 
@@ -615,17 +616,19 @@ async def _update_stats(session, reply, args):
 _FORBIDDEN_IN_VALUES = {"@": "'@' (include)", ";": "';' (end of directive)"}
 
 
-@command("configure", "Add a director resource to the configuration",
+@command("configure", "Configure director resources",
          "add <resource-type> name=<name> <directive>=<value> ... | "
-         "add <resource-type>=<name> <directive>=<value> ...")
+         "add <resource-type>=<name> <directive>=<value> ... | export client=<client-name>")
 async def configure(session, reply, args):
     if len(args) < 2:
-        reply.error("usage: configure add <resourcetype> name=<name> <directive>=<value> ...")
+        reply.error("usage:\n  configure add <resourcetype> name=<name> <directive>=<value> ...\n"
+                    "  configure export client=<clientname>")
         return False
     subcommand = args[0][0].lower()
+    if subcommand == "export":
+        return await configure_export(session, reply, args[1:])
     if subcommand != "add":
-        reply.error(f"configure: invalid subcommand {args[0][0]}; this director has "
-                    f"'configure add'.")
+        reply.error(f"configure: invalid subcommand {args[0][0]}; give add or export.")
         return False
     return await _configure_add(session, reply, args[1], args[2:])
 

@@ -7,6 +7,8 @@ returning False marks the command as failed.
 """
 
 import dataclasses
+import platform
+from datetime import datetime
 
 from twisted.logger import Logger
 
@@ -25,9 +27,12 @@ class Command:
 
 
 # Bareos' table order, which decides what a prefix means ("s" is "status").
-ORDER = ["autodisplay", "cancel", "configure", "delete", "disable", "enable", "estimate", "exit",
+ORDER = [".api", ".catalogs", ".clients", ".consoles", ".defaults", ".filesets", ".help",
+         ".jobdefs", ".jobs", ".levels", ".msgs", ".pools", ".profiles", ".schedule", ".status",
+         ".storages", ".types",
+         "autodisplay", "cancel", "configure", "delete", "disable", "enable", "estimate", "exit",
          "help", "label", "list", "llist", "messages", "quit", "restore", "reload", "run",
-         "status", "setip", "show", "update", "version", "wait", "whoami", ".api"]
+         "status", "setip", "show", "time", "update", "version", "wait", "whoami"]
 TABLE = []
 log = Logger(namespace="bareos.director.console")
 
@@ -129,37 +134,29 @@ async def setip(session, reply, args):
     return True
 
 
-@command("show", "Show resource definitions", "all | <type>[=<name>]")
-async def show(session, reply, args):
-    config = session.director.config
-    if not args:
-        reply.error("show: what? Try: show clients, show client=<name>, show all")
-        return False
-    key, value = args[0]
-    wanted_type = None if key.lower() == "all" else _singular(key.lower())
-    shown = []
-    for resource in config.resources():
-        if wanted_type and resource.type.lower() != wanted_type:
-            continue
-        if value and resource.name != value:
-            continue
-        shown.append(resource)
-    if not shown:
-        reply.error(f"show: no {key}{'=' + value if value else ''} found.")
-        return False
-    for resource in shown:
-        reply.send(format_resource(resource))
-    return True
-
-
-@command("version", "Print the director's version")
+@command("version", "Print Director version")
 async def version(session, reply, args):
-    director = session.director
-    reply.send(f"{director.name} Version: {bareos.VERSION} ({bareos.VERSION_DATE}) "
-               f"bareos-twisted\n")
-    reply.result("version", {"name": director.name, "version": bareos.VERSION,
-                             "date": bareos.VERSION_DATE})
+    facts = {"name": session.director.name, "type": "bareos-director",
+             "version": bareos.VERSION, "bdate": bareos.VERSION_DATE,
+             "operatingsystem": platform.system(), "distname": "bareos-twisted",
+             "distversion": platform.release(), "customversionid": ""}
+    reply.send("{name} Version: {version} ({bdate}) {operatingsystem} {distname} "
+               "{distversion}\n".format(**facts))
+    reply.result("version", facts)
     return True
+
+
+@command("time", "Print current time")
+async def time_(session, reply, args):
+    now = datetime.now()
+    reply.send(now.strftime("%a %d-%b-%Y %H:%M:%S") + "\n")
+    reply.result("time", {"full": now.strftime("%a %d-%b-%Y %H:%M:%S"),
+                          **{part: now.strftime(code) for part, code in _TIME_PARTS}})
+    return True
+
+
+_TIME_PARTS = (("year", "%Y"), ("month", "%m"), ("day", "%d"), ("hour", "%H"),
+               ("minute", "%M"), ("second", "%S"))
 
 
 @command("whoami", "Print the name of the console you are logged in with", always_allowed=True)
@@ -191,15 +188,6 @@ async def dot_api(session, reply, args):
     return True
 
 
-def _singular(type_name):
-    aliases = {"dir": "director", "directors": "director", "clients": "client",
-               "storages": "storage", "consoles": "console", "jobs": "job",
-               "jobdefs": "jobdefs", "filesets": "fileset", "schedules": "schedule",
-               "pools": "pool", "catalogs": "catalog", "messages": "messages",
-               "profiles": "profile"}
-    return aliases.get(type_name, type_name)
-
-
 def format_table(columns, rows):
     """Bareos' boxed table for list output."""
     widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
@@ -209,22 +197,3 @@ def format_table(columns, rows):
         "|" + "|".join(f" {str(r.get(c, '')):<{w}} " for c, w in zip(columns, widths)) + "|\n"
         for r in rows)
     return rule + head + rule + body + rule
-
-
-def format_resource(resource):
-    """A resource in configuration syntax; passwords are never shown."""
-    lines = [f"{resource.type} {{"]
-    for name, value in resource.items():
-        if "password" in name.lower():
-            value = "****"
-        lines.append(f"  {name} = {_show_value(value)}")
-    return "\n".join(lines) + "\n}\n\n"
-
-
-def _show_value(value):
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_show_value(v) for v in value)
-    text = str(value)
-    return f'"{text}"' if (" " in text or not text) else text

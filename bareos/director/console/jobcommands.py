@@ -8,7 +8,7 @@ from datetime import datetime
 
 from bareos.director.console import status as status_report
 from bareos.director.console.arguments import BadArgument, parse_number, parse_number_list
-from bareos.director.console.commands import _keyword, command, format_table
+from bareos.director.console.commands import _keyword, command, format_table, refuse_unknown
 from bareos.director.jobs.backup import decide_level, send_fileset, send_level
 from bareos.director.jobs.common import client_link
 from bareos.director.jobs.job import JobFailed
@@ -19,6 +19,7 @@ from bareos.filedaemon.fileset import fileset_to_lines
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
+from bareos.protocol.jobstatus import JobStatus
 
 JOB_COLUMNS = ["jobid", "name", "client", "starttime", "duration", "type", "level", "jobfiles",
                "jobbytes", "jobstatus"]
@@ -384,7 +385,7 @@ async def _restore_selection(session, reply, args, catalog):
         newest = {}
         for rank, jobid in enumerate(ids):
             record = await catalog.get_job(jobid)
-            if record is None or record.type != "B":
+            if record is None or record.type not in ("B", "C"):      # a copy restores too
                 reply.error(f"JobId {jobid} is not a backup job in the catalog.")
                 return None
             if not session.acl_allows("job_acl", record.name) or \
@@ -443,21 +444,48 @@ def _restore_job_resource(session, reply, name):
     return jobs[0]
 
 
-@command("wait", "Wait until jobs have finished", "[jobid=<id>]")
+@command("wait", "Wait until jobs have finished",
+         "[jobid=<id> | job=<name> | jobname=<name> | ujobid=<unique name>]")
 async def wait(session, reply, args):
+    """Without arguments: until no job runs.  With a job: until it has ended, then its
+    status (a job this director no longer holds in memory: as the catalog has it)."""
     director = session.director
-    jobid = parse_number(_keyword(args, "jobid"), "jobid")
-    if jobid is not None:
-        job = director.jobs.find(jobid=jobid)
-        if job is None:
-            reply.error(f"JobId {jobid} not found.")
-            return False
-        await job.finished()
-        reply.send(f"JobId={job.jobid}\nJobStatus={job.status.text} ({job.status})\n")
-        reply.result("wait", {"jobid": job.jobid, "jobstatus": job.status})
+    if refuse_unknown(reply, "wait", args, ("jobid", "job", "jobname", "ujobid")):
+        return False
+    if not args:
+        await director.jobs.wait_all()
         return True
-    await director.jobs.wait_all()
+    jobid = parse_number(_keyword(args, "jobid"), "jobid")
+    name = _keyword(args, "job", "jobname", "ujobid")
+    job = director.jobs.find(jobid=jobid, job=name)
+    record = None
+    if job is None and jobid is not None:
+        record = await (await _catalog(session)).get_job(jobid)
+    found = job or record
+    if found is None or not session.acl_allows("job_acl", found.name):
+        reply.error("ERR: Job was not found")
+        return False
+    if job is not None:
+        await job.finished()
+        jobid, status = job.jobid, job.status
+    else:
+        status = JobStatus(record.job_status)
+    reply.send(f"JobId={jobid}\nJobStatus={status.text} ({status})\n")
+    reply.result("job", {"jobid": jobid, "jobstatuslong": status.text, "jobstatus": status,
+                         "exitstatus": _exit_status(status)})
     return True
+
+
+def _exit_status(status):
+    """``wait``'s exit status, as a monitoring plugin reads it: 0 OK, 1 warning,
+    2 critical, 3 unknown."""
+    if status in (JobStatus.TERMINATED, JobStatus.WARNINGS):
+        return 0
+    if status == JobStatus.ERROR:
+        return 1
+    if status in (JobStatus.FATAL, JobStatus.ERROR_TERMINATED, JobStatus.CANCELED):
+        return 2
+    return 3
 
 
 async def status_of_daemon(session, reply, kind, name):
@@ -514,7 +542,7 @@ async def status(session, reply, args):
         report = _visible_rows(session, status_report.director_status(session.director))
         reply.send(status_report.render_text(report))
         for key in ("header", "scheduled", "running", "terminated", "client-connection"):
-            reply.result(key, report[key])
+            reply.result(key, status_report.json_part(report, key))
         return True
     reply.error(f"status: unknown or not yet supported target {target!r}")
     return False

@@ -13,6 +13,8 @@ from bareos.director.console import acl, commands
 from bareos.director.console.arguments import BadArgument, parse_command_line
 from bareos.director.console import jobcommands  # noqa: F401 -- registers the job commands
 from bareos.director.console import admin  # noqa: F401 -- registers the admin commands
+from bareos.director.console import show  # noqa: F401 -- registers show (admin calls its configure export)
+from bareos.director.console import dotcommands  # noqa: F401 -- registers the dot commands
 from bareos.director.console.output import API_JSON, API_TEXT, Reply
 
 DEFAULT_CONSOLE = "*UserAgent*"
@@ -74,10 +76,9 @@ class ConsoleSession:
         return self.api == API_JSON
 
     async def confirm(self, question, reply):
-        """Ask a yes/no question inside a command (api 0 and 1 only)."""
+        """Ask a yes/no question inside a command; in batch mode the answer is yes."""
         if self.batch:
-            reply.error("This command needs confirmation: add 'yes' to it in api mode 2.")
-            return False
+            return True
         answer = await self.ask(question)
         return answer is not None and answer.lower() in ("yes", "y")
 

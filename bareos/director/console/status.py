@@ -1,9 +1,11 @@
-"""``status director``: one data structure, rendered as Bareos' text or as JSON."""
+"""``status director``: one data structure, rendered as Bareos' text or as Bareos' JSON."""
 
 import platform
 
 import bareos
+from bareos.catalog.api import JOB_LEVELS, JOB_TYPES
 from bareos.daemon.service import format_datetime
+from bareos.protocol.jobstatus import JobStatus
 
 RULE = "=" * 100
 CLIENT_CONNECTION_ROW = "{:<20}{:<20}{:<20}{:<40}"
@@ -21,6 +23,7 @@ def director_status(director):
             "jobs_run": director.jobs_run,
             "jobs_running": len(director.running_jobs()),
             "db": director.catalog_driver,
+            "config_warnings": bool(director.config.warnings),
         },
         "scheduled": director.scheduled_jobs(),
         "running": director.running_jobs(),
@@ -35,19 +38,51 @@ def director_status(director):
     }
 
 
+# JSON parts: how Bareos names a running job's state and a terminated job's end.
+_RUNNING_STATES = {JobStatus.RUNNING: "is running", JobStatus.CREATED: "is waiting execution",
+                   JobStatus.BLOCKED: "is blocked"}
+_ENDINGS = {JobStatus.TERMINATED: "OK", JobStatus.WARNINGS: "OK -- with warnings",
+            JobStatus.ERROR_TERMINATED: "Error", JobStatus.FATAL: "Error",
+            JobStatus.CANCELED: "Cancel", JobStatus.DIFFERENCES: "Diffs",
+            JobStatus.CREATED: "Created"}
+
+
+def json_part(status, part):
+    """A part of the report (header, scheduled, running, terminated, client-connection) with
+    Bareos' JSON keys and words."""
+    rows = status[part]
+    if part == "header":
+        return {"director": rows["name"], "version": rows["version"],
+                "release_date": rows["date"], "os": rows["os"],
+                "binary_info": "bareos-twisted", "daemon_started": rows["started"],
+                "jobs_run": rows["jobs_run"], "jobs_running": rows["jobs_running"],
+                "config_warnings": rows["config_warnings"]}
+    if part == "scheduled":
+        return [{"name": j["name"], "type": j["type"], "level": j["level"],
+                 "priority": j["priority"], "scheduled": j["scheduled"],
+                 "volume": j.get("volume", "")} for j in rows]
+    if part == "running":
+        return [{**_job_row(j), "status": _RUNNING_STATES.get(
+                    j["status"], "is " + JobStatus(j["status"]).text.lower())} for j in rows]
+    if part == "terminated":
+        return [{**_job_row(j), "status": _ENDINGS.get(j["status"], "Other"),
+                 "finished": j["finished"]} for j in rows]
+    return rows
+
+
+def _job_row(job):
+    return {"jobid": job["jobid"], "name": job["name"], "level": JOB_LEVELS.get(job["level"], ""),
+            "type": JOB_TYPES.get(job["type"], ""), "files": job["jobfiles"],
+            "bytes": job["jobbytes"]}
+
+
 def render_text(status):
-    header = status["header"]
-    lines = [
-        f"{header['name']} Version: {header['version']} ({header['date']}) {header['os']}",
-        f"Daemon started {header['started']}. Jobs: run={header['jobs_run']}, "
-        f"running={header['jobs_running']} db:{header['db']}, bareos-twisted binary",
-        "",
-    ]
-    lines += _scheduled(status["scheduled"])
+    lines = header_lines(status["header"])
+    lines += scheduled_lines(status["scheduled"])
     lines += ["", "Running Jobs:"]
     lines += [f"Console connected at {when}" for when in status["consoles"]]
-    lines += _running(status["running"])
-    lines += _terminated(status["terminated"])
+    lines += running_lines(status["running"])
+    lines += terminated_lines(status["terminated"])
     lines += ["", "Client Initiated Connections (waiting for jobs):",
               CLIENT_CONNECTION_ROW.format("Connect time", "Protocol", "Authenticated", "Name"),
               RULE]
@@ -58,7 +93,16 @@ def render_text(status):
     return "\n".join(lines) + "\n"
 
 
-def _scheduled(jobs):
+def header_lines(header):
+    return [
+        f"{header['name']} Version: {header['version']} ({header['date']}) {header['os']}",
+        f"Daemon started {header['started']}. Jobs: run={header['jobs_run']}, "
+        f"running={header['jobs_running']} db:{header['db']}, bareos-twisted binary",
+        "",
+    ]
+
+
+def scheduled_lines(jobs):
     if not jobs:
         return ["No Scheduled Jobs.", "===="]
     rows = ["Scheduled Jobs:",
@@ -69,7 +113,7 @@ def _scheduled(jobs):
     return rows + ["===="]
 
 
-def _running(jobs):
+def running_lines(jobs):
     if not jobs:
         return ["No Jobs running.", "===="]
     rows = [" JobId  Type Level     Files     Bytes  Name              Status",
@@ -79,7 +123,7 @@ def _running(jobs):
     return rows + ["===="]
 
 
-def _terminated(jobs):
+def terminated_lines(jobs):
     if not jobs:
         return ["No Terminated Jobs.", "===="]
     rows = ["", "Terminated Jobs:",

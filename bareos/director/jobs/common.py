@@ -2,6 +2,8 @@
 
 import re
 import time
+from datetime import datetime
+from typing import Any, Callable, NamedTuple
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -230,29 +232,52 @@ async def wait_for_both_daemons(director, job, fd, fd_report, sd, sd_report):
     """Wait for the file daemon's report (``fd_report``) and the storage daemon's
     (``sd_report``, its session), never for ever once one of them failed the job.
 
+    (Issue 17 item 9: the SD failed the job on a full disk, the FD never reported, and the
+    job stayed running with the queue behind it.)  See ``wait_for_reports``; "storage
+    end" (one storage's part of a restore done) is no failure of the file daemon.
+    """
+    def fd_failed():
+        return job.fd_status not in SUCCESSFUL and not job.options.get("storage_end")
+    await wait_for_reports(director, DaemonReport(job, fd, fd_report, "the file daemon", fd_failed),
+                           DaemonReport(job, sd, sd_report, "the storage daemon", storage_failed(job)))
+
+
+def storage_failed(job):
+    """For a DaemonReport: the storage daemon's report of ``job`` is no success."""
+    return lambda: job.sd_status not in SUCCESSFUL
+
+
+class DaemonReport(NamedTuple):
+    """One daemon's end-of-job report that ``wait_for_reports`` waits for."""
+    job: Any                         # the Job whose daemon it is
+    link: Any                        # the daemon's DaemonLink
+    deferred: Any                    # fires when the report came (or the connection closed)
+    what: str                        # "the file daemon", "the reading storage daemon"...
+    failed: Callable[[], bool]       # whether the report that came says the job failed
+
+
+async def wait_for_reports(director, first, second):
+    """Wait for two daemons' reports (DaemonReports), never for ever once one of them
+    failed the job.
+
     Each wait is bounded by its connection closing.  When one daemon reported a failure
-    (or its connection closed without a report), the other has ``PEER_REPORT_GRACE``
-    seconds to report too; then it is told to cancel (on a connection of its own, as
-    ``cancel`` does), and after as long again its link is closed, which ends the wait
-    with ConnectionClosed.  (Issue 17 item 9: the SD failed the job on a full disk, the
-    FD never reported, and the job stayed running with the queue behind it.)
-    Raises what a report raised, the file daemon's first.
+    (or its connection closed without a report; its status then stays None), the other has
+    ``PEER_REPORT_GRACE`` seconds to report too; then it is told to cancel (on a connection
+    of its own, as ``cancel`` does), and after as long again its link is closed, which ends
+    the wait with ConnectionClosed.  Raises what a report raised, ``first``'s first.
     """
     clock = director.reactor
-    await _first_fired(clock, [fd_report, sd_report])
-    # fd_status and sd_status stay None when a report did not come (connection closed);
-    # "storage end" (one storage's part of a restore done) is no failure
-    fd_failed = job.fd_status not in SUCCESSFUL and not job.options.get("storage_end")
-    if fd_report.called and not sd_report.called and fd_failed:
-        await _bound_report(director, job, sd, sd_report, "the file daemon")
-    elif sd_report.called and not fd_report.called and job.sd_status not in SUCCESSFUL:
-        await _bound_report(director, job, fd, fd_report, "the storage daemon")
+    await _first_fired(clock, [first.deferred, second.deferred])
+    for done, other in ((first, second), (second, first)):
+        if done.deferred.called and not other.deferred.called and done.failed():
+            await _bound_report(director, other.job, other.link, other.deferred, done.what)
+            break
     try:
-        await _taken(fd_report)
+        await _taken(first.deferred)
     except BaseException:
-        sd_report.addErrback(lambda failure: None)      # the file daemon's failure is reported
+        second.deferred.addErrback(lambda failure: None)      # the first one's failure is reported
         raise
-    await _taken(sd_report)
+    await _taken(second.deferred)
 
 
 async def _bound_report(director, job, link, report, other):
@@ -298,6 +323,22 @@ def _first_fired(clock, deferreds, timeout=None):
         call = clock.callLater(timeout, lambda: first.called or first.callback(False))
         first.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
     return first
+
+
+def local_time(timestamp):
+    """Seconds since the epoch as the catalog's naive local datetime (None stays None)."""
+    return datetime.fromtimestamp(timestamp).replace(microsecond=0) if timestamp else None
+
+
+async def send_bootstrap(sd, lines):
+    """``bootstrap`` with its lines to a storage daemon's read job; JobFailed if refused."""
+    sd.send("bootstrap\n")
+    for line in lines:
+        sd.send(line + "\n")
+    sd.conn.send_signal(Signal.EOD)
+    reply = await sd.receive_line()
+    if not reply.startswith("3000 OK bootstrap"):
+        raise JobFailed(f"Storage daemon refused the bootstrap: {reply.strip()}")
 
 
 def epoch(value):

@@ -25,7 +25,8 @@ log = Logger(namespace="bareos.director.jobs")
 
 LEVEL_NAMES = {"F": "Full", "I": "Incremental", "D": "Differential", " ": ""}
 LEVEL_CODES = {"full": "F", "incremental": "I", "differential": "D"}
-TYPE_NAMES = {"B": "Backup", "R": "Restore"}
+TYPE_NAMES = {"B": "Backup", "R": "Restore", "c": "Copy", "g": "Migrate", "C": "Copy",
+              "M": "Migrated"}
 
 
 class JobCanceled(Exception):
@@ -73,7 +74,7 @@ class Job:
     """A job from ``run`` (or the scheduler) to its report."""
 
     resource: object                         # the Job resource
-    type: str                                # 'B' or 'R'
+    type: str                                # 'B', 'R', 'c'/'g' (copy/migrate), 'C' (a copy)
     level: str                               # 'F', 'I', 'D' (' ' for restores)
     client: object
     fileset: object
@@ -291,6 +292,8 @@ def end_of_job_report(job, director_name):
         ("JobId", job.jobid),
         ("Job", job.job),
     ]
+    if job.type in ("c", "g"):
+        return _copy_report(job, director_name, rows)
     if job.type == "B":
         rows += [("Backup Level", job.level_name + (f", since={_clock(job.since)}" if job.since else ""))]
     else:
@@ -338,8 +341,48 @@ def end_of_job_report(job, director_name):
         ("Job triggered by", job.options.get("triggered_by", "User")),
         ("Termination", termination_text(job)),
     ]
+    return _report_text(job, director_name, rows)
+
+
+def _report_text(job, director_name, rows):
     body = "\n".join(f"  {label + ':':<24}{value}" for label, value in rows)
     return f"{director_name} {job.type_name} {job.level_name}\n{body}\n"
+
+
+def _copy_report(job, director_name, rows):
+    """A Copy or Migrate job's report: what it read, where it wrote, what it moved."""
+    options, elapsed = job.options, job.elapsed()
+    rate = (job.sd_bytes / elapsed / 1000) if elapsed > 0 else 0.0
+    if "prior_jobid" not in options:        # the control job: it only selected
+        rows += [("Read Pool", f'"{job.pool.name}"' if job.pool else ""),
+                 ("Start time", _clock(job.start_time)), ("End time", _clock(job.end_time)),
+                 ("Job triggered by", options.get("triggered_by", "User")),
+                 ("Termination", termination_text(job))]
+        return _report_text(job, director_name, rows)
+    rows += [
+        ("Prev Backup JobId", options.get("prior_jobid", "")),
+        ("Prev Backup Job", options.get("prior_job", "")),
+        ("New Backup JobId", options.get("new_jobid", "")),
+        ("Read Pool", f'"{job.pool.name}"' if job.pool else ""),
+        ("Read Storage", f'"{options.get("read_storage", "")}"'),
+        ("Write Pool", f'"{options.get("write_pool", "")}"'),
+        ("Write Storage", f'"{options.get("write_storage", "")}"'),
+        ("Start time", _clock(job.start_time)),
+        ("End time", _clock(job.end_time)),
+        ("Elapsed time", _elapsed_text(elapsed)),
+        ("Priority", job.priority),
+        ("SD Files Written", thousands(options.get("written_files", 0))),
+        ("SD Bytes Written", f"{thousands(options.get('written_bytes', 0))} "
+                             f"({human_bytes(options.get('written_bytes', 0))})"),
+        ("Rate", f"{rate:.1f} KB/s"),
+        ("Volume name(s)", "|".join(options.get("written_volumes", []))),
+        ("SD Errors", job.sd_errors),
+        ("SD termination status", job.sd_status.text if job.sd_status else ""),
+        ("Bareos binary info", "bareos-twisted"),
+        ("Job triggered by", options.get("triggered_by", "User")),
+        ("Termination", termination_text(job)),
+    ]
+    return _report_text(job, director_name, rows)
 
 
 def _compression_text(job, compression):

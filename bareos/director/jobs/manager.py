@@ -8,30 +8,28 @@ status in the catalog, an end-of-job report and a place in the terminated list.
 
 import collections
 import hashlib
-from datetime import datetime
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from bareos.catalog.api import CatalogError, CatalogIntegrityError, JobRecord
 from bareos.director.jobs.backup import run_backup
+from bareos.director.jobs.copy import run_copy
 from bareos.director.jobs.job import (
     NAMES_PER_SECOND, Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
 from bareos.director.jobs.restore import run_restore
 from bareos.filedaemon.fileset import fileset_to_lines
-from bareos.director.jobs.common import epoch, tell_daemon_to_cancel
+from bareos.director.jobs.common import epoch, local_time, tell_daemon_to_cancel
 from bareos.director.links import DaemonUnreachable, ProtocolViolation
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
 
 log = Logger(namespace="bareos.director.jobs")
 
-RUNNERS = {"B": run_backup, "R": run_restore}
+RUNNERS = {"B": run_backup, "R": run_restore, "c": run_copy, "g": run_copy}
+#: Job resource Type -> the Type its runs have in the catalog (Copy/Migrate: control jobs).
+JOB_TYPES = {"backup": "B", "restore": "R", "copy": "c", "migrate": "g"}
 KEEP_TERMINATED = 100
-
-
-def _local(timestamp):
-    return datetime.fromtimestamp(timestamp).replace(microsecond=0) if timestamp else None
 
 
 class JobManager:
@@ -56,33 +54,40 @@ class JobManager:
     async def submit(self, job):
         """Give the job its JobId and unique name, record it, and start it when it may run."""
         catalog = self.director.catalog
-        client_id = await catalog.ensure_client(job.client.name)
-        pool_id = self.director.pool_ids.get(job.pool.name) if job.pool else None
+        client_id = await catalog.ensure_client(job.client.name) if job.client else None
         fileset_id = None
         if job.fileset is not None and job.type == "B":
             lines = fileset_to_lines(job.fileset)
             digest = hashlib.md5("\n".join(lines).encode("utf-8")).hexdigest()
             job.options.update(fileset_lines=lines, fileset_md5=digest)
             fileset_id = await catalog.ensure_fileset(job.fileset.name, "\n".join(lines), digest)
+        await self.record(job, client_id=client_id, fileset_id=fileset_id)
+        self.waiting.append(job)
+        self._dispatch()
+        return job
+
+    async def record(self, job, name=None, client_id=None, fileset_id=None, prior_job_id=None):
+        """Give ``job`` its unique name (from ``name``, else its resource's) and JobId: its
+        catalog record.  (A copy's new job is recorded so, without being queued.)"""
+        catalog = self.director.catalog
+        name = name or job.name
+        pool_id = self.director.pool_ids.get(job.pool.name) if job.pool else None
         # A director started again within the second may meet the names its predecessor
         # gave (the sequence starts anew): the next sequence number then, as often as a
         # second has names.
         for attempt in range(NAMES_PER_SECOND):
             self._sequence += 1
-            job.job = unique_job_name(job.name, self._sequence, job.sched_time)
+            job.job = unique_job_name(name, self._sequence, job.sched_time)
             try:
                 job.jobid = await catalog.create_job(JobRecord(
-                    job=job.job, name=job.name, type=job.type, level=job.level,
+                    job=job.job, name=name, type=job.type, level=job.level,
                     client_id=client_id, pool_id=pool_id, fileset_id=fileset_id,
-                    job_status=job.status, sched_time=_local(job.sched_time),
-                    job_tdate=int(job.sched_time)))
-                break
+                    job_status=job.status, sched_time=local_time(job.sched_time),
+                    job_tdate=int(job.sched_time), prior_job_id=prior_job_id))
+                return
             except CatalogIntegrityError:
                 if attempt == NAMES_PER_SECOND - 1:
                     raise
-        self.waiting.append(job)
-        self._dispatch()
-        return job
 
     def _dispatch(self):
         if not self.director.running:            # stopping: waiting jobs are canceled instead
@@ -105,9 +110,9 @@ class JobManager:
              JobStatus.WAIT_MAX_JOBS),
             (lambda j: j.resource is job.resource, job.resource.maximum_concurrent_jobs,
              JobStatus.WAIT_JOB_RES),
-            (lambda j: j.client is job.client, job.client.maximum_concurrent_jobs,
+            (lambda j: j.client is job.client, getattr(job.client, "maximum_concurrent_jobs", 0),
              JobStatus.WAIT_CLIENT_RES),
-            (lambda j: j.storage is job.storage, job.storage.maximum_concurrent_jobs,
+            (lambda j: j.storage is job.storage, getattr(job.storage, "maximum_concurrent_jobs", 0),
              JobStatus.WAIT_STORE_RES),
         ]
         running = list(self.running.values())
@@ -120,7 +125,7 @@ class JobManager:
         director = self.director
         try:
             await director.catalog.update_job(job.jobid, job_status=job.status,
-                                              start_time=_local(job.start_time))
+                                              start_time=local_time(job.start_time))
             job.check_canceled()
             outcome = await RUNNERS[job.type](director, job)
         except JobCanceled:
@@ -156,8 +161,8 @@ class JobManager:
                                       end_of_job_report(job, director.name))
         try:
             await director.catalog.update_job(
-                job.jobid, job_status=job.status, end_time=_local(job.end_time),
-                real_end_time=_local(job.end_time), job_files=job.fd_files,
+                job.jobid, job_status=job.status, end_time=local_time(job.end_time),
+                real_end_time=local_time(job.end_time), job_files=job.fd_files,
                 job_bytes=job.fd_bytes,
                 read_bytes=job.read_bytes, job_errors=job.fd_errors + job.sd_errors,
                 vol_session_id=job.vol_session_id, vol_session_time=job.vol_session_time,
@@ -274,20 +279,29 @@ def new_job(director, resource, level=None, client=None, fileset=None, pool=None
             priority=None, options=None):
     """A Job from a Job resource and the overrides of ``run`` (or a schedule)."""
     config = director.config
-    job_type = {"backup": "B", "restore": "R"}.get(resource.job_type.lower())
+    job_type = JOB_TYPES.get(resource.job_type.lower())
     if job_type is None:
         raise JobFailed(f"Job type {resource.job_type} is not supported yet")
-    level_code = " " if job_type == "R" else \
+    level_code = " " if job_type in "Rcg" else \
         {"full": "F", "incremental": "I", "differential": "D"}[(level or resource.level or "Incremental").lower()]
     pool = pool or config.get("pool", resource.pool)
     if job_type == "B":
         pool = director.pool_for_level(resource, level_code, pool)
+    if job_type in "cg" and storage is None:
+        # a copy reads with the read Pool's Storage, else the Job's
+        names = (pool.storage if pool is not None else None) or resource.storage or [None]
+        storage = config.get("storage", names[0]) if names[0] else None
     return Job(
         resource=resource, type=job_type, level=level_code, clock=director.reactor,
-        client=client or config.get("client", resource.client),
+        client=client or (config.get("client", resource.client) if resource.client else None),
         fileset=fileset or (config.get("fileset", resource.fileset) if resource.fileset else None),
         pool=pool,
-        storage=storage or config.get("storage", resource.storage[0] if isinstance(resource.storage, list) else resource.storage),
+        storage=storage or _first_storage(config, resource),
         messages=config.get("messages", resource.messages),
         priority=priority or resource.priority or 10,
         options=dict(options or {}))
+
+
+def _first_storage(config, resource):
+    names = resource.storage if isinstance(resource.storage, list) else [resource.storage]
+    return config.get("storage", names[0]) if names and names[0] else None

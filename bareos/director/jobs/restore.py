@@ -11,7 +11,7 @@ the FD reports ``2800 End Job``.
 from twisted.internet import defer
 
 from bareos.director.jobs.common import (
-    final_status, is_passive, open_storage_job, outlived, reach_client,
+    final_status, is_passive, open_storage_job, outlived, reach_client, send_bootstrap,
     tell_client_where_storage_is, tell_storage_to_dial_client, tls_flag, wait_for_both_daemons,
     wait_for_end_job)
 from bareos.director.jobs.job import JobFailed
@@ -65,13 +65,7 @@ async def run_restore(director, job):
     messages.job_message(job, "info", f"Start Restore Job {job.job}")
 
     sd, key = await open_storage_job(director, job, append=False)
-    sd.send("bootstrap\n")
-    for line in lines:
-        sd.send(line + "\n")
-    sd.conn.send_signal(Signal.EOD)
-    reply = await sd.receive_line()
-    if not reply.startswith("3000 OK bootstrap"):
-        raise JobFailed(f"Storage daemon refused the bootstrap: {reply.strip()}")
+    await send_bootstrap(sd, lines)
 
     fd = await reach_client(director, job, "restore")
     reply = await fd.command(

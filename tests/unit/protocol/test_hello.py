@@ -28,6 +28,26 @@ def test_every_connection_type_parses(line, expected):
     assert parse_hello(line) == expected
 
 
+@pytest.mark.parametrize("line, name", [
+    (b"Hello admin calling 100\n", "admin"),                     # Bacula 9.6's bconsole
+    (b"Hello *UserAgent* calling 100\n", "*UserAgent*"),
+    (b"Hello admin calling 100 tlspsk=0\n", "admin"),            # Bacula 11's
+])
+def test_any_console_hello_is_a_console_before_18_2(line, name):
+    hello = parse_hello(line)
+    assert (hello.kind, hello.name, hello.is_console_18_2) == (HelloKind.CONSOLE, name, False)
+
+
+def test_console_version_is_the_word_after_version_whatever_follows():
+    hello = parse_hello(b'Hello a calling version 25.1.1 something Version="25.1.1"\n')
+    assert (hello.calling_version, hello.version, hello.is_console_18_2) == ("25.1.1", "25.1.1", True)
+
+
+def test_a_daemon_hello_in_an_unknown_form_is_not_a_console():
+    with pytest.raises(HelloError):
+        parse_hello(b"Hello Director bareos-dir calling now\n")
+
+
 def test_console_protocol_version():
     assert parse_hello(b"Hello a calling version 25.1.1\n").is_console_18_2
     assert parse_hello(b"Hello a calling version 1802\n").is_console_18_2
