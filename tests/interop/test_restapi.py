@@ -105,13 +105,11 @@ def test_director_version(api, deployment):
     assert version["version"] == bareos.VERSION
 
 
-@needs("time (api 2: time{full,year,month,day,hour,minute,second})", "showdot")
 def test_director_time(api):
     now = ok(api.get("control/directors/time"))
     assert {"full", "year", "month", "day", "hour", "minute", "second"} <= set(now)
 
 
-@needs("reload (api 2: reload{success})", "admin")
 def test_director_reload(api):
     assert ok(api.put("control/directors/reload")) == {"success": True}
 
@@ -123,7 +121,6 @@ RESOURCES = [("clients", "bareos-fd"), ("jobs", "backup"), ("filesets", "TestSet
              ("schedules", "WeeklyCycle"), ("jobdefs", "DefaultJob"), ("profiles", "operator")]
 
 
-@needs("show <type> verbose / show <type>=<name> verbose in api 2", "showdot")
 @pytest.mark.parametrize("kind, name", RESOURCES, ids=[kind for kind, _ in RESOURCES])
 def test_configuration_of_every_resource_type(api, kind, name):
     every = ok(api.get(f"configuration/{kind}"))
@@ -259,7 +256,6 @@ SWITCHABLE = [("clients", "clients", "bareos-fd"), ("jobs", "jobs", "backup"),
               ("schedules", "schedules", "WeeklyCycle")]
 
 
-@needs("enable/disable client=|job=|schedule= (and show <type>=<name> verbose to see it)", "admin")
 @pytest.mark.parametrize("control, kind, name", SWITCHABLE, ids=[kind for _, kind, _ in SWITCHABLE])
 def test_disable_and_enable(api, control, kind, name):
     ok(api.put(f"control/{control}/disable/{name}"))
@@ -268,7 +264,6 @@ def test_disable_and_enable(api, control, kind, name):
     assert ok(api.get(f"configuration/{kind}/{name}"))[name]["enabled"] is True
 
 
-@needs("enable/disable refusing an unknown name", "admin")
 def test_disabling_no_such_client_fails(api):
     status, body = api.put("control/clients/disable/nosuch")
     assert status == 500 and "nosuch" in body["message"], body
@@ -277,7 +272,6 @@ def test_disabling_no_such_client_fails(api):
 
 # -- running and restoring ------------------------------------------------------------------
 
-@needs("run job=... without yes in api 2 (batch mode)", "showdot")
 def test_run_a_job(api, deployment):
     run = ok(api.post("control/jobs/run", {"jobControl": {"job": "backup", "level": "Full"}}))
     assert deployment.wait(run["jobid"]) == "T"
