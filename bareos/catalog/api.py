@@ -452,6 +452,9 @@ class ICatalog(Interface):
     def list_storages():
         """[StorageEntry] ordered by StorageId."""
 
+    def delete_pool(name):
+        """Delete pool ``name`` with its Media rows; fires with True if it existed."""
+
     def ensure_storage(name, auto_changer=False):
         """StorageId of storage ``name``, created if missing."""
 
@@ -522,6 +525,14 @@ class ICatalog(Interface):
 
     def list_volumes(pool=None):
         """[VolumeRecord] ordered by MediaId, optionally only those of one pool."""
+
+    def delete_volume(name):
+        """Delete a volume's Media row, and unless it is Purged the jobs on it (with their
+        files, JobMedia and log); fires with (existed, [deleted JobIds])."""
+
+    def update_volumes_from_pool(pool, media_id=None):
+        """Copy the pool's volume defaults to all its volumes (or only to ``media_id`` of
+        them); fires with how many (None when there is no such pool)."""
 
     def find_appendable_volume(pool, media_type, exclude=()):
         """An enabled volume of this pool and media type with VolStatus 'Append'

@@ -302,6 +302,18 @@ def op_list_storages():
     return [api.StorageEntry(*r) for r in rows]
 
 
+def op_delete_pool(name):
+    """Delete a Pool row with its Media rows (Bareos' ``delete pool``); True if it existed."""
+    pool_id = yield from _pool_id(name)
+    if pool_id is None:
+        return False
+    yield q_count("DELETE FROM JobMedia WHERE MediaId IN (SELECT MediaId FROM Media "
+                  "WHERE PoolId = ?)", pool_id)
+    yield q_count("DELETE FROM Media WHERE PoolId = ?", pool_id)
+    yield q_count("DELETE FROM Pool WHERE PoolId = ?", pool_id)
+    return True
+
+
 def op_ensure_storage(name, auto_changer):
     yield q_count("INSERT INTO Storage (Name, AutoChanger) VALUES (?, ?) ON CONFLICT (Name) DO NOTHING",
                   name, auto_changer)
@@ -722,6 +734,43 @@ def op_list_volumes(pool):
     return [_volume_from_row(r) for r in rows]
 
 
+def op_delete_volume(name):
+    """Delete a Media row and, unless the volume was purged, the jobs stored on it; returns
+    (deleted?, [JobId of each deleted job]) as Bareos' ``delete volume`` does."""
+    volume = yield from op_get_volume(name)
+    if volume is None:
+        return False, []
+    job_ids = []
+    if volume.vol_status != "Purged":
+        rows = yield q_all("SELECT DISTINCT JobId FROM JobMedia WHERE MediaId = ? ORDER BY JobId",
+                           volume.media_id)
+        job_ids = [r[0] for r in rows]
+        for job_id in job_ids:
+            yield from op_delete_job(job_id)
+    yield q_count("DELETE FROM JobMedia WHERE MediaId = ?", volume.media_id)
+    yield q_count("DELETE FROM Media WHERE MediaId = ?", volume.media_id)
+    if volume.pool_id is not None:
+        yield q_count("UPDATE Pool SET NumVols = (SELECT COUNT(*) FROM Media WHERE PoolId = ?) "
+                      "WHERE PoolId = ?", volume.pool_id, volume.pool_id)
+    return True, job_ids
+
+
+def op_update_volumes_from_pool(pool, media_id):
+    """Copy the pool's volume defaults (retention, use duration, max jobs/files/bytes,
+    recycle) to every volume of the pool, or only to volume ``media_id`` of it; returns the
+    number of volumes updated, None if there is no such pool."""
+    pool_id = yield from _pool_id(pool)
+    if pool_id is None:
+        return None
+    copied = [k for k in _POOL_DEFAULTS_FOR_MEDIA if k != "label_type"]
+    sets = ", ".join(f"{MEDIA_COLUMNS[k]} = (SELECT {POOL_COLUMNS[k]} FROM Pool WHERE PoolId = ?)"
+                     for k in copied)
+    which, params = ("", ()) if media_id is None else (" AND MediaId = ?", (media_id,))
+    count = yield q_count(f"UPDATE Media SET {sets} WHERE PoolId = ?{which}",
+                          *([pool_id] * len(copied)), pool_id, *params)
+    return count
+
+
 def op_find_appendable_volume(pool, media_type, exclude):
     pool_id = yield from _pool_id(pool)
     if pool_id is None:
@@ -904,6 +953,9 @@ class SQLCatalog:
     def list_storages(self):
         return self._call(op_list_storages)
 
+    def delete_pool(self, name):
+        return self._call(op_delete_pool, name)
+
     def ensure_storage(self, name, auto_changer=False):
         return self._call(op_ensure_storage, name, auto_changer)
 
@@ -978,6 +1030,12 @@ class SQLCatalog:
 
     def list_volumes(self, pool=None):
         return self._call(op_list_volumes, pool)
+
+    def delete_volume(self, name):
+        return self._call(op_delete_volume, name)
+
+    def update_volumes_from_pool(self, pool, media_id=None):
+        return self._call(op_update_volumes_from_pool, pool, media_id)
 
     def find_appendable_volume(self, pool, media_type, exclude=()):
         return self._call(op_find_appendable_volume, pool, media_type, exclude)

@@ -22,6 +22,19 @@ def load_config(path: "str | os.PathLike[str]", schema: DaemonSchema) -> Configu
     return build(nodes, schema, Path(path))
 
 
+def resource_tree(path: "str | os.PathLike[str]", daemon_name: str) -> "Path | None":
+    """The ``<daemon>.d`` directory of the configuration at *path*, or None when it is
+    a single file (what ``configure add`` writes new resource files into)."""
+    path = Path(path)
+    if path.is_dir() and not (path / f"{daemon_name}.conf").is_file():
+        tree = path / f"{daemon_name}.d"
+        if tree.is_dir():
+            return tree
+        if path.name == f"{daemon_name}.d":
+            return path
+    return None
+
+
 def config_files(path: "str | os.PathLike[str]", daemon_name: str) -> list[Path]:
     """The files making up a configuration, as Bareos finds them.
 
@@ -37,10 +50,8 @@ def config_files(path: "str | os.PathLike[str]", daemon_name: str) -> list[Path]
     single_file = path / f"{daemon_name}.conf"
     if single_file.is_file():
         return [single_file]
-    tree = path / f"{daemon_name}.d"
-    if not tree.is_dir() and path.name == f"{daemon_name}.d":
-        tree = path
-    if not tree.is_dir():
+    tree = resource_tree(path, daemon_name)
+    if tree is None:
         raise ConfigError(path, None, f"found neither {daemon_name}.conf nor {daemon_name}.d/")
     files = sorted(file for file in tree.glob("*/*.conf") if file.is_file())
     if not files:

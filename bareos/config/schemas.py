@@ -15,9 +15,9 @@ from typing import Any
 from .model import Resource
 from .schema import AT_LEAST_ONE, EXACTLY_ONE, DaemonSchema, Directive, ResourceSchema, SectionSchema
 from .types import (
-    ADDRESS, ADDRESSES, BOOLEAN, DURATION, INTEGER, NAME, PASSWORD, PORT, POSITIVE, RAW_LIST, SIZE,
-    STRING_LIST, STRING_VALUE, Block, DestinationType, DirectiveType, Enum, Integer, PartialEnum,
-    Ref, RefList,
+    ACL_LIST, ADDRESS, ADDRESSES, BOOLEAN, DURATION, INTEGER, NAME, PASSWORD, PORT, POSITIVE,
+    RAW_LIST, SIZE, STRING_LIST, STRING_VALUE, Block, DestinationType, DirectiveType, Enum,
+    Integer, PartialEnum, Ref, RefList,
 )
 
 DIR_PORT, FD_PORT, SD_PORT = 9101, 9102, 9103
@@ -218,7 +218,7 @@ DIR_STORAGE = ResourceSchema("Storage", IDENTITY + _peer(SD_PORT, "Sd") + (
     _later("Cache Status Interval", DURATION),
 ) + _REMOTE_LATER + TLS)
 
-_ACLS = tuple(_(f"{kind} ACL", STRING_LIST) for kind in (
+_ACLS = tuple(_(f"{kind} ACL", ACL_LIST) for kind in (
     "Job", "Client", "Storage", "Schedule", "Pool", "Command", "FileSet", "Catalog", "Where",
     "Plugin Options"))
 

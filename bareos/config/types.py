@@ -287,6 +287,27 @@ class _StringList(ValueType):
 STRING_LIST = _StringList()
 
 
+class _AclList(_StringList):
+    """A console ACL (``Job ACL = backup-.*, !*all*``): names, regular expressions and
+    ``!`` denials, in the characters Bareos allows in an ACL entry."""
+
+    expected = "a comma-separated list of ACL entries"
+    _ENTRY = re.compile(r"[A-Za-z0-9!()\[\]|+?*.:_\-'/]{1,127}")
+
+    def convert(self, tokens: list[Token]) -> list[str]:
+        entries = super().convert(tokens)
+        for entry in entries:
+            if not self._ENTRY.fullmatch(entry):
+                bad = next((c for c in entry if not self._ENTRY.fullmatch(c)), None)
+                raise BadValue(f"ACL entry {entry!r}: " + (
+                    f"character {bad!r} is not allowed in an ACL" if bad
+                    else "an ACL entry has 1 to 127 characters"))
+        return entries
+
+
+ACL_LIST = _AclList()
+
+
 class Ref(ValueType):
     """The name of another resource of type ``ref_type``, checked after loading."""
 

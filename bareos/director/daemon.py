@@ -6,13 +6,15 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from bareos.catalog.service import CatalogService
+from bareos.config import ConfigError, load_config
+from bareos.config.schemas import DIRECTOR
 from bareos.daemon.service import Daemon
 from bareos.director.client_connections import ClientConnectionPool, accept_client_connection
 from bareos.director.console.session import DEFAULT_CONSOLE, ConsoleLimitReached, accept_console
 from bareos.director.jobs.manager import JobManager
 from bareos.director.jobs.reconcile import reconcile_unfinished_jobs
 from bareos.director.messages import MessageRouter
-from bareos.director.scheduler import Scheduler
+from bareos.director.scheduler import Scheduler, parse_schedules
 from bareos.protocol.admission import ThrottledLog
 from bareos.protocol.hello import HelloKind
 
@@ -20,11 +22,26 @@ LEVEL_POOLS = {"F": "full_backup_pool", "I": "incremental_backup_pool",
                "D": "differential_backup_pool"}
 
 
+def check_director_config(config):
+    """The director's rules beyond the schema (ConfigError): Run lines that parse, a Catalog."""
+    parse_schedules(config)
+    if not config.resources("catalog"):
+        director = config.only("director")
+        raise ConfigError(director.location[0], None,
+                          "no Catalog resource defined: the director needs one "
+                          "(the simplest: Catalog { Name = MyCatalog; DB Driver = sqlite3; "
+                          "DB Name = bareos })")
+
+
 class Director(Daemon):
     log = Logger(namespace="bareos.director")
 
-    def __init__(self, config, reactor=None):
+    def __init__(self, config, reactor=None, config_path=None):
+        """``config_path``: what the configuration was loaded from (``-c``), which
+        ``reload`` reads again and ``configure add`` writes into; None for a configuration
+        given as text (then neither is possible)."""
         super().__init__(config, reactor)
+        self.config_path = config_path
         self.resource = config.only("director")
         self.name = self.resource.name
         self.qualified_name = f"R_DIRECTOR::{self.name}"
@@ -82,12 +99,62 @@ class Director(Daemon):
         for storage in self.config.resources("storage"):
             await catalog.ensure_storage(storage.name)
         for pool in self.config.resources("pool"):
-            self.pool_ids[pool.name] = await catalog.ensure_pool(
-                pool.name, pool_type=pool.pool_type or "Backup", label_format=pool.label_format,
-                max_volume_bytes=pool.maximum_volume_bytes or 0,
-                volume_use_duration=pool.volume_use_duration or 0,
-                max_volume_jobs=pool.maximum_volume_jobs or 0,
-                max_vols=pool.maximum_volumes or 0)
+            await self.register_pool(catalog, pool)
+
+    async def register_pool(self, catalog, pool):
+        """The catalog's Pool row follows the Pool resource (also ``update pool``)."""
+        self.pool_ids[pool.name] = await catalog.ensure_pool(
+            pool.name, pool_type=pool.pool_type or "Backup", label_format=pool.label_format,
+            max_volume_bytes=pool.maximum_volume_bytes or 0,
+            volume_use_duration=pool.volume_use_duration or 0,
+            max_volume_jobs=pool.maximum_volume_jobs or 0,
+            max_vols=pool.maximum_volumes or 0, volume_retention=pool.volume_retention,
+            recycle=int(pool.recycle is not False))
+        return self.pool_ids[pool.name]
+
+    # -- the configuration at run time -------------------------------------------------
+
+    def read_config(self):
+        """The configuration as it is on disk now, checked (ConfigError when it is not good)."""
+        if self.config_path is None:
+            raise ConfigError("(none)", None, "the configuration was not read from a file")
+        config = load_config(self.config_path, DIRECTOR)
+        check_director_config(config)
+        return config
+
+    async def reload_config(self):
+        """Bareos' ``reload``: read the configuration again and use it, all or nothing.
+
+        On a ConfigError the running configuration stays as it was.  Jobs already
+        running keep the resources they started with; new jobs, consoles and the scheduler
+        use the new ones, and ``enable``/``disable`` settings made at run time are gone.
+        The listening addresses stay until a restart.  Clients, pools and storages new in
+        the configuration get their catalog rows, and the catalog's pools follow their
+        resources.
+        """
+        config = self.read_config()
+        if config.only("director").addresses != self.resource.addresses:
+            self.log.warn("reload: the Director's listening addresses changed; they take "
+                          "effect when the director restarts")
+        self.config = config
+        self.resource = config.only("director")
+        self.scheduler.schedules = parse_schedules(config)
+        for warning in config.warnings:
+            self.log.warn("Configuration: {warning}", warning=warning)
+        self.log.info("{name}: configuration reloaded from {path}", name=self.name,
+                      path=self.config_path)
+        catalog = self.catalog
+        if catalog is not None:
+            await self._register_resources(catalog)
+
+    async def adopt_resource(self, resource):
+        """Put a resource new on disk (``configure add``) into the running configuration,
+        keeping what ``enable``/``disable`` changed in the others; a new client, pool or
+        storage gets its catalog row."""
+        self.config.add(resource)
+        catalog = self.catalog
+        if catalog is not None:
+            await self._register_resources(catalog)
 
     # -- jobs, when the director stops ----------------------------------------------------
 

@@ -30,8 +30,7 @@ def parse_schedules(config):
             except ScheduleError as exc:
                 file, line = schedule.line_of("run")
                 raise ConfigError(file, line, f"Schedule {schedule.name}: Run = {text}: {exc}") from None
-        if schedule.enabled is not False:
-            schedules[schedule.name] = specs
+        schedules[schedule.name] = specs
     return schedules
 
 
@@ -69,10 +68,19 @@ class Scheduler(service.Service):
         self._arm()
 
     def _runs(self):
-        for job_resource in self.director.config.resources("job"):
-            if job_resource.schedule and job_resource.enabled is not False:
-                for spec in self.schedules.get(job_resource.schedule, []):
-                    yield job_resource, spec
+        """(job, RunSpec) of each job the scheduler starts: the job, its Schedule and its
+        Client enabled (by the configuration or, until a reload, ``enable``/``disable``)."""
+        config = self.director.config
+        for job_resource in config.resources("job"):
+            if not job_resource.schedule or job_resource.enabled is False:
+                continue
+            schedule = config.get("schedule", job_resource.schedule)
+            client = config.get("client", job_resource.client) if job_resource.client else None
+            if (schedule is not None and schedule.enabled is False) or \
+                    (client is not None and client.enabled is False):
+                continue
+            for spec in self.schedules.get(job_resource.schedule, []):
+                yield job_resource, spec
 
     async def _start(self, job_resource, spec):
         from bareos.director.jobs.manager import new_job

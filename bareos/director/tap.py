@@ -1,10 +1,8 @@
 """``twistd bareos-dir``: options and service construction."""
 
-from bareos.config import ConfigError
 from bareos.config.schemas import DIRECTOR
 from bareos.daemon.options import DaemonOptions
-from bareos.director.daemon import Director
-from bareos.director.scheduler import parse_schedules
+from bareos.director.daemon import Director, check_director_config
 
 
 class Options(DaemonOptions):
@@ -12,14 +10,8 @@ class Options(DaemonOptions):
     longdesc = "The Bareos-compatible director: consoles, jobs, scheduler and catalog."
 
     def check(self, config):
-        parse_schedules(config)
-        if not config.resources("catalog"):
-            director = config.only("director")
-            raise ConfigError(director.location[0], None,
-                              "no Catalog resource defined: the director needs one "
-                              "(the simplest: Catalog { Name = MyCatalog; DB Driver = sqlite3; "
-                              "DB Name = bareos })")
+        check_director_config(config)
 
 
 def makeService(options):
-    return Director(options.config)
+    return Director(options.config, config_path=options["config"])

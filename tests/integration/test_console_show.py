@@ -405,7 +405,9 @@ async def test_api_2_is_batch_mode_and_wait_answers_as_bareos(director):
     asked = await admin._packets("run job=backup-one", Signal.SUB_PROMPT)
     assert asked[-1].decode().endswith("OK to run? (yes/no): ")
     assert b"Job not run.\n" in b"".join(await admin._packets("no", Signal.EOD))
-    jobid = (await admin.result("run job=backup-one"))["run"]["jobid"]
+    queued = (await admin.result("run job=backup-one"))["run"]["jobid"]
+    assert isinstance(queued, str)          # run's JobId is a string in Bareos' JSON, wait's a number
+    jobid = int(queued)
     await admin.result(f"cancel jobid={jobid}")
     assert await admin.result(f"wait jobid={jobid}") == {"job": {
         "jobid": jobid, "jobstatuslong": "Canceled", "jobstatus": "A", "exitstatus": 2}}

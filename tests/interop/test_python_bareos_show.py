@@ -100,7 +100,7 @@ def test_version_time_and_a_run_without_yes_then_wait(suite):
     assert version["version"]["type"] == "bareos-director"
     assert version["version"]["name"] == suite.director_name
     assert set(now["time"]) == {"full", "year", "month", "day", "hour", "minute", "second"}
-    assert run == {"run": {"jobid": 1}}
+    assert run == {"run": {"jobid": "1"}}          # a string, as Bareos sends it
     # bareos_unittest.Json.wait_job reads result["job"]["jobstatuslong"]
     assert waited == {"job": {"jobid": 1, "jobstatuslong": "Canceled", "jobstatus": "A",
                               "exitstatus": 2}}

@@ -110,7 +110,6 @@ def test_director_time(api):
     assert {"full", "year", "month", "day", "hour", "minute", "second"} <= set(now)
 
 
-@needs("reload (api 2: reload{success})", "admin")
 def test_director_reload(api):
     assert ok(api.put("control/directors/reload")) == {"success": True}
 
@@ -238,8 +237,6 @@ def test_label_a_volume(api, deployment):
     assert "| Manual-0001 " in deployment.suite.console("list volumes\n")
 
 
-@needs("update volume=<name> volstatus= pool=, llist volume=<name>, delete volume=<name> yes",
-       "admin")
 def test_update_and_delete_a_volume(api):
     ok(api.post("control/volumes", {"volume": "Manual-0002", "pool": "Full", "storage": "File"}))
     updated = ok(api.patch("control/volumes/Manual-0002", {"pool": "Full", "volstatus": "Recycle"}))
@@ -257,7 +254,6 @@ SWITCHABLE = [("clients", "clients", "bareos-fd"), ("jobs", "jobs", "backup"),
               ("schedules", "schedules", "WeeklyCycle")]
 
 
-@needs("enable/disable client=|job=|schedule= (and show <type>=<name> verbose to see it)", "admin")
 @pytest.mark.parametrize("control, kind, name", SWITCHABLE, ids=[kind for _, kind, _ in SWITCHABLE])
 def test_disable_and_enable(api, control, kind, name):
     ok(api.put(f"control/{control}/disable/{name}"))
@@ -266,7 +262,6 @@ def test_disable_and_enable(api, control, kind, name):
     assert ok(api.get(f"configuration/{kind}/{name}"))[name]["enabled"] is True
 
 
-@needs("enable/disable refusing an unknown name", "admin")
 def test_disabling_no_such_client_fails(api):
     status, body = api.put("control/clients/disable/nosuch")
     assert status == 500 and "nosuch" in body["message"], body

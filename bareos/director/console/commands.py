@@ -30,9 +30,9 @@ class Command:
 ORDER = [".api", ".catalogs", ".clients", ".consoles", ".defaults", ".filesets", ".help",
          ".jobdefs", ".jobs", ".levels", ".msgs", ".pools", ".profiles", ".schedule", ".status",
          ".storages", ".types",
-         "autodisplay", "cancel", "configure", "delete", "estimate", "exit", "help", "label",
-         "list", "llist", "messages", "quit", "restore", "run", "status", "setip", "show", "time",
-         "version", "wait", "whoami"]
+         "autodisplay", "cancel", "configure", "delete", "disable", "enable", "estimate", "exit",
+         "help", "label", "list", "llist", "messages", "quit", "restore", "reload", "run",
+         "status", "setip", "show", "time", "update", "version", "wait", "whoami"]
 TABLE = []
 log = Logger(namespace="bareos.director.console")
 
@@ -90,10 +90,11 @@ async def exit_(session, reply, args):
 
 @command("help", "Print help on a command, or list all commands", "[command]")
 async def help_(session, reply, args):
-    wanted = [c for c in TABLE if not c.name.startswith(".")]
+    allowed = [c for c in TABLE if c.always_allowed or session.acl_allows("command_acl", c.name)]
+    wanted = [c for c in allowed if not c.name.startswith(".")]
     if args:
         match = lookup(args[0][0])
-        wanted = [match] if match else []
+        wanted = [match] if match in allowed else []
         if not wanted:
             reply.error(f"{args[0][0]}: no such command.")
             return False

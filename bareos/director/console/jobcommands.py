@@ -8,7 +8,7 @@ Registered into the command table of ``commands``.
 from datetime import datetime
 
 from bareos.director.console import status as status_report
-from bareos.director.console.arguments import parse_number, parse_number_list
+from bareos.director.console.arguments import BadArgument, parse_number, parse_number_list
 from bareos.director.console.commands import _keyword, command, refuse_unknown
 from bareos.director.jobs.backup import decide_level, send_fileset, send_level
 from bareos.director.jobs.common import client_link
@@ -28,6 +28,22 @@ def _resource(session, reply, kind, name, acl):
         reply.error(f'{kind.capitalize()} "{name}" not found.')
         return None
     return resource
+
+
+#: The resources a job uses and the ACL each must pass, as Bareos checks them before a job
+#: is run (the job's own defaults included, not only what the command line names).
+_JOB_RESOURCE_ACLS = (("client", "client_acl", "Client"), ("fileset", "fileset_acl", "FileSet"),
+                      ("pool", "pool_acl", "Pool"), ("storage", "storage_acl", "Storage"))
+
+
+def _authorized(session, reply, job, uses=("client", "fileset", "pool", "storage")):
+    """True when the console's ACLs allow every resource of ``job`` it ``uses``."""
+    for attribute, acl, label in _JOB_RESOURCE_ACLS:
+        resource = getattr(job, attribute, None) if attribute in uses else None
+        if resource is not None and not session.acl_allows(acl, resource.name):
+            reply.error(f'No authorization. {label} "{resource.name}".')
+            return False
+    return True
 
 
 async def _catalog(session):
@@ -53,21 +69,6 @@ async def cancel(session, reply, args):
     return True
 
 
-@command("delete", "Delete a job and its file records from the catalog", "jobid=<id>")
-async def delete(session, reply, args):
-    catalog = await _catalog(session)
-    jobid = parse_number(_keyword(args, "jobid"), "jobid")
-    if jobid is None:
-        reply.error("delete: give jobid=<id>")
-        return False
-    if not await catalog.delete_job(jobid):
-        reply.error(f"JobId {jobid} not found in the catalog.")
-        return False
-    reply.send(f"JobId {jobid} and associated records deleted from the catalog.\n")
-    reply.result("deleted", {"jobid": jobid})
-    return True
-
-
 @command("estimate", "Estimate the files and bytes a backup would save",
          "job=<name> [level=<level>] [client=<name>] [fileset=<name>] [listing]")
 async def estimate(session, reply, args):
@@ -78,6 +79,8 @@ async def estimate(session, reply, args):
         return False
     job = new_job(director, resource, level=_keyword(args, "level"),
                   client=_optional(session, args, "client"), fileset=_optional(session, args, "fileset"))
+    if not _authorized(session, reply, job, uses=("client", "fileset")):   # no volumes read
+        return False
     listing = _keyword(args, "listing") is not None
     if job.level != "F":
         await _catalog(session)
@@ -116,8 +119,16 @@ async def query_lines(link):
 
 
 def _optional(session, args, kind):
+    """The resource a ``kind=<name>`` argument names, None when not given; a name that is
+    not defined or that the console's ACL hides is refused (BadArgument), never ignored."""
     name = _keyword(args, kind)
-    return session.director.config.get(kind, name) if name else None
+    if not name:
+        return None
+    resource = session.director.config.get(kind, name)
+    if resource is None or not session.acl_allows(f"{kind}_acl", name):
+        raise BadArgument(f'{resource.type if resource else kind.capitalize()} "{name}" '
+                          f'not found.')
+    return resource
 
 
 @command("label", "Label a new volume", "storage=<name> volume=<name> pool=<name>")
@@ -193,13 +204,15 @@ async def run(session, reply, args):
     except JobFailed as exc:
         reply.error(str(exc))
         return False
+    if not _authorized(session, reply, job):
+        return False
     if _keyword(args, "yes") is None and not await session.confirm(
             _run_summary(job) + "OK to run? (yes/no): ", reply):
         reply.send("Job not run.\n")
         return False
     await director.jobs.submit(job)
     reply.send(f"Job queued. JobId={job.jobid}\n")
-    reply.result("run", {"jobid": job.jobid})
+    reply.result("run", {"jobid": str(job.jobid)})      # a string in Bareos' JSON
     return True
 
 
@@ -231,6 +244,9 @@ async def restore(session, reply, args):
     target_name = _keyword(args, "restoreclient") or _keyword(args, "client")
     target = director.config.get("client", target_name) if target_name else None
     where = _keyword(args, "where")
+    if where is not None and not session.acl_allows("where_acl", where):
+        reply.error('"where" specification not authorized.')
+        return False
     replace = (_keyword(args, "replace") or restore_job.replace or "always").lower()
     if replace not in ("always", "ifnewer", "ifolder", "never"):
         reply.error(f"Invalid replace option: {replace}")
@@ -246,6 +262,8 @@ async def restore(session, reply, args):
     job = new_job(director, restore_job, client=target, storage=storage, options={
         "selection": chosen, "where": restore_job.where if where is None else where,
         "replace": replace, "replace_name": replace.capitalize()})
+    if not _authorized(session, reply, job):
+        return False
     reply.send(f"{len(files)} file{'s' if len(files) != 1 else ''} selected to be restored.\n")
     if _keyword(args, "yes") is None and not await session.confirm(
             _run_summary(job) + f"Where:    {job.options['where'] or '(original location)'}\n"
@@ -254,7 +272,7 @@ async def restore(session, reply, args):
         return False
     await director.jobs.submit(job)
     reply.send(f"Job queued. JobId={job.jobid}\n")
-    reply.result("run", {"jobid": job.jobid, "files": len(files)})
+    reply.result("run", {"jobid": str(job.jobid), "files": len(files)})
     return True
 
 
@@ -267,7 +285,8 @@ async def _restore_selection(session, reply, args, catalog):
             if record is None or record.type not in ("B", "C"):      # a copy restores too
                 reply.error(f"JobId {jobid} is not a backup job in the catalog.")
                 return None
-            if not session.acl_allows("job_acl", record.name):
+            if not session.acl_allows("job_acl", record.name) or \
+                    (record.client and not session.acl_allows("client_acl", record.client)):
                 reply.error(f"JobId {jobid} is not a backup job in the catalog.")
                 return None
             for entry in await catalog.list_files(jobid):
@@ -371,6 +390,9 @@ async def status_of_daemon(session, reply, kind, name):
     resource = _resource(session, reply, kind, name, f"{kind}_acl")
     if resource is None:
         return False
+    if kind == "client" and resource.enabled is False:
+        reply.send(f'Client "{name}" is disabled; skipping status call\n')
+        return True
     try:
         if kind == "client":
             link, _how = await client_link(director, resource, 15, retry_interval=1)
@@ -391,6 +413,22 @@ async def status_of_daemon(session, reply, kind, name):
     return True
 
 
+def _visible_rows(session, report):
+    """The director's status with only the jobs the console's Job and Client ACLs show."""
+    if session.is_default:
+        return report
+    jobs = session.director.jobs
+    hidden = {job.jobid for job in list(jobs.running.values()) + jobs.waiting + list(jobs.terminated)
+              if not session.acl_allows("job_acl", job.name)
+              or (job.client is not None and not session.acl_allows("client_acl", job.client.name))}
+    report = dict(report)
+    report["scheduled"] = [row for row in report["scheduled"]
+                           if session.acl_allows("job_acl", row["name"])]
+    for section in ("running", "terminated"):
+        report[section] = [row for row in report[section] if row["jobid"] not in hidden]
+    return report
+
+
 @command("status", "Report the status of the director, a client or a storage",
          "[director | client=<name> | storage=<name>]")
 async def status(session, reply, args):
@@ -398,7 +436,7 @@ async def status(session, reply, args):
     if target in ("client", "storage") and args[0][1]:
         return await status_of_daemon(session, reply, target, args[0][1])
     if target in ("director", "dir", "all"):
-        report = status_report.director_status(session.director)
+        report = _visible_rows(session, status_report.director_status(session.director))
         reply.send(status_report.render_text(report))
         for key in ("header", "scheduled", "running", "terminated", "client-connection"):
             reply.result(key, status_report.json_part(report, key))

@@ -9,10 +9,11 @@ from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
 from bareos.protocol.tls import TlsPolicy, negotiated_cipher
-from bareos.director.console import commands
+from bareos.director.console import acl, commands
 from bareos.director.console.arguments import BadArgument, parse_command_line
 from bareos.director.console import jobcommands  # noqa: F401 -- registers the job commands
-from bareos.director.console import show  # noqa: F401 -- registers show and configure export
+from bareos.director.console import admin  # noqa: F401 -- registers the admin commands
+from bareos.director.console import show  # noqa: F401 -- registers show (admin calls its configure export)
 from bareos.director.console import dotcommands  # noqa: F401 -- registers the dot commands
 from bareos.director.console import listing  # noqa: F401 -- registers list and llist
 from bareos.director.console.output import API_JSON, API_TEXT, Reply
@@ -37,6 +38,11 @@ class ConsoleSession:
         self.conn = conn
         self.name = name
         self.resource = resource              # the Console resource, None for the default console
+        # The ACLs are those of the login, as in Bareos: a reload changes them for the
+        # consoles that log in after it.
+        self.profiles = [p for p in (director.config.get("profile", profile_name)
+                                     for profile_name in getattr(resource, "profile", None) or [])
+                         if p is not None]
         self.api = API_TEXT
         self.compact = False
         self.autodisplay = True
@@ -53,21 +59,18 @@ class ConsoleSession:
         return "root" if self.is_default else self.name
 
     def acl_allows(self, acl_name, value):
-        """Console ACLs (``Command ACL``, ``Client ACL``...), the console's own plus its profiles'.
+        """Console ACLs (``Command ACL``, ``Client ACL``...), the console's own plus its
+        profiles', read as Bareos reads them (see ``acl``).
 
         The default console may do anything; a named console may do only what
         an ACL grants (no ACL of a kind means nothing of that kind).
         """
         if self.is_default:
             return True
-        return _acl_matches(self._acl_entries(acl_name), value)
+        return acl.acl_decision(self._acl_entries(acl_name), acl_name, value)
 
     def _acl_entries(self, acl_name):
-        entries = list(getattr(self.resource, acl_name, None) or [])
-        for profile_name in getattr(self.resource, "profile", None) or []:
-            profile = self.director.config.get("profile", profile_name)
-            entries += getattr(profile, acl_name, None) or []
-        return entries
+        return acl.acl_entries(self.resource, self.profiles, acl_name)
 
     @property
     def batch(self):
@@ -86,10 +89,25 @@ class ConsoleSession:
         """Ask a yes/no question inside a command; in batch mode the answer is yes."""
         if self.batch:
             return True
+        answer = await self.ask(question)
+        return answer is not None and answer.lower() in ("yes", "y")
+
+    async def ask(self, question):
+        """Send ``question`` and wait for the console's one-line answer (stripped), as
+        Bareos' prompts do; None when the console left or sent a lone ``.`` (cancel)."""
         self.conn.send(question)
         self.conn.send_signal(Signal.SUB_PROMPT)
-        answer = await self.conn.receive()
-        return isinstance(answer, bytes) and answer.strip().lower() in (b"yes", b"y")
+        while True:
+            try:
+                answer = await self.conn.receive()
+            except ConnectionClosed:
+                return None
+            if isinstance(answer, bytes):
+                break
+            if answer == Signal.TERMINATE:
+                return None
+        text = answer.decode("utf-8", "replace").rstrip("\x00").strip()
+        return None if text == "." else text
 
     async def run(self):
         while self.conn.is_open:
@@ -155,14 +173,6 @@ class ConsoleSession:
             ok = False
         reply.finish(ok is not False)
         return True
-
-
-def _acl_matches(allowed, value):
-    for entry in allowed:
-        entry = entry.strip()
-        if entry.lower() == "*all*" or entry == value:
-            return True
-    return False
 
 
 async def accept_console(director, conn, hello):

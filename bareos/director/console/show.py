@@ -311,17 +311,6 @@ def size_text(size):
 
 # --- configure export -------------------------------------------------------------------
 
-@command("configure", "Configure director resources", "export client=<clientname>")
-async def configure(session, reply, args):
-    # Only the export part lives here; "configure add" is another module's (merge: that
-    # command's dispatcher calls configure_export for "export").
-    if args and args[0][0].lower() == "export":
-        return await configure_export(session, reply, args[1:])
-    reply.error(f"invalid subcommand {args[0][0]}." if args
-                else "usage:\n  configure export client=<clientname>\n")
-    return False
-
-
 async def configure_export(session, reply, args):
     """``configure export client=X``: the Director resource client X's file daemon needs
     (this director's name and the client's password), printed for the administrator to

@@ -740,6 +740,64 @@ def test_find_appendable_volume(catalog):
 
 
 @pytest_twisted.inlineCallbacks
+def test_delete_volume_takes_the_jobs_on_it_unless_purged(catalog):
+    c1, _, pool = yield setup_client(catalog)
+    v1 = yield catalog.create_volume("Full-0001", pool, "File")
+    v2 = yield catalog.create_volume("Full-0002", pool, "File")
+    yield catalog.create_volume("Full-0003", pool, "File", vol_status="Purged")
+    on_v1 = yield catalog.create_job(job(n=1, client_id=c1))
+    spanning = yield catalog.create_job(job(n=2, client_id=c1))
+    on_v2 = yield catalog.create_job(job(n=3, client_id=c1))
+    yield catalog.create_jobmedia(on_v1, v1, 1, 5, 0, 0, 0, 10)
+    yield catalog.create_jobmedia(spanning, v1, 1, 5, 0, 0, 11, 20)
+    yield catalog.create_jobmedia(spanning, v2, 6, 9, 0, 0, 0, 10)
+    yield catalog.create_jobmedia(on_v2, v2, 1, 5, 0, 0, 11, 20)
+
+    assert (yield catalog.delete_volume("Full-0001")) == (True, [on_v1, spanning])
+    assert (yield catalog.get_volume("Full-0001")) is None
+    assert [j.job_id for j in (yield catalog.list_jobs())] == [on_v2]
+    assert [e.job_id for e in (yield catalog.jobmedia_for_jobs([on_v2, spanning]))] == [on_v2]
+    assert (yield catalog.delete_volume("Full-0003")) == (True, [])
+    assert (yield catalog.delete_volume("nope")) == (False, [])
+    assert {p.name: p.num_vols for p in (yield catalog.list_pools())} == {"Full": 1}
+
+
+@pytest_twisted.inlineCallbacks
+def test_delete_pool_takes_its_volumes(catalog):
+    full = yield catalog.ensure_pool("Full")
+    other = yield catalog.ensure_pool("Other")
+    yield catalog.create_volume("Full-0001", full, "File")
+    yield catalog.create_volume("Other-0001", other, "File")
+    assert (yield catalog.delete_pool("Full")) is True
+    assert (yield catalog.delete_pool("Full")) is False
+    assert [p.name for p in (yield catalog.list_pools())] == ["Other"]
+    assert [v.volume_name for v in (yield catalog.list_volumes())] == ["Other-0001"]
+
+
+@pytest_twisted.inlineCallbacks
+def test_update_volumes_from_pool_copies_the_pool_defaults(catalog):
+    full = yield catalog.ensure_pool("Full", max_volume_bytes=1000, volume_retention=60)
+    other = yield catalog.ensure_pool("Other", max_volume_bytes=7)
+    yield catalog.create_volume("Full-0001", full, "File", max_vol_bytes=5, recycle=0)
+    yield catalog.create_volume("Full-0002", full, "File")
+    yield catalog.create_volume("Other-0001", other, "File", max_vol_bytes=9)
+    yield catalog.ensure_pool("Full", max_volume_bytes=2000, volume_retention=86400,
+                              volume_use_duration=3600, max_volume_jobs=4, recycle=1)
+    assert (yield catalog.update_volumes_from_pool("Full")) == 2
+    volumes = {v.volume_name: v for v in (yield catalog.list_volumes())}
+    for name in ("Full-0001", "Full-0002"):
+        assert (volumes[name].max_vol_bytes, volumes[name].vol_retention,
+                volumes[name].vol_use_duration, volumes[name].max_vol_jobs,
+                volumes[name].recycle) == (2000, 86400, 3600, 4, 1)
+    assert volumes["Other-0001"].max_vol_bytes == 9
+    assert (yield catalog.update_volumes_from_pool("Empty")) is None
+    yield catalog.ensure_pool("Full", max_volume_bytes=3000)
+    first = volumes["Full-0001"].media_id
+    assert (yield catalog.update_volumes_from_pool(full, media_id=first)) == 1
+    assert [v.max_vol_bytes for v in (yield catalog.list_volumes("Full"))] == [3000, 2000]
+
+
+@pytest_twisted.inlineCallbacks
 def test_jobmedia_for_bootstrap(catalog):
     c1, fs, pool = yield setup_client(catalog)
     v1 = yield catalog.create_volume("Full-0001", pool, "File")

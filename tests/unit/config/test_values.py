@@ -1,6 +1,7 @@
 """Typed values: passwords, sizes, durations, booleans, names, addresses, message types."""
 
 import hashlib
+import re
 
 import pytest
 
@@ -92,3 +93,20 @@ def test_message_types_honour_all_and_exclusions():
 def test_unknown_size_unit_is_rejected():
     with pytest.raises(ConfigError, match="unknown unit 'q'"):
         pool("Maximum Volume Bytes", "5 q")
+
+
+def console_acl(value):
+    text = f"Director {{ Name = d; Password = p }}\nConsole {{ Name = c; Password = p; Where ACL = {value} }}\n"
+    return parse_config_text(text, DIRECTOR).get("console", "c").where_acl
+
+
+def test_acl_entries_take_names_regular_expressions_and_denials():
+    assert console_acl('"/.*/tmp/restores-op", "!*all*"') == ["/.*/tmp/restores-op", "!*all*"]
+    assert console_acl("backup-(one|two)?, 'x'") == ["backup-(one|two)?", "'x'"]
+
+
+@pytest.mark.parametrize("value, bad", [('"|!(){}"', "'{'"), ('"a b"', "' '"), ('"x=1"', "'='"),
+                                        ('"^start"', "'^'")])
+def test_acl_entries_refuse_what_bareos_refuses(value, bad):
+    with pytest.raises(ConfigError, match=re.escape(f"character {bad} is not allowed in an ACL")):
+        console_acl(value)
