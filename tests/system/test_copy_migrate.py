@@ -54,15 +54,15 @@ def site(tmp_path_factory):
     pool = lambda name, storage, *extra: Resource("Pool", [  # noqa: E731
         {"Name": name, "Pool Type": "Backup", "Label Format": Quoted(f"{name}-"), "Storage": storage},
         *extra])
-    lan_storage = lambda name, sd, lan: Resource("Storage", {  # noqa: E731
-        "Name": name, "Address": sd.listen, "Port": sd.port, "Lan Address": lan,
-        "Password": Quoted(sd.password), "Device": "FileStorage", "Media Type": sd.media_type,
-        "TLS Enable": False})            # cleartext: the relay sees the copy's signals
+    # cleartext (as every storage here): the relay sees the copy's signals
+    topology.add_storage("SD_B-relay", sd_b, lan_address=RELAY)
+    topology.add_storage("SD_A-lan", sd_a, lan_address=sd_a.listen)
+    topology.add_storage("SD_B-badlan", sd_b, lan_address=NOWHERE)
     extra = resource_files(
         pool("Full", "SD_A", {"Next Pool": "CopyA"}),
         pool("CopyA", "SD_A"), pool("CopyB", "SD_B"), pool("MigB", "SD_B"),
         pool("CopyBad", "SD_B-badlan"), pool("Other", "SD_A-lan"), pool("Big", "SD_A-lan"),
-        pool("CopyRelay", "SD_B-relay"), lan_storage("SD_B-relay", sd_b, RELAY),
+        pool("CopyRelay", "SD_B-relay"),
         Resource("FileSet", {"Name": "BigSet", "Include": {"File": big}}),
         Resource("Job", {"Name": "backup-big", "Type": "Backup", "Level": "Full", "Client": "FD",
                          "FileSet": "BigSet", "Storage": "SD_A", "Pool": "Big",
@@ -70,7 +70,6 @@ def site(tmp_path_factory):
         _copy_job("copy-relayed", "Copy", "Big", "CopyRelay", "PoolUncopiedJobs",
                   storage="SD_A-lan"),
         pool("MigSrc", "SD_A", {"Maximum Volume Jobs": 1, "Next Pool": "MigB"}),
-        lan_storage("SD_A-lan", sd_a, sd_a.listen), lan_storage("SD_B-badlan", sd_b, NOWHERE),
         *(Resource("Job", {"Name": f"backup-{pool_name.lower()}", "Type": "Backup",
                            "Level": "Full", "Client": "FD", "FileSet": "TestSet",
                            "Storage": "SD_A", "Pool": pool_name, "Messages": "Standard"})
