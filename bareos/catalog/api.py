@@ -322,6 +322,10 @@ class CopyCandidate(NamedTuple):
     vol_status: Optional[str]
     volume_pool: Optional[str]
     last_written: Optional[datetime]
+    vol_bytes: int = 0
+    vol_enabled: bool = True       # Media.Enabled = 1 (not disabled, not archived)
+    real_end_time: Optional[datetime] = None
+    copied: bool = False           # a successful copy or migration of it exists (any pool)
 
 
 class LogEntry(NamedTuple):

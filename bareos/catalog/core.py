@@ -523,7 +523,9 @@ def op_copy_candidates(pool):
     volumes' pool), one row per volume part: see ``api.CopyCandidate``."""
     rows = yield q_all(
         "SELECT j.JobId, j.Name, j.Type, c.Name, j.JobBytes, jp.Name, m.VolumeName, "
-        "m.VolStatus, mp.Name, m.LastWritten FROM Job j "
+        "m.VolStatus, mp.Name, m.LastWritten, m.VolBytes, m.Enabled, j.RealEndTime, "
+        "EXISTS (SELECT 1 FROM Job k WHERE k.PriorJobId = j.JobId AND k.Type IN ('B', 'C') "
+        "AND k.JobStatus IN ('T', 'W')) FROM Job j "
         "LEFT JOIN Client c ON c.ClientId = j.ClientId "
         "LEFT JOIN Pool jp ON jp.PoolId = j.PoolId "
         "LEFT JOIN JobMedia jm ON jm.JobId = j.JobId "
@@ -531,7 +533,8 @@ def op_copy_candidates(pool):
         "LEFT JOIN Pool mp ON mp.PoolId = m.PoolId "
         "WHERE j.Type IN ('B', 'C') AND j.JobStatus IN ('T', 'W') AND (jp.Name = ? OR mp.Name = ?) "
         "ORDER BY j.StartTime, j.JobId, jm.JobMediaId", pool, pool)
-    return [api.CopyCandidate(*row[:9], py_time(row[9])) for row in rows]
+    return [api.CopyCandidate(*row[:9], py_time(row[9]), row[10] or 0, row[11] == 1,
+                              py_time(row[12]), bool(row[13])) for row in rows]
 
 
 def op_job_ids_from_query(sql):

@@ -17,7 +17,7 @@ from .schema import AT_LEAST_ONE, EXACTLY_ONE, DaemonSchema, Directive, Resource
 from .types import (
     ACL_LIST, ADDRESS, ADDRESSES, BOOLEAN, DURATION, INTEGER, NAME, PASSWORD, PORT, POSITIVE,
     RAW_LIST, SIZE, STRING_LIST, STRING_VALUE, Block, DestinationType, DirectiveType, Enum,
-    Integer, PartialEnum, Ref, RefList,
+    Integer, Ref, RefList,
 )
 
 DIR_PORT, FD_PORT, SD_PORT = 9101, 9102, 9103
@@ -240,10 +240,9 @@ RUN_SCRIPT = SectionSchema("Run Script", (
     _("Fail Job On Error", BOOLEAN, True),
 ))
 
-#: Bareos' Selection Types of Copy and Migrate jobs, and those acted on so far.
+#: Bareos' Selection Types of Copy and Migrate jobs.
 SELECTION_TYPES = ("SmallestVolume", "OldestVolume", "PoolOccupancy", "PoolTime",
                    "PoolUncopiedJobs", "Client", "Volume", "Job", "SQLQuery")
-SELECTION_TYPES_DONE = ("Job", "Client", "Volume", "OldestVolume", "PoolUncopiedJobs", "SQLQuery")
 
 _JOB_DIRECTIVES = IDENTITY + (
     _required("Type", Enum("Backup", "Restore", "Verify", "Admin", "Migrate", "Copy", "Consolidate"),
@@ -270,9 +269,11 @@ _JOB_DIRECTIVES = IDENTITY + (
     _("Enabled", BOOLEAN, True),
     _later("Run Script", Block(RUN_SCRIPT)),
     _("Next Pool", Ref("Pool")),
-    _("Selection Type", PartialEnum(SELECTION_TYPES, SELECTION_TYPES_DONE)),
+    _("Selection Type", Enum(*SELECTION_TYPES)),
     _("Selection Pattern", STRING_VALUE),
     _("Purge Migration Job", BOOLEAN, False),
+    # how many copy/migrate jobs one run spawns (Bareos' name; Bacula's is the alias)
+    _("Max Concurrent Copies", INTEGER, 100, aliases=("Maximum Spawned Jobs",)),
     _later("Virtual Full Backup Pool", Ref("Pool")),
     _later("Catalog", Ref("Catalog")),
     _later("Bootstrap", STRING_VALUE),
@@ -363,9 +364,9 @@ POOL = ResourceSchema("Pool", IDENTITY + (
     _later("Cleaning Prefix", STRING_VALUE),
     _later("Maximum Block Size", SIZE),
     _later("Minimum Block Size", SIZE),
-    _later("Migration Time", DURATION),
-    _later("Migration High Bytes", SIZE),
-    _later("Migration Low Bytes", SIZE),
+    _("Migration Time", DURATION),
+    _("Migration High Bytes", SIZE),
+    _("Migration Low Bytes", SIZE),
 ) + _later_all(BOOLEAN, "Use Catalog", "Recycle Oldest Volume", "Recycle Current Volume",
                "Purge Oldest Volume"))
 

@@ -246,22 +246,6 @@ class Enum(ValueType):
             raise BadValue(f"expected {self.expected}") from None
 
 
-class PartialEnum(Enum):
-    """An Enum of which only ``implemented`` choices are accepted yet: the others are refused
-    by name (a config naming one fails to load instead of running without what it asked)."""
-
-    def __init__(self, choices: tuple[str, ...], implemented: tuple[str, ...]) -> None:
-        super().__init__(*choices)
-        self.implemented = {choice.lower() for choice in implemented}
-        self.implemented_text = ", ".join(implemented)
-
-    def convert(self, tokens: list[Token]) -> str:
-        value = super().convert(tokens)
-        if value.lower() not in self.implemented:
-            raise BadValue(f"{value} is not implemented yet (implemented: {self.implemented_text})")
-        return value
-
-
 class _Boolean(ValueType):
     expected = "yes or no"
     _WORDS = {"yes": True, "true": True, "no": False, "false": False}

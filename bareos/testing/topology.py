@@ -51,6 +51,21 @@ class Node:
         return f"File-{self.name}"
 
 
+@dataclass
+class StorageAlias:
+    """One more Storage resource of the director for a storage daemon, with an Address and
+    Lan Address of its own (e.g. the same daemon without its Lan Address)."""
+
+    name: str
+    sd: Node
+    address: str
+    lan_address: Optional[str] = None
+
+    @property
+    def port(self) -> int:
+        return self.sd.port
+
+
 def netns_prefix(netns: Optional[str]) -> list[str]:
     return ["ip", "netns", "exec", netns] if netns else []
 
@@ -73,6 +88,7 @@ class Topology:
         self.fds: dict[str, Node] = {}
         self.sds: dict[str, Node] = {}
         self.extra_clients: list[Resource] = []
+        self.storage_aliases: dict[str, StorageAlias] = {}
         self.director: Optional[DaemonProcess] = None
 
     # -- declaring ------------------------------------------------------------
@@ -94,6 +110,16 @@ class Topology:
         self.extra_clients.append(self._client(name, fd, address or fd.address, lan_address,
                                                passive))
 
+    def add_storage(self, name, sd: Node, *, address=None, lan_address=None) -> StorageAlias:
+        """One more Storage resource for the storage daemon *sd* (e.g. without its Lan Address)."""
+        alias = StorageAlias(name, sd, address or sd.address, lan_address)
+        self.storage_aliases[name] = alias
+        return alias
+
+    def storage(self, name):
+        """The Storage resource ``name`` as the director knows it: a daemon or an alias."""
+        return self.sds.get(name) or self.storage_aliases[name]
+
     # -- configuration text ----------------------------------------------------
 
     def _client(self, name, fd, address, lan_address, passive) -> Resource:
@@ -101,6 +127,12 @@ class Topology:
             {"Name": name, "Address": address, "Port": fd.port, "Lan Address": lan_address,
              "Password": Quoted(fd.password), "Passive": passive or None},
             *tls_directives(fd.tls)])
+
+    def _storage(self, name, sd, address, lan_address) -> Resource:
+        return Resource("Storage", [
+            {"Name": name, "Address": address, "Port": sd.port, "Lan Address": lan_address,
+             "Password": Quoted(sd.password), "Device": "FileStorage", "Media Type": sd.media_type},
+            *tls_directives(sd.tls)])
 
     def director_resources(self, extra_resources=None) -> dict[str, str]:
         first_fd, first_sd = next(iter(self.fds)), next(iter(self.sds))
@@ -122,12 +154,9 @@ class Topology:
               for fd in self.fds.values()
               for name, passive in ((fd.name, False), (f"{fd.name}-passive", True))),
             *self.extra_clients,
-            *(Resource("Storage", [
-                {"Name": sd.name, "Address": sd.address, "Port": sd.port,
-                 "Lan Address": sd.lan_address, "Password": Quoted(sd.password),
-                 "Device": "FileStorage", "Media Type": sd.media_type},
-                *tls_directives(sd.tls)])
-              for sd in self.sds.values()),
+            *(self._storage(sd.name, sd, sd.address, sd.lan_address) for sd in self.sds.values()),
+            *(self._storage(alias.name, alias.sd, alias.address, alias.lan_address)
+              for alias in self.storage_aliases.values()),
             Resource("Job", {"Name": "backup", "Type": "Backup", "Level": "Full", **job}),
             Resource("Job", {"Name": "RestoreFiles", "Type": "Restore", **job,
                              "Where": self.base / "restores"}),

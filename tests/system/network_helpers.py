@@ -6,8 +6,9 @@ and SD_LAN sit in a LAN behind a NAT; the director, FD_WAN and SD_WAN outside.
 Every director resource's Address is where the director reaches the daemon (the
 NAT's outside address for the LAN daemons); the LAN daemons also have a Lan
 Address.  The Lan Address rule (PROTOCOL §5.5) then gives, for each pair and
-mode, the address the dialling daemon is told; :func:`expected_dial` computes
-it independently of the code under test.
+mode, the address the dialling daemon is told; :func:`expected_dial` (and
+:func:`expected_copy_dial` for two storage daemons) computes it independently of
+the code under test.
 """
 
 import re
@@ -37,6 +38,14 @@ def expected_dial(fd, sd, mode):
         return Dial("FD", sd.lan_address if both_lan else sd.address, sd.port,
                     "Lan Address" if both_lan else "Address")
     return Dial("SD", fd.lan_address if both_lan else fd.address, fd.port,
+                "Lan Address" if both_lan else "Address")
+
+
+def expected_copy_dial(reading, writing):
+    """The Lan Address rule for a storage pair: the address of the writing storage the
+    reading storage daemon dials for a copy."""
+    both_lan = bool(reading.lan_address) and bool(writing.lan_address)
+    return Dial("SD", writing.lan_address if both_lan else writing.address, writing.port,
                 "Lan Address" if both_lan else "Address")
 
 

@@ -54,15 +54,15 @@ def site(tmp_path_factory):
     pool = lambda name, storage, *extra: Resource("Pool", [  # noqa: E731
         {"Name": name, "Pool Type": "Backup", "Label Format": Quoted(f"{name}-"), "Storage": storage},
         *extra])
-    lan_storage = lambda name, sd, lan: Resource("Storage", {  # noqa: E731
-        "Name": name, "Address": sd.listen, "Port": sd.port, "Lan Address": lan,
-        "Password": Quoted(sd.password), "Device": "FileStorage", "Media Type": sd.media_type,
-        "TLS Enable": False})            # cleartext: the relay sees the copy's signals
+    # cleartext (as every storage here): the relay sees the copy's signals
+    topology.add_storage("SD_B-relay", sd_b, lan_address=RELAY)
+    topology.add_storage("SD_A-lan", sd_a, lan_address=sd_a.listen)
+    topology.add_storage("SD_B-badlan", sd_b, lan_address=NOWHERE)
     extra = resource_files(
         pool("Full", "SD_A", {"Next Pool": "CopyA"}),
         pool("CopyA", "SD_A"), pool("CopyB", "SD_B"), pool("MigB", "SD_B"),
         pool("CopyBad", "SD_B-badlan"), pool("Other", "SD_A-lan"), pool("Big", "SD_A-lan"),
-        pool("CopyRelay", "SD_B-relay"), lan_storage("SD_B-relay", sd_b, RELAY),
+        pool("CopyRelay", "SD_B-relay"),
         Resource("FileSet", {"Name": "BigSet", "Include": {"File": big}}),
         Resource("Job", {"Name": "backup-big", "Type": "Backup", "Level": "Full", "Client": "FD",
                          "FileSet": "BigSet", "Storage": "SD_A", "Pool": "Big",
@@ -70,14 +70,14 @@ def site(tmp_path_factory):
         _copy_job("copy-relayed", "Copy", "Big", "CopyRelay", "PoolUncopiedJobs",
                   storage="SD_A-lan"),
         pool("MigSrc", "SD_A", {"Maximum Volume Jobs": 1, "Next Pool": "MigB"}),
-        lan_storage("SD_A-lan", sd_a, sd_a.listen), lan_storage("SD_B-badlan", sd_b, NOWHERE),
         *(Resource("Job", {"Name": f"backup-{pool_name.lower()}", "Type": "Backup",
                            "Level": "Full", "Client": "FD", "FileSet": "TestSet",
                            "Storage": "SD_A", "Pool": pool_name, "Messages": "Standard"})
           for pool_name in ("MigSrc", "Other")),
         # Next Pool from the Pool resource (Full's is CopyA), and as a Job override
-        _copy_job("copy-same", "Copy", "Full", None, "PoolUncopiedJobs"),
-        _copy_job("copy-remote", "Copy", "Full", "CopyB", "PoolUncopiedJobs"),
+        _copy_job("copy-same", "Copy", "Full", None, "PoolUncopiedJobs",
+                  extra={"Maximum Spawned Jobs": 1}),
+        _copy_job("copy-remote", "Copy", "Full", "CopyB", "Job", "^backup$"),
         _copy_job("copy-badlan", "Copy", "Other", "CopyBad", "Job", "^backup-other$",
                   storage="SD_A-lan"),
         _copy_job("copy-other", "Copy", "Other", "CopyB", "PoolUncopiedJobs", storage="SD_A-lan"),
@@ -137,24 +137,33 @@ def restore_and_compare(site, jobid, storage, where, source=None):
 
 
 def test_copies_on_one_and_across_two_storage_daemons_each_job_once(site, tmp_path):
-    original = backup(site)
+    original, later = backup(site), backup(site)
     files = jobs(site, "j.JobId = ?", original)[0][5]
 
+    # PoolUncopiedJobs with Maximum Spawned Jobs = 1: a run copies the oldest job not copied
+    # anywhere yet; the next run the other one; the third finds nothing
     output = run_all(site, "run job=copy-same yes")
-    assert f"The following 1 JobId was chosen to be copied: {original}" in output, output
+    assert f"The following 2 JobIds were chosen to be copied: {original},{later}" in output, output
+    assert f"Max Concurrent Copies = 1: JobId {later} left for a later run." in output, output
     port_a = site.sds["SD_A"].port
     assert (f"Storage daemon SD_A told to connect to Storage daemon SD_A at {SD_A}:{port_a} "
             f"(its Address)") in output, output
     same = jobs(site, "j.PriorJobId = ?", original)
     assert [row[1:] for row in same] == [("C", "T", original, "CopyA", files)], output
+    assert jobs(site, "j.PriorJobId = ?", later) == []
     assert volumes_of(site, same[0][0]) == ["CopyA-0001"]
     assert os.path.isfile(site.base / "storage-SD_A" / "CopyA-0001")
+    output = run_all(site, "run job=copy-same yes")
+    assert f"The following 1 JobId was chosen to be copied: {later}" in output, output
+    output = run_all(site, "run job=copy-same yes")
+    assert "No JobIds found to copy." in output and "chosen" not in output, output
+    assert [row[3] for row in jobs(site, "p.Name = 'CopyA'")] == [original, later]
 
     output = run_all(site, "run job=copy-remote yes")
     port_b = site.sds["SD_B"].port
     assert (f"Storage daemon SD_A told to connect to Storage daemon SD_B at {SD_B}:{port_b} "
             f"(its Address)") in output, output
-    assert "Copy OK" in output, output
+    assert output.count("Copy OK") == 3, output           # the control job and both copies
     remote = jobs(site, "j.PriorJobId = ? AND p.Name = 'CopyB'", original)
     assert [row[1:] for row in remote] == [("C", "T", original, "CopyB", files)], output
     assert volumes_of(site, remote[0][0]) == ["CopyB-0001"]
@@ -166,17 +175,20 @@ def test_copies_on_one_and_across_two_storage_daemons_each_job_once(site, tmp_pa
 
     # each job is copied once per Next Pool: a second run finds nothing to do
     output = run_all(site, "run job=copy-remote yes")
-    assert f"Already in pool \"CopyB\", not copied again: JobId {original}" in output, output
+    assert (f"Already in pool \"CopyB\", not copied again: JobId {original},{later}"
+            in output), output
     assert "No JobIds found to copy." in output, output
-    output = run_all(site, "run job=copy-sql yes")          # the same job, chosen by a query
-    assert f"Already in pool \"CopyB\", not copied again: JobId {original}" in output, output
+    output = run_all(site, "run job=copy-sql yes")          # the same jobs, chosen by a query
+    assert (f"Already in pool \"CopyB\", not copied again: JobId {original},{later}"
+            in output), output
     assert len(jobs(site, "j.PriorJobId = ?", original)) == 2
 
     # the copy on the other storage daemon restores byte for byte, metadata included
     restore_and_compare(site, remote[0][0], "SD_B", tmp_path / "from-copy")
-    # the original's volume gone and its job deleted: its oldest copy becomes the backup
+    # the originals' volume gone and their jobs deleted: the oldest copy of each becomes the
+    # backup
     os.remove(site.base / "storage-SD_A" / "Full-0001")
-    site.console(f"delete jobid={original}\n")
+    site.console(f"delete jobid={original}\ndelete jobid={later}\n")
     assert jobs(site, "j.JobId = ?", same[0][0])[0][1] == "B"
     output = site.console("restore client=FD select current all done yes "
                           f"where={tmp_path / 'current'}\nwait\nmessages\n")

@@ -8,6 +8,12 @@
    of every FD x SD pair, in active and passive mode, must succeed; the NAT's
    counters (one count per new connection) must show exactly the connections the
    Lan Address rule implies, and the job logs who dialled which address.
+   A second storage daemon in the LAN, SD_LAN2 (10.0.0.21, outside .21), makes the
+   picture's SD-to-SD column: copies read on one storage daemon and written on
+   another, LAN to WAN, WAN to LAN and LAN to LAN, through Storage resources with
+   and without a Lan Address.  The NAT forwards its outside addresses from either
+   side (hairpin), counts the LAN's connections to the outside, and rejects (and
+   counts) any connection from outside to a LAN address: the director never makes one.
 2. A passive client that cannot open any connection: the file daemon's namespace
    rejects every outbound connection it initiates (nftables, ``ct state new`` in
    the output hook, with a counter).  Passive backup and restore (TLS-PSK on the
@@ -19,19 +25,24 @@ namespaces have no link to the host's network.  Without root (or where
 namespaces cannot be made) the tests skip with the reason; with CI=true they fail.
 """
 
+import collections
 import os
 import re
+import sqlite3
 import subprocess
+from dataclasses import dataclass
 
 import pytest
 
+from bareos.config.writer import Quoted, Resource, resource_files
 from bareos.testing.daemons import default_python
 from bareos.testing.netns import NetworkLab, unavailable_reason
 from bareos.testing.topology import Topology
 from bareos.testing.trees import make_tree
 
 from network_helpers import (
-    COMBINATIONS, backup_and_restore, check_job_log, check_restored, expected_through_nat)
+    COMBINATIONS, backup_and_restore, check_job_log, check_restored, expected_copy_dial,
+    expected_through_nat)
 
 # every setup of both pictures, with real daemons in namespaces made as root: for CI
 pytestmark = pytest.mark.slow
@@ -48,18 +59,31 @@ def namespaces_usable():
         pytest.skip(reason)
 
 
+#: The NAT's outside addresses and the counter of the LAN daemon each is forwarded to.
+FORWARDED = {"203.0.113.10": "to_fd_lan", "203.0.113.20": "to_sd_lan", "203.0.113.21": "to_sd_lan2"}
+
 NAT_RULES = """
 table ip bt_nat {{
   counter to_fd_lan {{ }}
   counter to_sd_lan {{ }}
+  counter to_sd_lan2 {{ }}
+  counter lan_to_wan {{ }}
+  counter outside_to_lan {{ }}
   chain prerouting {{
     type nat hook prerouting priority dstnat; policy accept;
-    iifname "{outside}" ip daddr 203.0.113.10 counter name "to_fd_lan" dnat to 10.0.0.10
-    iifname "{outside}" ip daddr 203.0.113.20 counter name "to_sd_lan" dnat to 10.0.0.20
+    ip daddr 203.0.113.10 counter name "to_fd_lan" dnat to 10.0.0.10
+    ip daddr 203.0.113.20 counter name "to_sd_lan" dnat to 10.0.0.20
+    ip daddr 203.0.113.21 counter name "to_sd_lan2" dnat to 10.0.0.21
   }}
   chain postrouting {{
     type nat hook postrouting priority srcnat; policy accept;
-    oifname "{outside}" masquerade
+    oifname "{outside}" counter name "lan_to_wan" masquerade
+    oifname "{inside}" ip saddr 10.0.0.0/24 masquerade
+  }}
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    iifname "{outside}" ct direction original ct original ip daddr 10.0.0.0/24 \\
+      counter name "outside_to_lan" reject
   }}
 }}
 """
@@ -75,13 +99,19 @@ def nat_picture(namespaces_usable, tmp_path_factory):
         lan, nat, out = lab.namespace("lan"), lab.namespace("nat"), lab.namespace("out")
         lan_if, nat_inside = lab.link(lan, nat)
         nat_outside, out_if = lab.link(nat, out)
-        lab.address(lan, lan_if, "10.0.0.10/24", "10.0.0.20/24")
+        lab.address(lan, lan_if, "10.0.0.10/24", "10.0.0.20/24", "10.0.0.21/24")
         lab.route(lan, "default", "via", "10.0.0.1")
         lab.address(nat, nat_inside, "10.0.0.1/24")
-        lab.address(nat, nat_outside, "203.0.113.1/24", "203.0.113.10/24", "203.0.113.20/24")
+        lab.address(nat, nat_outside, "203.0.113.1/24", "203.0.113.10/24", "203.0.113.20/24",
+                    "203.0.113.21/24")
         lab.address(out, out_if, "203.0.113.100/24", "203.0.113.30/24", "203.0.113.40/24")
+        # a dial from outside to a LAN address reaches the NAT, which counts and rejects it
+        lab.route(out, "10.0.0.0/24", "via", "203.0.113.1")
         lab.forwarding(nat)
-        lab.nft(nat, NAT_RULES.format(outside=nat_outside))
+        # hairpin: no ICMP redirect may send a LAN daemon past the NAT to its neighbour
+        for interface in ("all", nat_inside):
+            lab.run(nat, "sysctl", "-q", "-w", f"net.ipv4.conf.{interface}.send_redirects=0")
+        lab.nft(nat, NAT_RULES.format(outside=nat_outside, inside=nat_inside))
 
         topology = Topology(base, director_host="203.0.113.100", director_port=DIR_PORT,
                             director_netns=out, source=source)
@@ -90,9 +120,13 @@ def nat_picture(namespaces_usable, tmp_path_factory):
         topology.add_sd("SD_LAN", "10.0.0.20", SD_PORT, address="203.0.113.20",
                         lan_address="10.0.0.20", netns=lan)
         topology.add_fd("FD_WAN", "203.0.113.30", FD_PORT, netns=out)
-        topology.add_sd("SD_WAN", "203.0.113.40", SD_PORT, netns=out)
-        topology.lab, topology.nat_ns, topology.next_jobid = lab, nat, 1
-        topology.start()
+        # SD Connect Timeout = 0: one attempt, so its copy to a LAN address is refused once
+        topology.add_sd("SD_WAN", "203.0.113.40", SD_PORT, netns=out,
+                        extra=["SD Connect Timeout = 0"])
+        topology.add_sd("SD_LAN2", "10.0.0.21", SD_PORT, address="203.0.113.21",
+                        lan_address="10.0.0.21", netns=lan)
+        topology.lab, topology.nat_ns, topology.lan_ns, topology.next_jobid = lab, nat, lan, 1
+        topology.start(extra_resources=copy_resources(topology))
         yield topology
     finally:
         if topology is not None:
@@ -115,11 +149,17 @@ def nat_counts(topology):
             lab.counter(ns, "ip", "bt_nat", "to_sd_lan"))
 
 
+def every_nat_count(topology):
+    lab, ns = topology.lab, topology.nat_ns
+    return {name: lab.counter(ns, "ip", "bt_nat", name)
+            for name in (*FORWARDED.values(), "lan_to_wan", "outside_to_lan")}
+
+
 @pytest.mark.parametrize("fd_name, sd_name, mode", COMBINATIONS,
                          ids=[f"{f}-{s}-{m}" for f, s, m in COMBINATIONS])
 def test_nat_picture_in_namespaces(nat_topology, tmp_path, fd_name, sd_name, mode):
     topology = nat_topology
-    before = nat_counts(topology)
+    before, outside_to_lan = nat_counts(topology), every_nat_count(topology)["outside_to_lan"]
     where = tmp_path / "restored"
     output = backup_and_restore(topology, fd_name, sd_name, mode, topology.next_jobid, where)
     topology.next_jobid += 2
@@ -128,6 +168,117 @@ def test_nat_picture_in_namespaces(nat_topology, tmp_path, fd_name, sd_name, mod
     after = nat_counts(topology)
     to_fd, to_sd = expected_through_nat(topology, fd_name, sd_name, mode)
     assert (after[0] - before[0], after[1] - before[1]) == (len(to_fd), len(to_sd)), output
+    assert every_nat_count(topology)["outside_to_lan"] == outside_to_lan  # no Lan Address dialled
+
+
+# -- the SD-to-SD column: copies between two storage daemons across the NAT -------------------
+
+@dataclass
+class CopyCase:
+    name: str
+    reading: str          # the Storage resource the copy reads with (its pool's backup)
+    writing: str          # the Next Pool's Storage resource
+    succeeds: bool = True
+
+
+#: Storage resources besides each daemon's own (SD_LAN and SD_LAN2 have a Lan Address,
+#: SD_WAN has none): the LAN daemons without theirs, SD_WAN with one.
+STORAGE_ALIASES = {"SD_LAN-nolan": ("SD_LAN", None), "SD_LAN2-nolan": ("SD_LAN2", None),
+                   "SD_WAN-lan": ("SD_WAN", "203.0.113.40")}
+
+COPY_CASES = [
+    CopyCase("lan-to-wan", "SD_LAN", "SD_WAN"),
+    CopyCase("lan-to-wan-no-lan", "SD_LAN-nolan", "SD_WAN"),
+    CopyCase("lan-to-wan-both-lan", "SD_LAN", "SD_WAN-lan"),
+    CopyCase("wan-to-lan", "SD_WAN", "SD_LAN"),
+    CopyCase("wan-to-lan-no-lan", "SD_WAN", "SD_LAN-nolan"),
+    # both with a Lan Address: SD_WAN is told SD_LAN's, which it cannot reach from outside
+    CopyCase("wan-to-lan-both-lan", "SD_WAN-lan", "SD_LAN", succeeds=False),
+    CopyCase("lan-to-lan", "SD_LAN", "SD_LAN2"),
+    CopyCase("lan-to-lan-no-lan", "SD_LAN-nolan", "SD_LAN2-nolan"),     # hairpin at the NAT
+    CopyCase("lan-to-lan-one-lan", "SD_LAN", "SD_LAN2-nolan"),
+]
+
+
+def daemon_of(topology, storage):
+    """The storage daemon (Node) a Storage resource names."""
+    return topology.sds.get(storage) or topology.storage_aliases[storage].sd
+
+
+def copy_resources(topology):
+    """The storage aliases, one source pool per daemon that is read, and per case a Copy
+    job (Selection Type Job: the backup of its source pool) into a pool of its own."""
+    for alias, (sd, lan_address) in STORAGE_ALIASES.items():
+        topology.add_storage(alias, topology.sds[sd], lan_address=lan_address)
+    pool = lambda name, storage=None: Resource("Pool", {  # noqa: E731
+        "Name": name, "Pool Type": "Backup", "Label Format": Quoted(f"{name}-"), "Storage": storage})
+    return resource_files(
+        *(pool(f"Src-{sd}") for sd in ("SD_LAN", "SD_WAN")),
+        *(pool(f"To-{case.name}", case.writing) for case in COPY_CASES),
+        *(Resource("Job", {"Name": f"copy-{case.name}", "Type": "Copy",
+                           "Pool": f"Src-{daemon_of(topology, case.reading).name}",
+                           "Storage": case.reading,
+                           "Next Pool": f"To-{case.name}", "Selection Type": "Job",
+                           "Selection Pattern": Quoted("^backup$"), "Messages": "Standard"})
+          for case in COPY_CASES))
+
+
+def last_jobid(topology):
+    with sqlite3.connect(topology.base / "work-dir" / "bareos.db") as db:
+        return db.execute("SELECT MAX(JobId) FROM Job").fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def copy_sources(nat_picture):
+    """One backup on SD_LAN and one on SD_WAN, in the pools the copies read."""
+    topology = nat_picture
+    for fd, sd in (("FD_LAN", "SD_LAN"), ("FD_WAN", "SD_WAN")):
+        output = topology.console(f"run job=backup client={fd} storage={sd} pool=Src-{sd} "
+                                  f"level=Full yes\nwait\nmessages\n")
+        assert "Backup OK" in output, output
+    topology.next_jobid = last_jobid(topology) + 1
+    return topology
+
+
+def nat_counter(topology, dialler_netns, address):
+    """The NAT counter that the first packet of a connection from namespace ``dialler_netns``
+    to ``address`` passes, or None when it does not pass the NAT."""
+    if address in FORWARDED:                       # the NAT's outside address, from either side
+        return FORWARDED[address]
+    to_lan = address.startswith("10.0.0.")
+    if dialler_netns == topology.lan_ns:
+        return None if to_lan else "lan_to_wan"
+    return "outside_to_lan" if to_lan else None
+
+
+@pytest.mark.parametrize("case", COPY_CASES, ids=[case.name for case in COPY_CASES])
+def test_copy_between_storage_daemons_across_the_nat(copy_sources, case):
+    topology = copy_sources
+    reading, writing = topology.storage(case.reading), topology.storage(case.writing)
+    reading_sd = daemon_of(topology, case.reading)
+    before = every_nat_count(topology)
+    output = topology.console(f"run job=copy-{case.name} yes\nwait\nwait\nmessages\n")
+    after = every_nat_count(topology)
+    topology.next_jobid = last_jobid(topology) + 1
+
+    dial = expected_copy_dial(reading, writing)
+    target = f"{dial.address}:{dial.port}"
+    assert (f"Storage daemon {case.reading} told to connect to Storage daemon {case.writing} "
+            f"at {target} (its {dial.which})") in output, output
+    # the director dials both storage daemons at their Address; the reading one dials the
+    # writing one where the rule says
+    expected = collections.Counter(nat_counter(topology, topology.director_netns, storage.address)
+                                   for storage in (reading, writing))
+    expected[nat_counter(topology, reading_sd.netns, dial.address)] += 1
+    expected.pop(None, None)
+    assert {name: after[name] - before[name] for name in after} == \
+        {name: expected.get(name, 0) for name in after}, output
+    if case.succeeds:
+        assert f"Storage daemon connected to Storage daemon at {target} to copy" in output, output
+        assert output.count("Copy OK") == 2, output        # the control job and the copy
+    else:
+        assert f"Failed to connect to Storage daemon: {target}" in output, output
+        assert "*** Copy Error ***" in output, output
 
 
 FIREWALL = """

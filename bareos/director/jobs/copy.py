@@ -21,7 +21,7 @@ again there; a copy that failed leaves the original untouched and the next run c
 
 import collections
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from twisted.internet import defer
 
@@ -35,8 +35,10 @@ from bareos.network.addresses import storage_address_for_storage, which_address
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus, daemons_outcome
 
-#: Volume statuses whose jobs Volume and OldestVolume selections take (Bareos': written to end).
+#: Volume statuses whose jobs the volume selections take (Bareos': written to their end).
 CLOSED_VOLUME_STATUSES = ("Full", "Used", "Error")
+#: ... and whose jobs count in a pool's occupancy (PoolOccupancy): the appendable ones too.
+OCCUPYING_VOLUME_STATUSES = CLOSED_VOLUME_STATUSES + ("Append",)
 
 #: A stand-in for a Client or FileSet resource no longer in the configuration: its name.
 Named = collections.namedtuple("Named", "name")
@@ -54,9 +56,10 @@ def done_word(job):
     return "migrated" if is_migration(job) else "copied"
 
 
-def select_job_ids(selection_type, pattern, pool, candidates):
+def select_job_ids(selection_type, pattern, pool, candidates, now=None, migration=False):
     """The JobIds a Selection Type (and Pattern) picks among ``candidates`` (``copy_candidates``
-    of the read ``pool``), oldest first.  SQLQuery is the catalog's (``job_ids_from_query``)."""
+    of the read Pool resource ``pool``), oldest first, as Bareos picks them.  ``now`` (a catalog
+    time) is PoolTime's; SQLQuery is the catalog's (``job_ids_from_query``)."""
     kind = selection_type.lower()
     if kind in ("job", "client", "volume"):
         if not pattern:
@@ -65,24 +68,60 @@ def select_job_ids(selection_type, pattern, pool, candidates):
             regex = re.compile(pattern)
         except re.error as exc:
             raise JobFailed(f"Could not compile Selection Pattern {pattern!r}: {exc}") from None
+    in_pool = [c for c in candidates if c.pool == pool.name]
+    # the volume selections read the pool's enabled volumes that are written to their end
+    closed = [c for c in candidates if c.volume_pool == pool.name and c.volume_name
+              and c.vol_enabled and c.vol_status in CLOSED_VOLUME_STATUSES]
     if kind == "pooluncopiedjobs":
-        chosen = [c for c in candidates if c.pool == pool and c.type == "B" and c.job_bytes > 0]
+        if migration:
+            raise JobFailed("Selection Type 'pooluncopiedjobs' only applies to Copy Jobs.")
+        # never copied anywhere (not only: not into this Next Pool)
+        chosen = [c for c in in_pool if c.type == "B" and c.job_bytes > 0 and not c.copied]
     elif kind == "job":
-        chosen = [c for c in candidates if c.pool == pool and regex.search(c.name)]
+        chosen = [c for c in in_pool if regex.search(c.name)]
     elif kind == "client":
-        chosen = [c for c in candidates if c.pool == pool and regex.search(c.client or "")]
-    elif kind in ("volume", "oldestvolume"):
-        closed = [c for c in candidates if c.volume_pool == pool and c.volume_name
-                  and c.vol_status in CLOSED_VOLUME_STATUSES]
-        if kind == "volume":
-            chosen = [c for c in closed if regex.search(c.volume_name)]
-        else:
-            oldest = min(closed, key=lambda c: (c.last_written or datetime.min, c.volume_name),
-                         default=None)
-            chosen = [c for c in closed if oldest is not None and c.volume_name == oldest.volume_name]
+        chosen = [c for c in in_pool if regex.search(c.client or "")]
+    elif kind == "volume":
+        chosen = [c for c in closed if regex.search(c.volume_name)]
+    elif kind == "oldestvolume":
+        chosen = _jobs_of_first_volume(closed, lambda c: (c.last_written or datetime.min,
+                                                          c.volume_name))
+    elif kind == "smallestvolume":
+        chosen = _jobs_of_first_volume(closed, lambda c: (c.vol_bytes, c.volume_name))
+    elif kind == "pooltime":
+        # jobs of the pool on its closed volumes that ended Migration Time ago or longer
+        cutoff = now - timedelta(seconds=pool.migration_time or 0)
+        chosen = [c for c in closed if c.pool == pool.name and c.real_end_time is not None
+                  and c.real_end_time <= cutoff]
+    elif kind == "pooloccupancy":
+        chosen = _down_to_low_bytes(pool, candidates, closed)
     else:
         raise JobFailed(f"Selection Type {selection_type} is not implemented.")
     return list(dict.fromkeys(c.job_id for c in chosen))
+
+
+def _jobs_of_first_volume(closed, order):
+    """The jobs on the volume that comes first in ``order``."""
+    first = min(closed, key=order, default=None)
+    return [c for c in closed if first is not None and c.volume_name == first.volume_name]
+
+
+def _down_to_low_bytes(pool, candidates, closed):
+    """PoolOccupancy: once the pool's jobs hold Migration High Bytes or more, its closed
+    volumes' jobs, oldest first, until what stays is Migration Low Bytes or less."""
+    occupying = {c.job_id: c.job_bytes for c in candidates
+                 if c.pool == c.volume_pool == pool.name and c.vol_enabled
+                 and c.vol_status in OCCUPYING_VOLUME_STATUSES}
+    pool_bytes = sum(occupying.values())
+    if not occupying or pool_bytes < (pool.migration_high_bytes or 0):
+        return []
+    chosen = []
+    for c in {c.job_id: c for c in closed}.values():
+        chosen.append(c)
+        pool_bytes -= c.job_bytes
+        if pool_bytes <= (pool.migration_low_bytes or 0):
+            break
+    return chosen
 
 
 async def run_copy(director, job):
@@ -114,8 +153,9 @@ async def select_and_queue(director, job):
         job_ids = await catalog.job_ids_from_query(resource.selection_pattern)
     else:
         candidates = await catalog.copy_candidates(job.pool.name)
-        job_ids = select_job_ids(resource.selection_type, resource.selection_pattern,
-                                 job.pool.name, candidates)
+        job_ids = select_job_ids(resource.selection_type, resource.selection_pattern, job.pool,
+                                 candidates, now=local_time(director.reactor.seconds()),
+                                 migration=is_migration(job))
     done = await catalog.copied_to_pool(job_ids, next_pool.name)
     if done:
         messages.job_message(job, "info", f"Already in pool \"{next_pool.name}\", not "
@@ -128,6 +168,13 @@ async def select_and_queue(director, job):
     messages.job_message(job, "info", f"The following {len(job_ids)} JobId"
                                       f"{' was' if len(job_ids) == 1 else 's were'} chosen to be "
                                       f"{done_word(job)}: {','.join(map(str, job_ids))}")
+    limit = resource.max_concurrent_copies
+    if limit and len(job_ids) > limit:
+        # Bareos starts the first ones only; the next run chooses the others again
+        messages.job_message(job, "info", f"Max Concurrent Copies = {limit}: JobId "
+                                          f"{','.join(map(str, job_ids[limit:]))} left for a "
+                                          f"later run.")
+        job_ids = job_ids[:limit]
     from bareos.director.jobs.manager import new_job       # manager imports this module
     for prior_id in job_ids:
         worker = new_job(director, resource, pool=job.pool, options={

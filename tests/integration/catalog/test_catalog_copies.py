@@ -1,13 +1,16 @@
 """The catalog's part of Copy and Migrate jobs, against SQLite and PostgreSQL: what a
 selection chooses from, what a Next Pool already holds, a migration's bookkeeping, and
-the oldest copy becoming the backup when the original is deleted."""
+the oldest copy becoming the backup when the original is deleted; each Selection Type
+run on what the catalog returns."""
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest_twisted
 from twisted.internet import defer
 
 from bareos.catalog import FileRecord, JobRecord
+from bareos.director.jobs.copy import select_job_ids
 
 from test_catalog import T0, job, setup_client
 
@@ -89,3 +92,50 @@ def test_deleting_the_original_makes_its_oldest_good_copy_the_backup(catalog):
     for copy_id in (failed, oldest, newer):
         types.append((yield catalog.get_job(copy_id)).type)
     assert types == ["C", "B", "C"]
+
+
+@pytest_twisted.inlineCallbacks
+def test_each_selection_type_on_the_catalog(catalog):
+    """The Selection Types read from what the catalog returns: volume sizes and states,
+    the jobs' end times, and whether a job was copied anywhere."""
+    client_id, fileset_id, original = yield make_site(catalog)       # on Full-0001, Used
+    full = yield pool_id(catalog, "Full")
+
+    @defer.inlineCallbacks
+    def backup_on(volume, n, hours_later, vol_bytes, status="Used", enabled=1):
+        ended = T0 + timedelta(hours=hours_later)
+        job_id = yield catalog.create_job(job(n=n, start=ended, client_id=client_id,
+                                              fileset_id=fileset_id, pool_id=full,
+                                              job_bytes=1000, real_end_time=ended))
+        if (yield catalog.get_volume(volume)) is None:
+            yield catalog.create_volume(volume, "Full", "File")
+        media = yield catalog.update_volume(volume, vol_status=status, vol_bytes=vol_bytes,
+                                            enabled=enabled, last_written=ended)
+        yield catalog.create_jobmedia(job_id, media.media_id, 1, 1, 0, 0, 0, 100)
+        return job_id
+
+    yield catalog.update_job(original, real_end_time=T0)
+    yield catalog.update_volume("Full-0001", vol_bytes=500)
+    small = yield backup_on("Full-0002", 2, 1, vol_bytes=50)
+    disabled = yield backup_on("Full-0003", 3, 2, vol_bytes=10, enabled=0)
+    appending = yield backup_on("Full-0004", 4, 3, vol_bytes=5, status="Append")
+    yield new_copy(catalog, small, client_id, 5)                     # small is copied
+
+    candidates = yield catalog.copy_candidates("Full")
+    pool = SimpleNamespace(name="Full", migration_time=None, migration_high_bytes=None,
+                           migration_low_bytes=None)
+
+    def select(selection, pattern=None, now=T0 + timedelta(days=1), migration=False, **limits):
+        return select_job_ids(selection, pattern, SimpleNamespace(**{**vars(pool), **limits}),
+                              candidates, now=now, migration=migration)
+
+    assert select("SmallestVolume") == [small]                       # Full-0003 is disabled
+    assert select("OldestVolume") == [original]
+    assert select("Volume", "^Full-000[34]$") == []                  # disabled / appending
+    assert select("PoolUncopiedJobs") == [original, disabled, appending]
+    assert select("PoolTime", migration_time=3600, now=T0 + timedelta(hours=2)) == [original, small]
+    # Full's jobs on enabled volumes hold 3000 bytes (the appendable volume's too); down to
+    # 1000: the two oldest jobs on closed volumes
+    assert select("PoolOccupancy", migration_high_bytes=3000, migration_low_bytes=1000) == \
+        [original, small]
+    assert select("PoolOccupancy", migration_high_bytes=3001) == []
