@@ -14,24 +14,31 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
+
+import pytest
 
 SCREEN = (800, 600)
 TRAY_SIZE = 32                      # the tray: the screen's top right TRAY_SIZE square
 TOOLS = ("Xvfb", "trayer")
 
 
-def missing_prerequisites() -> Optional[str]:
-    """Why the desktop view cannot be shown here, or None."""
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+def require_desktop(x_server: bool = True) -> None:
+    """Skip the test where the desktop view cannot run (no PyQt5 or qt5reactor, or, with
+    ``x_server``, no Xvfb or trayer), giving the reason; under CI (CI=true) fail instead."""
+    reason = None
+    missing = [tool for tool in TOOLS if x_server and shutil.which(tool) is None]
     if missing:
-        return f"{' and '.join(missing)} not installed (Debian: xvfb, trayer; scripts/bootstrap)"
+        reason = f"{' and '.join(missing)} not installed (Debian: xvfb, trayer; scripts/bootstrap)"
     try:
         import PyQt5.QtWidgets  # noqa: F401
         import qt5reactor  # noqa: F401
     except ImportError as exc:
-        return f"PyQt5 or qt5reactor not installed (pip install -e '.[desktop]'): {exc}"
-    return None
+        reason = f"PyQt5 or qt5reactor not installed (pip install -e '.[desktop]'): {exc}"
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but the desktop view cannot run: {reason}")
+    pytest.skip(reason)
 
 
 def tray_region() -> tuple[int, int, int, int]:

@@ -6,7 +6,6 @@ Without Xvfb, trayer or PyQt5 the test is skipped with the reason; in CI (CI=tru
 a failure.
 """
 
-import os
 import re
 
 import pytest
@@ -16,18 +15,14 @@ from tray_monitor_helpers import (
     write_monitor_config)
 from bareos.testing.daemons import Suite
 from bareos.testing.waiting import wait_until
-from bareos.testing.xdisplay import HeadlessDesktop, missing_prerequisites, tray_region
+from bareos.testing.xdisplay import HeadlessDesktop, require_desktop, tray_region
 
 HANG_GUARD = 60
 
 
 @pytest.fixture(scope="module")
 def desktop(tmp_path_factory):
-    reason = missing_prerequisites()
-    if reason is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but the desktop view cannot be shown: {reason}")
-        pytest.skip(reason)
+    require_desktop()
     screen = HeadlessDesktop(tmp_path_factory.mktemp("x-display"))
     try:
         yield screen
