@@ -18,6 +18,7 @@ from bareos.testing.waiting import wait_until
 from bareos.testing.xdisplay import HeadlessDesktop, require_desktop, tray_region
 
 HANG_GUARD = 60
+pytestmark = pytest.mark.slow        # ~15 s: a backup, X, a tray; the offscreen unit test is quick
 
 
 @pytest.fixture(scope="module")
