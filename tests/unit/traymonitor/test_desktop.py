@@ -11,6 +11,9 @@ from bareos.traymonitor.main import main
 from bareos.traymonitor.overview import TrayState
 
 
+_applications = []      # Qt's application lives to the end of the process, as pytest-qt's
+
+
 @pytest.fixture(scope="module")
 def desktop():
     require_desktop(x_server=False)
@@ -18,10 +21,9 @@ def desktop():
 
     from bareos.traymonitor import desktop
 
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(
-        ["test", "-platform", "offscreen"])
-    yield desktop
-    del app
+    if QtWidgets.QApplication.instance() is None:
+        _applications.append(QtWidgets.QApplication(["test", "-platform", "offscreen"]))
+    return desktop
 
 
 def icon_colour(view):
