@@ -33,11 +33,10 @@ STATE_COLOURS = {TrayState.IDLE: "#2e7d32", TrayState.RUNNING: "#1565c0",
 ICON_SIZE = 64
 
 
-def install_reactor(argv) -> QtWidgets.QApplication:
+def install_reactor() -> QtWidgets.QApplication:
     """The QApplication, with qt5reactor installed as Twisted's reactor; call it before
     anything imports ``twisted.internet.reactor``."""
-    app = QtWidgets.QApplication(list(argv[:1]) or [APPLICATION])
-    app.setApplicationName(APPLICATION)
+    app = QtWidgets.QApplication([APPLICATION])
     app.setQuitOnLastWindowClosed(False)       # closing the window leaves the tray icon
     qt5reactor.install()
     return app

@@ -66,7 +66,7 @@ def main(argv=None):
 
     desktop = None
     if not (args.text or args.check):
-        desktop = _desktop_before_the_reactor(argv)
+        desktop = _desktop_before_the_reactor()
         if desktop is None:
             return 1
 
@@ -95,7 +95,7 @@ def main(argv=None):
     return 0
 
 
-def _desktop_before_the_reactor(argv):
+def _desktop_before_the_reactor():
     """The desktop module with Qt's reactor installed, or None after saying why not."""
     try:
         from bareos.traymonitor import desktop
@@ -106,7 +106,7 @@ def _desktop_before_the_reactor(argv):
         print("bareos-tray-monitor: no display for the desktop view (DISPLAY is not set); "
               "--text shows the same in a terminal", file=sys.stderr)
         return None
-    desktop.install_reactor([sys.argv[0], *argv])
+    desktop.install_reactor()
     return desktop
 
 
