@@ -8,7 +8,7 @@ written only when its content changed.
 
 import time
 
-from bareos.traymonitor import check
+from bareos.traymonitor import overview
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 FRAME_END = "\f\n"
@@ -17,30 +17,14 @@ FRAME_END = "\f\n"
 def render(monitor_name: str, states) -> str:
     """One frame: the verdict, a line per daemon, then each daemon's status text."""
     states = list(states)
-    if any(state.reachable is None for state in states):
-        headline = "waiting for the first answer of every daemon"
-    else:
-        headline = check.verdict(states).line.split(" | ")[0]
-    lines = [f"bareos-tray-monitor {monitor_name}", headline, ""]
+    lines = [f"bareos-tray-monitor {monitor_name}", overview.headline(states), ""]
     width = max(len(s.target.label) for s in states)
     for state in states:
-        lines.append(f"{state.target.label:<{width}}  {_summary(state)}")
+        lines.append(f"{state.target.label:<{width}}  {overview.daemon_line(state)}")
     for state in states:
         if state.reachable:
             lines += ["", f"--- {state.target.label} ---", state.status_text.rstrip("\n")]
     return "\n".join(lines) + "\n"
-
-
-def _summary(state) -> str:
-    if state.reachable is None:
-        return "connecting"
-    if not state.reachable:
-        return f"UNREACHABLE: {state.reason}"
-    jobs = ", ".join(f"{job.name} (JobId {job.jobid})" for job in state.running_jobs)
-    line = f"running: {jobs}" if jobs else "idle"
-    if state.failed_jobs:
-        line += f"; failed in the last 24 h: {', '.join(job.name for job in state.failed_jobs)}"
-    return line
 
 
 class TextView:

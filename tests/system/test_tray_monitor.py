@@ -1,29 +1,17 @@
 """bareos-tray-monitor against our three daemons: the live text view and --check follow a
 backup, a storage daemon that stops and comes back; a wrong password is refused."""
 
-import os
-
 from tray_monitor_helpers import (
-    OPS, OPS_PASSWORD, TextMonitor, run_check, start_daemons, write_monitor_config)
-from bareos.testing.quick_console import QuickDirector
+    TextMonitor, backup_source, finish_backup, run_check, start_daemons, start_slow_backup,
+    write_monitor_config)
 from bareos.testing.waiting import wait_until
 from bareos.traymonitor import check
 
-SLOW_BYTES_PER_SECOND = 100_000      # the backup of 2 MB lasts ~20 s, unless the pace is lifted
 HANG_GUARD = 60
 
 
-def set_fd_pace(suite, bytes_per_second, job=""):
-    with QuickDirector(suite.fd_port, OPS_PASSWORD, OPS) as ops:
-        reply = ops.command(f"setbandwidth={bytes_per_second} Job={job}")
-    assert reply.startswith(b"2000 OK"), reply
-
-
 def test_the_monitor_follows_a_backup_and_a_storage_daemon_that_stops(suite, tmp_path):
-    source = tmp_path / "source"
-    source.mkdir()
-    (source / "data.bin").write_bytes(os.urandom(2_000_000))
-    start_daemons(suite, suite.backup_resources(source))
+    start_daemons(suite, suite.backup_resources(backup_source(tmp_path / "source")))
     config = write_monitor_config(suite, refresh=1)
     director, client = f"director {suite.director_name}", f"client {suite.client_name}"
     storage = f"storage {suite.storage_daemon_name}"
@@ -33,9 +21,7 @@ def test_the_monitor_follows_a_backup_and_a_storage_daemon_that_stops(suite, tmp
         assert [text.line_of(d) for d in (director, client, storage)] == ["idle"] * 3
 
         # a backup runs: every daemon shows it
-        set_fd_pace(suite, SLOW_BYTES_PER_SECOND)
-        queued = suite.console("run job=backup level=Full yes\n")
-        jobid = int(queued.split("Job queued. JobId=")[1].split()[0])
+        jobid = start_slow_backup(suite)
 
         def shown_running_everywhere():
             lines = [text.line_of(d) or "" for d in (director, client, storage)]
@@ -50,8 +36,7 @@ def test_the_monitor_follows_a_backup_and_a_storage_daemon_that_stops(suite, tmp
         assert "| reachable=3;;3;0;3 running=1;;;0 failed_24h=0;1;;0" in line, line
 
         # the job ends: idle everywhere
-        set_fd_pace(suite, 0, job_name)
-        assert "JobStatus=OK (T)" in suite.console(f"wait jobid={jobid}\n")
+        finish_backup(suite, jobid, job_name)
         wait_until(lambda: [text.line_of(d) for d in (director, client, storage)] == ["idle"] * 3,
                    HANG_GUARD, "the text view shows the three daemons idle")
         assert "BAREOS OK" in text.frame()

@@ -1,7 +1,11 @@
 """The verdict of --check, the command line's exit statuses, and heartbeat answers."""
 
+import sys
+
 from twisted.internet.testing import StringTransport
 
+import bareos.traymonitor
+from tray_monitor_fakes import minimal_config
 from bareos.protocol.connection import BareosConnection
 from bareos.protocol.framing import Signal, encode_signal
 from bareos.protocol.tlspolicy import TlsPolicy
@@ -51,3 +55,15 @@ def test_heartbeats_are_answered():
     answer_heartbeats(conn)
     conn.dataReceived(encode_signal(Signal.HEARTBEAT))
     assert transport.value() == encode_signal(Signal.HB_RESPONSE)
+
+
+def test_without_qt_the_desktop_view_says_what_to_install(tmp_path, monkeypatch, capsys):
+    config = minimal_config(tmp_path)
+    monkeypatch.setitem(sys.modules, "PyQt5", None)          # PyQt5 cannot be imported
+    monkeypatch.delitem(sys.modules, "bareos.traymonitor.desktop", raising=False)
+    monkeypatch.delattr(bareos.traymonitor, "desktop", raising=False)
+    assert main(["-c", str(config)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("bareos-tray-monitor: the desktop view needs PyQt5 and qt5reactor: "
+                            "on Debian install python3-pyqt5 and python3-qt5reactor"), error
+    assert "--text and --check need neither" in error
