@@ -1,0 +1,309 @@
+"""The catalog side of restores by directory: the restore tree's rows and Bareos' bvfs.
+
+Operation generators as in ``core`` (one transaction each, run by either backend).  The
+bvfs cache tables are those of schema step 0003: ``PathHierarchy`` (a directory's parent)
+and ``PathVisibility`` (the directories each job holds something below), built per job by
+``op_bvfs_update`` and read by ``op_bvfs_lsdirs``.  Listing the files of one directory
+needs no cache: File is indexed by (JobId, PathId, Name).
+
+Which version of a name counts, everywhere here: the one of the newest job (StartTime,
+then JobId), and a newest version that is a deletion marker (FileIndex <= 0) hides the
+name, as in Bareos.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bareos.catalog import api
+from bareos.catalog.core import _placeholders, q_all, q_count, q_one, q_script
+
+#: Job types and statuses whose files bvfs shows (Bareos: backups and archives that ended
+#: or are running).
+BVFS_JOB_TYPES = ("B", "A", "a")
+BVFS_JOB_STATUSES = ("T", "W", "f", "A")
+
+#: A restore list's table name: ``b2`` and digits (Bareos' rule), so it is safe in SQL.
+_RESTORE_TABLE = re.compile(r"b2[0-9]{1,18}")
+
+_NEWEST_FIRST = "j.StartTime DESC, f.JobId DESC, f.FileIndex DESC"
+
+
+def is_restore_table(name):
+    return bool(name) and _RESTORE_TABLE.fullmatch(name) is not None
+
+
+def parent_path(path: bytes) -> bytes:
+    """The parent directory of a Path value: ``/etc/ssh/`` -> ``/etc/``, ``/`` -> ``""``,
+    ``C:/`` -> ``""``, ``@bpipe@/`` -> ``""`` (Bareos ``bvfs_parent_dir``)."""
+    trimmed = path[:-1] if path.endswith(b"/") else path
+    cut = trimmed.rfind(b"/")
+    return trimmed[:cut + 1] if cut >= 0 else b""
+
+
+def _ids(job_ids):
+    return [int(j) for j in job_ids]
+
+
+# --- the restore tree ----------------------------------------------------------------
+
+def op_tree_rows(job_ids):
+    """Every File row of the jobs, oldest job first (the order of ``job_ids``), each job's
+    by FileIndex: (Path, Name, JobId, FileIndex, LStat) with names as bytes."""
+    rows = []
+    for job_id in _ids(job_ids):
+        rows += (yield q_all(
+            "SELECT p.Path, f.Name, f.JobId, f.FileIndex, f.LStat FROM File f "
+            "JOIN Path p ON p.PathId = f.PathId WHERE f.JobId = ? ORDER BY f.FileIndex, f.FileId",
+            job_id))
+    return rows
+
+
+# --- the cache -------------------------------------------------------------------------
+
+def _path_id(path: bytes):
+    row = yield q_one("SELECT PathId FROM Path WHERE Path = ?", path)
+    return row[0] if row else None
+
+
+def _ensure_path(path: bytes):
+    yield q_count("INSERT INTO Path (Path) VALUES (?) ON CONFLICT (Path) DO NOTHING", path)
+    path_id = yield from _path_id(path)
+    return path_id
+
+
+def op_path_id(path):
+    path_id = yield from _path_id(api.name_bytes(path))
+    return path_id
+
+
+def op_jobs_without_cache():
+    rows = yield q_all(
+        f"SELECT JobId FROM Job WHERE HasCache = 0 AND Type IN ({_placeholders(3)}) "
+        f"AND JobStatus IN ({_placeholders(4)}) ORDER BY JobId",
+        *BVFS_JOB_TYPES, *BVFS_JOB_STATUSES)
+    return [r[0] for r in rows]
+
+
+def op_bvfs_update(job_id):
+    """Put one job's directories into the cache; True when it is (or already was) there."""
+    claimed = yield q_count("UPDATE Job SET HasCache = -1 WHERE JobId = ? AND HasCache = 0", job_id)
+    if not claimed:
+        row = yield q_one("SELECT HasCache FROM Job WHERE JobId = ?", job_id)
+        return bool(row) and row[0] == 1
+    yield q_count("INSERT INTO PathVisibility (PathId, JobId) "
+                  "SELECT DISTINCT PathId, JobId FROM File WHERE JobId = ?", job_id)
+    # Directories new to the hierarchy, and their parents up to the first one known.
+    rows = yield q_all(
+        "SELECT pv.PathId, p.Path FROM PathVisibility pv JOIN Path p ON p.PathId = pv.PathId "
+        "LEFT JOIN PathHierarchy ph ON ph.PathId = pv.PathId "
+        "WHERE pv.JobId = ? AND ph.PathId IS NULL", job_id)
+    known = set()
+    for path_id, path in rows:
+        path = bytes(path)
+        while path and path_id not in known:
+            known.add(path_id)
+            row = yield q_one("SELECT PPathId FROM PathHierarchy WHERE PathId = ?", path_id)
+            if row is not None:
+                break
+            parent_id = yield from _ensure_path(parent_path(path))
+            yield q_count("INSERT INTO PathHierarchy (PathId, PPathId) VALUES (?, ?) "
+                          "ON CONFLICT (PathId) DO NOTHING", path_id, parent_id)
+            path_id, path = parent_id, parent_path(path)
+    # A job sees every ancestor of a directory it holds: add them level by level.
+    while (yield q_count(
+            "INSERT INTO PathVisibility (PathId, JobId) SELECT DISTINCT h.PPathId, ? "
+            "FROM PathHierarchy h JOIN PathVisibility p ON p.PathId = h.PathId AND p.JobId = ? "
+            "WHERE NOT EXISTS (SELECT 1 FROM PathVisibility b "
+            "WHERE b.JobId = ? AND b.PathId = h.PPathId)", job_id, job_id, job_id)) > 0:
+        pass
+    yield q_count("UPDATE Job SET HasCache = 1 WHERE JobId = ?", job_id)
+    return True
+
+
+def op_bvfs_forget_deleted_jobs():
+    n = yield q_count("DELETE FROM PathVisibility WHERE NOT EXISTS "
+                      "(SELECT 1 FROM Job WHERE Job.JobId = PathVisibility.JobId)")
+    return n
+
+
+def op_bvfs_clear_cache():
+    yield q_count("UPDATE Job SET HasCache = 0")
+    yield q_count("DELETE FROM PathHierarchy")
+    yield q_count("DELETE FROM PathVisibility")
+
+
+# --- listing -----------------------------------------------------------------------------
+
+class BvfsEntry(tuple):
+    """(type, PathId, name, JobId, LStat, FileId) as Bareos' bvfs rows; ``name`` is the
+    Path for a directory ('.'/'..' for the special ones), the Name for a file."""
+    __slots__ = ()
+
+    def __new__(cls, type_, path_id, name, job_id, lstat, file_id, md5="", volume="",
+                in_changer=0):
+        return super().__new__(cls, (type_, path_id, name, job_id, lstat, file_id, md5, volume,
+                                     in_changer))
+
+    type = property(lambda self: self[0])
+    path_id = property(lambda self: self[1])
+    name = property(lambda self: self[2])
+    job_id = property(lambda self: self[3])
+    lstat = property(lambda self: self[4])
+    file_id = property(lambda self: self[5])
+    md5 = property(lambda self: self[6])
+    volume = property(lambda self: self[7])
+    in_changer = property(lambda self: self[8])
+
+
+def _directory_records(path_ids, job_ids):
+    """{PathId: (JobId, LStat, FileId, FileIndex)} of each directory's own record in the
+    newest of the jobs that has one."""
+    if not path_ids:
+        return {}
+    rows = yield q_all(
+        "SELECT f.PathId, f.JobId, f.LStat, f.FileId, f.FileIndex FROM File f "
+        "JOIN Job j ON j.JobId = f.JobId "
+        f"WHERE f.Name = ? AND f.JobId IN ({_placeholders(len(job_ids))}) "
+        f"AND f.PathId IN ({_placeholders(len(path_ids))}) ORDER BY {_NEWEST_FIRST}",
+        b"", *job_ids, *path_ids)
+    records = {}
+    for path_id, job_id, lstat, file_id, file_index in rows:
+        records.setdefault(path_id, (job_id, lstat, file_id, file_index))
+    return records
+
+
+def op_bvfs_lsdirs(job_ids, path_id, limit, offset):
+    """``.`` and ``..`` of directory ``path_id`` and its subdirectories that the jobs
+    hold (not deleted by the newest), ordered as Bareos orders them (by path)."""
+    job_ids = _ids(job_ids)
+    parent = yield q_one("SELECT PPathId FROM PathHierarchy WHERE PathId = ?", path_id)
+    special = [(b".", path_id)] + ([(b"..", parent[0])] if parent else [])
+    rows = yield q_all(
+        "SELECT ph.PathId, p.Path FROM PathHierarchy ph JOIN Path p ON p.PathId = ph.PathId "
+        "WHERE ph.PPathId = ? AND EXISTS (SELECT 1 FROM PathVisibility pv "
+        f"WHERE pv.PathId = ph.PathId AND pv.JobId IN ({_placeholders(len(job_ids))}))",
+        path_id, *job_ids)
+    subdirs = [(bytes(path), sub_id) for sub_id, path in rows]
+    records = yield from _directory_records([i for _, i in special + subdirs], job_ids)
+    entries = []
+    for name, dir_id in sorted(special + subdirs):
+        job_id, lstat, file_id, file_index = records.get(dir_id, (0, None, 0, 1))
+        if file_index <= 0 and (name, dir_id) not in special:
+            continue                          # deleted by the newest job that saw it
+        entries.append(BvfsEntry("D", dir_id, api.name_text(name), job_id, lstat, file_id))
+    return entries[offset:offset + limit]
+
+
+def op_bvfs_lsfiles(job_ids, path_id, limit, offset, pattern=None):
+    """The files (not subdirectories) of directory ``path_id`` in the newest version the
+    jobs hold, by name; ``pattern`` a regular expression on the name, as Bareos'."""
+    job_ids = _ids(job_ids)
+    sql = ("SELECT PathId, Name, JobId, LStat, FileId FROM ("
+           " SELECT f.PathId AS PathId, f.Name AS Name, f.JobId AS JobId, f.LStat AS LStat,"
+           " f.FileId AS FileId, f.FileIndex AS FileIndex,"
+           f" ROW_NUMBER() OVER (PARTITION BY f.Name ORDER BY {_NEWEST_FIRST}) AS rn"
+           " FROM File f JOIN Job j ON j.JobId = f.JobId"
+           f" WHERE f.JobId IN ({_placeholders(len(job_ids))}) AND f.PathId = ? AND f.Name <> ?"
+           ") AS t WHERE t.rn = 1 AND t.FileIndex > 0 ORDER BY Name")
+    params = [*job_ids, path_id, b""]
+    if pattern is None:
+        sql += " LIMIT ? OFFSET ?"
+        params += [limit, offset]
+    rows = yield q_all(sql, *params)
+    entries = [BvfsEntry("F", p, api.name_text(name), j, lstat, f) for p, name, j, lstat, f in rows]
+    if pattern is not None:
+        entries = [e for e in entries if pattern.search(e.name)][offset:offset + limit]
+    return entries
+
+
+def op_bvfs_versions(client, path_id, name, copies, limit, offset):
+    """Every saved version of one file of a client, with the volume holding it."""
+    types = ("C",) + BVFS_JOB_TYPES if copies else BVFS_JOB_TYPES
+    rows = yield q_all(
+        "SELECT f.PathId, f.Name, f.JobId, f.LStat, f.FileId, f.MD5, m.VolumeName, m.InChanger "
+        "FROM File f JOIN Job j ON j.JobId = f.JobId JOIN Client c ON c.ClientId = j.ClientId "
+        "JOIN JobMedia jm ON jm.JobId = j.JobId AND f.FileIndex >= jm.FirstIndex "
+        "AND f.FileIndex <= jm.LastIndex JOIN Media m ON m.MediaId = jm.MediaId "
+        f"WHERE c.Name = ? AND j.Type IN ({_placeholders(len(types))}) "
+        "AND f.JobId IN (SELECT j2.JobId FROM Job j2 WHERE j2.ClientId = c.ClientId) "
+        "AND f.PathId = ? AND f.Name = ? ORDER BY f.FileId LIMIT ? OFFSET ?",
+        client, *types, path_id, api.name_bytes(name), limit, offset)
+    return [BvfsEntry("V", p, api.name_text(n), j, lstat, f, md5, volume, in_changer)
+            for p, n, j, lstat, f, md5, volume, in_changer in rows]
+
+
+# --- restore lists ---------------------------------------------------------------------
+
+def op_bvfs_restore(table, job_ids, file_ids, dir_ids, hardlinks):
+    """Make restore list ``table`` (b2<n>): the newest version of the files given by
+    FileId, of everything below the directories given by PathId (in the jobs), and of the
+    (JobId, FileIndex) pairs of ``hardlinks``.  Returns how many files it holds."""
+    if not is_restore_table(table):
+        raise ValueError(f"restore list name {table!r} is not b2<number>")
+    job_ids = _ids(job_ids)
+    parts, params = [], []
+    select = ("SELECT f.JobId AS JobId, f.FileIndex AS FileIndex, f.FileId AS FileId, "
+              "f.PathId AS PathId, f.Name AS Name, j.StartTime AS StartTime "
+              "FROM File f JOIN Job j ON j.JobId = f.JobId")
+    if file_ids:
+        parts.append(f"{select} WHERE f.FileId IN ({_placeholders(len(file_ids))})")
+        params += file_ids
+    for dir_id in dir_ids:
+        row = yield q_one("SELECT Path FROM Path WHERE PathId = ?", dir_id)
+        if row is None:
+            continue
+        low = bytes(row[0])
+        # Everything whose path starts with the directory's: a byte range, exact for any
+        # name (no LIKE, whose wildcards and case rules differ between the backends).
+        high = low[:-1] + bytes([low[-1] + 1]) if low else None
+        condition = "p.Path >= ?" + (" AND p.Path < ?" if high else "")
+        parts.append(f"{select} JOIN Path p ON p.PathId = f.PathId WHERE {condition} "
+                     f"AND f.JobId IN ({_placeholders(len(job_ids))})")
+        params += [low] + ([high] if high else []) + job_ids
+    for job_id, file_index in hardlinks:
+        parts.append(f"{select} WHERE f.JobId = ? AND f.FileIndex = ?")
+        params += [job_id, file_index]
+    yield q_script(f"DROP TABLE IF EXISTS {table}")
+    yield q_script(f"CREATE TABLE {table} (JobId integer NOT NULL, FileIndex integer NOT NULL, "
+                   f"FileId bigint NOT NULL)")
+    if not parts:
+        return 0
+    stored = yield q_count(
+        f"INSERT INTO {table} (JobId, FileIndex, FileId) SELECT JobId, FileIndex, FileId FROM ("
+        " SELECT u.JobId AS JobId, u.FileIndex AS FileIndex, u.FileId AS FileId, ROW_NUMBER() OVER"
+        "  (PARTITION BY u.PathId, u.Name ORDER BY u.StartTime DESC, u.JobId DESC,"
+        "   u.FileIndex DESC) AS rn"
+        f" FROM ({' UNION '.join(parts)}) AS u) AS t WHERE t.rn = 1 AND t.FileIndex > 0",
+        *params)
+    return stored
+
+
+def op_bvfs_restore_list(table):
+    """{JobId: set of FileIndexes} of restore list ``table``; None when there is none."""
+    if not is_restore_table(table):
+        return None
+    exists = yield from _table_exists(table)
+    if not exists:
+        return None
+    rows = yield q_all(f"SELECT JobId, FileIndex FROM {table}")
+    chosen = {}
+    for job_id, file_index in rows:
+        chosen.setdefault(job_id, set()).add(file_index)
+    return chosen
+
+
+def op_bvfs_drop_restore_list(table):
+    if not is_restore_table(table):
+        return False
+    yield q_script(f"DROP TABLE IF EXISTS {table}")
+    return True
+
+
+def _table_exists(table):
+    # information_schema is PostgreSQL's; sqlite_master SQLite's.  Try the standard first.
+    try:
+        row = yield q_one("SELECT 1 FROM information_schema.tables WHERE table_name = ?", table)
+    except Exception:
+        row = yield q_one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", table)
+    return row is not None
