@@ -132,9 +132,9 @@ class RestoreTree:
     def pwd(self) -> str:
         return self.full_path(self.cwd)
 
-    def resolve(self, path: str) -> Optional[Node]:
-        """The directory ``path`` names (absolute, or relative to the current one; ``..``
-        and ``.`` work), or None."""
+    def node_at(self, path: str) -> Optional[Node]:
+        """The file or directory ``path`` names exactly (no wildcards): absolute, or
+        relative to the current directory; ``..`` and ``.`` work.  None if there is none."""
         node = self.root if path.startswith("/") else self.cwd
         for part in path.split("/"):
             if part in ("", "."):
@@ -145,7 +145,12 @@ class RestoreTree:
             node = node.children.get(part) if node.children else None
             if node is None:
                 return None
-        return node if node.is_dir else None
+        return node
+
+    def resolve(self, path: str) -> Optional[Node]:
+        """The directory ``path`` names, or None."""
+        node = self.node_at(path)
+        return node if node is not None and node.is_dir else None
 
     def cd(self, path: str) -> bool:
         node = self.resolve(path)
@@ -205,6 +210,25 @@ class RestoreTree:
                 elif child.is_dir:
                     stack.append((child, index + 1))
         return changed
+
+    def mark_path(self, path: str) -> bool:
+        """Mark the file or directory (with everything below) of this exact path."""
+        node = self.node_at(path)
+        if node is None or node is self.root:
+            return False
+        self._set_marked(node, True)
+        return True
+
+    def mark_directory_only(self, node: Node, marked: bool) -> bool:
+        """``markdir``: the directory itself, not what is below it; True if it changed."""
+        if node.marked == marked:
+            return False
+        node.marked = marked
+        parent = node.parent
+        while parent is not None:
+            parent.marked_below += 1 if marked else -1
+            parent = parent.parent
+        return True
 
     def mark_all(self) -> int:
         return sum(self._set_marked(child, True) for child in self.root.sorted_children())

@@ -27,7 +27,8 @@ class Command:
 # Bareos' table order, which decides what a prefix means ("s" is "status").
 ORDER = ["autodisplay", "cancel", "delete", "estimate", "exit", "help", "label", "list", "llist",
          "messages", "quit", "restore", "run", "status", "setip", "show", "version", "wait",
-         "whoami", ".api"]
+         "whoami", ".api", ".bvfs_update", ".bvfs_lsdirs", ".bvfs_lsfiles", ".bvfs_versions",
+         ".bvfs_get_jobids", ".bvfs_restore", ".bvfs_cleanup", ".bvfs_clear_cache"]
 TABLE = []
 log = Logger(namespace="bareos.director.console")
 

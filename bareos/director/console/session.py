@@ -12,6 +12,8 @@ from bareos.protocol.tls import TlsPolicy, negotiated_cipher
 from bareos.director.console import commands
 from bareos.director.console.arguments import BadArgument, parse_command_line
 from bareos.director.console import jobcommands  # noqa: F401 -- registers the job commands
+from bareos.director.console import restore  # noqa: F401 -- registers restore
+from bareos.director.console import bvfs  # noqa: F401 -- registers the .bvfs_* commands
 from bareos.director.console.output import API_JSON, API_TEXT, Reply
 
 DEFAULT_CONSOLE = "*UserAgent*"
@@ -74,6 +76,16 @@ class ConsoleSession:
         self.conn.send_signal(Signal.SUB_PROMPT)
         answer = await self.conn.receive()
         return isinstance(answer, bytes) and answer.strip().lower() in (b"yes", b"y")
+
+    async def ask(self, prompt):
+        """One line from the console at a sub-prompt inside a command (``$ `` of the restore
+        tree, ``Select item:``); None when a signal comes instead."""
+        self.conn.send(prompt)
+        self.conn.send_signal(Signal.SUB_PROMPT)
+        answer = await self.conn.receive()
+        if not isinstance(answer, bytes):
+            return None
+        return answer.decode("utf-8", "surrogateescape").rstrip("\x00\r\n")
 
     async def run(self):
         while self.conn.is_open:
