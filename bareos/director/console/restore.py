@@ -87,6 +87,7 @@ async def restore(session, reply, args):
         if key not in KEYWORDS:
             reply.error(f"Unknown keyword: {key}")
             return False
+    parse_number_list(_keyword(args, "jobid"), "jobid")      # a bad JobId is the first error
     catalog = await _catalog(session)
     restore_job = _restore_job_resource(session, reply, _keyword(args, "restorejob"))
     if restore_job is None:
