@@ -24,6 +24,7 @@ peak RSS of this process after each step (``ru_maxrss``: the tree is the largest
 """
 
 import argparse
+import inspect
 import resource
 import shutil
 import statistics
@@ -98,9 +99,12 @@ async def store(catalog, job_id, rows):
     return stored
 
 
-async def timed(label, results, coroutine_function):
+async def timed(label, results, function, *args):
+    """``function(*args)`` (awaited when it is a coroutine function), its time in results."""
     started = time.perf_counter()
-    value = await coroutine_function()
+    value = function(*args)
+    if inspect.isawaitable(value):
+        value = await value
     results.setdefault(label, []).append((time.perf_counter() - started) * 1000)
     return value
 
@@ -151,11 +155,11 @@ async def bench(reactor, args):
             # /data/d000/ has no record of its own: the cache added it to Path
             top = await catalog.run_operation(bvfs.op_path_id, "/data/d000/")
 
-            async def lsdirs():
+            async def lsdirs(top):
                 entries = await catalog.run_operation(bvfs.op_bvfs_lsdirs, jobs, top, 2000, 0)
                 console_bvfs._render(Reply(Sink(), API_JSON), "directories", entries)
                 return entries
-            assert len(await timed(".bvfs_lsdirs (100 dirs)", results, lsdirs)) == FANOUT + 2
+            assert len(await timed(".bvfs_lsdirs (100 dirs)", results, lsdirs, top)) == FANOUT + 2
 
             async def lsfiles():
                 entries = await catalog.run_operation(bvfs.op_bvfs_lsfiles, jobs, leaf, 2000, 0)
@@ -169,7 +173,7 @@ async def bench(reactor, args):
             built = await timed("restore tree: build", results, tree)
             rss.setdefault("restore tree: build", peak_rss_mib())
             built.cwd = built.root
-            await timed("restore tree: mark *", results, lambda: defer.succeed(built.mark("*")))
+            await timed("restore tree: mark *", results, built.mark, "*")
             del built
             print(f"run {run + 1}/{args.runs} done", flush=True)
 
