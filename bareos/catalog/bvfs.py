@@ -47,15 +47,21 @@ def _ids(job_ids):
 
 # --- the restore tree ----------------------------------------------------------------
 
-def op_tree_rows(job_ids):
-    """Every File row of the jobs, oldest job first (the order of ``job_ids``), each job's
-    by FileIndex: (Path, Name, JobId, FileIndex, LStat) with names as bytes."""
-    rows = []
-    for job_id in _ids(job_ids):
-        rows += (yield q_all(
-            "SELECT p.Path, f.Name, f.JobId, f.FileIndex, f.LStat FROM File f "
-            "JOIN Path p ON p.PathId = f.PathId WHERE f.JobId = ? ORDER BY f.FileIndex, f.FileId",
-            job_id))
+#: Where a job's first page of tree rows starts: before every (PathId, Name, FileId).
+TREE_START = (0, b"", 0)
+
+
+def op_tree_rows(job_id, after=TREE_START, limit=50_000):
+    """One page of a job's File rows for the restore tree: (PathId, Name, FileId, Path,
+    FileIndex, LStat), names as bytes, in the order of the (JobId, PathId, Name) index
+    (so neither backend sorts) after the key ``after`` (a row's first three values).  Pages
+    bound the rows held at a time while a tree of millions of files is built; the rows of a
+    directory come together."""
+    rows = yield q_all(
+        "SELECT f.PathId, f.Name, f.FileId, p.Path, f.FileIndex, f.LStat FROM File f "
+        "JOIN Path p ON p.PathId = f.PathId "
+        "WHERE f.JobId = ? AND (f.PathId, f.Name, f.FileId) > (?, ?, ?) "
+        "ORDER BY f.PathId, f.Name, f.FileId LIMIT ?", job_id, *after, limit)
     return rows
 
 

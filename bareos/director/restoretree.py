@@ -70,6 +70,7 @@ class RestoreTree:
         self.root = Node("", None, is_dir=True)
         self.cwd = self.root
         self.file_count = 0             # nodes with a record of their own (Bareos' "files")
+        self._directories: Dict[str, Node] = {}     # Path value -> its node, while adding
 
     # --- building -----------------------------------------------------------------------
 
@@ -77,28 +78,40 @@ class RestoreTree:
         """One File row; rows come oldest job first, within a job by FileIndex.
 
         ``name`` is empty for a directory's own record (``path`` is the directory)."""
-        components = split_components(path)
-        if name:
-            components.append(name)
-        if not components:
-            return                      # the root itself has no restorable record
         if file_index <= 0:
-            self._forget(components)
+            self._forget(split_components(path) + ([name] if name else []))
             return
-        node = self.root
-        last = len(components) - 1
-        for depth, part in enumerate(components):
+        node = self._directory(path)
+        if name:
             children = node.children
-            if children is None:        # a name that was a file is now a directory
-                node.children = children = {}
-            child = children.get(part)
+            child = children.get(name)
             if child is None:
-                child = Node(part, node, is_dir=depth < last or not name)
-                children[part] = child
+                child = children[name] = Node(name, node, is_dir=False)
             node = child
-        if not node.has_record:
+        elif node is self.root:
+            return                      # the root itself has no restorable record
+        if not node.job_id:
             self.file_count += 1
         node.job_id, node.file_index, node.lstat = job_id, file_index, lstat
+
+    def _directory(self, path: str) -> Node:
+        """The directory node of a Path value, made with its parents when new.  Rows come
+        grouped by directory, so the node of each path is remembered."""
+        node = self._directories.get(path)
+        if node is not None:
+            return node
+        node = self.root
+        for part in split_components(path):
+            if node.children is None:   # a name that was a file is now a directory
+                node.children = {}
+            child = node.children.get(part)
+            if child is None:
+                child = node.children[part] = Node(part, node, is_dir=True)
+            node = child
+        if node.children is None:
+            node.children = {}
+        self._directories[path] = node
+        return node
 
     def _forget(self, components: List[str]) -> None:
         """A deletion marker: the name's own record goes; a directory still holding
@@ -114,6 +127,7 @@ class RestoreTree:
         while node is not self.root and not node.has_record and not node.children:
             del node.parent.children[node.name]
             node = node.parent
+            self._directories.clear()           # it may hold a removed directory
 
     # --- walking ------------------------------------------------------------------------
 

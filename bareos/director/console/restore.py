@@ -248,10 +248,20 @@ async def _permitted_jobs(session, reply, catalog, job_ids):
 async def build_tree(reply, catalog, job_ids):
     """The file tree of the jobs (oldest first): the newest version of each name."""
     reply.send(f"\nBuilding directory tree for JobId(s) {','.join(map(str, job_ids))} ...\n")
-    rows = await catalog.run_operation(catalog_bvfs.op_tree_rows, job_ids)
     tree = RestoreTree()
-    for path, name, job_id, file_index, lstat in rows:
-        tree.add(name_text(path), name_text(name), job_id, file_index, lstat)
+    for job_id in job_ids:
+        after = catalog_bvfs.TREE_START
+        while True:
+            rows = await catalog.run_operation(catalog_bvfs.op_tree_rows, job_id, after)
+            if not rows:
+                break
+            texts = {}                          # each directory's Path decoded once
+            for _path_id, name, _file_id, path, file_index, lstat in rows:
+                path_text = texts.get(path)
+                if path_text is None:
+                    path_text = texts[path] = name_text(path)
+                tree.add(path_text, name_text(name), job_id, file_index, lstat)
+            after = tuple(rows[-1][:3])
     reply.send(f"{tree.file_count} files inserted into the tree.\n")
     return tree
 

@@ -2,6 +2,7 @@
 the restore chain of a job, the bvfs cache, directory and file listings, versions and
 restore lists."""
 
+import itertools
 from datetime import timedelta
 
 import pytest_twisted
@@ -54,12 +55,17 @@ def test_job_chain_is_the_full_differential_and_incrementals_up_to_the_job(catal
 
 
 @pytest_twisted.inlineCallbacks
-def test_the_tree_rows_are_every_version_oldest_job_first(catalog):
+def test_the_tree_rows_of_a_job_come_in_pages_a_directory_together(catalog):
     full, incr = yield full_and_incremental(catalog)
-    rows = yield run(catalog, bvfs.op_tree_rows, [full, incr])
-    assert [(bytes(p), bytes(n), j, i) for p, n, j, i, _ in rows][-3:] == [
-        (b"/d/", b"gone", incr, 0), (b"/d/", b"a", incr, 1), (b"/d/", b"new", incr, 2)]
-    assert len(rows) == 9
+    first = yield run(catalog, bvfs.op_tree_rows, incr, bvfs.TREE_START, 2)
+    assert [(bytes(r[3]), bytes(r[1]), r[4]) for r in first] == [
+        (b"/d/", b"a", 1), (b"/d/", b"gone", 0)]
+    rest = yield run(catalog, bvfs.op_tree_rows, incr, tuple(first[-1][:3]), 2)
+    assert [(bytes(r[1]), r[4]) for r in rest] == [(b"new", 2)]
+    assert (yield run(catalog, bvfs.op_tree_rows, incr, tuple(rest[-1][:3]), 2)) == []
+    rows = yield run(catalog, bvfs.op_tree_rows, full)
+    groups = [path for path, _ in itertools.groupby(bytes(r[3]) for r in rows)]
+    assert len(rows) == 6 and len(groups) == len(set(groups)) == 3     # a directory together
 
 
 @pytest_twisted.inlineCallbacks
