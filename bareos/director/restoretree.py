@@ -330,14 +330,15 @@ class RestoreTree:
 
 # --- the long listing of ``dir`` -------------------------------------------------------
 
-def _user(uid: int) -> str:
+def user_name(uid: int) -> str:
+    """The director host's name of a uid (as Bareos shows owners), else the number."""
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
 
 
-def _group(gid: int) -> str:
+def group_name(gid: int) -> str:
     try:
         return grp.getgrgid(gid).gr_name
     except KeyError:
@@ -352,7 +353,7 @@ def long_line(tree: RestoreTree, node: Node) -> str:
     newest = max(st.mtime, st.ctime) if st else 0
     uid, gid = (st.uid, st.gid) if st else (0, 0)
     return (f"{stat.filemode(mode) if mode else '----------'}  {st.nlink if st else 0:2d} "
-            f"{uid} ({_user(uid)[:8]}) {gid} ({_group(gid)[:8]})  "
+            f"{uid} ({user_name(uid)[:8]}) {gid} ({group_name(gid)[:8]})  "
             f"{st.size if st else 0:>12}  "
             f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(newest))} "
             f"{node.tag or ' '} {tree.full_path(node)}")

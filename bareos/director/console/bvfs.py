@@ -17,14 +17,13 @@ restored with ``restore file=?b2<n> ...`` (restore.py).
 
 from __future__ import annotations
 
-import grp
-import pwd
 import re
 
 from bareos.catalog import bvfs as catalog_bvfs
 from bareos.director.console.arguments import BadArgument, parse_number, parse_number_list
 from bareos.director.console.commands import _keyword, command
 from bareos.director.console.jobcommands import _catalog
+from bareos.director.restoretree import group_name, user_name
 from bareos.filedaemon.attributes import decode_lstat
 
 DEFAULT_LIMIT = 2000
@@ -96,25 +95,11 @@ async def _directory_id(catalog, args):
 
 # --- output ----------------------------------------------------------------------------
 
-def _user(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _group(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
-
-
 def _stat(lstat):
     st = decode_lstat(lstat)
     return st.link_fi, {
         "dev": st.dev, "ino": st.ino, "mode": st.mode, "nlink": st.nlink, "uid": st.uid,
-        "gid": st.gid, "user": _user(st.uid), "group": _group(st.gid), "rdev": st.rdev,
+        "gid": st.gid, "user": user_name(st.uid), "group": group_name(st.gid), "rdev": st.rdev,
         "size": st.size, "atime": st.atime, "mtime": st.mtime, "ctime": st.ctime}
 
 
