@@ -65,6 +65,19 @@ def op_tree_rows(job_id, after=TREE_START, limit=50_000):
     return rows
 
 
+def op_jobs_with_file(client, name, limit=20):
+    """The newest backups of ``client`` that saved a file called ``name`` (any directory):
+    (JobId, full name as bytes, StartTime, Type, JobStatus, JobFiles, JobBytes)."""
+    rows = yield q_all(
+        "SELECT j.JobId, p.Path, f.Name, j.StartTime, j.Type, j.JobStatus, j.JobFiles, "
+        "j.JobBytes FROM Job j JOIN Client c ON c.ClientId = j.ClientId "
+        "JOIN File f ON f.JobId = j.JobId JOIN Path p ON p.PathId = f.PathId "
+        "WHERE c.Name = ? AND f.FileIndex > 0 AND f.Name = ? "
+        "ORDER BY j.StartTime DESC, j.JobId DESC LIMIT ?", client, api.name_bytes(name), limit)
+    return [(job_id, bytes(path) + bytes(file_name), *rest)
+            for job_id, path, file_name, *rest in rows]
+
+
 # --- the cache -------------------------------------------------------------------------
 
 def _path_id(path: bytes):

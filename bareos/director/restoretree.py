@@ -21,6 +21,7 @@ import stat
 import time
 from typing import Dict, Iterator, List, Optional, Tuple
 
+from bareos.catalog.api import name_text
 from bareos.filedaemon.attributes import decode_lstat
 
 
@@ -75,24 +76,38 @@ class RestoreTree:
     # --- building -----------------------------------------------------------------------
 
     def add(self, path: str, name: str, job_id: int, file_index: int, lstat: str = "") -> None:
-        """One File row; rows come oldest job first, within a job by FileIndex.
+        """One File row (see ``add_rows``)."""
+        self.add_rows(job_id, [(path, name, file_index, lstat)])
 
-        ``name`` is empty for a directory's own record (``path`` is the directory)."""
-        if file_index <= 0:
-            self._forget(split_components(path) + ([name] if name else []))
-            return
-        node = self._directory(path)
-        if name:
-            children = node.children
-            child = children.get(name)
-            if child is None:
-                child = children[name] = Node(name, node, is_dir=False)
-            node = child
-        elif node is self.root:
-            return                      # the root itself has no restorable record
-        if not node.job_id:
-            self.file_count += 1
-        node.job_id, node.file_index, node.lstat = job_id, file_index, lstat
+    def add_rows(self, job_id: int, rows) -> None:
+        """File rows of one job: (Path, Name, FileIndex, LStat), names as str or as the
+        catalog's bytes.  Jobs come oldest first; a later row of a name replaces an earlier
+        one.  ``Name`` is empty for a directory's own record (``Path`` is the directory).
+        One loop for millions of rows: a directory's node is looked up once per run of
+        rows with the same Path."""
+        last_path = directory = None
+        for path, name, file_index, lstat in rows:
+            if type(name) is not str:
+                name = name_text(name)
+            if file_index <= 0:
+                path = path if type(path) is str else name_text(path)
+                self._forget(split_components(path) + ([name] if name else []))
+                last_path = None                # the directory may be gone
+                continue
+            if path is not last_path and path != last_path:
+                last_path = path
+                directory = self._directory(path if type(path) is str else name_text(path))
+            node = directory
+            if name:
+                children = node.children
+                node = children.get(name)
+                if node is None:
+                    node = children[name] = Node(name, directory, is_dir=False)
+            elif node is self.root:
+                continue                        # the root itself has no restorable record
+            if not node.job_id:
+                self.file_count += 1
+            node.job_id, node.file_index, node.lstat = job_id, file_index, lstat
 
     def _directory(self, path: str) -> Node:
         """The directory node of a Path value, made with its parents when new.  Rows come

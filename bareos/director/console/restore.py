@@ -35,7 +35,7 @@ NOT_SUPPORTED = {"pool", "fileregex", "bootstrap", "strip_prefix", "add_prefix",
 MENU = [
     # (label, supported)
     ("List last 20 Jobs run", True),
-    ("List Jobs where a given File is saved", False),
+    ("List Jobs where a given File is saved", True),
     ("Enter list of comma separated JobIds to select", True),
     ("Enter SQL list command", False),
     ("Select the most recent backup for a client", True),
@@ -255,12 +255,8 @@ async def build_tree(reply, catalog, job_ids):
             rows = await catalog.run_operation(catalog_bvfs.op_tree_rows, job_id, after)
             if not rows:
                 break
-            texts = {}                          # each directory's Path decoded once
-            for _path_id, name, _file_id, path, file_index, lstat in rows:
-                path_text = texts.get(path)
-                if path_text is None:
-                    path_text = texts[path] = name_text(path)
-                tree.add(path_text, name_text(name), job_id, file_index, lstat)
+            tree.add_rows(job_id, [(path, name, file_index, lstat)
+                                   for _path_id, name, _file_id, path, file_index, lstat in rows])
             after = tuple(rows[-1][:3])
     reply.send(f"{tree.file_count} files inserted into the tree.\n")
     return tree
@@ -353,11 +349,18 @@ async def _menu(session, reply, args, catalog):
                            "To select the JobIds, you have the following choices:\n",
                            [label for label, _ in MENU], "Select item: ", "item")
         label, supported = MENU[item]
+        if item in (0, 3) and not session.acl_allows("command_acl", "sqlquery"):
+            # Bareos lists these through its sqlquery command and asks for its permission
+            reply.error("SQL query not authorized.")
+            return None
         if not supported:
             reply.error(f'Item {item + 1} ("{label}") is not offered by this director.')
             continue
         if item == 0:
             await _list_last_jobs(session, reply, catalog)
+            continue
+        if item == 1:
+            await _list_jobs_with_file(session, reply, args, catalog)
             continue
         if item == 2:
             job_ids = await _ask_job_ids(session)
@@ -420,6 +423,18 @@ async def _list_last_jobs(session, reply, catalog):
                             rows))
 
 
+async def _list_jobs_with_file(session, reply, args, catalog):
+    client = await _ask_client(session, reply, args)
+    name = await _ask(session, "Enter Filename (no path):")
+    found = await catalog.run_operation(catalog_bvfs.op_jobs_with_file, client, name)
+    rows = [{"jobid": str(job_id), "name": name_text(full_name), "starttime": str(start or ""),
+             "jobtype": job_type, "jobstatus": status, "jobfiles": str(files),
+             "jobbytes": str(size)}
+            for job_id, full_name, start, job_type, status, files, size in found]
+    reply.send(format_table(["jobid", "name", "starttime", "jobtype", "jobstatus", "jobfiles",
+                             "jobbytes"], rows))
+
+
 # --- the file selection prompt -------------------------------------------------------
 
 def _count_text(count, what, verb):
@@ -478,17 +493,15 @@ def _tree_ls(reply, tree, words):
     return True
 
 
-def _tree_dot_ls(reply, tree, words):
-    for node in tree.listing(_pattern(words)):
-        reply.send(f"{node.display_name}\n")
-    return True
-
-
-def _tree_dot_lsdir(reply, tree, words):
-    for node in tree.listing(_pattern(words)):
-        if node.children:
-            reply.send(f"{node.display_name}\n")
-    return True
+def _tree_dot_listing(wanted):
+    """``.ls``, ``.lsdir``, ``.lsmark``: the names of the current directory's ``wanted``
+    entries, untagged (for programs)."""
+    def run(reply, tree, words):
+        for node in tree.listing(_pattern(words)):
+            if wanted(node):
+                reply.send(f"{node.display_name}\n")
+        return True
+    return run
 
 
 def _tree_dir(reply, tree, words):
@@ -503,13 +516,6 @@ def _tree_dir(reply, tree, words):
 def _tree_lsmark(reply, tree, words):
     for line in tree.marked_lines(pattern=_pattern(words)):
         reply.send(line + "\n")
-    return True
-
-
-def _tree_dot_lsmark(reply, tree, words):
-    for node in tree.listing(_pattern(words)):
-        if node.marked:
-            reply.send(f"{node.display_name}\n")
     return True
 
 
@@ -571,10 +577,10 @@ TREE_COMMANDS = [
     ("find", _tree_find, "find files, wildcards allowed"),
     ("help", _tree_help, "print help"),
     ("ls", _tree_ls, "list current directory, wildcards allowed"),
-    (".ls", _tree_dot_ls, "list current directory, wildcards allowed"),
-    (".lsdir", _tree_dot_lsdir, "list subdir in current directory, wildcards allowed"),
+    (".ls", _tree_dot_listing(lambda node: True), "list current directory, wildcards allowed"),
+    (".lsdir", _tree_dot_listing(lambda node: bool(node.children)), "list subdir in current directory, wildcards allowed"),
     ("lsmark", _tree_lsmark, "list the marked files in and below the cd"),
-    (".lsmark", _tree_dot_lsmark, "list the marked files in"),
+    (".lsmark", _tree_dot_listing(lambda node: node.marked), "list the marked files in"),
     ("mark", _tree_mark(True), "mark dir/file to be restored recursively, wildcards allowed"),
     ("markdir", _tree_markdir(True), "mark directory name to be restored (no files)"),
     ("pwd", _tree_pwd, "print current working directory"),
