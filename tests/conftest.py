@@ -7,10 +7,15 @@
   consoles via ``suite.add_console()``, ``monitor=True`` for the FD, ...).
   Every daemon it started is stopped by PID at teardown, also when the test
   failed; the daemons' log tails are printed for a failed test.
+* ``postgres`` (session): a private PostgreSQL server.
+* ``pybareos_venv`` (session): the python-bareos venv (bareos.testing.pybareos).
 """
+
+import os
 
 import pytest
 
+from bareos.testing import pybareos
 from bareos.testing.daemons import Suite, stop_all
 from bareos.testing.postgres import postgres_server
 
@@ -48,3 +53,15 @@ def pytest_sessionfinish(session, exitstatus):
 def postgres():
     """A private PostgreSQL server for the whole test run (see bareos.testing.postgres)."""
     yield from postgres_server()
+
+
+@pytest.fixture(scope="session")
+def pybareos_venv():
+    """The python-bareos venv (tests/interop); skipped when it cannot be made, except in CI."""
+    try:
+        return pybareos.ensure_venv()
+    except pybareos.PyBareosUnavailable as e:
+        msg = f"python-bareos 25.1.1 + sslpsk3 venv could not be created (scripts/pybareos-venv): {e}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)

@@ -14,6 +14,7 @@ import pytest
 
 from backup_helpers import run_job
 from bareos.testing.daemons import Suite
+from bareos.testing.pybareos import director_console
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +160,29 @@ def test_bvfs_lists_in_text_and_clears_its_cache(backed_up):
     assert f"\n{full},{incr}\n" in output
     assert "Can't find 'yes' argument" in output
     assert output.rstrip().endswith("OK")
+
+
+def test_python_bareos_drives_the_menu_and_the_tree_as_a_plain_console(backed_up, pybareos_venv):
+    """python-bareos' DirectorConsole answers each prompt with the next call (Bareos'
+    test_acl does this): the sub-prompt ends each answer."""
+    suite, source, (full, incr), base = backed_up
+    where = base / "python-bareos"
+    answer = director_console(suite.dir_port, suite.dir_password, tls_psk_enable=False, calls=[
+        f"restore where={where}",
+        "2", "changed.txt",                # the jobs that saved a file of that name
+        "3", f"{full},{incr}",             # then restore from these jobs
+        "find *.txt",
+        f"mark {source}/keep/a.txt",
+        "done", "yes"])
+    assert answer["ok"], answer
+    menu, file_name, jobs_with_file, ask_ids, job_ids, find, mark, done, confirmed = answer["results"]
+    assert menu.rstrip().endswith("Select item:  (1-13):")
+    assert "Automatically selected Client: bareos-fd" in file_name
+    assert jobs_with_file.count(f"| {source}/changed.txt ") == 2
+    assert ask_ids.rstrip().endswith("to restore:") and job_ids.rstrip().endswith("$")
+    assert f"{source}/new.txt" in find and "deleted.txt" not in find
+    assert "1 file newly marked." in mark
+    assert "1 file selected to be restored." in done and done.rstrip().endswith("(yes/no):")
+    jobid = int(re.search(r"Job queued\. JobId=(\d+)", confirmed).group(1))
+    assert "(T)" in suite.console(f"wait jobid={jobid}\n")
+    assert restored_files(where, source) == {"keep/a.txt": "a"}
