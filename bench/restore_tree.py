@@ -16,8 +16,8 @@ Then, per run, in this process (the director's code, not a daemon):
 * ``.bvfs_lsdirs`` of one directory of 100 subdirectories;
 * ``.bvfs_lsfiles`` of one directory of 100 files (the console command's catalog operation
   and its api 2 rendering);
-* the restore tree: every File row of both jobs read and the tree built (``restore``'s
-  ``Building directory tree``), then ``mark *`` on it.
+* the restore tree: every File row of both jobs read (alone: "rows only"), and read and
+  the tree built (``restore``'s ``Building directory tree``), then ``mark *`` on it.
 
 Printed (nothing is asserted): median milliseconds with [min-max] over the runs, and the
 peak RSS of this process after each step (``ru_maxrss``: the tree is the largest).
@@ -167,6 +167,16 @@ async def bench(reactor, args):
                 return entries
             assert len(await timed(".bvfs_lsfiles (100 files)", results, lsfiles)) == FANOUT
             rss.setdefault(".bvfs_lsfiles (100 files)", peak_rss_mib())
+
+            async def read_rows():
+                count = 0
+                for job_id in jobs:
+                    after = bvfs.TREE_START
+                    while rows := await catalog.run_operation(bvfs.op_tree_rows, job_id, after):
+                        count += len(rows)
+                        after = tuple(rows[-1][:3])
+                return count
+            await timed("restore tree: rows only", results, read_rows)
 
             async def tree():
                 return await build_tree(Reply(Sink(), API_JSON), catalog, jobs)

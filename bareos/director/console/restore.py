@@ -250,14 +250,13 @@ async def build_tree(reply, catalog, job_ids):
     reply.send(f"\nBuilding directory tree for JobId(s) {','.join(map(str, job_ids))} ...\n")
     tree = RestoreTree()
     for job_id in job_ids:
-        after = catalog_bvfs.TREE_START
-        while True:
-            rows = await catalog.run_operation(catalog_bvfs.op_tree_rows, job_id, after)
-            if not rows:
-                break
+        next_page = catalog.run_operation(catalog_bvfs.op_tree_rows, job_id)
+        while rows := await next_page:
+            # the catalog reads the next page while this one goes into the tree
+            next_page = catalog.run_operation(catalog_bvfs.op_tree_rows, job_id,
+                                              tuple(rows[-1][:3]))
             tree.add_rows(job_id, [(path, name, file_index, lstat)
                                    for _path_id, name, _file_id, path, file_index, lstat in rows])
-            after = tuple(rows[-1][:3])
     reply.send(f"{tree.file_count} files inserted into the tree.\n")
     return tree
 
