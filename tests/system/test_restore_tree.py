@@ -100,6 +100,37 @@ def test_the_menu_refuses_what_it_does_not_offer_and_cancels_with_a_dot(backed_u
     assert "| backup " in output                           # the session goes on
 
 
+def test_the_other_menu_items_choose_jobs_files_and_directories(backed_up):
+    suite, source, (full, incr), base = backed_up
+    output = suite.console("\n".join([
+        "restore",
+        "7",                                     # a list of files (latest backup)
+        f"{source}/changed.txt", f"{source}/nosuch", "",
+        "no",
+        "restore",
+        "9",                                     # find the JobIds of the latest backup,
+        "11",                                    # then a list of directories in them
+        f"{source}/keep", "",
+        "no",
+        "restore",
+        "12", str(full),                         # the state at the Full
+        f"cd {source}", "ls", "quit",
+        "restore",
+        "6", "yesterday", "2000-01-01",          # before a time: nothing then
+    ]) + "\n")
+    first, directories, at_full, before = output.split("*restore\n")[1:]
+    assert f"No database record found for: {source}/nosuch" in first
+    assert "1 file selected to be restored." in first and "Restore not run." in first
+    assert f"You have selected the following JobIds: {full},{incr}" in directories
+    assert f"You have already selected the following JobIds: {full},{incr}" in directories
+    assert "5 files selected to be restored." in directories    # keep/, a, b, sub/, c
+    assert "deleted.txt" in at_full and "new.txt" not in at_full
+    assert "Selection aborted, nothing done." in at_full
+    assert "Improper date format." in before
+    assert "No Full backup of client bareos-fd found in the catalog before 2000-01-01" in before
+    assert "Job queued" not in output
+
+
 def api2_answers(output):
     return [json.loads(line) for line in output.splitlines() if line.startswith('{"jsonrpc"')][1:]
 
