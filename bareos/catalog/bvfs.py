@@ -41,27 +41,39 @@ def parent_path(path: bytes) -> bytes:
     return trimmed[:cut + 1] if cut >= 0 else b""
 
 
+def _chunks(items, size=500):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _rows_of(width, count):
+    """``(?, ?), (?, ?)`` ...: ``count`` rows of ``width`` parameters for VALUES."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([row] * count)
+
+
 def _ids(job_ids):
     return [int(j) for j in job_ids]
 
 
 # --- the restore tree ----------------------------------------------------------------
 
-#: Where a job's first page of tree rows starts: before every (PathId, Name, FileId).
-TREE_START = (0, b"", 0)
+#: Where a job's first page of tree rows starts: before every (PathId, Name).
+TREE_START = (0, b"")
 
 
 def op_tree_rows(job_id, after=TREE_START, limit=50_000):
     """One page of a job's File rows for the restore tree: (PathId, Name, FileId, Path,
     FileIndex, LStat), names as bytes, in the order of the (JobId, PathId, Name) index
-    (so neither backend sorts) after the key ``after`` (a row's first three values).  Pages
-    bound the rows held at a time while a tree of millions of files is built; the rows of a
-    directory come together."""
+    (neither backend sorts) after the key ``after`` (a row's first two values).  Pages
+    bound the rows held at a time while a tree of millions of files is built; the rows of
+    a directory come together.  A job holds a name once (were it twice, a page boundary
+    between the two would keep one of them)."""
     rows = yield q_all(
         "SELECT f.PathId, f.Name, f.FileId, p.Path, f.FileIndex, f.LStat FROM File f "
         "JOIN Path p ON p.PathId = f.PathId "
-        "WHERE f.JobId = ? AND (f.PathId, f.Name, f.FileId) > (?, ?, ?) "
-        "ORDER BY f.PathId, f.Name, f.FileId LIMIT ?", job_id, *after, limit)
+        "WHERE f.JobId = ? AND (f.PathId, f.Name) > (?, ?) "
+        "ORDER BY f.PathId, f.Name LIMIT ?", job_id, *after, limit)
     return rows
 
 
@@ -80,20 +92,10 @@ def op_jobs_with_file(client, name, limit=20):
 
 # --- the cache -------------------------------------------------------------------------
 
-def _path_id(path: bytes):
-    row = yield q_one("SELECT PathId FROM Path WHERE Path = ?", path)
-    return row[0] if row else None
-
-
-def _ensure_path(path: bytes):
-    yield q_count("INSERT INTO Path (Path) VALUES (?) ON CONFLICT (Path) DO NOTHING", path)
-    path_id = yield from _path_id(path)
-    return path_id
-
-
 def op_path_id(path):
-    path_id = yield from _path_id(api.name_bytes(path))
-    return path_id
+    """The PathId of a directory's Path value, or None."""
+    row = yield q_one("SELECT PathId FROM Path WHERE Path = ?", api.name_bytes(path))
+    return row[0] if row else None
 
 
 def op_jobs_without_cache():
@@ -112,23 +114,33 @@ def op_bvfs_update(job_id):
         return bool(row) and row[0] == 1
     yield q_count("INSERT INTO PathVisibility (PathId, JobId) "
                   "SELECT DISTINCT PathId, JobId FROM File WHERE JobId = ?", job_id)
-    # Directories new to the hierarchy, and their parents up to the first one known.
+    # Directories new to the hierarchy, with their parents up to the root, in a few
+    # statements of many rows each (a statement per directory is slow on a server).
     rows = yield q_all(
-        "SELECT pv.PathId, p.Path FROM PathVisibility pv JOIN Path p ON p.PathId = pv.PathId "
+        "SELECT p.Path FROM PathVisibility pv JOIN Path p ON p.PathId = pv.PathId "
         "LEFT JOIN PathHierarchy ph ON ph.PathId = pv.PathId "
         "WHERE pv.JobId = ? AND ph.PathId IS NULL", job_id)
-    known = set()
-    for path_id, path in rows:
+    parents = {}                                # Path -> its parent's Path
+    for (path,) in rows:
         path = bytes(path)
-        while path and path_id not in known:
-            known.add(path_id)
-            row = yield q_one("SELECT PPathId FROM PathHierarchy WHERE PathId = ?", path_id)
-            if row is not None:
-                break
-            parent_id = yield from _ensure_path(parent_path(path))
-            yield q_count("INSERT INTO PathHierarchy (PathId, PPathId) VALUES (?, ?) "
-                          "ON CONFLICT (PathId) DO NOTHING", path_id, parent_id)
-            path_id, path = parent_id, parent_path(path)
+        while path and path not in parents:
+            parents[path] = path = parent_path(path)
+    if parents:
+        for chunk in _chunks(sorted(set(parents.values()))):
+            yield q_count("INSERT INTO Path (Path) SELECT column1 FROM "
+                          f"(VALUES {_rows_of(1, len(chunk))}) AS v WHERE true "
+                          "ON CONFLICT (Path) DO NOTHING", *chunk)
+        ids = {}
+        for chunk in _chunks(sorted(set(parents) | set(parents.values()))):
+            found = yield q_all(f"SELECT Path, PathId FROM Path WHERE Path IN "
+                                f"({_placeholders(len(chunk))})", *chunk)
+            ids.update((bytes(path), path_id) for path, path_id in found)
+        pairs = [(ids[path], ids[parent]) for path, parent in parents.items()]
+        for chunk in _chunks(pairs):
+            yield q_count("INSERT INTO PathHierarchy (PathId, PPathId) SELECT column1, column2 "
+                          f"FROM (VALUES {_rows_of(2, len(chunk))}) AS v WHERE true "
+                          "ON CONFLICT (PathId) DO NOTHING",
+                          *(value for pair in chunk for value in pair))
     # A job sees every ancestor of a directory it holds: add them level by level.
     while (yield q_count(
             "INSERT INTO PathVisibility (PathId, JobId) SELECT DISTINCT h.PPathId, ? "
