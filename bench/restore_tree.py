@@ -174,7 +174,7 @@ async def bench(reactor, args):
                     after = bvfs.TREE_START
                     while rows := await catalog.run_operation(bvfs.op_tree_rows, job_id, after):
                         count += len(rows)
-                        after = tuple(rows[-1][:2])
+                        after = (rows[-1][4], rows[-1][1])
                 return count
             await timed("restore tree: rows only", results, read_rows)
 

@@ -63,18 +63,24 @@ TREE_START = (0, b"")
 
 
 def op_tree_rows(job_id, after=TREE_START, limit=50_000):
-    """One page of a job's File rows for the restore tree: (PathId, Name, FileId, Path,
-    FileIndex, LStat), names as bytes, in the order of the (JobId, PathId, Name) index
-    (neither backend sorts) after the key ``after`` (a row's first two values).  Pages
-    bound the rows held at a time while a tree of millions of files is built; the rows of
-    a directory come together.  A job holds a name once (were it twice, a page boundary
-    between the two would keep one of them)."""
+    """One page of a job's File rows for the restore tree: (Path, Name, FileIndex, LStat,
+    PathId), names as bytes, in the order of the (JobId, PathId, Name) index (neither
+    backend sorts) after the key ``after`` (PathId, Name of the last row of the previous
+    page).  Pages bound the rows held at a time while a tree of millions of files is
+    built; the rows of a directory come together, with one Path object for all of them.
+    A job holds a name once (were it twice, a page boundary between the two would keep
+    one of them)."""
     rows = yield q_all(
-        "SELECT f.PathId, f.Name, f.FileId, p.Path, f.FileIndex, f.LStat FROM File f "
-        "JOIN Path p ON p.PathId = f.PathId "
+        "SELECT f.PathId, f.Name, f.FileIndex, f.LStat FROM File f "
         "WHERE f.JobId = ? AND (f.PathId, f.Name) > (?, ?) "
         "ORDER BY f.PathId, f.Name LIMIT ?", job_id, *after, limit)
-    return rows
+    paths = {}
+    for chunk in _chunks(sorted({row[0] for row in rows})):
+        found = yield q_all(f"SELECT PathId, Path FROM Path WHERE PathId IN "
+                            f"({_placeholders(len(chunk))})", *chunk)
+        paths.update((path_id, bytes(path)) for path_id, path in found)
+    return [(paths[path_id], name, file_index, lstat, path_id)
+            for path_id, name, file_index, lstat in rows]
 
 
 def op_jobs_with_file(client, name, limit=20):
@@ -192,15 +198,16 @@ def _directory_records(path_ids, job_ids):
     newest of the jobs that has one."""
     if not path_ids:
         return {}
-    rows = yield q_all(
-        "SELECT f.PathId, f.JobId, f.LStat, f.FileId, f.FileIndex FROM File f "
-        "JOIN Job j ON j.JobId = f.JobId "
-        f"WHERE f.Name = ? AND f.JobId IN ({_placeholders(len(job_ids))}) "
-        f"AND f.PathId IN ({_placeholders(len(path_ids))}) ORDER BY {_NEWEST_FIRST}",
-        b"", *job_ids, *path_ids)
     records = {}
-    for path_id, job_id, lstat, file_id, file_index in rows:
-        records.setdefault(path_id, (job_id, lstat, file_id, file_index))
+    for chunk in _chunks(path_ids):
+        rows = yield q_all(
+            "SELECT f.PathId, f.JobId, f.LStat, f.FileId, f.FileIndex FROM File f "
+            "JOIN Job j ON j.JobId = f.JobId "
+            f"WHERE f.Name = ? AND f.JobId IN ({_placeholders(len(job_ids))}) "
+            f"AND f.PathId IN ({_placeholders(len(chunk))}) ORDER BY {_NEWEST_FIRST}",
+            b"", *job_ids, *chunk)
+        for path_id, job_id, lstat, file_id, file_index in rows:
+            records.setdefault(path_id, (job_id, lstat, file_id, file_index))
     return records
 
 
@@ -273,13 +280,17 @@ def op_bvfs_restore(table, job_ids, file_ids, dir_ids, hardlinks):
     if not is_restore_table(table):
         raise ValueError(f"restore list name {table!r} is not b2<number>")
     job_ids = _ids(job_ids)
-    parts, params = [], []
+    staging = "btemp" + table               # the candidates, then the newest of each name
     select = ("SELECT f.JobId AS JobId, f.FileIndex AS FileIndex, f.FileId AS FileId, "
               "f.PathId AS PathId, f.Name AS Name, j.StartTime AS StartTime "
               "FROM File f JOIN Job j ON j.JobId = f.JobId")
-    if file_ids:
-        parts.append(f"{select} WHERE f.FileId IN ({_placeholders(len(file_ids))})")
-        params += file_ids
+    for name in (staging, table):
+        yield q_script(f"DROP TABLE IF EXISTS {name}")
+    yield q_script(f"CREATE TABLE {staging} AS {select} WHERE 1 = 0")
+    # In chunks: the WebUI sends a FileId for every file chosen one by one.
+    for chunk in _chunks(list(file_ids)):
+        yield q_count(f"INSERT INTO {staging} {select} "
+                      f"WHERE f.FileId IN ({_placeholders(len(chunk))})", *chunk)
     for dir_id in dir_ids:
         row = yield q_one("SELECT Path FROM Path WHERE PathId = ?", dir_id)
         if row is None:
@@ -288,25 +299,22 @@ def op_bvfs_restore(table, job_ids, file_ids, dir_ids, hardlinks):
         # Everything whose path starts with the directory's: a byte range, exact for any
         # name (no LIKE, whose wildcards and case rules differ between the backends).
         high = low[:-1] + bytes([low[-1] + 1]) if low else None
-        condition = "p.Path >= ?" + (" AND p.Path < ?" if high else "")
-        parts.append(f"{select} JOIN Path p ON p.PathId = f.PathId WHERE {condition} "
-                     f"AND f.JobId IN ({_placeholders(len(job_ids))})")
-        params += [low] + ([high] if high else []) + job_ids
-    for job_id, file_index in hardlinks:
-        parts.append(f"{select} WHERE f.JobId = ? AND f.FileIndex = ?")
-        params += [job_id, file_index]
-    yield q_script(f"DROP TABLE IF EXISTS {table}")
+        yield q_count(f"INSERT INTO {staging} {select} JOIN Path p ON p.PathId = f.PathId "
+                      "WHERE p.Path >= ?" + (" AND p.Path < ?" if high else "")
+                      + f" AND f.JobId IN ({_placeholders(len(job_ids))})",
+                      low, *([high] if high else []), *job_ids)
+    for chunk in _chunks(list(hardlinks)):
+        yield q_count(f"INSERT INTO {staging} {select} WHERE "
+                      + " OR ".join(["(f.JobId = ? AND f.FileIndex = ?)"] * len(chunk)),
+                      *(value for pair in chunk for value in pair))
     yield q_script(f"CREATE TABLE {table} (JobId integer NOT NULL, FileIndex integer NOT NULL, "
                    f"FileId bigint NOT NULL)")
-    if not parts:
-        return 0
     stored = yield q_count(
         f"INSERT INTO {table} (JobId, FileIndex, FileId) SELECT JobId, FileIndex, FileId FROM ("
-        " SELECT u.JobId AS JobId, u.FileIndex AS FileIndex, u.FileId AS FileId, ROW_NUMBER() OVER"
-        "  (PARTITION BY u.PathId, u.Name ORDER BY u.StartTime DESC, u.JobId DESC,"
-        "   u.FileIndex DESC) AS rn"
-        f" FROM ({' UNION '.join(parts)}) AS u) AS t WHERE t.rn = 1 AND t.FileIndex > 0",
-        *params)
+        " SELECT JobId, FileIndex, FileId, ROW_NUMBER() OVER (PARTITION BY PathId, Name"
+        "  ORDER BY StartTime DESC, JobId DESC, FileIndex DESC) AS rn"
+        f" FROM (SELECT DISTINCT * FROM {staging}) AS u) AS t WHERE t.rn = 1 AND t.FileIndex > 0")
+    yield q_script(f"DROP TABLE {staging}")
     return stored
 
 

@@ -80,13 +80,13 @@ class RestoreTree:
         self.add_rows(job_id, [(path, name, file_index, lstat)])
 
     def add_rows(self, job_id: int, rows) -> None:
-        """File rows of one job: (Path, Name, FileIndex, LStat), names as str or as the
-        catalog's bytes.  Jobs come oldest first; a later row of a name replaces an earlier
+        """File rows of one job: (Path, Name, FileIndex, LStat, ...), names as str or as
+        the catalog's bytes.  Jobs come oldest first; a later row of a name replaces an earlier
         one.  ``Name`` is empty for a directory's own record (``Path`` is the directory).
         One loop for millions of rows: a directory's node is looked up once per run of
         rows with the same Path."""
         last_path = directory = None
-        for path, name, file_index, lstat in rows:
+        for path, name, file_index, lstat, *_ in rows:
             if type(name) is not str:
                 name = name_text(name)
             if file_index <= 0:

@@ -253,10 +253,9 @@ async def build_tree(reply, catalog, job_ids):
         next_page = catalog.run_operation(catalog_bvfs.op_tree_rows, job_id)
         while rows := await next_page:
             # the catalog reads the next page while this one goes into the tree
-            next_page = catalog.run_operation(catalog_bvfs.op_tree_rows, job_id,
-                                              tuple(rows[-1][:2]))
-            tree.add_rows(job_id, [(path, name, file_index, lstat)
-                                   for _path_id, name, _file_id, path, file_index, lstat in rows])
+            path_id, name = rows[-1][4], rows[-1][1]
+            next_page = catalog.run_operation(catalog_bvfs.op_tree_rows, job_id, (path_id, name))
+            tree.add_rows(job_id, rows)
     reply.send(f"{tree.file_count} files inserted into the tree.\n")
     return tree
 

@@ -58,13 +58,13 @@ def test_job_chain_is_the_full_differential_and_incrementals_up_to_the_job(catal
 def test_the_tree_rows_of_a_job_come_in_pages_a_directory_together(catalog):
     full, incr = yield full_and_incremental(catalog)
     first = yield run(catalog, bvfs.op_tree_rows, incr, bvfs.TREE_START, 2)
-    assert [(bytes(r[3]), bytes(r[1]), r[4]) for r in first] == [
+    assert [(path, bytes(name), index) for path, name, index, _, _ in first] == [
         (b"/d/", b"a", 1), (b"/d/", b"gone", 0)]
-    rest = yield run(catalog, bvfs.op_tree_rows, incr, tuple(first[-1][:2]), 2)
-    assert [(bytes(r[1]), r[4]) for r in rest] == [(b"new", 2)]
-    assert (yield run(catalog, bvfs.op_tree_rows, incr, tuple(rest[-1][:2]), 2)) == []
+    rest = yield run(catalog, bvfs.op_tree_rows, incr, (first[-1][4], first[-1][1]), 2)
+    assert [(bytes(row[1]), row[2]) for row in rest] == [(b"new", 2)]
+    assert (yield run(catalog, bvfs.op_tree_rows, incr, (rest[-1][4], rest[-1][1]), 2)) == []
     rows = yield run(catalog, bvfs.op_tree_rows, full)
-    groups = [path for path, _ in itertools.groupby(bytes(r[3]) for r in rows)]
+    groups = [path for path, _ in itertools.groupby(row[0] for row in rows)]
     assert len(rows) == 6 and len(groups) == len(set(groups)) == 3     # a directory together
 
 
@@ -129,8 +129,11 @@ def test_a_restore_list_holds_the_newest_version_of_what_was_chosen(catalog):
     full, incr = yield full_and_incremental(catalog)
     d = yield run(catalog, bvfs.op_path_id, "/d/")
     pipe = (yield raw(catalog, "SELECT FileId FROM File WHERE FileIndex = 6"))[0][0]
-    stored = yield run(catalog, bvfs.op_bvfs_restore, "b201", [full, incr], [pipe], [d], [])
-    # /d/a (incr), /d/new (incr), /d/sub/x, /d/sub/, /d/ (full), pipe.txt; not /d/gone
+    no_such = list(range(10 ** 6, 10 ** 6 + 1200))        # more FileIds than one statement takes
+    stored = yield run(catalog, bvfs.op_bvfs_restore, "b201", [full, incr], [pipe] + no_such, [d],
+                       [(full, 1)])
+    # /d/a (incr, newer than the Full's given as a hard link), /d/new (incr), /d/sub/x,
+    # /d/sub/, /d/ (full), pipe.txt; not /d/gone
     assert stored == 6
     assert (yield run(catalog, bvfs.op_bvfs_restore_list, "b201")) == {
         full: {3, 4, 5, 6}, incr: {1, 2}}
