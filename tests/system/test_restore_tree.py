@@ -26,6 +26,10 @@ def backed_up(tmp_path_factory):
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_text(text)
     suite = Suite(base / "daemons")
+    # a console that may run every command but see no job of this client
+    suite.add_console("otherclient", full_access=False, extra=(
+        "Command ACL = *all*", "Job ACL = *all*", "Client ACL = other-fd", "Storage ACL = *all*",
+        "Pool ACL = *all*", "FileSet ACL = *all*", "Catalog ACL = *all*", "Where ACL = *all*"))
     try:
         suite.start_sd()
         suite.start_fd()
@@ -129,6 +133,18 @@ def test_the_other_menu_items_choose_jobs_files_and_directories(backed_up):
     assert "Improper date format." in before
     assert "No Full backup of client bareos-fd found in the catalog before 2000-01-01" in before
     assert "Job queued" not in output
+
+
+def test_a_console_sees_neither_tree_nor_bvfs_of_jobs_its_acls_hide(backed_up):
+    suite, source, (full, incr), base = backed_up
+    output = suite.console(f"restore jobid={full},{incr} all done yes where={base / 'no'}\n"
+                           f".bvfs_lsfiles jobid={full},{incr} path={source}/\n"
+                           f".bvfs_get_jobids jobid={incr}\n", console="otherclient")
+    assert f'Access to JobId={full} (Job "backup") not authorized. Not selected.' in output
+    assert "No Jobs selected." in output and "Job queued" not in output
+    assert "Unauthorized command from this console." in output
+    assert "changed.txt" not in output
+    assert f"{full},{incr}" not in output.split(".bvfs_get_jobids")[1]
 
 
 def api2_answers(output):

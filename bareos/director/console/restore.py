@@ -202,7 +202,7 @@ async def _choose_jobs(session, reply, args, catalog):
         if before is not None and when is None:
             reply.error("before= takes a time as YYYY-MM-DD HH:MM:SS")
             return None
-        return await _client_chain(session, reply, catalog, client.name, when,
+        return await _client_chain(reply, catalog, client.name, when,
                                    _keyword(args, "fileset"))
     if session.api == API_JSON:
         reply.error("restore: give jobid=, client= with current or before=, or file=?b2<n>: "
@@ -211,7 +211,7 @@ async def _choose_jobs(session, reply, args, catalog):
     return await _menu(session, reply, args, catalog)
 
 
-async def _client_chain(session, reply, catalog, client, before, fileset=None):
+async def _client_chain(reply, catalog, client, before, fileset=None):
     job_ids = await catalog.restore_job_ids(client, fileset, before)
     if not job_ids:
         reply.error(f"No Full backup of client {client} found in the catalog"
@@ -230,8 +230,8 @@ async def _permitted_jobs(session, reply, catalog, job_ids):
             return None
         if not session.acl_allows("job_acl", record.name) or (
                 record.client and not session.acl_allows("client_acl", record.client)):
-            reply.error(f'Access to JobId={job_id} (Job "{record.name}") not authorized. '
-                        f"Not selected.")
+            reply.warning(f'Access to JobId={job_id} (Job "{record.name}") not authorized. '
+                          f"Not selected.")
             continue
         records.append(record)
     if not records:
@@ -369,7 +369,7 @@ async def _menu(session, reply, args, catalog):
         if item in (4, 5, 8, 9):
             when = await _ask_date(session, reply) if item in (5, 9) else None
             client = await _ask_client(session, reply, args)
-            choice = await _client_chain(session, reply, catalog, client, when,
+            choice = await _client_chain(reply, catalog, client, when,
                                          _keyword(args, "fileset"))
             if choice is None or item in (4, 5):
                 return choice
@@ -383,7 +383,7 @@ async def _menu(session, reply, args, catalog):
             files = await _ask_lines(
                 session, reply, "Enter file names with paths, and terminate them with a "
                                 "blank line.\n", "Enter full filename: ")
-            choice = await _client_chain(session, reply, catalog, client, when,
+            choice = await _client_chain(reply, catalog, client, when,
                                          _keyword(args, "fileset"))
             if choice is not None:
                 choice.files = files
