@@ -19,8 +19,10 @@ Then, per run, in this process (the director's code, not a daemon):
 * the restore tree: every File row of both jobs read (alone: "rows only"), and read and
   the tree built (``restore``'s ``Building directory tree``), then ``mark *`` on it.
 
-Printed (nothing is asserted): median milliseconds with [min-max] over the runs, and the
-peak RSS of this process after each step (``ru_maxrss``: the tree is the largest).
+Printed (nothing is asserted): median milliseconds with [min-max] over the runs, the median
+CPU milliseconds of this process (its threads included: the SQLite catalog's work, not the
+PostgreSQL server's), which depend less on what else the machine runs, and the peak RSS of
+this process after each step (``ru_maxrss``: the tree is the largest).
 """
 
 import argparse
@@ -101,11 +103,12 @@ async def store(catalog, job_id, rows):
 
 async def timed(label, results, function, *args):
     """``function(*args)`` (awaited when it is a coroutine function), its time in results."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     value = function(*args)
     if inspect.isawaitable(value):
         value = await value
-    results.setdefault(label, []).append((time.perf_counter() - started) * 1000)
+    results.setdefault(label, []).append(((time.perf_counter() - started) * 1000,
+                                          (time.process_time() - cpu) * 1000))
     return value
 
 
@@ -189,10 +192,12 @@ async def bench(reactor, args):
 
         print(f"\n{args.files:,} files in {args.files // FANOUT:,} directories + an Incremental "
               f"of 1%, {args.backend}, {args.runs} runs")
-        print(f"{'step':<28} {'median ms':>10}  {'[min-max]':<20} peak RSS MiB")
-        for label, times in results.items():
-            print(f"{label:<28} {statistics.median(times):>10.1f}  "
-                  f"[{min(times):.1f}-{max(times):.1f}]".ljust(62)
+        print(f"{'step':<28} {'median ms':>10}  {'[min-max]':<20} {'CPU ms':>8}  peak RSS MiB")
+        for label, runs in results.items():
+            wall = [w for w, _ in runs]
+            cpu = statistics.median(c for _, c in runs)
+            print(f"{label:<28} {statistics.median(wall):>10.1f}  "
+                  f"{f'[{min(wall):.1f}-{max(wall):.1f}]':<20} {cpu:>8.1f}  "
                   + (f"{rss[label]:.0f}" if label in rss else ""))
         print(f"peak RSS of the process: {peak_rss_mib():.0f} MiB")
     finally:
