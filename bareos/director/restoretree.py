@@ -331,16 +331,31 @@ class RestoreTree:
         return lines
 
     def selection(self) -> Dict[int, set]:
-        """{JobId: set of FileIndexes} of the marked files: what the restore job reads."""
+        """{JobId: set of FileIndexes} of the marked files: what the restore job reads.  A
+        marked hard link brings the first name it links to (same job), which holds the
+        data: the file daemon links to it (Bareos does the same)."""
         chosen: Dict[int, set] = {}
         stack = [self.root]
         while stack:
             node = stack.pop()
             if node.marked and node.has_record:
-                chosen.setdefault(node.job_id, set()).add(node.file_index)
+                indexes = chosen.setdefault(node.job_id, set())
+                indexes.add(node.file_index)
+                first_name = hard_link_target(node.lstat)
+                if first_name:                  # its data are saved with the first name
+                    indexes.add(first_name)
             if node.children and (node.marked_below or node is self.root):
                 stack.extend(node.children.values())
         return chosen
+
+
+def hard_link_target(lstat: str) -> int:
+    """The FileIndex of the first name a hard link's LStat points to (LinkFI), else 0.
+    Only a hard link has a LinkFI field other than ``A`` (0): nothing else is decoded."""
+    fields = lstat.split(" ", 14)
+    if len(fields) < 14 or fields[13] == "A":
+        return 0
+    return decode_lstat(lstat).link_fi
 
 
 # --- the long listing of ``dir`` -------------------------------------------------------

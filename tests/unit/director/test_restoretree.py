@@ -128,3 +128,12 @@ def test_dir_shows_the_long_listing_with_the_mark(tree):
     assert line.startswith("-rw-r--r--   1 0 (")
     assert line.endswith(" * /etc/hosts")
     assert "         111  " in line
+
+
+def test_a_marked_hard_link_brings_the_first_name_that_holds_its_data():
+    tree = RestoreTree()
+    tree.add("/a/", "first", FULL, 4, file_lstat(10))
+    hard_link = LStat(mode=0o100644, nlink=2, size=10, link_fi=4).encode()
+    tree.add("/b/", "second", FULL, 9, hard_link)
+    tree.mark("/b/second")
+    assert tree.selection() == {FULL: {4, 9}}
