@@ -516,6 +516,19 @@ class ICatalog(Interface):
         RestoreSelection (empty when there is no Full).  Versions whose FileIndex
         is <= 0 (deletion markers) are left out."""
 
+    def restore_job_ids(client, fileset=None, before=None):
+        """The JobIds of ``restore_selection`` alone (Full, Differential, Incrementals,
+        oldest first); empty when there is no Full."""
+
+    def job_chain(job_id, all_filesets=False):
+        """The JobIds a restore of the state at backup ``job_id`` reads: its Full, the
+        Differential and Incrementals up to it (oldest first); with ``all_filesets`` the
+        same for each fileset its client was backed up with.  Empty for an unknown job."""
+
+    def run_operation(op, *args, **kwargs):
+        """Run one operation generator of ``bareos.catalog.bvfs`` (restore tree rows, the
+        bvfs cache and listings, restore lists) in one transaction; fires with its result."""
+
     # media
     def create_volume(name, pool, media_type, storage_id=None, **fields):
         """Insert a Media row (defaults from its pool: retention, use duration,

@@ -504,6 +504,7 @@ def op_delete_job(job_id):
         "UPDATE Job SET Type = 'B' WHERE JobId = (SELECT MIN(JobId) FROM Job WHERE "
         "PriorJobId = ? AND Type = 'C' AND JobStatus IN ('T', 'W'))", job_id)
     yield q_count("DELETE FROM File WHERE JobId = ?", job_id)
+    yield q_count("DELETE FROM PathVisibility WHERE JobId = ?", job_id)
     yield q_count("DELETE FROM JobMedia WHERE JobId = ?", job_id)
     yield q_count("DELETE FROM Log WHERE JobId = ?", job_id)
     n = yield q_count("DELETE FROM Job WHERE JobId = ?", job_id)
@@ -615,21 +616,19 @@ def _after(start_time, job_id):
     return " AND (j.StartTime > ? OR (j.StartTime = ? AND j.JobId > ?))", (start_time, start_time, job_id)
 
 
-def op_restore_selection(client, fileset, before):
-    client_id = yield from _client_id(client)
-    if client_id is None:
-        return api.RestoreSelection([], [])
+def _chain_job_ids(client_id, fileset, bound, bound_params):
+    """The jobs a restore of a point in time reads: the newest successful Full of the
+    client (and fileset) within ``bound`` (an SQL condition on ``j``), the newest
+    Differential after it and the Incrementals after those, oldest first."""
     cond, params = _success_condition("B")
     fs_cond, fs_params = _fileset_condition(fileset)
-    base = "SELECT j.JobId, j.StartTime, j.FileSetId FROM Job j WHERE" + cond + " AND j.ClientId = ?"
-    params = params + (client_id,)
-    if before is not None:
-        base += " AND j.StartTime < ?"
-        params += (before,)
+    base = ("SELECT j.JobId, j.StartTime, j.FileSetId FROM Job j WHERE" + cond
+            + " AND j.ClientId = ?" + bound)
+    params = params + (client_id,) + tuple(bound_params)
     newest = " ORDER BY j.StartTime DESC, j.JobId DESC LIMIT 1"
     full = yield q_one(base + fs_cond + " AND j.Level = 'F'" + newest, *(params + fs_params))
     if full is None:
-        return api.RestoreSelection([], [])
+        return []
     full_id, full_start, fileset_id = full
     # The Differential and Incrementals must belong to the Full's fileset.
     same_fs = " AND j.FileSetId = ?"
@@ -643,6 +642,48 @@ def op_restore_selection(client, fileset, before):
     incs = yield q_all(base + same_fs + " AND j.Level = 'I'" + after
                        + " ORDER BY j.StartTime, j.JobId", *(params + after_params))
     job_ids.extend(r[0] for r in incs)
+    return job_ids
+
+
+def op_restore_job_ids(client, fileset, before):
+    """``_chain_job_ids`` of the jobs started before ``before`` (None: all)."""
+    client_id = yield from _client_id(client)
+    if client_id is None:
+        return []
+    bound, params = (" AND j.StartTime < ?", (before,)) if before is not None else ("", ())
+    job_ids = yield from _chain_job_ids(client_id, fileset, bound, params)
+    return job_ids
+
+
+def op_job_chain(job_id, all_filesets):
+    """The jobs a restore of the state at backup ``job_id`` reads (Bareos'
+    ``.bvfs_get_jobids``): its Full, Differential and Incrementals up to it, oldest
+    first; ``all_filesets``: the same for every fileset of its client, one after the
+    other.  Empty when there is no such backup."""
+    row = yield q_one("SELECT ClientId, FileSetId, StartTime, Level FROM Job WHERE JobId = ? "
+                      "AND Type = 'B'", job_id)
+    if row is None or row[0] is None:
+        return []
+    client_id, fileset_id, start, level = row
+    if level == "B":                    # a Base job stands alone
+        return [job_id]
+    if all_filesets:
+        rows = yield q_all("SELECT DISTINCT FileSetId FROM Job WHERE ClientId = ? AND Type = 'B' "
+                           "AND FileSetId IS NOT NULL ORDER BY FileSetId", client_id)
+        filesets = [r[0] for r in rows]
+    else:
+        filesets = [fileset_id]
+    not_after = " AND (j.StartTime < ? OR (j.StartTime = ? AND j.JobId <= ?))"
+    job_ids = []
+    for fileset in filesets:
+        job_ids += yield from _chain_job_ids(client_id, fileset, not_after, (start, start, job_id))
+    return job_ids
+
+
+def op_restore_selection(client, fileset, before):
+    job_ids = yield from op_restore_job_ids(client, fileset, before)
+    if not job_ids:
+        return api.RestoreSelection([], [])
     ranks = ", ".join("(?, ?)" for _ in job_ids)
     rank_params = [v for rank, jid in enumerate(job_ids) for v in (jid, rank)]
     rows = yield q_all(
@@ -1021,6 +1062,17 @@ class SQLCatalog:
 
     def restore_selection(self, client, fileset=None, before=None):
         return self._call(op_restore_selection, client, fileset, before)
+
+    def restore_job_ids(self, client, fileset=None, before=None):
+        return self._call(op_restore_job_ids, client, fileset, before)
+
+    def job_chain(self, job_id, all_filesets=False):
+        return self._call(op_job_chain, job_id, all_filesets)
+
+    def run_operation(self, op, *args, **kwargs):
+        """Run an operation generator of another module (``bareos.catalog.bvfs``) in one
+        transaction, as the methods above run those of this one."""
+        return self._call(op, *args, **kwargs)
 
     def create_volume(self, name, pool, media_type, storage_id=None, **fields):
         return self._call(op_create_volume, name, pool, media_type, storage_id, fields)

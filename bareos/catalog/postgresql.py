@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 
 import psycopg2
+import psycopg2.extensions
 from twisted.internet import defer
 from twisted.logger import Logger
 from txpostgres import txpostgres
@@ -45,6 +46,22 @@ SESSION_SETTINGS = (
     "SET client_min_messages TO WARNING",
     "SET cursor_tuple_fraction = 1",
 )
+
+
+
+def _bytea_as_bytes(value, cursor):
+    """A bytea column as ``bytes``, decoded from the server's hex form with
+    ``bytes.fromhex``: psycopg2's own caster (memoryview) costs four times as much,
+    which is most of the time of reading a million file names (a restore tree)."""
+    if value is None:
+        return None
+    if value.startswith("\\x"):
+        return bytes.fromhex(value[2:])
+    return bytes(psycopg2.BINARY(value, cursor))      # bytea_output = escape
+
+
+BYTEA_AS_BYTES = psycopg2.extensions.new_type(psycopg2.BINARY.values, "BYTEA_AS_BYTES",
+                                              _bytea_as_bytes)
 
 _VERSION_TABLE_EXISTS = ("SELECT 1 FROM information_schema.tables "
                          "WHERE table_schema = current_schema() AND table_name = 'version'")
@@ -285,6 +302,7 @@ class PostgreSQLCatalog(core.SQLCatalog):
         try:
             _close(connection)
             yield connection.connect(**self._connargs)
+            psycopg2.extensions.register_type(BYTEA_AS_BYTES, connection.pollable())
             # On a cursor, not by connection.runOperation: a transaction reopening its
             # connection already holds the connection's lock.
             cursor = connection.cursor()

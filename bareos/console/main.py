@@ -96,7 +96,12 @@ def _command_loop(console, interactive):
         sys.stdout.flush()
 
     def ask(prompt):
-        return _read_line(prompt if interactive else "") or "."
+        # An empty line is an answer (it ends the file list of restore's menu); the end
+        # of the input and Ctrl-C cancel, as "." does.
+        try:
+            return input(prompt if interactive else "")
+        except (EOFError, KeyboardInterrupt):
+            return "."
 
     while True:
         line = _read_line("*" if interactive else "")

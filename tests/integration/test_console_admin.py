@@ -468,7 +468,7 @@ async def test_run_and_restore_check_the_client_and_where_acls(director):
         await text(client, "run job=backup-one client=fd-two")
     assert "OK to run?" in await text(client, "run job=backup-one", "no")
 
-    restore = f"restore jobid={job_id} all client=fd-one"
+    restore = f"restore jobid={job_id} all done client=fd-one"
     for where in ("/tmp/INVALID", '""'):
         assert '"where" specification not authorized.' in \
             await text(client, f"{restore} where={where}"), where

@@ -7,8 +7,7 @@ tree, made with our own console; the REST API logs in as the named console ``res
 over HTTP -- the same endpoints and answers Bareos' own restapi system test checks.
 
 The tests run in file order: the ones that add jobs or volumes come after the ones that
-count them.  Tests marked xfail need console commands other lanes of issue 11 build; the
-reason names the command.
+count them.
 """
 
 import re
@@ -27,10 +26,6 @@ MORE_RESOURCES = {
     "schedule/WeeklyCycle.conf": "Schedule {\n  Name = WeeklyCycle\n  Run = Full sun at 21:00\n}\n",
     "profile/operator.conf": "Profile {\n  Name = operator\n  Command ACL = status, list, llist\n}\n",
 }
-
-
-def needs(command, lane):
-    return pytest.mark.xfail(strict=True, reason=f"needs {command} from lane {lane}")
 
 
 class Deployment:
@@ -277,8 +272,6 @@ def test_run_a_job(api, deployment):
     assert (job["level"], job["jobstatus"]) == ("F", "T")
 
 
-@needs("restore client=<c> where=<w> select all done without yes (batch mode, the newest "
-       "backups' files)", "restoretree")
 def test_restore_everything_of_a_client(api, deployment, tmp_path):
     restore = ok(api.post("control/jobs/restore", {"jobControl": {
         "client": "bareos-fd", "selectAllDone": "yes", "where": str(tmp_path)}}))

@@ -1,6 +1,6 @@
-"""Console commands about jobs and the catalog: run, restore, wait, cancel, ...
+"""Console commands about jobs and the catalog: run, wait, cancel, ...
 
-(list and llist are in ``listing``.)
+(list and llist are in ``listing``, restore in ``restore``.)
 
 Registered into the command table of ``commands``.
 """
@@ -8,7 +8,7 @@ Registered into the command table of ``commands``.
 from datetime import datetime
 
 from bareos.director.console import status as status_report
-from bareos.director.console.arguments import BadArgument, parse_number, parse_number_list
+from bareos.director.console.arguments import BadArgument, parse_number
 from bareos.director.console.commands import _keyword, command, refuse_unknown
 from bareos.director.jobs.backup import decide_level, send_fileset, send_level
 from bareos.director.jobs.common import client_link
@@ -221,124 +221,6 @@ def _run_summary(job):
             f"Client:   {job.client.name}\nFileSet:  {job.fileset.name if job.fileset else ''}\n"
             f"Pool:     {job.pool.name if job.pool else ''}\n"
             f"Storage:  {job.storage.name if job.storage else ''}\nPriority: {job.priority}\n")
-
-
-@command("restore", "Restore files",
-         "jobid=<id>[,<id>...] | client=<name> select current [before=<time>] "
-         "[all | file=<path> ... | directory=<dir> ...] [where=<dir>] [replace=<how>] "
-         "[restoreclient=<name>] [restorejob=<name>] [storage=<name>] done yes")
-async def restore(session, reply, args):
-    director = session.director
-    catalog = await _catalog(session)
-    selection = await _restore_selection(session, reply, args, catalog)
-    if selection is None:
-        return False
-    restore_job = _restore_job_resource(session, reply, _keyword(args, "restorejob"))
-    if restore_job is None:
-        return False
-    files = _filter_files(selection, args)
-    if not files:
-        reply.error("No files selected to be restored (select with all, file=<path> or "
-                    "directory=<dir>).")
-        return False
-    target_name = _keyword(args, "restoreclient") or _keyword(args, "client")
-    target = director.config.get("client", target_name) if target_name else None
-    where = _keyword(args, "where")
-    if where is not None and not session.acl_allows("where_acl", where):
-        reply.error('"where" specification not authorized.')
-        return False
-    replace = (_keyword(args, "replace") or restore_job.replace or "always").lower()
-    if replace not in ("always", "ifnewer", "ifolder", "never"):
-        reply.error(f"Invalid replace option: {replace}")
-        return False
-    chosen = {}
-    for f in files:
-        chosen.setdefault(f.job_id, set()).add(f.file_index)
-    storage = None
-    if _keyword(args, "storage"):           # where the volumes are, when not the Restore job's
-        storage = _resource(session, reply, "storage", _keyword(args, "storage"), "storage_acl")
-        if storage is None:
-            return False
-    job = new_job(director, restore_job, client=target, storage=storage, options={
-        "selection": chosen, "where": restore_job.where if where is None else where,
-        "replace": replace, "replace_name": replace.capitalize()})
-    if not _authorized(session, reply, job):
-        return False
-    reply.send(f"{len(files)} file{'s' if len(files) != 1 else ''} selected to be restored.\n")
-    if _keyword(args, "yes") is None and not await session.confirm(
-            _run_summary(job) + f"Where:    {job.options['where'] or '(original location)'}\n"
-                                f"OK to run? (yes/no): ", reply):
-        reply.send("Restore not run.\n")
-        return False
-    await director.jobs.submit(job)
-    reply.send(f"Job queued. JobId={job.jobid}\n")
-    reply.result("run", {"jobid": str(job.jobid), "files": len(files)})
-    return True
-
-
-async def _restore_selection(session, reply, args, catalog):
-    ids = parse_number_list(_keyword(args, "jobid"), "jobid")
-    if ids:
-        newest = {}
-        for rank, jobid in enumerate(ids):
-            record = await catalog.get_job(jobid)
-            if record is None or record.type not in ("B", "C"):      # a copy restores too
-                reply.error(f"JobId {jobid} is not a backup job in the catalog.")
-                return None
-            if not session.acl_allows("job_acl", record.name) or \
-                    (record.client and not session.acl_allows("client_acl", record.client)):
-                reply.error(f"JobId {jobid} is not a backup job in the catalog.")
-                return None
-            for entry in await catalog.list_files(jobid):
-                if entry.file_index > 0:
-                    newest[entry.filename] = _Selected(jobid, entry.file_index, entry.filename)
-                else:
-                    newest.pop(entry.filename, None)      # deleted in this job (accurate mode)
-        return list(newest.values())
-    client_name = _keyword(args, "client")
-    if client_name and _keyword(args, "current") is not None:
-        client = _resource(session, reply, "client", client_name, "client_acl")
-        if client is None:
-            return None
-        before = _keyword(args, "before")
-        try:
-            before = datetime.strptime(before, "%Y-%m-%d %H:%M:%S") if before else None
-        except ValueError:
-            reply.error("before= takes a time as YYYY-MM-DD HH:MM:SS")
-            return None
-        result = await catalog.restore_selection(client.name, _keyword(args, "fileset"), before)
-        if not result.job_ids:
-            reply.error(f"No Full backup of client {client.name} found in the catalog.")
-            return None
-        return [_Selected(f.job_id, f.file_index, f.filename) for f in result.files]
-    reply.error("restore: give jobid=<id>[,<id>...] or client=<name> select current "
-                "(interactive file selection is not supported)")
-    return None
-
-
-class _Selected:
-    __slots__ = ("job_id", "file_index", "filename")
-
-    def __init__(self, job_id, file_index, filename):
-        self.job_id, self.file_index, self.filename = job_id, file_index, filename
-
-
-def _filter_files(files, args):
-    wanted_files = [v for k, v in args if k.lower() == "file" and v]
-    wanted_dirs = [v.rstrip("/") + "/" for k, v in args if k.lower() == "directory" and v]
-    if not wanted_files and not wanted_dirs:
-        return files if _keyword(args, "all") is not None else []
-    return [f for f in files
-            if f.filename in wanted_files or any(f.filename.startswith(d) for d in wanted_dirs)]
-
-
-def _restore_job_resource(session, reply, name):
-    jobs = [j for j in session.director.config.resources("job")
-            if j.job_type.lower() == "restore" and (name is None or j.name == name)]
-    if not jobs:
-        reply.error("No Restore Job resource found" + (f" named {name}." if name else "."))
-        return None
-    return jobs[0]
 
 
 @command("wait", "Wait until jobs have finished",

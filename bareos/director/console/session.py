@@ -16,6 +16,8 @@ from bareos.director.console import admin  # noqa: F401 -- registers the admin c
 from bareos.director.console import show  # noqa: F401 -- registers show (admin calls its configure export)
 from bareos.director.console import dotcommands  # noqa: F401 -- registers the dot commands
 from bareos.director.console import listing  # noqa: F401 -- registers list and llist
+from bareos.director.console import restore  # noqa: F401 -- registers restore
+from bareos.director.console import bvfs  # noqa: F401 -- registers the .bvfs_* commands
 from bareos.director.console.output import API_JSON, API_TEXT, Reply
 
 DEFAULT_CONSOLE = "*UserAgent*"
@@ -93,8 +95,10 @@ class ConsoleSession:
         return answer is not None and answer.lower() in ("yes", "y")
 
     async def ask(self, question):
-        """Send ``question`` and wait for the console's one-line answer (stripped), as
-        Bareos' prompts do; None when the console left or sent a lone ``.`` (cancel)."""
+        """Send ``question`` at a sub-prompt (``Select item:``, the restore tree's ``$ ``) and
+        wait for the console's one-line answer (stripped; bytes that are not UTF-8 kept as
+        surrogates, as file names need); None when the console left or sent a lone ``.``
+        (cancel)."""
         self.conn.send(question)
         self.conn.send_signal(Signal.SUB_PROMPT)
         while True:
@@ -106,7 +110,7 @@ class ConsoleSession:
                 break
             if answer == Signal.TERMINATE:
                 return None
-        text = answer.decode("utf-8", "replace").rstrip("\x00").strip()
+        text = answer.decode("utf-8", "surrogateescape").rstrip("\x00").strip()
         return None if text == "." else text
 
     async def run(self):
