@@ -31,7 +31,7 @@ ORDER = [".api", ".catalogs", ".clients", ".consoles", ".defaults", ".filesets",
          ".jobdefs", ".jobs", ".levels", ".msgs", ".pools", ".profiles", ".schedule", ".status",
          ".storages", ".types",
          "autodisplay", "cancel", "configure", "delete", "disable", "enable", "estimate", "exit",
-         "help", "label", "list", "llist", "messages", "quit", "restore", "reload", "run",
+         "help", "label", "list", "llist", "messages", "prune", "purge", "quit", "restore", "reload", "run",
          "status", "setip", "show", "time", "update", "version", "wait", "whoami"]
 TABLE = []
 log = Logger(namespace="bareos.director.console")

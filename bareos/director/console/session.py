@@ -16,6 +16,7 @@ from bareos.director.console import admin  # noqa: F401 -- registers the admin c
 from bareos.director.console import show  # noqa: F401 -- registers show (admin calls its configure export)
 from bareos.director.console import dotcommands  # noqa: F401 -- registers the dot commands
 from bareos.director.console import listing  # noqa: F401 -- registers list and llist
+from bareos.director.console import retention  # noqa: F401 -- registers prune and purge
 from bareos.director.console.output import API_JSON, API_TEXT, Reply
 
 DEFAULT_CONSOLE = "*UserAgent*"
