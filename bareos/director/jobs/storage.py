@@ -278,7 +278,7 @@ def pool_lock(director, pool_name):
     return _pool_locks.setdefault(director, {}).setdefault(pool_name, defer.DeferredLock())
 
 
-async def appendable_volume(director, pool_name, media_type, storage, unwanted=(), job=None):
+async def appendable_volume(director, pool_name, media_type, storage, unwanted, job):
     """A volume the job may append to, in Bareos' order: an open one of the pool (one past
     its limits is marked Full or Used on the way), a recycled one, one from the Scratch
     Pool, a new one from the Label Format, or the oldest volume purged or pruned
@@ -304,10 +304,9 @@ async def _select_or_create_volume(director, pool_name, media_type, storage, unw
             break
         status = await catalog.expire_volume(volume.media_id, now=retention.now(director))
         if status is not None:
-            if job is not None:
-                director.messages.job_message(
-                    job, "info", f'Volume "{volume.volume_name}" reached a limit of its pool: '
-                                 f'marked "{status}".')
+            director.messages.job_message(
+                job, "info", f'Volume "{volume.volume_name}" reached a limit of its pool: '
+                             f'marked "{status}".')
             excluded.append(volume.volume_name)
             continue
         return volume
@@ -315,8 +314,7 @@ async def _select_or_create_volume(director, pool_name, media_type, storage, unw
         return None
     volume = await retention.reusable_volume(director, pool, media_type, excluded)
     if volume is not None:
-        if job is not None:
-            director.messages.job_message(job, "info", f'Recycled volume "{volume.volume_name}"')
+        director.messages.job_message(job, "info", f'Recycled volume "{volume.volume_name}"')
         return volume
     storage_id = await catalog.ensure_storage(storage.name)
     volume = await retention.scratch_volume(director, pool, media_type, storage_id, job)
