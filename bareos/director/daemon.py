@@ -50,6 +50,9 @@ class Director(Daemon):
         self.console_refusals = ThrottledLog(self.log, self.reactor,
                                              self.resource.failed_login_window)
         self.pool_ids = {}
+        # What retention is measured against (volume LastWritten, prune "now"): the reactor;
+        # a test may put a twisted.internet.task.Clock here to live through a year at once.
+        self.clock = self.reactor
         self.messages = MessageRouter(self)
         self.jobs = JobManager(self)
         self.listen(self.resource.addresses)

@@ -33,7 +33,7 @@ def running_job_ids(director):
 
 
 def now(director):
-    return int(director.reactor.seconds())
+    return int(director.clock.seconds())
 
 
 async def prune_files(director, client_name, pool_name, seconds):

@@ -245,7 +245,7 @@ class StorageJobSession:
             ("VolWrites", "vol_writes")) if key in values}
         if values.get("VolStatus"):
             changes["vol_status"] = values["VolStatus"]
-        now = local_time(self.director.reactor.seconds())
+        now = local_time(self.director.clock.seconds())
         changes["last_written"] = now
         if volume.first_written is None:
             changes["first_written"] = now
