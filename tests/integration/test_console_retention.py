@@ -150,6 +150,8 @@ async def test_refusals(director):
     assert "prune stats is not supported" in said
     said = await text(client, "prune files client=fd-one yes frobnicate")
     assert "unknown keyword 'frobnicate'" in said
+    said = await text(client, "purge volume=Ret-0001 action=truncate yes")
+    assert "purge: action is not supported yet" in said
     client.close()
     limited = await login(director, "onejob")
     said = await text(limited, "prune files client=fd-one yes")

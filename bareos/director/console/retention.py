@@ -217,6 +217,9 @@ async def _after_purge(session, reply, result):
 # -- purge --------------------------------------------------------------------------------
 
 _PURGE_ITEMS = ("files", "jobs", "volume")
+#: Bareos' purge keywords this director does not act on: refused by name.
+_PURGE_NOT_SUPPORTED = ("quota", "jobstatus", "action", "storage", "allpools", "devicetype",
+                        "drive")
 
 
 @command("purge", "Purge records from catalog",
@@ -230,6 +233,11 @@ async def purge(session, reply, args):
                   "to retention periods. Normally you should use the\n"
                   "PRUNE command, which respects retention periods.\n"
                   "This command requires full access to all resources.")
+    unsupported = [k for k, _ in args if k.lower() in _PURGE_NOT_SUPPORTED]
+    if unsupported:
+        reply.error(f"purge: {unsupported[0]} is not supported yet (no quotas, no "
+                    f"Action On Purge, no job status filter).")
+        return False
     known = set(_PURGE_ITEMS) | {"job", "jobid", "client", "pool", "yes"}
     if refuse_unknown(reply, "purge", args, known):
         return False
