@@ -39,14 +39,17 @@ def now(director):
 async def prune_files(director, client_name, pool_name, seconds):
     """Prune the File rows of the client's jobs (in ``pool_name`` unless None) older than
     ``seconds``; the JobIds."""
-    return await director.catalog.prune_files(client_name, pool_name, seconds,
-                                              now=now(director), running=running_job_ids(director))
+    return await _prune(director, director.catalog.prune_files, client_name, pool_name, seconds)
 
 
 async def prune_jobs(director, client_name, pool_name, seconds):
     """Prune the client's jobs (in ``pool_name`` unless None) older than ``seconds``; the JobIds."""
-    return await director.catalog.prune_jobs(client_name, pool_name, seconds,
-                                             now=now(director), running=running_job_ids(director))
+    return await _prune(director, director.catalog.prune_jobs, client_name, pool_name, seconds)
+
+
+def _prune(director, prune, client_name, pool_name, seconds):
+    return prune(client_name, pool_name, seconds, now=now(director),
+                 running=running_job_ids(director))
 
 
 async def autoprune(director, job):

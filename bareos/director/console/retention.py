@@ -49,6 +49,13 @@ async def _client_resource(session, reply, args):
     return client
 
 
+async def _optional_pool(session, reply, args):
+    """(whether ``pool=`` was given, its Pool resource or None when refused/not given)."""
+    if _keyword(args, "pool") is None:
+        return False, None
+    return True, await _pool_resource(session, reply, args)
+
+
 async def _confirm_retention(session, reply, args, what, seconds):
     """Bareos' ConfirmRetention: the period to prune with (perhaps changed), or None."""
     while True:
@@ -114,11 +121,9 @@ async def prune(session, reply, args):
     client = await _client_resource(session, reply, args)
     if client is None:
         return False
-    pool = None
-    if _keyword(args, "pool") is not None:
-        pool = await _pool_resource(session, reply, args)
-        if pool is None:
-            return False
+    given, pool = await _optional_pool(session, reply, args)
+    if given and pool is None:
+        return False
     pool_name = pool.name if pool is not None else None
     director = session.director
     if item == "files":
@@ -151,11 +156,9 @@ async def _prune_volumes(session, reply, args):
     catalog = session.director.catalog
     if not _need_full_access(session, reply, "client"):
         return False
-    pool = None
-    if _keyword(args, "pool") is not None:
-        pool = await _pool_resource(session, reply, args)
-        if pool is None:
-            return False
+    given, pool = await _optional_pool(session, reply, args)
+    if given and pool is None:
+        return False
     if _keyword(args, "all") is not None:
         volumes = await catalog.list_volumes(pool.name if pool is not None else None)
     else:
