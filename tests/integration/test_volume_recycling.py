@@ -45,7 +45,8 @@ Pool { Name = NoRecycle; Label Format = "NoRecycle-"; Maximum Volumes = 1; Recyc
 Pool { Name = FromScratch; Scratch Pool = Scratch; Volume Retention = 3 days }
 Pool { Name = GivesBack; Recycle Pool = Holding; Volume Retention = 1 day }
 Pool { Name = Holding }
-Pool { Name = Auto; Label Format = "Auto-" }""",
+Pool { Name = Auto; Label Format = "Auto-" }
+Pool { Name = States; Maximum Volumes = 5; Volume Retention = 1 day; Purge Oldest Volume = yes }""",
     "job/jobs.conf": """
 Job { Name = backup; Type = Backup; Client = fd-auto; FileSet = Set; Storage = File;
       Pool = Auto; Messages = Standard }""",
@@ -144,6 +145,18 @@ async def test_a_volume_with_recycle_no_is_never_reused(director):
     expired = await old_backup(catalog, 30, pool="NoRecycle", volume="NoRecycle-0001")
     assert (await volume_for(director, "NoRecycle"))[0] is None
     assert await catalog.get_job(expired) is not None
+
+
+@pytest_twisted.ensureDeferred
+async def test_error_read_only_disabled_archived_volumes_are_never_reused(director):
+    catalog = await director.catalog_ready()
+    expired = []
+    for n, status in enumerate(("Error", "Read-Only", "Disabled", "Archive", "Full"), 1):
+        await used_volume(catalog, f"States-{n:04d}", "States", status=status)
+        expired.append(await old_backup(catalog, 30, pool="States", volume=f"States-{n:04d}"))
+    await catalog.update_volume("States-0005", enabled=2)              # archived
+    assert (await volume_for(director, "States"))[0] is None
+    assert [await catalog.get_job(j) is not None for j in expired] == [True] * 5
 
 
 @pytest_twisted.ensureDeferred
