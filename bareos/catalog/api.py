@@ -402,6 +402,16 @@ class CopyEntry(NamedTuple):
 
 # --- the interface ----------------------------------------------------------
 
+class VolumePrune(NamedTuple):
+    """What pruning or purging one volume did: ``job_ids`` deleted, whether the volume is
+    now ``purged``, and why nothing could be done (``refused``: "archived", "state" --
+    its VolStatus does not allow it --, "empty": never written; None when it was done)."""
+    volume: VolumeRecord
+    job_ids: list
+    purged: bool
+    refused: Optional[str]
+
+
 class ICatalog(Interface):
     """The director's catalog (channel 12).  Every method returns a Deferred.
 
@@ -563,6 +573,44 @@ class ICatalog(Interface):
         """A new, unused volume name from the pool's Label Format: the format as a
         prefix plus a 4-digit number (volumes in the pool + 1, then upwards until unused).
         Fires with None when the pool has no Label Format."""
+
+    # retention (Bareos' prune / purge / recycle).  ``now`` is epoch seconds, by default
+    # the catalog's clock; a retention is seconds before ``now`` of a job's JobTDate;
+    # ``running`` JobIds are never touched.
+    def prune_files(client, pool, retention, now=None, running=()):
+        """Delete the File rows of the jobs of ``client`` (and ``pool``, when not None)
+        older than ``retention``, marking them PurgedFiles; fires with their JobIds."""
+
+    def purge_files(client=None, job_ids=(), running=()):
+        """Delete the File rows of ``job_ids`` or of every job of ``client``, whatever
+        their age; fires with the JobIds."""
+
+    def prune_jobs(client, pool, retention, now=None, running=()):
+        """Delete the jobs of ``client`` (and ``pool``) older than ``retention``, keeping
+        the newest Full/Differential/Incrementals chain of each client and fileset and the
+        newest Verify InitCatalog; Archive jobs are never pruned.  Fires with the JobIds."""
+
+    def purge_jobs(client=None, pool=None, running=()):
+        """Delete every job of ``client`` or with data in ``pool`` (whose emptied volumes
+        become Purged); fires with the JobIds."""
+
+    def prune_volume(name, now=None, running=()):
+        """Delete the jobs on a Full or Used volume older than its Volume Retention (and
+        their copy/migrate jobs); Purged when none is left.  Fires with a VolumePrune or None."""
+
+    def purge_volume(name, running=()):
+        """Delete every job on an Append, Full, Used or Error volume and mark it Purged;
+        fires with a VolumePrune or None."""
+
+    def expire_volume(name, now=None):
+        """Mark a written Append volume Full or Used when it reached Maximum Volume Bytes /
+        Jobs / Files or Volume Use Duration; fires with the new VolStatus or None."""
+
+    def recycle_volume(name):
+        """Make a Purged volume Recycle (counters and write times reset); fires with it."""
+
+    def reusable_volumes(pool, media_type, states, exclude=()):
+        """[VolumeRecord] enabled, Recycle = yes, in ``states``, least recently written first."""
 
     def create_jobmedia(job_id, media_id, first_index, last_index, start_file, end_file,
                         start_block, end_block, vol_index=None, job_bytes=0):

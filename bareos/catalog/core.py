@@ -895,6 +895,240 @@ def op_list_jobmedia(job_id):
     return [api.JobMediaEntry(*r) for r in rows]
 
 
+# --- retention: prune, purge, recycle ----------------------------------------------
+#
+# Bareos' rules (ua_prune, ua_purge, recycle, next_vol).  A retention is measured from a
+# job's JobTDate; ``cutoff`` is "now - retention" in epoch seconds (the caller's clock).
+# Running jobs (``running``: JobIds) are never pruned or purged.
+
+#: Volume states whose jobs expire by Volume Retention (prune volume, AutoPrune).
+PRUNABLE_STATES = ("Full", "Used")
+#: Volume states a purge may empty and mark Purged.
+PURGEABLE_STATES = ("Append", "Full", "Used", "Error")
+#: Media.Enabled of an archived volume (Bareos' VOL_ARCHIVED): never pruned nor recycled.
+ARCHIVED = 2
+_ID_CHUNK = 500
+
+
+def _chunks(ids):
+    ids = list(ids)
+    for start in range(0, len(ids), _ID_CHUNK):
+        yield ids[start:start + _ID_CHUNK]
+
+
+def _job_scope(client, pool):
+    """SQL condition on Job ``j`` and its parameters: only ``client``'s and ``pool``'s jobs."""
+    cond, params = "", ()
+    if client is not None:
+        cond += " AND j.ClientId IN (SELECT ClientId FROM Client WHERE Name = ?)"
+        params += (client,)
+    if pool is not None:
+        cond += " AND j.PoolId IN (SELECT PoolId FROM Pool WHERE Name = ?)"
+        params += (pool,)
+    return cond, params
+
+
+def _purge_files_of(job_ids):
+    """Delete the File rows of ``job_ids`` and mark those jobs PurgedFiles."""
+    for chunk in _chunks(job_ids):
+        marks = _placeholders(len(chunk))
+        yield q_count(f"DELETE FROM File WHERE JobId IN ({marks})", *chunk)
+        yield q_count(f"UPDATE Job SET PurgedFiles = 1 WHERE JobId IN ({marks})", *chunk)
+
+
+def _purge_jobs(job_ids):
+    for job_id in job_ids:
+        yield from op_delete_job(job_id)
+
+
+def op_prune_files(client, pool, cutoff, running):
+    """File rows of the jobs (of ``client``, in ``pool``) whose JobTDate is before ``cutoff``;
+    fires with the JobIds whose files were pruned."""
+    scope, params = _job_scope(client, pool)
+    rows = yield q_all("SELECT j.JobId FROM Job j WHERE j.PurgedFiles = 0 AND j.JobTDate < ?"
+                       + scope + " ORDER BY j.JobId", cutoff, *params)
+    job_ids = [r[0] for r in rows if r[0] not in running]
+    yield from _purge_files_of(job_ids)
+    return job_ids
+
+
+def op_purge_files(client, job_ids, running):
+    """File rows of the given jobs, or of every job of ``client``, whatever their age."""
+    if client is not None:
+        scope, params = _job_scope(client, None)
+        rows = yield q_all("SELECT j.JobId FROM Job j WHERE j.PurgedFiles = 0" + scope
+                           + " ORDER BY j.JobId", *params)
+        job_ids = [r[0] for r in rows]
+    job_ids = [j for j in job_ids if j not in running]
+    yield from _purge_files_of(job_ids)
+    return job_ids
+
+
+def op_prune_jobs(client, pool, cutoff, running):
+    """Delete the jobs (of ``client``, in ``pool``; not Archive) whose JobTDate is before
+    ``cutoff``, except what a restore of the newest point in time still needs -- the
+    current Full, Differential and Incrementals of each client and fileset (when they
+    saved files) -- and the newest Verify InitCatalog.  Fires with the deleted JobIds."""
+    scope, params = _job_scope(client, pool)
+    rows = yield q_all(
+        "SELECT j.JobId, j.Type, j.Level, j.JobStatus, j.ClientId, j.FileSetId, j.JobFiles, "
+        "j.JobTDate FROM Job j WHERE j.Type <> 'A' AND j.JobTDate < ?" + scope
+        + " ORDER BY j.JobId", cutoff, *params)
+    keep = set(running)
+    job_files = {r[0]: r[6] for r in rows}
+    chains = {(r[4], r[5]) for r in rows
+              if r[1] == "B" and r[3] in SUCCESSFUL and r[4] is not None and r[5] is not None}
+    for client_id, fileset_id in sorted(chains):
+        chain = yield from _chain_job_ids(client_id, fileset_id, "", ())
+        keep.update(j for j in chain if job_files.get(j, 1) != 0)
+    init_verifies = [r for r in rows if r[1] == "V" and r[2] == "V"]
+    if init_verifies:
+        keep.add(max(init_verifies, key=lambda r: (r[7], r[0]))[0])
+    job_ids = [r[0] for r in rows if r[0] not in keep]
+    yield from _purge_jobs(job_ids)
+    return job_ids
+
+
+def op_purge_jobs(client, pool, running):
+    """Delete every job of ``client``, or every job with data on a volume of ``pool`` (then
+    each emptied, written volume of the pool is marked Purged); fires with the JobIds."""
+    if pool is not None:
+        pool_id = yield from _pool_id(pool)
+        rows = yield q_all("SELECT DISTINCT jm.JobId FROM JobMedia jm JOIN Media m ON "
+                           "m.MediaId = jm.MediaId WHERE m.PoolId = ? ORDER BY jm.JobId", pool_id)
+    else:
+        scope, params = _job_scope(client, None)
+        rows = yield q_all("SELECT j.JobId FROM Job j WHERE 1 = 1" + scope + " ORDER BY j.JobId",
+                           *params)
+    job_ids = [r[0] for r in rows if r[0] not in running]
+    yield from _purge_jobs(job_ids)
+    if pool is not None:
+        volumes = yield from op_list_volumes(pool)
+        for volume in volumes:
+            yield from _mark_purged_if_empty(volume, force=False)
+    return job_ids
+
+
+def _mark_purged_if_empty(volume, force):
+    """Bareos' IsVolumePurged: a volume no job has data on any more becomes Purged (if its
+    state allows); a never-written one only when ``force``.  True when it is Purged."""
+    if volume.vol_status == "Purged":
+        return True
+    if not force and (volume.first_written is None or volume.last_written is None):
+        return False
+    row = yield q_one("SELECT 1 FROM JobMedia WHERE MediaId = ? LIMIT 1", volume.media_id)
+    if row is not None or volume.vol_status not in PURGEABLE_STATES:
+        return False
+    yield q_count("UPDATE Media SET VolStatus = 'Purged' WHERE MediaId = ?", volume.media_id)
+    volume.vol_status = "Purged"
+    return True
+
+
+def op_expire_volume(name, now):
+    """Bareos' HasVolumeExpired: an Append volume that has been written and reached one of
+    its limits becomes Full (Maximum Volume Bytes) or Used (Maximum Volume Jobs / Files,
+    Volume Use Duration, counted from FirstWritten).  Fires with the new VolStatus, or None
+    when nothing changed."""
+    volume = yield from op_get_volume(name)
+    if volume is None or volume.vol_status != "Append" or volume.vol_jobs <= 0:
+        return None
+    status = volume_limit_status(volume, now)
+    if status is not None:
+        yield q_count("UPDATE Media SET VolStatus = ? WHERE MediaId = ?", status, volume.media_id)
+    return status
+
+
+def volume_limit_status(volume, now):
+    """The state a written Append volume's limits put it in ("Full", "Used") or None."""
+    if volume.max_vol_bytes and volume.vol_bytes >= volume.max_vol_bytes:
+        return "Full"
+    if volume.max_vol_jobs and volume.vol_jobs >= volume.max_vol_jobs:
+        return "Used"
+    if volume.max_vol_files and volume.vol_files >= volume.max_vol_files:
+        return "Used"
+    if volume.vol_use_duration and volume.first_written is not None:
+        if now - volume.first_written.timestamp() >= volume.vol_use_duration:
+            return "Used"
+    return None
+
+
+def op_prune_volume(name, now, running):
+    """Delete the jobs on a Full or Used volume (an Append one is first checked against its
+    limits) whose JobTDate is older than the volume's retention, with the copy and migrate
+    jobs of them; an emptied volume becomes Purged.  Fires with a VolumePrune (None for an
+    unknown volume)."""
+    volume = yield from op_get_volume(name)
+    if volume is None:
+        return None
+    if volume.enabled == ARCHIVED or volume.vol_status == "Archive":
+        return api.VolumePrune(volume, [], False, "archived")
+    if volume.vol_status == "Append":
+        status = yield from op_expire_volume(volume.media_id, now)
+        volume.vol_status = status or volume.vol_status
+    if volume.vol_status not in PRUNABLE_STATES:
+        return api.VolumePrune(volume, [], volume.vol_status == "Purged", "state")
+    if volume.first_written is None and volume.last_written is None:
+        return api.VolumePrune(volume, [], False, "empty")
+    rows = yield q_all("SELECT DISTINCT jm.JobId FROM JobMedia jm JOIN Job j ON j.JobId = jm.JobId "
+                       "WHERE jm.MediaId = ? AND j.JobTDate < ? ORDER BY jm.JobId",
+                       volume.media_id, now - volume.vol_retention)
+    job_ids = [r[0] for r in rows]
+    for chunk in _chunks(list(job_ids)):
+        copies = yield q_all("SELECT JobId FROM Job WHERE Type IN ('c', 'g') AND PriorJobId IN "
+                             f"({_placeholders(len(chunk))}) ORDER BY JobId", *chunk)
+        job_ids += [r[0] for r in copies if r[0] not in job_ids]
+    job_ids = [j for j in job_ids if j not in running]
+    yield from _purge_jobs(job_ids)
+    purged = yield from _mark_purged_if_empty(volume, force=False)
+    return api.VolumePrune(volume, job_ids, purged, None)
+
+
+def op_purge_volume(name, running):
+    """Delete every job on a volume whatever its retention and mark it Purged; only an
+    Append, Full, Used or Error volume.  Fires with a VolumePrune (None if unknown)."""
+    volume = yield from op_get_volume(name)
+    if volume is None:
+        return None
+    if volume.vol_status not in PURGEABLE_STATES and volume.vol_status != "Purged":
+        return api.VolumePrune(volume, [], False, "state")
+    rows = yield q_all("SELECT DISTINCT JobId FROM JobMedia WHERE MediaId = ? ORDER BY JobId",
+                       volume.media_id)
+    job_ids = [r[0] for r in rows if r[0] not in running]
+    yield from _purge_jobs(job_ids)
+    purged = yield from _mark_purged_if_empty(volume, force=True)
+    return api.VolumePrune(volume, job_ids, purged, None)
+
+
+def op_recycle_volume(name):
+    """Bareos' RecycleVolume: a Purged volume becomes Recycle with its counters and write
+    times reset (VolBytes 1: only the label to come); fires with the VolumeRecord."""
+    volume = yield from op_get_volume(name)
+    if volume is None:
+        return None
+    yield q_count("UPDATE Media SET VolStatus = 'Recycle', VolJobs = 0, VolFiles = 0, "
+                  "VolBlocks = 0, VolErrors = 0, VolBytes = 1, FirstWritten = NULL, "
+                  "LastWritten = NULL WHERE MediaId = ?", volume.media_id)
+    volume = yield from op_get_volume(volume.media_id)
+    return volume
+
+
+def op_reusable_volumes(pool, media_type, states, exclude):
+    """The enabled, recyclable volumes of ``pool`` and ``media_type`` in one of ``states``,
+    least recently written first (never written ones before), skipping ``exclude``."""
+    pool_id = yield from _pool_id(pool)
+    if pool_id is None:
+        return []
+    sql = (_MEDIA_SELECT + " WHERE m.PoolId = ? AND m.MediaType = ? AND m.Enabled = 1"
+           f" AND m.Recycle = 1 AND m.VolStatus IN ({_placeholders(len(states))})")
+    params = [pool_id, media_type, *states]
+    if exclude:
+        sql += f" AND m.VolumeName NOT IN ({_placeholders(len(exclude))})"
+        params += list(exclude)
+    sql += " ORDER BY CASE WHEN m.LastWritten IS NULL THEN 0 ELSE 1 END, m.LastWritten, m.MediaId"
+    rows = yield q_all(sql, *params)
+    return [_volume_from_row(r) for r in rows]
+
+
 # --- log ---------------------------------------------------------------------
 
 def op_add_log(job_id, time, text):
@@ -1100,6 +1334,39 @@ class SQLCatalog:
 
     def next_volume_name(self, pool):
         return self._call(op_next_volume_name, pool)
+
+    # retention: ``now`` defaults to the catalog's clock (epoch seconds)
+    def _seconds(self, now):
+        return int(self._clock.seconds() if now is None else now)
+
+    def prune_files(self, client, pool, retention, now=None, running=()):
+        return self._call(op_prune_files, client, pool, self._seconds(now) - int(retention),
+                          set(running))
+
+    def purge_files(self, client=None, job_ids=(), running=()):
+        return self._call(op_purge_files, client, [int(j) for j in job_ids], set(running))
+
+    def prune_jobs(self, client, pool, retention, now=None, running=()):
+        return self._call(op_prune_jobs, client, pool, self._seconds(now) - int(retention),
+                          set(running))
+
+    def purge_jobs(self, client=None, pool=None, running=()):
+        return self._call(op_purge_jobs, client, pool, set(running))
+
+    def prune_volume(self, name, now=None, running=()):
+        return self._call(op_prune_volume, name, self._seconds(now), set(running))
+
+    def purge_volume(self, name, running=()):
+        return self._call(op_purge_volume, name, set(running))
+
+    def expire_volume(self, name, now=None):
+        return self._call(op_expire_volume, name, self._seconds(now))
+
+    def recycle_volume(self, name):
+        return self._call(op_recycle_volume, name)
+
+    def reusable_volumes(self, pool, media_type, states, exclude=()):
+        return self._call(op_reusable_volumes, pool, media_type, tuple(states), list(exclude))
 
     def create_jobmedia(self, job_id, media_id, first_index, last_index, start_file, end_file,
                         start_block, end_block, vol_index=None, job_bytes=0):

@@ -189,9 +189,9 @@ DIR_CLIENT = ResourceSchema("Client", IDENTITY + _peer(FD_PORT, "Fd") + CONNECTI
     _("Maximum Concurrent Jobs", POSITIVE, 1),
     _("Enabled", BOOLEAN, True),
     _later("Catalog", Ref("Catalog")),
-    _later("File Retention", DURATION, 60 * 86400),
-    _later("Job Retention", DURATION, 180 * 86400),
-    _later("Auto Prune", BOOLEAN, False),
+    _("File Retention", DURATION, 60 * 86400),
+    _("Job Retention", DURATION, 180 * 86400),
+    _("Auto Prune", BOOLEAN, False),
     _later("Hard Quota", SIZE),
     _later("Soft Quota", SIZE),
     _later("Soft Quota Grace Period", DURATION),
@@ -353,12 +353,12 @@ POOL = ResourceSchema("Pool", IDENTITY + (
     _("Recycle", BOOLEAN, True),
     _("Storage", RefList("Storage")),
     _later("Catalog", Ref("Catalog")),
-    _later("Recycle Pool", Ref("Pool")),
-    _later("Scratch Pool", Ref("Pool")),
+    _("Recycle Pool", Ref("Pool")),
+    _("Scratch Pool", Ref("Pool")),
     _("Next Pool", Ref("Pool")),
-    _later("Maximum Volume Files", INTEGER),
-    _later("File Retention", DURATION),
-    _later("Job Retention", DURATION),
+    _("Maximum Volume Files", INTEGER),
+    _("File Retention", DURATION),
+    _("Job Retention", DURATION),
     _later("Label Type", STRING_VALUE),
     _later("Action On Purge", STRING_VALUE),
     _later("Cleaning Prefix", STRING_VALUE),
@@ -367,8 +367,9 @@ POOL = ResourceSchema("Pool", IDENTITY + (
     _("Migration Time", DURATION),
     _("Migration High Bytes", SIZE),
     _("Migration Low Bytes", SIZE),
-) + _later_all(BOOLEAN, "Use Catalog", "Recycle Oldest Volume", "Recycle Current Volume",
-               "Purge Oldest Volume"))
+    _("Recycle Oldest Volume", BOOLEAN, False),
+    _("Purge Oldest Volume", BOOLEAN, False),
+) + _later_all(BOOLEAN, "Use Catalog", "Recycle Current Volume"))
 
 CATALOG = ResourceSchema("Catalog", IDENTITY + (
     # Bareos defaults to postgresql; our default when omitted is the embedded sqlite3.

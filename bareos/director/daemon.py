@@ -50,6 +50,9 @@ class Director(Daemon):
         self.console_refusals = ThrottledLog(self.log, self.reactor,
                                              self.resource.failed_login_window)
         self.pool_ids = {}
+        # What retention is measured against (volume LastWritten, prune "now"): the reactor;
+        # a test may put a twisted.internet.task.Clock here to live through a year at once.
+        self.clock = self.reactor
         self.messages = MessageRouter(self)
         self.jobs = JobManager(self)
         self.listen(self.resource.addresses)
@@ -95,7 +98,9 @@ class Director(Daemon):
     async def _register_resources(self, catalog):
         """Clients, pools and storages of the configuration get their catalog rows."""
         for client in self.config.resources("client"):
-            await catalog.ensure_client(client.name)
+            await catalog.ensure_client(client.name, auto_prune=int(bool(client.auto_prune)),
+                                        file_retention=client.file_retention,
+                                        job_retention=client.job_retention)
         for storage in self.config.resources("storage"):
             await catalog.ensure_storage(storage.name)
         for pool in self.config.resources("pool"):
@@ -108,8 +113,9 @@ class Director(Daemon):
             max_volume_bytes=pool.maximum_volume_bytes or 0,
             volume_use_duration=pool.volume_use_duration or 0,
             max_volume_jobs=pool.maximum_volume_jobs or 0,
+            max_volume_files=pool.maximum_volume_files or 0,
             max_vols=pool.maximum_volumes or 0, volume_retention=pool.volume_retention,
-            recycle=int(pool.recycle is not False))
+            recycle=int(pool.recycle is not False), auto_prune=int(pool.auto_prune is not False))
         return self.pool_ids[pool.name]
 
     # -- the configuration at run time -------------------------------------------------

@@ -18,6 +18,7 @@ from bareos.director.console import dotcommands  # noqa: F401 -- registers the d
 from bareos.director.console import listing  # noqa: F401 -- registers list and llist
 from bareos.director.console import restore  # noqa: F401 -- registers restore
 from bareos.director.console import bvfs  # noqa: F401 -- registers the .bvfs_* commands
+from bareos.director.console import retention  # noqa: F401 -- registers prune and purge
 from bareos.director.console.output import API_JSON, API_TEXT, Reply
 
 DEFAULT_CONSOLE = "*UserAgent*"

@@ -20,6 +20,7 @@ from bareos.director.jobs.job import (
 from bareos.director.jobs.restore import run_restore
 from bareos.filedaemon.fileset import fileset_to_lines
 from bareos.director.jobs.common import epoch, local_time, tell_daemon_to_cancel
+from bareos.director import retention
 from bareos.director.links import DaemonUnreachable, ProtocolViolation
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
@@ -172,12 +173,24 @@ class JobManager:
                 job, "error", f"Recording the end of the job failed: {director.catalog_problem(exc)}")
         except Exception:
             log.failure("Recording the end of JobId {jobid} in the catalog failed", jobid=job.jobid)
+        await self._autoprune(job)         # still counted as running: it prunes nothing of itself
         self.running.pop(job.jobid, None)
         self.terminated.append(job)
         self.jobs_run += 1
         job.announce_end()
         self._dispatch()
         director.check_idle()
+
+    async def _autoprune(self, job):
+        """Bareos prunes after each job that ended well (Client ``Auto Prune``); a failure
+        to prune is the job's warning, never its failure."""
+        try:
+            await retention.autoprune(self.director, job)
+        except CatalogError as exc:
+            self.director.messages.job_message(
+                job, "warning", f"Auto prune failed: {self.director.catalog_problem(exc)}")
+        except Exception:
+            log.failure("Auto prune after JobId {jobid} failed", jobid=job.jobid)
 
     # -- looking up, cancelling -------------------------------------------------
 

@@ -8,14 +8,14 @@ attributes of every saved file, and finally ``3099 Job ... end``.
 import base64
 import re
 import struct
-import time
 import weakref
-from datetime import datetime
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from bareos.catalog.api import CatalogError, FileRecord
+from bareos.director import retention
+from bareos.director.jobs.common import local_time
 from bareos.director.links import ProtocolViolation
 from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.cram import bash_spaces, unbash_spaces
@@ -225,7 +225,8 @@ class StorageJobSession:
         pool_name = unbash_spaces(values.get("pool_name", job.pool.name))
         media_type = unbash_spaces(values.get("media_type", ""))
         unwanted = [unbash_spaces(v) for v in values.get("unwanted_volumes", "").split(",") if v]
-        volume = await appendable_volume(self.director, pool_name, media_type, job.storage, unwanted)
+        volume = await appendable_volume(self.director, pool_name, media_type, job.storage,
+                                          unwanted, job)
         if volume is None:
             self.director.messages.job_message(
                 job, "error", f'No appendable volume in pool "{pool_name}" and none can be '
@@ -244,7 +245,7 @@ class StorageJobSession:
             ("VolWrites", "vol_writes")) if key in values}
         if values.get("VolStatus"):
             changes["vol_status"] = values["VolStatus"]
-        now = datetime.now().replace(microsecond=0)
+        now = local_time(self.director.clock.seconds())
         changes["last_written"] = now
         if volume.first_written is None:
             changes["first_written"] = now
@@ -277,22 +278,23 @@ def pool_lock(director, pool_name):
     return _pool_locks.setdefault(director, {}).setdefault(pool_name, defer.DeferredLock())
 
 
-async def appendable_volume(director, pool_name, media_type, storage, unwanted=()):
-    """A volume the job may append to: an open one of the pool, or a new one from its Label Format.
-
-    Volumes past ``Maximum Volume Jobs`` or ``Volume Use Duration`` are marked
-    Used on the way, as Bareos does when it looks for media.  One job of a pool at a
-    time: a volume created here is what the next job of the pool finds.
+async def appendable_volume(director, pool_name, media_type, storage, unwanted, job):
+    """A volume the job may append to, in Bareos' order: an open one of the pool (one past
+    its limits is marked Full or Used on the way), a recycled one, one from the Scratch
+    Pool, a new one from the Label Format, or the oldest volume purged or pruned
+    (Purge / Recycle Oldest Volume).  One job of a pool at a time: a volume created or
+    recycled here is what the next job of the pool finds.
     """
     lock = pool_lock(director, pool_name)
     await lock.acquire()
     try:
-        return await _select_or_create_volume(director, pool_name, media_type, storage, unwanted)
+        return await _select_or_create_volume(director, pool_name, media_type, storage, unwanted,
+                                              job)
     finally:
         lock.release()
 
 
-async def _select_or_create_volume(director, pool_name, media_type, storage, unwanted):
+async def _select_or_create_volume(director, pool_name, media_type, storage, unwanted, job):
     catalog = director.catalog
     pool = director.config.get("pool", pool_name)
     excluded = list(unwanted)
@@ -300,25 +302,27 @@ async def _select_or_create_volume(director, pool_name, media_type, storage, unw
         volume = await catalog.find_appendable_volume(pool_name, media_type, excluded)
         if volume is None:
             break
-        if _volume_used_up(volume):
-            await catalog.update_volume(volume.volume_name, vol_status="Used")
+        status = await catalog.expire_volume(volume.media_id, now=retention.now(director))
+        if status is not None:
+            director.messages.job_message(
+                job, "info", f'Volume "{volume.volume_name}" reached a limit of its pool: '
+                             f'marked "{status}".')
             excluded.append(volume.volume_name)
             continue
         return volume
-    if pool is None or not pool.label_format:
+    if pool is None:
         return None
-    if pool.maximum_volumes and await catalog.count_volumes(pool_name) >= pool.maximum_volumes:
-        return None
-    name = await catalog.next_volume_name(pool_name)
+    volume = await retention.reusable_volume(director, pool, media_type, excluded)
+    if volume is not None:
+        director.messages.job_message(job, "info", f'Recycled volume "{volume.volume_name}"')
+        return volume
     storage_id = await catalog.ensure_storage(storage.name)
-    await catalog.create_volume(name, pool_name, media_type, storage_id=storage_id)
-    return await catalog.get_volume(name)
-
-
-def _volume_used_up(volume):
-    if volume.max_vol_jobs and volume.vol_jobs >= volume.max_vol_jobs:
-        return True
-    if volume.vol_use_duration and volume.first_written is not None:
-        first = time.mktime(volume.first_written.timetuple())
-        return time.time() >= first + volume.vol_use_duration
-    return False
+    volume = await retention.scratch_volume(director, pool, media_type, storage_id, job)
+    if volume is not None:
+        return volume
+    if pool.label_format and not (pool.maximum_volumes and
+                                  await catalog.count_volumes(pool_name) >= pool.maximum_volumes):
+        name = await catalog.next_volume_name(pool_name)
+        await catalog.create_volume(name, pool_name, media_type, storage_id=storage_id)
+        return await catalog.get_volume(name)
+    return await retention.oldest_volume(director, pool, media_type, excluded, job)

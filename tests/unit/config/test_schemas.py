@@ -175,3 +175,25 @@ def test_configuration_api():
         cfg.get("pool", "Full").no_such_directive  # noqa: B018 (the lookup is what raises)
     assert dict(cfg.get("pool", "Full").items()) == {"Name": "Full"}
     assert cfg.warnings == []
+
+
+def test_retention_directives_are_acted_on_and_the_rest_warned_by_name():
+    cfg = parse_config_text(MINIMAL_DIRECTOR + """Client { Name = c; Address = h; Password = p; File Retention = 10 days; Job Retention = 1 month
+         Auto Prune = yes }
+Pool { Name = p; Volume Retention = 1 year; Auto Prune = yes; Recycle = yes
+       Recycle Oldest Volume = yes; Purge Oldest Volume = no; Maximum Volume Files = 10
+       File Retention = 5 days; Job Retention = 9 days; Scratch Pool = s; Recycle Pool = s
+       Recycle Current Volume = yes
+       Action On Purge = Truncate }
+Pool { Name = s; Pool Type = Scratch }
+""", DIRECTOR, filename="d.conf")
+    assert cfg.warnings == [
+        "d.conf:7: warning: 'Recycle Current Volume' in Pool resource 'p' is accepted but not "
+        "acted on yet",
+        "d.conf:8: warning: 'Action On Purge' in Pool resource 'p' is accepted but not acted on yet",
+    ]
+    client, pool = cfg.get("client", "c"), cfg.get("pool", "p")
+    assert (client.file_retention, client.job_retention, client.auto_prune) == \
+        (10 * 86400, 30 * 86400, True)
+    assert (pool.recycle_oldest_volume, pool.purge_oldest_volume, pool.scratch_pool,
+            pool.recycle_pool, pool.file_retention) == (True, False, "s", "s", 5 * 86400)
