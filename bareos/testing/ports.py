@@ -7,6 +7,7 @@ test asserts on.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import os
@@ -22,6 +23,7 @@ __all__ = [
     "is_listening",
     "listening_socket_inodes",
     "log_tail",
+    "refusing_port",
     "wait_for_port",
 ]
 
@@ -55,6 +57,18 @@ def free_port(host: str = LOOPBACK) -> int:
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def refusing_port(host: str = LOOPBACK):
+    """A port every connection to is refused while the block runs: bound but not listening,
+    so no other process can take it (a port that was merely free a moment ago might be
+    listened on by then, by a test running beside)."""
+    _check_loopback(host)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        yield s.getsockname()[1]
 
 
 def free_port_on_all(*hosts: str) -> int:

@@ -17,7 +17,7 @@ from bareos.filedaemon.daemon import FileDaemon
 from bareos.filedaemon.director_link import LinkState
 from bareos.protocol import handshake
 from bareos.protocol.framing import Signal
-from bareos.testing.ports import free_port
+from bareos.testing.ports import free_port, refusing_port
 from bareos.testing.waiting import wait_until_in_reactor
 
 DIRECTOR_CONFIG = """
@@ -184,11 +184,11 @@ async def test_a_client_connecting_while_the_director_dials_it_is_used(tmp_path,
 async def test_a_refused_connection_is_reported_in_one_sentence(tmp_path, stoppers, log_events):
     """The reason Twisted gives ("...: Connection refused.") is not followed by a second
     full stop in the FD's log and messages."""
-    nobody = types.SimpleNamespace(port=free_port())
-    fd = start_fd(tmp_path, nobody, CLEAR)
-    stoppers.append(fd)
-    link = fd.director_links[0]
-    await wait_until_in_reactor(lambda: link.failures >= 1, TIMEOUT, "a failed attempt")
+    with refusing_port() as port:
+        fd = start_fd(tmp_path, types.SimpleNamespace(port=port), CLEAR)
+        stoppers.append(fd)
+        link = fd.director_links[0]
+        await wait_until_in_reactor(lambda: link.failures >= 1, TIMEOUT, "a failed attempt")
     assert link.last_error == "Connection refused"
     log_lines = [formatEvent(event) for event in log_events]
     reported = [line for line in log_lines + fd.log_path.read_text().splitlines()
