@@ -4,15 +4,11 @@ import secrets
 
 from bareos.protocol import handshake
 from bareos.protocol.handshake import AuthenticationFailed, RefusedBeforeChallenge
-from bareos.protocol.tls import TlsPolicy, negotiated_psk_identity, tls_policy
-
-
-def resource_policy(resource):
-    return tls_policy(bool(resource.tls_enable), bool(resource.tls_require))
+from bareos.protocol.tls import TlsPolicy, negotiated_psk_identity
 
 
 async def authenticate_peer(conn, hello, key, policy, own_name, clock):
-    """Check TLS identity or the cleartext rule, then run CRAM-MD5 as acceptor.
+    """Check the TLS-PSK identity or the cleartext rule, then run CRAM-MD5 as acceptor.
 
     ``key`` is None for an unknown peer: it is challenged with a random key, so
     it is refused exactly like a wrong password (same reply, same delay) and
@@ -38,8 +34,9 @@ async def _authenticate(conn, hello, key, policy, own_name, clock):
     if unknown:
         key, policy = secrets.token_hex(16).encode(), TlsPolicy.NONE
     elif conn.is_tls:
+        # None after a certificate handshake: CRAM-MD5 below proves who the peer is
         identity = negotiated_psk_identity(conn.transport)
-        if identity != (hello.kind.psk_type, hello.name):
+        if identity is not None and identity != (hello.kind.psk_type, hello.name):
             raise RefusedBeforeChallenge(
                 f"hello names {hello.kind.psk_type} {hello.name!r} but TLS-PSK identity was {identity!r}")
     elif not handshake.cleartext_hello_allowed(hello, policy):

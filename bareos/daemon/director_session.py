@@ -11,7 +11,8 @@ import dataclasses
 from twisted.logger import Logger
 
 import bareos
-from bareos.daemon.acceptor import authenticate_peer, resource_policy
+from bareos.daemon.acceptor import authenticate_peer
+from bareos.network.tls import resource_policy
 from bareos.daemon.service import Daemon, format_datetime, os_info
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal

@@ -33,13 +33,13 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 import bareos
+from bareos.network import tls as network_tls
 from bareos.protocol import conversation, handshake
 from bareos.protocol.admission import AdmissionControl, AdmissionLimits
 from bareos.protocol.connection import (
     BareosConnection, ConnectionClosed, InvalidPacketStream, ReceiveTimeout,
     SniffingServerFactory)
 from bareos.protocol.hello import HelloError, parse_hello
-from bareos.protocol.tls import PskServerContextFactory
 
 HELLO_TIMEOUT = 30
 # Seconds a stopping daemon gives its canceled jobs to end.  A director's cancel reaches
@@ -120,14 +120,18 @@ class Daemon(service.MultiService):
         self._idle_waiters = []         # Deferreds of jobs_ended()
 
     def listen(self, addresses):
-        factory = SniffingServerFactory(
+        self.listener = factory = SniffingServerFactory(
             Factory.forProtocol(lambda: BareosConnection(self.reactor, self._accepted)),
-            PskServerContextFactory(self.psk_key),
-            clock=self.reactor, admission=self.admission)
+            self.server_tls(self.resource), clock=self.reactor, admission=self.admission)
         for host, port in addresses:
             # strports' service refuses to start (CannotListenError) when the port is taken
             strports.service(listen_description(host, port), factory,
                              reactor=self.reactor).setServiceParent(self.intake)
+
+    def server_tls(self, resource):
+        """The listener's TLS side for our own ``resource``; raises TlsConfigError."""
+        return network_tls.server_creator(network_tls.settings(resource), self.psk_key,
+                                          f"{self.name} listening")
 
     # -- start and stop ------------------------------------------------------------------
 

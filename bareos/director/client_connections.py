@@ -20,7 +20,8 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 import bareos
-from bareos.daemon.acceptor import authenticate_peer, resource_policy
+from bareos.daemon.acceptor import authenticate_peer
+from bareos.network.tls import resource_policy
 from bareos.protocol.connection import ConnectionClosed, InvalidPacketStream, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed, RefusedBeforeChallenge

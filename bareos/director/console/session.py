@@ -4,7 +4,8 @@ from twisted.logger import Logger
 
 import bareos
 from bareos.catalog.api import CatalogError
-from bareos.daemon.acceptor import authenticate_peer, resource_policy
+from bareos.daemon.acceptor import authenticate_peer
+from bareos.network.tls import resource_policy
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
