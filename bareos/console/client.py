@@ -35,10 +35,10 @@ class ConsoleClient:
                               f"R_CONSOLE::{name}", tls, connect_timeout=timeout)
         except AuthenticationFailed as exc:
             raise ConsoleLoginFailed(f"Director authorization problem: {exc}") from None
-        except ConnectionClosed:
+        except ConnectionClosed as exc:
             raise ConsoleLoginFailed(
-                "Director closed the connection during login: wrong password, unknown console, "
-                "or a TLS setting that does not match the director's") from None
+                f"Director closed the connection during login ({exc}): wrong password, unknown "
+                "console, or a TLS setting that does not match the director's") from None
         return cls(conn, await converse(conn, greeting_steps(), reactor, GREETING_TIMEOUT))
 
     async def command(self, line, on_text, ask):

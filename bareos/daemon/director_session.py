@@ -12,7 +12,7 @@ from twisted.logger import Logger
 
 import bareos
 from bareos.daemon.acceptor import authenticate_peer
-from bareos.network.tls import resource_policy
+from bareos.network.tls import resource_policy, session_kind
 from bareos.daemon.service import Daemon, format_datetime, os_info
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
@@ -124,7 +124,7 @@ async def accept_director(daemon, conn, hello, dialect, commands):
         return
     conn.send(dialect.greeting)
     log.info("{daemon}: director {name} connected from {peer}{tls}", daemon=daemon.name,
-             name=resource.name, peer=conn.peer_text(), tls=" (TLS-PSK)" if conn.is_tls else "")
+             name=resource.name, peer=conn.peer_text(), tls=f" ({session_kind(conn)})" if conn.is_tls else "")
     await serve_session(daemon, conn, resource, dialect, commands)
 
 

@@ -32,6 +32,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from cryptography.x509.oid import NameOID
 from OpenSSL import SSL, crypto
 from service_identity import VerificationError
 from service_identity.pyopenssl import verify_hostname, verify_ip_address
@@ -180,6 +181,11 @@ def _certificate_context(tls: TlsSettings, server: bool, describe: str) -> SSL.C
         ctx.set_min_proto_version(tls.min_version)
         ctx.set_cipher_list(tls.cipher_list.encode("ascii"))
         ctx.set_options(SSL.OP_NO_TICKET)
+        if not server:
+            # No session id context (Twisted sets one) for a dialler: the session OpenSSL
+            # makes for its old-style PSK has none, and a mismatch fails the handshake.
+            # (A listener that verifies peers needs one; OpenSSL gives it to PSK sessions.)
+            ctx.set_session_id(b"")
         if verify:
             # OpenSSL checks the chain, validity and revocation; we add TLS Allowed CN
             ctx.load_verify_locations(tls.ca_file, tls.ca_dir)
@@ -201,7 +207,7 @@ def _certificate_context(tls: TlsSettings, server: bool, describe: str) -> SSL.C
 def _checking_certificates(allowed_cns: tuple[str, ...], describe: str) -> Callable[..., bool]:
     """pyOpenSSL verify callback: OpenSSL's verdict, then TLS Allowed CN; logs refusals."""
     def verify(conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
-        subject = cert.get_subject().commonName
+        subject = common_name(cert)
         if not ok:
             log.warn("TLS ({describe}): certificate {subject!r} of {peer} refused: {reason} "
                      "(TLS CA Certificate / TLS Certificate Revocation List)",
@@ -215,6 +221,12 @@ def _checking_certificates(allowed_cns: tuple[str, ...], describe: str) -> Calla
             return False
         return True
     return verify
+
+
+def common_name(cert: crypto.X509) -> Optional[str]:
+    """The subject's common name of a peer certificate (the TLS Allowed CN rule)."""
+    names = cert.to_cryptography().subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else None
 
 
 def _verify_error_text(errno: int) -> str:
