@@ -16,7 +16,8 @@ Modes (as Bareos):
 * both: a listener with a certificate still answers PSK, a dialler with CA certificates
   still offers its PSK, and the PSK wins when both sides have it.  To make it win under
   TLS 1.3 (whose old-style PSK is bound to SHA-256), a listener that has a certificate
-  too keeps to the SHA-256 TLS 1.3 suites, as Bareos does.
+  too keeps to the SHA-256 TLS 1.3 suites, as Bareos does, and prefers the PSK suites
+  of TLS 1.2.
 
 ``TLS PSK Enable = no`` (a project extension) leaves the PSK out of both sides, so that
 only a certificate can protect the connection.
@@ -45,7 +46,7 @@ from zope.interface import implementer
 
 from bareos.protocol.tls import (
     DEFAULT_CIPHERS, TLS1_2_VERSION, TLS1_3_VERSION, PskClientContextFactory,
-    PskServerContextFactory, negotiated_psk_identity, set_tls13_ciphersuites)
+    PskServerContextFactory, negotiated_with_psk, set_tls13_ciphersuites)
 from bareos.protocol.tlspolicy import TlsPolicy, tls_policy
 
 log = Logger(namespace="bareos.tls")
@@ -58,6 +59,10 @@ MINIMUM_VERSIONS = {"tlsv1.2": TLS1_2_VERSION, "tlsv1.3": TLS1_3_VERSION}
 
 #: TLS 1.3 suites usable with Bareos' (old-style, SHA-256 bound) PSK.
 SHA256_TLS13_SUITES = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
+
+
+#: Appended to a TLS 1.2 cipher list: moves the certificate-authenticated suites to its end.
+CERTIFICATE_SUITES_LAST = "+aRSA:+aECDSA:+aDSS"
 
 
 class TlsConfigError(ValueError):
@@ -143,9 +148,7 @@ def session_kind(conn: Any) -> str:
     ``TLS-PSK``, ``TLS`` (certificates) or ``Cleartext``."""
     if not conn.is_tls:
         return "Cleartext"
-    handle = conn.transport.getHandle()
-    psk = negotiated_psk_identity(handle) is not None or handle.get_peer_certificate() is None
-    return "TLS-PSK" if psk else "TLS"
+    return "TLS-PSK" if negotiated_with_psk(conn.transport) else "TLS"
 
 
 # ---------------------------------------------------------------------------
@@ -257,6 +260,9 @@ def server_creator(tls: TlsSettings, lookup_key: Callable[[str, str], Optional[b
     ctx = _certificate_context(tls, server=True, describe=describe)
     if tls.psk:
         set_tls13_ciphersuites(ctx, tls.cipher_suites or SHA256_TLS13_SUITES)
+        # TLS <= 1.2: the server's preference decides; certificate suites last, so that a
+        # client offering PSK (python-bareos) gets it
+        ctx.set_cipher_list(f"{tls.cipher_list}:{CERTIFICATE_SUITES_LAST}".encode("ascii"))
         return PskServerContextFactory(lookup_key, context=ctx)
     if tls.cipher_suites:
         set_tls13_ciphersuites(ctx, tls.cipher_suites)

@@ -63,6 +63,7 @@ __all__ = [
     "negotiated_cipher",
     "negotiated_psk_identity",
     "negotiated_tls_version",
+    "negotiated_with_psk",
     "parse_psk_identity",
     "psk_identity",
     "set_tls13_ciphersuites",
@@ -463,6 +464,21 @@ def negotiated_psk_identity(tls_protocol_or_connection: object) -> Optional[Tupl
     if conn is None:
         return None
     return _PEER_IDENTITIES.get(conn)
+
+
+def negotiated_with_psk(tls_protocol: object) -> bool:
+    """Did the handshake authenticate with a PSK (either side; False without TLS)?
+
+    A TLS 1.2 PSK suite names it; a TLS 1.3 handshake on an external PSK counts as a
+    resumption in OpenSSL (and real resumption is off: no session cache, no tickets).
+    """
+    conn = _ssl_connection(tls_protocol)
+    if conn is None:
+        return False
+    if "PSK" in (conn.get_cipher_name() or ""):
+        return True
+    return conn.get_protocol_version_name() == "TLSv1.3" and bool(
+        _lib.SSL_session_reused(conn._ssl))
 
 
 def negotiated_cipher(tls_protocol: object) -> Optional[str]:

@@ -10,6 +10,8 @@ import types
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.protocol import Factory
 from twisted.logger import formatEvent, globalLogPublisher
 
 from bareos.config import parse_config_text
@@ -18,6 +20,10 @@ from bareos.console.client import ConsoleClient, ConsoleLoginFailed
 from bareos.console.login import login_parameters
 from bareos.network.tls import common_name, session_kind, settings
 from bareos.protocol import cram, handshake
+from bareos.protocol.connection import BareosConnection
+from bareos.protocol.hello import Hello, HelloKind, format_hello
+from bareos.protocol.tls import (
+    TLS1_2_VERSION, PskClientContextFactory, TlsPolicy, negotiated_cipher, psk_identity)
 from bareos.testing.certificates import TestCA
 from bareos.testing.inprocess import serve_director
 from bareos.testing.ports import free_port
@@ -180,3 +186,17 @@ async def test_a_psk_console_still_logs_in_next_to_certificates(director):
     client = await login(director, console_tls(pki=None))
     assert session_kind(client.conn) == "TLS-PSK"
     client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_tls_1_2_psk_client_like_python_bareos_gets_psk_next_to_certificates(director):
+    endpoint = wrapClientTLS(
+        PskClientContextFactory(psk_identity("R_CONSOLE", "admin"), cram.password_key("adminpw"),
+                                max_version=TLS1_2_VERSION),
+        HostnameEndpoint(reactor, "127.0.0.1", director.port))
+    conn = await endpoint.connect(Factory.forProtocol(BareosConnection))
+    conn.send(format_hello(Hello(HelloKind.CONSOLE, "admin", calling_version="25.1.1")))
+    await handshake.authenticate_as_initiator(
+        conn, cram.password_key("adminpw"), "R_CONSOLE::admin", TlsPolicy.REQUIRED, reactor)
+    assert "PSK" in negotiated_cipher(conn.transport)
+    conn.close()
