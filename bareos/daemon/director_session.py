@@ -147,6 +147,7 @@ class DirectorServedDaemon(Daemon):
 
     def __init__(self, config, own_resource_type, reactor=None):
         super().__init__(config, reactor)
+        self.own_resource_type = own_resource_type
         self.resource = config.only(own_resource_type)
         self.name = self.resource.name
         self.qualified_name = f"{self.qualified_type}::{self.name}"

@@ -121,6 +121,34 @@ def settings(resource: Any) -> TlsSettings:
         cipher_suites=resource.tls_cipher_suites, min_version=MINIMUM_VERSIONS[protocol])
 
 
+#: Resource types, per daemon, whose TLS directives a listener (the first: the daemon's
+#: own resource) or a dial reads in full.
+CERTIFICATE_RESOURCES = {
+    "bareos-dir": ("director", "client", "storage"),
+    "bareos-fd": ("client", "director"),
+    "bareos-sd": ("storage",),
+}
+
+
+def check_config(config: Any, daemon_name: str) -> None:
+    """Put every TLS setting of a daemon's configuration to the test: directives that go
+    together, files that must be read (the listener's certificate and key, CA files and
+    CRLs); raises ConfigError naming the resource.  For ``-t``, start and reload."""
+    from bareos.config import ConfigError
+    kinds = CERTIFICATE_RESOURCES.get(daemon_name, ())
+    for kind in kinds:
+        for resource in config.resources(kind):
+            try:
+                tls = settings(resource)
+                if kind == kinds[0]:
+                    server_creator(tls, lambda rtype, name: None, resource.name)
+                elif tls.enable and (tls.has_ca or tls.has_certificate):
+                    _certificate_context(tls, server=False, describe=resource.name)
+            except TlsConfigError as exc:
+                raise ConfigError(resource.location[0], resource.location[1],
+                                  f"{kind.capitalize()} {resource.name}: {exc}") from None
+
+
 def resource_policy(resource: Any) -> TlsPolicy:
     """The ``TLS Enable``/``TLS Require`` policy of a resource (sent as ``ssl=`` in CRAM)."""
     return tls_policy(bool(resource.tls_enable), bool(resource.tls_require))
