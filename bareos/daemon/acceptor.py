@@ -2,6 +2,7 @@
 
 import secrets
 
+from bareos.network import tls as network_tls
 from bareos.protocol import handshake
 from bareos.protocol.handshake import AuthenticationFailed, RefusedBeforeChallenge
 from bareos.protocol.tls import TlsPolicy, negotiated_psk_identity
@@ -39,7 +40,7 @@ async def _authenticate(conn, hello, key, policy, own_name, clock):
         if identity is not None and identity != (hello.kind.psk_type, hello.name):
             raise RefusedBeforeChallenge(
                 f"hello names {hello.kind.psk_type} {hello.name!r} but TLS-PSK identity was {identity!r}")
-    elif not handshake.cleartext_hello_allowed(hello, policy):
+    elif not network_tls.cleartext_hello_allowed(hello, policy):
         raise RefusedBeforeChallenge(
             f"cleartext connection refused for {hello.name!r}: TLS is enabled for it")
     try:
@@ -51,6 +52,6 @@ async def _authenticate(conn, hello, key, policy, own_name, clock):
         if unknown:
             raise AuthenticationFailed(f"unknown {hello.kind.value} {hello.name!r}") from None
         raise AuthenticationFailed(f"{hello.kind.value} {hello.name!r}: {exc}") from None
-    if not handshake.cleartext_session_allowed(conn.is_tls, policy, remote_policy):
+    if not network_tls.cleartext_session_allowed(conn.is_tls, policy, remote_policy):
         raise AuthenticationFailed(f"TLS required but {hello.name!r} connected in cleartext")
     return remote_policy

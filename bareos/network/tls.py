@@ -3,6 +3,8 @@
 Every listener asks :func:`server_creator` for its TLS side and every dial asks
 :func:`client_creator`; the ``ssl=`` value a director puts into its job-channel commands
 comes from :func:`job_channel_ssl` and is read back by :func:`job_channel_settings`.
+Whether a peer may stay in cleartext is :func:`cleartext_hello_allowed` (a listener, before
+CRAM-MD5) and :func:`cleartext_session_allowed` (both sides, after it).
 
 Modes (as Bareos):
 
@@ -47,6 +49,7 @@ from zope.interface import implementer
 from bareos.protocol.tls import (
     DEFAULT_CIPHERS, TLS1_2_VERSION, TLS1_3_VERSION, PskClientContextFactory,
     PskServerContextFactory, negotiated_with_psk, set_tls13_ciphersuites)
+from bareos.protocol.hello import Hello, HelloKind
 from bareos.protocol.tlspolicy import TlsPolicy, tls_policy
 
 log = Logger(namespace="bareos.tls")
@@ -152,6 +155,31 @@ def check_config(config: Any, daemon_name: str) -> None:
 def resource_policy(resource: Any) -> TlsPolicy:
     """The ``TLS Enable``/``TLS Require`` policy of a resource (sent as ``ssl=`` in CRAM)."""
     return tls_policy(bool(resource.tls_enable), bool(resource.tls_require))
+
+
+def cleartext_session_allowed(is_tls: bool, local_policy: TlsPolicy, remote_policy: TlsPolicy) -> bool:
+    """After CRAM: a cleartext session is refused if either side requires TLS.
+
+    (Pre-18.2 Bareos would start TLS only now; this suite always starts TLS
+    before the hello, so an untouched cleartext session must be acceptable to both.)
+    """
+    if is_tls:
+        return True
+    return TlsPolicy.REQUIRED not in (local_policy, remote_policy)
+
+
+def cleartext_hello_allowed(hello: Hello, policy: TlsPolicy) -> bool:
+    """Before CRAM: may this hello be answered without TLS, given the named resource's policy?
+
+    Client-initiated file daemons may use cleartext unless TLS is required;
+    old consoles (before 18.2) are checked after CRAM instead; everybody else
+    must use TLS unless the resource disables it.
+    """
+    if hello.kind is HelloKind.CLIENT:
+        return policy < TlsPolicy.REQUIRED
+    if hello.kind is HelloKind.CONSOLE and not hello.is_console_18_2:
+        return True
+    return policy == TlsPolicy.NONE
 
 
 def psk_settings(tls_policy_: TlsPolicy) -> TlsSettings:

@@ -27,7 +27,7 @@ from bareos.protocol.framing import Packet
 from bareos.protocol.conversation import (  # noqa: F401 (AuthenticationFailed is part of this API)
     RECEIVE, Ask, AuthenticationFailed, Sleep, Steps, acceptor_steps, challenge_steps,
     RefusalDelay, RefusedBeforeChallenge, initiator_steps)
-from bareos.protocol.hello import Hello, HelloKind, format_hello
+from bareos.protocol.hello import Hello, format_hello
 from bareos.protocol.tls import TlsPolicy, psk_identity
 
 log = Logger(namespace="bareos.protocol")
@@ -139,37 +139,12 @@ async def dial(reactor: Any, host: str, port: int, hello: Hello, key: bytes, own
         conn.send(format_hello(hello))
         remote_policy = await authenticate_as_initiator(conn, key, own_name, policy, reactor,
                                                         timeout=answer_timeout)
-        if not cleartext_session_allowed(conn.is_tls, policy, remote_policy):
+        if not network_tls.cleartext_session_allowed(conn.is_tls, policy, remote_policy):
             raise AuthenticationFailed("TLS is required by one side but the connection is cleartext")
     except BaseException:
         conn.close(terminate=False)
         raise
     return conn
-
-
-def cleartext_session_allowed(is_tls: bool, local_policy: TlsPolicy, remote_policy: TlsPolicy) -> bool:
-    """After CRAM: a cleartext session is refused if either side requires TLS.
-
-    (Pre-18.2 Bareos would start TLS only now; this suite always starts TLS
-    before the hello, so an untouched cleartext session must be acceptable to both.)
-    """
-    if is_tls:
-        return True
-    return TlsPolicy.REQUIRED not in (local_policy, remote_policy)
-
-
-def cleartext_hello_allowed(hello: Hello, policy: TlsPolicy) -> bool:
-    """Before CRAM: may this hello be answered without TLS, given the named resource's policy?
-
-    Client-initiated file daemons may use cleartext unless TLS is required;
-    old consoles (before 18.2) are checked after CRAM instead; everybody else
-    must use TLS unless the resource disables it.
-    """
-    if hello.kind is HelloKind.CLIENT:
-        return policy < TlsPolicy.REQUIRED
-    if hello.kind is HelloKind.CONSOLE and not hello.is_console_18_2:
-        return True
-    return policy == TlsPolicy.NONE
 
 
 # A TCP connection could not be made (the address is worth trying again)
