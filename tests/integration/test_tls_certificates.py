@@ -12,7 +12,6 @@ import pytest_twisted
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.protocol import Factory
-from twisted.logger import formatEvent, globalLogPublisher
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import CONSOLE, DIRECTOR
@@ -63,20 +62,7 @@ def director(tmp_path, pki):
     yield from serve_director(config, port)
 
 
-@pytest.fixture(autouse=True)
-def quick_refusals(monkeypatch):
-    monkeypatch.setattr(handshake, "FAILURE_DELAY", 0.05)
-
-
-@pytest.fixture
-def log_lines():
-    lines = []
-
-    def observer(event):
-        lines.append(formatEvent(event))
-    globalLogPublisher.addObserver(observer)
-    yield lines
-    globalLogPublisher.removeObserver(observer)
+pytestmark = pytest.mark.usefixtures("quick_refusals")
 
 
 def console_tls(pki, **directives):

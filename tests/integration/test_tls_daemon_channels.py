@@ -4,7 +4,6 @@ process: a real Director and a real FileDaemon with certificates made here, on 1
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
-from twisted.logger import formatEvent, globalLogPublisher
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR, FILEDAEMON
@@ -13,7 +12,6 @@ from bareos.director.jobs.common import client_link
 from bareos.director.links import DaemonUnreachable
 from bareos.filedaemon.daemon import FileDaemon
 from bareos.network.tls import common_name, session_kind
-from bareos.protocol import handshake
 from bareos.testing.certificates import TestCA
 from bareos.testing.ports import free_port
 from bareos.testing.waiting import wait_until_in_reactor
@@ -53,20 +51,7 @@ def pki(tmp_path_factory):
     return directory
 
 
-@pytest.fixture(autouse=True)
-def quick_refusals(monkeypatch):
-    monkeypatch.setattr(handshake, "FAILURE_DELAY", 0.05)
-
-
-@pytest.fixture
-def log_lines():
-    lines = []
-
-    def observer(event):
-        lines.append(formatEvent(event))
-    globalLogPublisher.addObserver(observer)
-    yield lines
-    globalLogPublisher.removeObserver(observer)
+pytestmark = pytest.mark.usefixtures("quick_refusals")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import types
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
-from twisted.logger import formatEvent, globalLogPublisher
 
 from bareos.config import ConfigError, load_config, parse_config_text
 from bareos.config.schemas import CONSOLE, FILEDAEMON
@@ -18,7 +17,7 @@ from bareos.director.jobs.common import client_link
 from bareos.director.links import DaemonUnreachable
 from bareos.filedaemon.daemon import FileDaemon
 from bareos.network.tls import session_kind, settings
-from bareos.protocol import cram, handshake
+from bareos.protocol import cram
 from bareos.testing.certificates import TestCA
 from bareos.testing.director_tree import start_director
 from bareos.testing.ports import free_port
@@ -37,20 +36,7 @@ FILES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def quick_refusals(monkeypatch):
-    monkeypatch.setattr(handshake, "FAILURE_DELAY", 0.05)
-
-
-@pytest.fixture
-def log_lines():
-    lines = []
-
-    def observer(event):
-        lines.append(formatEvent(event))
-    globalLogPublisher.addObserver(observer)
-    yield lines
-    globalLogPublisher.removeObserver(observer)
+pytestmark = pytest.mark.usefixtures("quick_refusals")
 
 
 @pytest.fixture
