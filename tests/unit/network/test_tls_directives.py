@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from bareos.config import parse_config_text
+from bareos.config import ConfigError, parse_config_text
 from bareos.config.schemas import CONSOLE, DIRECTOR, FILEDAEMON, STORAGEDAEMON, TRAYMONITOR
 from bareos.config.types import BOOLEAN, STRING_LIST
 from bareos.network import tls
@@ -99,3 +99,25 @@ Console { Name = admin; Password = p; TLS Certificate = /etc/bareos/tls/admin.pe
 """, DIRECTOR)
     assert [w for w in config.warnings if "'TLS Certificate' in Console" in w and
             "not acted on" in w]
+
+
+DIRECTOR_WITH = """
+Director {{ Name = d; Password = p; Messages = m; Working Directory = /tmp; {director} }}
+Messages {{ Name = m }}
+Catalog {{ Name = c; DB Driver = sqlite3; DB Name = b }}
+Client {{ Name = fd1; Address = fd.example.com; Password = p; {client} }}
+"""
+
+
+@pytest.mark.parametrize("director, client, error", [
+    ('TLS Certificate = "/nonexistent/d.pem"; TLS Key = "/nonexistent/d-key.pem"', "",
+     "Director d: cannot read TLS Certificate /nonexistent/d.pem"),
+    ('TLS Certificate = "/nonexistent/d.pem"', "", "Director d: TLS Certificate and TLS Key go together"),
+    ("", "TLS Protocol = SSLv3", "Client fd1: TLS Protocol 'SSLv3'"),
+    ("", 'TLS CA Certificate File = "/nonexistent/ca.pem"', "Client fd1: "),
+    ("", "TLS PSK Enable = no", "Client fd1: .*TLS PSK Enable = no needs TLS CA Certificate"),
+])
+def test_the_configuration_check_reads_the_tls_files_it_names(director, client, error):
+    config = parse_config_text(DIRECTOR_WITH.format(director=director, client=client), DIRECTOR)
+    with pytest.raises(ConfigError, match=error):
+        tls.check_config(config, "bareos-dir")
