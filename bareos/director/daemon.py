@@ -9,7 +9,8 @@ from bareos.catalog.service import CatalogService
 from bareos.config import ConfigError
 from bareos.config.schemas import DIRECTOR
 from bareos.daemon.service import Daemon
-from bareos.director.client_connections import ClientConnectionPool, accept_client_connection
+from bareos.director.client_connections import (
+    ClientConnectionPool, accept_client_connection, may_connect_to_director)
 from bareos.director.console.session import DEFAULT_CONSOLE, ConsoleLimitReached, accept_console
 from bareos.director.jobs.manager import JobManager
 from bareos.director.jobs.reconcile import reconcile_unfinished_jobs
@@ -122,10 +123,13 @@ class Director(Daemon):
     async def use_config(self, config):
         """After ``reload`` (Bareos' command, or SIGHUP): jobs already running keep the
         resources they started with; new jobs, consoles and the scheduler use the new
-        ones, and ``enable``/``disable`` settings made at run time are gone.  Clients,
+        ones, and ``enable``/``disable`` settings made at run time are gone.  Waiting
+        client-initiated connections of Clients removed (or no longer allowed) close.  Clients,
         pools and storages new in the configuration get their catalog rows, and the
         catalog's pools follow their resources."""
         self.scheduler.schedules = parse_schedules(config)
+        self.client_connections.close_unless(
+            lambda name: may_connect_to_director(config, name))
         catalog = self.catalog
         if catalog is not None:
             await self._register_resources(catalog)

@@ -145,3 +145,36 @@ async def test_sighup_makes_a_file_daemon_take_a_new_director_password(tmp_path,
     finally:
         signal.signal(signal.SIGHUP, previous)
         await fd.stopService()
+
+
+LINKED_FD_CONFIG = """
+Client {{ Name = fd1; Working Directory = "{work}"; Reconnect Min Interval = 1;
+         Reconnect Max Interval = 2 }}
+Director {{ Name = test-dir; Password = "fdpw"; Address = 127.0.0.1; Port = {dir_port};
+           TLS Enable = no; Connection From Client To Director = yes;
+           Connection From Director To Client = no }}
+Messages {{ Name = Standard; Append = "{work}/fd.log" = all }}
+"""
+
+
+@pytest_twisted.ensureDeferred
+async def test_reload_takes_a_new_client_and_closes_a_removed_ones_waiting_connection(
+        tmp_path, director):
+    client_file = director.tree / "client" / "fd1.conf"
+    client_file.write_text('Client { Name = fd1; Address = 127.0.0.1; Password = "fdpw"; '
+                           'TLS Enable = no; Connection From Client To Director = yes }\n')
+    await director.reload_config()
+    fd = FileDaemon(parse_config_text(LINKED_FD_CONFIG.format(
+        work=tmp_path, dir_port=director.port), FILEDAEMON), reactor)
+    fd.startService()
+    try:
+        await wait_until_in_reactor(lambda: director.client_connections.entries(), 10,
+                                    "the new client's connection waits in the director")
+        waiting = director.client_connections.entries()[0]
+        client_file.unlink()
+        await director.reload_config()
+        await wait_until_in_reactor(lambda: not waiting.conn.is_open, 10,
+                                    "the removed client's connection is closed")
+        assert director.config.get("client", "fd1") is None
+    finally:
+        await fd.stopService()
