@@ -134,7 +134,8 @@ CERTIFICATE_RESOURCES = {
 def check_config(config: Any, daemon_name: str) -> None:
     """Put every TLS setting of a daemon's configuration to the test: directives that go
     together, files that must be read (the listener's certificate and key, CA files and
-    CRLs); raises ConfigError naming the resource.  For ``-t``, start and reload."""
+    CRLs); raises ConfigError naming the resource, and warns (``config.warnings``) about
+    what is not done.  For ``-t``, start and reload."""
     kinds = CERTIFICATE_RESOURCES.get(daemon_name, ())
     for kind in kinds:
         for resource in config.resources(kind):
@@ -142,6 +143,13 @@ def check_config(config: Any, daemon_name: str) -> None:
                 tls = settings(resource)
                 if kind == kinds[0]:
                     server_creator(tls, lambda rtype, name: None, resource.name)
+                    if not tls.psk and daemon_name in ("bareos-fd", "bareos-sd"):
+                        config.warnings.append(
+                            f"{resource.location[0]}:{resource.location[1]}: warning: 'TLS PSK "
+                            f"Enable = no' in {kind.capitalize()} {resource.name!r} applies to "
+                            "its control connections only: the job channels (file daemon to "
+                            "storage daemon, storage to storage, passive clients) are not "
+                            "done with certificates yet and keep TLS-PSK with the job's key")
                 else:                   # a dial's side, with a stand-in identity and key
                     client_creator(tls, b"R_CHECK\x1echeck", b"check", resource.name)
             except TlsConfigError as exc:

@@ -11,6 +11,7 @@ from bareos.config.schemas import CONSOLE, DIRECTOR, FILEDAEMON, STORAGEDAEMON, 
 from bareos.config.types import BOOLEAN, STRING_LIST
 from bareos.network import tls
 from bareos.network.tls import TlsConfigError
+from bareos.testing.certificates import TestCA
 
 # (daemon, resource) -> who takes all its TLS directives through tls.settings()
 CERTIFICATE_TLS = {
@@ -121,3 +122,16 @@ def test_the_configuration_check_reads_the_tls_files_it_names(director, client, 
     config = parse_config_text(DIRECTOR_WITH.format(director=director, client=client), DIRECTOR)
     with pytest.raises(ConfigError, match=error):
         tls.check_config(config, "bareos-dir")
+
+
+def test_certificate_only_on_a_file_daemon_warns_that_job_channels_keep_psk(tmp_path):
+    ca = TestCA(tmp_path)
+    issued = ca.issue("fd1")
+    config = parse_config_text(f"""
+Client {{ Name = fd1; Working Directory = /tmp; TLS PSK Enable = no;
+         TLS Certificate = "{issued.certificate}"; TLS Key = "{issued.key}" }}
+Director {{ Name = d; Password = p }}
+""", FILEDAEMON)
+    tls.check_config(config, "bareos-fd")
+    assert [w for w in config.warnings if "'TLS PSK Enable = no' in Client 'fd1'" in w
+            and "keep TLS-PSK with the job's key" in w]
