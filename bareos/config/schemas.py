@@ -51,8 +51,18 @@ TLS = (
     _("TLS Cipher Suites", STRING_VALUE),
     _("TLS Protocol", STRING_VALUE),
     _later("TLS DH File", STRING_VALUE),
-    _later("TLS Certificate Revocation List", STRING_VALUE),
+    _("TLS Certificate Revocation List", STRING_VALUE),
+    # Project extension (not Bareos): "no" leaves TLS-PSK out, so that only certificates
+    # protect the connection (bareos/network/tls.py).
+    _("TLS PSK Enable", BOOLEAN, True),
 )
+
+# Resources whose TLS is TLS-PSK only or whose peer's listener decides the certificates
+# (a director's Consoles, a storage daemon's Directors, the tray monitor's daemons): their
+# TLS Enable and TLS Require are acted on, the certificate directives warned about.
+TLS_POLICY_ONLY = tuple(
+    directive if directive.name in ("TLS Enable", "TLS Require") else replace(directive, acted_on=False)
+    for directive in TLS)
 
 DAEMON_PATHS = (
     _("Working Directory", STRING_VALUE),
@@ -226,7 +236,7 @@ DIR_CONSOLE = ResourceSchema("Console", IDENTITY + _ACLS + (
     _required("Password", PASSWORD),
     _("Profile", RefList("Profile")),
     _later("Use Pam Authentication", BOOLEAN, False),
-) + TLS)
+) + TLS_POLICY_ONLY)
 
 PROFILE = ResourceSchema("Profile", IDENTITY + _ACLS)
 
@@ -457,7 +467,7 @@ SD_DIRECTOR = ResourceSchema("Director", IDENTITY + (
     _("Monitor", BOOLEAN, False),
     _later("Maximum Bandwidth Per Job", SIZE),
     _later("Key Encryption Key", PASSWORD),
-) + TLS)
+) + TLS_POLICY_ONLY)
 
 DEVICE = ResourceSchema("Device", IDENTITY + (
     _required("Archive Device", STRING_VALUE),
@@ -514,15 +524,15 @@ TRAY_MONITOR = ResourceSchema("Monitor", IDENTITY + (
     # Connections follow the TLS directives of each Director/Client/Storage resource.
 ) + tuple(replace(directive, acted_on=False) for directive in TLS), count=EXACTLY_ONE)
 
-TRAY_DIRECTOR = ResourceSchema("Director", IDENTITY + _peer(DIR_PORT, "Dir") + TLS)
+TRAY_DIRECTOR = ResourceSchema("Director", IDENTITY + _peer(DIR_PORT, "Dir") + TLS_POLICY_ONLY)
 
 TRAY_CLIENT = ResourceSchema("Client", IDENTITY + _peer(FD_PORT, "Fd") + (
     _required("Password", PASSWORD),
-) + TLS)
+) + TLS_POLICY_ONLY)
 
 TRAY_STORAGE = ResourceSchema("Storage", IDENTITY + _peer(SD_PORT, "Sd") + (
     _required("Password", PASSWORD, aliases=("SdPassword",)),
-) + TLS)
+) + TLS_POLICY_ONLY)
 
 CONSOLE_FONT = ResourceSchema("ConsoleFont", IDENTITY + (_later("Font", STRING_VALUE),))
 

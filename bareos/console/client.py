@@ -27,17 +27,18 @@ class ConsoleClient:
         self.greeting = greeting
 
     @classmethod
-    async def connect(cls, reactor, director, name, key, policy, timeout=30):
+    async def connect(cls, reactor, director, name, key, tls, timeout=30):
+        """``tls``: TlsSettings (bareos.network.tls) or a bare TlsPolicy (TLS-PSK)."""
         hello = Hello(HelloKind.CONSOLE, name, version=bareos.VERSION, calling_version=bareos.VERSION)
         try:
             conn = await dial(reactor, director.address, director.port, hello, key,
-                              f"R_CONSOLE::{name}", policy, connect_timeout=timeout)
+                              f"R_CONSOLE::{name}", tls, connect_timeout=timeout)
         except AuthenticationFailed as exc:
             raise ConsoleLoginFailed(f"Director authorization problem: {exc}") from None
-        except ConnectionClosed:
+        except ConnectionClosed as exc:
             raise ConsoleLoginFailed(
-                "Director closed the connection during login: wrong password, unknown console, "
-                "or a TLS setting that does not match the director's") from None
+                f"Director closed the connection during login ({exc}): wrong password, unknown "
+                "console, or a TLS setting that does not match the director's") from None
         return cls(conn, await converse(conn, greeting_steps(), reactor, GREETING_TIMEOUT))
 
     async def command(self, line, on_text, ask):
@@ -62,10 +63,10 @@ class BlockingConsole:
     def call(self, function, *args):
         return threads.blockingCallFromThread(self.reactor, function, *args)
 
-    def login(self, director, name, key, policy, timeout):
+    def login(self, director, name, key, tls, timeout):
         from twisted.internet import defer
         self.client = self.call(lambda: defer.ensureDeferred(
-            ConsoleClient.connect(self.reactor, director, name, key, policy, timeout)))
+            ConsoleClient.connect(self.reactor, director, name, key, tls, timeout)))
         return self.client.greeting
 
     def command(self, line, on_text, ask):

@@ -1,6 +1,4 @@
-"""Which director bconsole calls, as whom, with which key and TLS policy (no Twisted)."""
-
-from bareos.protocol.tlspolicy import tls_policy
+"""Which director bconsole calls, as whom, with which key and TLS directives (no Twisted)."""
 
 DEFAULT_CONSOLE = "*UserAgent*"
 
@@ -10,7 +8,8 @@ class ConsoleLoginFailed(Exception):
 
 
 def login_parameters(config, director_name=None):
-    """Which director to call, as whom, with which key and TLS policy.
+    """Which director to call, as whom, with which key, and the resource whose TLS
+    directives apply (``bareos.network.tls``).
 
     A Console resource in bconsole.conf makes a named console; without one the
     default console logs in with the Director resource's password.
@@ -25,5 +24,5 @@ def login_parameters(config, director_name=None):
                 if not getattr(c, "director", None) or c.director == director.name]
     if consoles:
         console = consoles[0]
-        return director, console.name, console.password.key, tls_policy(console.tls_enable, console.tls_require)
-    return director, DEFAULT_CONSOLE, director.password.key, tls_policy(director.tls_enable, director.tls_require)
+        return director, console.name, console.password.key, console
+    return director, DEFAULT_CONSOLE, director.password.key, director

@@ -7,7 +7,7 @@ import sys
 from bareos.config import ConfigError, load_config
 from bareos.config.schemas import CONSOLE
 from bareos.console.login import ConsoleLoginFailed, login_parameters
-from bareos.protocol.tlspolicy import TlsPolicy
+from bareos.protocol.tlspolicy import TlsPolicy, tls_policy
 
 HISTORY_FILE = os.path.expanduser("~/.bconsole_history")
 
@@ -46,23 +46,30 @@ def main(argv=None):
             print(director.name)
         return 0
     try:
-        director, name, key, policy = login_parameters(config, args.director)
+        director, name, key, tls_resource = login_parameters(config, args.director)
     except ConsoleLoginFailed as exc:
         print(f"bconsole: {exc}", file=sys.stderr)
         return 1
 
-    if policy == TlsPolicy.NONE:
+    tls = tls_policy(bool(tls_resource.tls_enable), bool(tls_resource.tls_require))
+    if tls == TlsPolicy.NONE:
         from bareos.console.plain import PlainConsole  # blocking socket: no Twisted to import
         console = PlainConsole()
     else:
         from twisted.internet import reactor
 
         from bareos.console.client import BlockingConsole
+        from bareos.network.tls import TlsConfigError, settings
+        try:
+            tls = settings(tls_resource)
+        except TlsConfigError as exc:
+            print(f"bconsole: {exc}", file=sys.stderr)
+            return 1
         console = BlockingConsole(reactor)
     try:
         print(f"Connecting to Director {director.address}:{director.port}")
         try:
-            greeting = console.login(director, name, key, policy, args.timeout)
+            greeting = console.login(director, name, key, tls, args.timeout)
         except ConsoleLoginFailed as exc:
             print(f"bconsole: {exc}", file=sys.stderr)
             return 1

@@ -2,17 +2,14 @@
 
 import secrets
 
+from bareos.network import tls as network_tls
 from bareos.protocol import handshake
 from bareos.protocol.handshake import AuthenticationFailed, RefusedBeforeChallenge
-from bareos.protocol.tls import TlsPolicy, negotiated_psk_identity, tls_policy
-
-
-def resource_policy(resource):
-    return tls_policy(bool(resource.tls_enable), bool(resource.tls_require))
+from bareos.protocol.tls import TlsPolicy, negotiated_psk_identity
 
 
 async def authenticate_peer(conn, hello, key, policy, own_name, clock):
-    """Check TLS identity or the cleartext rule, then run CRAM-MD5 as acceptor.
+    """Check the TLS-PSK identity or the cleartext rule, then run CRAM-MD5 as acceptor.
 
     ``key`` is None for an unknown peer: it is challenged with a random key, so
     it is refused exactly like a wrong password (same reply, same delay) and
@@ -38,11 +35,12 @@ async def _authenticate(conn, hello, key, policy, own_name, clock):
     if unknown:
         key, policy = secrets.token_hex(16).encode(), TlsPolicy.NONE
     elif conn.is_tls:
+        # None after a certificate handshake: CRAM-MD5 below proves who the peer is
         identity = negotiated_psk_identity(conn.transport)
-        if identity != (hello.kind.psk_type, hello.name):
+        if identity is not None and identity != (hello.kind.psk_type, hello.name):
             raise RefusedBeforeChallenge(
                 f"hello names {hello.kind.psk_type} {hello.name!r} but TLS-PSK identity was {identity!r}")
-    elif not handshake.cleartext_hello_allowed(hello, policy):
+    elif not network_tls.cleartext_hello_allowed(hello, policy):
         raise RefusedBeforeChallenge(
             f"cleartext connection refused for {hello.name!r}: TLS is enabled for it")
     try:
@@ -54,6 +52,6 @@ async def _authenticate(conn, hello, key, policy, own_name, clock):
         if unknown:
             raise AuthenticationFailed(f"unknown {hello.kind.value} {hello.name!r}") from None
         raise AuthenticationFailed(f"{hello.kind.value} {hello.name!r}: {exc}") from None
-    if not handshake.cleartext_session_allowed(conn.is_tls, policy, remote_policy):
+    if not network_tls.cleartext_session_allowed(conn.is_tls, policy, remote_policy):
         raise AuthenticationFailed(f"TLS required but {hello.name!r} connected in cleartext")
     return remote_policy

@@ -11,7 +11,8 @@ import dataclasses
 from twisted.logger import Logger
 
 import bareos
-from bareos.daemon.acceptor import authenticate_peer, resource_policy
+from bareos.daemon.acceptor import authenticate_peer
+from bareos.network.tls import resource_policy, session_kind
 from bareos.daemon.service import Daemon, format_datetime, os_info
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
@@ -123,7 +124,7 @@ async def accept_director(daemon, conn, hello, dialect, commands):
         return
     conn.send(dialect.greeting)
     log.info("{daemon}: director {name} connected from {peer}{tls}", daemon=daemon.name,
-             name=resource.name, peer=conn.peer_text(), tls=" (TLS-PSK)" if conn.is_tls else "")
+             name=resource.name, peer=conn.peer_text(), tls=f" ({session_kind(conn)})" if conn.is_tls else "")
     await serve_session(daemon, conn, resource, dialect, commands)
 
 
@@ -146,6 +147,7 @@ class DirectorServedDaemon(Daemon):
 
     def __init__(self, config, own_resource_type, reactor=None):
         super().__init__(config, reactor)
+        self.own_resource_type = own_resource_type
         self.resource = config.only(own_resource_type)
         self.name = self.resource.name
         self.qualified_name = f"{self.qualified_type}::{self.name}"

@@ -5,6 +5,7 @@ import sys
 from twisted.python import usage
 
 from bareos.config import ConfigError, load_config
+from bareos.network import tls as network_tls
 
 
 class DaemonOptions(usage.Options):
@@ -37,6 +38,7 @@ class DaemonOptions(usage.Options):
         try:
             self.config = load_config(self["config"], self.schema)
             self.check(self.config)
+            network_tls.check_config(self.config, name)
         except ConfigError as exc:
             if self["test-config"]:
                 print(f"{name}: configuration error: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ close, well within the 90 s systemd gives a unit (``TimeoutStopSec``) before it 
 import functools
 import os
 import platform
+import signal
 import time
 
 from twisted.application import service, strports
@@ -33,13 +34,14 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 import bareos
+from bareos.config import ConfigError, load_config
+from bareos.network import tls as network_tls
 from bareos.protocol import conversation, handshake
 from bareos.protocol.admission import AdmissionControl, AdmissionLimits
 from bareos.protocol.connection import (
     BareosConnection, ConnectionClosed, InvalidPacketStream, ReceiveTimeout,
     SniffingServerFactory)
 from bareos.protocol.hello import HelloError, parse_hello
-from bareos.protocol.tls import PskServerContextFactory
 
 HELLO_TIMEOUT = 30
 # Seconds a stopping daemon gives its canceled jobs to end.  A director's cancel reaches
@@ -105,6 +107,10 @@ class Daemon(service.MultiService):
     """
 
     log = Logger(namespace="bareos")
+    schema = None               # the DaemonSchema of the daemon's configuration
+    own_resource_type = None    # its own resource: "director", "client" or "storage"
+    config_path = None          # what the configuration was read from (-c); reload reads it
+    listener = None             # the SniffingServerFactory of its ports, if it listens
 
     def __init__(self, config, reactor=None):
         super().__init__()
@@ -120,20 +126,84 @@ class Daemon(service.MultiService):
         self._idle_waiters = []         # Deferreds of jobs_ended()
 
     def listen(self, addresses):
-        factory = SniffingServerFactory(
+        self.listener = factory = SniffingServerFactory(
             Factory.forProtocol(lambda: BareosConnection(self.reactor, self._accepted)),
-            PskServerContextFactory(self.psk_key),
-            clock=self.reactor, admission=self.admission)
+            self.server_tls(self.resource), clock=self.reactor, admission=self.admission)
         for host, port in addresses:
             # strports' service refuses to start (CannotListenError) when the port is taken
             strports.service(listen_description(host, port), factory,
                              reactor=self.reactor).setServiceParent(self.intake)
+
+    def server_tls(self, resource):
+        """The listener's TLS side for our own ``resource``; raises TlsConfigError."""
+        return network_tls.server_creator(network_tls.settings(resource), self.psk_key,
+                                          f"{self.name} listening")
+
+    # -- the configuration at run time ----------------------------------------------------
+
+    def read_config(self):
+        """The configuration as it is on disk now, checked (ConfigError when it is not good)."""
+        if self.config_path is None:
+            raise ConfigError("(none)", None, "the configuration was not read from a file")
+        config = load_config(self.config_path, self.schema)
+        self.check_config(config)
+        network_tls.check_config(config, self.schema.daemon_name)
+        return config
+
+    def check_config(self, config):
+        """The daemon's rules beyond the schema; raise ConfigError."""
+
+    async def reload_config(self):
+        """Read the configuration again and use it, all or nothing (SIGHUP, and the
+        director's ``reload``): on a ConfigError the configuration in use stays.
+
+        New connections and jobs use the new resources, passwords and TLS settings;
+        connections and jobs already running keep theirs.  The listening addresses stay
+        until a restart.  Subclasses take up the rest in ``use_config``.
+        """
+        config = self.read_config()
+        resource = config.only(self.own_resource_type)
+        if resource.addresses != self.resource.addresses:
+            self.log.warn("reload: the listening addresses of {name} changed; they take "
+                          "effect when it restarts", name=self.name)
+        listener_tls = self.server_tls(resource) if self.listener is not None else None
+        self.config, self.resource = config, resource
+        if self.listener is not None:
+            self.listener.use_tls(listener_tls)
+        for warning in config.warnings:
+            self.log.warn("Configuration: {warning}", warning=warning)
+        await defer.maybeDeferred(self.use_config, config)
+        self.log.info("{name}: configuration reloaded from {path}", name=self.name,
+                      path=self.config_path)
+
+    def use_config(self, config):
+        """After a reload: take up what the daemon derived from its configuration (may
+        return a Deferred)."""
+
+    def reload_on_sighup(self):
+        """SIGHUP reloads the configuration (twistd daemons; a failure is logged and the
+        configuration in use stays)."""
+        signal.signal(signal.SIGHUP,
+                      lambda _signum, _frame: self.reactor.callFromThread(self._sighup))
+
+    def _sighup(self):
+        self.log.info("{name}: SIGHUP: reloading the configuration", name=self.name)
+        self.spawn(self._reload_logging_failure(), "Reload on SIGHUP")
+
+    async def _reload_logging_failure(self):
+        try:
+            await self.reload_config()
+        except ConfigError as exc:
+            self.log.error("{name}: reload failed, the configuration in use stays: {reason}",
+                           name=self.name, reason=exc)
 
     # -- start and stop ------------------------------------------------------------------
 
     def privilegedStartService(self):
         """twistd listens here, before it drops privileges; a port already taken ends the
         program with one clear line instead of a traceback."""
+        if self.config_path is not None:
+            self.reload_on_sighup()
         try:
             super().privilegedStartService()
         except CannotListenError as exc:

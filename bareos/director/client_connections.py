@@ -20,7 +20,8 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 import bareos
-from bareos.daemon.acceptor import authenticate_peer, resource_policy
+from bareos.daemon.acceptor import authenticate_peer
+from bareos.network.tls import resource_policy
 from bareos.protocol.connection import ConnectionClosed, InvalidPacketStream, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed, RefusedBeforeChallenge
@@ -130,6 +131,14 @@ class ClientConnectionPool(service.Service):
             entry.conn.on_heartbeat = None
             entry.conn.abort("dead client-initiated connection")  # no FIN handshake
 
+    def close_unless(self, allowed):
+        """After a reload: close the waiting connections of clients for which
+        ``allowed(name)`` is false (removed, or no longer allowed to connect)."""
+        for entry in [e for e in self._waiting if not allowed(e.name)]:
+            log.info("Closing the client-initiated connection of {name}: the reloaded "
+                     "configuration does not allow it", name=entry.name)
+            entry.conn.close()
+
     def entries(self):
         self.drop_dead()
         return list(self._waiting)
@@ -165,10 +174,16 @@ class ClientConnectionPool(service.Service):
         return waiter
 
 
+def may_connect_to_director(config, client_name):
+    """Whether the Client ``client_name`` may dial the director (client-initiated)."""
+    client = config.get("client", client_name)
+    return client is not None and bool(client.connection_from_client_to_director)
+
+
 async def accept_client_connection(director, conn, hello):
     """Authenticate a file daemon that dialled us and keep its connection waiting."""
     client = director.config.get("client", hello.name)
-    allowed = client is not None and client.connection_from_client_to_director
+    allowed = may_connect_to_director(director.config, hello.name)
     key = client.password.key if allowed else None
     policy = resource_policy(client) if allowed else None
     try:

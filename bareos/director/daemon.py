@@ -6,10 +6,11 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from bareos.catalog.service import CatalogService
-from bareos.config import ConfigError, load_config
+from bareos.config import ConfigError
 from bareos.config.schemas import DIRECTOR
 from bareos.daemon.service import Daemon
-from bareos.director.client_connections import ClientConnectionPool, accept_client_connection
+from bareos.director.client_connections import (
+    ClientConnectionPool, accept_client_connection, may_connect_to_director)
 from bareos.director.console.session import DEFAULT_CONSOLE, ConsoleLimitReached, accept_console
 from bareos.director.jobs.manager import JobManager
 from bareos.director.jobs.reconcile import reconcile_unfinished_jobs
@@ -35,6 +36,8 @@ def check_director_config(config):
 
 class Director(Daemon):
     log = Logger(namespace="bareos.director")
+    schema = DIRECTOR
+    own_resource_type = "director"
 
     def __init__(self, config, reactor=None, config_path=None):
         """``config_path``: what the configuration was loaded from (``-c``), which
@@ -120,35 +123,19 @@ class Director(Daemon):
 
     # -- the configuration at run time -------------------------------------------------
 
-    def read_config(self):
-        """The configuration as it is on disk now, checked (ConfigError when it is not good)."""
-        if self.config_path is None:
-            raise ConfigError("(none)", None, "the configuration was not read from a file")
-        config = load_config(self.config_path, DIRECTOR)
+    def check_config(self, config):
         check_director_config(config)
-        return config
 
-    async def reload_config(self):
-        """Bareos' ``reload``: read the configuration again and use it, all or nothing.
-
-        On a ConfigError the running configuration stays as it was.  Jobs already
-        running keep the resources they started with; new jobs, consoles and the scheduler
-        use the new ones, and ``enable``/``disable`` settings made at run time are gone.
-        The listening addresses stay until a restart.  Clients, pools and storages new in
-        the configuration get their catalog rows, and the catalog's pools follow their
-        resources.
-        """
-        config = self.read_config()
-        if config.only("director").addresses != self.resource.addresses:
-            self.log.warn("reload: the Director's listening addresses changed; they take "
-                          "effect when the director restarts")
-        self.config = config
-        self.resource = config.only("director")
+    async def use_config(self, config):
+        """After ``reload`` (Bareos' command, or SIGHUP): jobs already running keep the
+        resources they started with; new jobs, consoles and the scheduler use the new
+        ones, and ``enable``/``disable`` settings made at run time are gone.  Waiting
+        client-initiated connections of Clients removed (or no longer allowed) close.  Clients,
+        pools and storages new in the configuration get their catalog rows, and the
+        catalog's pools follow their resources."""
         self.scheduler.schedules = parse_schedules(config)
-        for warning in config.warnings:
-            self.log.warn("Configuration: {warning}", warning=warning)
-        self.log.info("{name}: configuration reloaded from {path}", name=self.name,
-                      path=self.config_path)
+        self.client_connections.close_unless(
+            lambda name: may_connect_to_director(config, name))
         catalog = self.catalog
         if catalog is not None:
             await self._register_resources(catalog)

@@ -10,7 +10,7 @@ from twisted.internet import error
 from twisted.logger import Logger
 
 import bareos
-from bareos.daemon.acceptor import resource_policy
+from bareos.network import tls as network_tls
 from bareos.network.retry import every, retrying
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
@@ -82,15 +82,19 @@ def signal_text(packet):
 
 
 async def connect_daemon(director, kind, resource, greeting_prefix, timeout,
-                         retry_interval=RETRY_INTERVAL, address=None):
-    """Dial a daemon's Director port, retrying every ``retry_interval`` until ``timeout``."""
+                         retry_interval=RETRY_INTERVAL, address=None, tls=None):
+    """Dial a daemon's Director port, retrying every ``retry_interval`` until ``timeout``.
+
+    ``tls``: TLS settings or policy other than the resource's own TLS directives."""
     reactor = director.reactor
+    if tls is None:
+        tls = network_tls.settings(resource)
     hello = Hello(HelloKind.DIRECTOR, director.name, version=bareos.VERSION)
     host = address or resource.address
 
     async def attempt(remaining):
         conn = await dial(reactor, host, resource.port, hello, resource.password.key,
-                          director.qualified_name, resource_policy(resource),
+                          director.qualified_name, tls,
                           connect_timeout=min(30, max(1, remaining)))
         greeting = (await conn.receive(30))
         if not isinstance(greeting, bytes) or not greeting.startswith(greeting_prefix):

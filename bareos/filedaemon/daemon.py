@@ -12,6 +12,7 @@ import weakref
 from twisted.logger import Logger
 
 import bareos
+from bareos.config.schemas import FILEDAEMON
 from bareos.daemon.director_session import (
     FILE_DAEMON, DirectorServedDaemon, accept_director, serve_session)
 from bareos.daemon.service import format_datetime, os_info
@@ -25,6 +26,7 @@ TERMINATED_KEPT = 10
 
 
 class FileDaemon(DirectorServedDaemon):
+    schema = FILEDAEMON
     log = Logger(namespace="bareos.filedaemon")
     dialect = FILE_DAEMON
     qualified_type = "R_CLIENT"

@@ -49,7 +49,8 @@ from bareos.filedaemon.streams import STREAM_TYPE_MASK, STREAM_UNIX_ATTRIBUTES
 from bareos.protocol import framing
 from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.framing import Signal
-from bareos.protocol.handshake import dial_with_retries, job_channel_policy
+from bareos.network.tls import job_channel_settings
+from bareos.protocol.handshake import dial_with_retries
 from bareos.protocol.hello import Hello, HelloKind
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
 
@@ -83,7 +84,7 @@ async def connect_storage(reactor, address, port, job_name, key, ssl, own_name, 
     hello = Hello(HelloKind.START_JOB, job_name, version=bareos.VERSION)
     key = key.encode() if isinstance(key, str) else key
     return await dial_with_retries(reactor, address, port, hello, key, own_name,
-                                   job_channel_policy(ssl), timeout, retry_interval,
+                                   job_channel_settings(ssl), timeout, retry_interval,
                                    "storage daemon", StorageConnectFailed, is_canceled)
 
 

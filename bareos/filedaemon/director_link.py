@@ -51,7 +51,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 import bareos
-from bareos.daemon.acceptor import resource_policy
+from bareos.network.tls import settings as tls_settings
 from bareos.network.retry import backoff
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
@@ -341,7 +341,7 @@ async def dial_director(link):
     hello = Hello(HelloKind.CLIENT, daemon.name, fd_protocol_version=FD_PROTOCOL_VERSION,
                   version=bareos.VERSION)
     conn = await dial(daemon.reactor, director.address, director.port, hello,
-                      director.password.key, daemon.qualified_name, resource_policy(director),
+                      director.password.key, daemon.qualified_name, tls_settings(director),
                       connect_timeout=link.handshake_timeout,
                       answer_timeout=link.handshake_timeout)
     try:

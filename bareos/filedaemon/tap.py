@@ -11,4 +11,6 @@ class Options(DaemonOptions):
 
 
 def makeService(options):
-    return FileDaemon(options.config)
+    service = FileDaemon(options.config)
+    service.config_path = options["config"]     # SIGHUP reads it again
+    return service

@@ -430,11 +430,15 @@ class SniffingServerFactory(protocol.Factory):
                  admission: Optional[AdmissionControl] = None) -> None:
         self.wrapped = wrapped
         self.admission = admission
-        self.tls = TLSMemoryBIOFactory(tls_context, False, wrapped) if tls_context else None
+        self.use_tls(tls_context)
         if clock is None:
             from twisted.internet import reactor
             clock = reactor
         self.clock = clock
+
+    def use_tls(self, tls_context: Optional[interfaces.IOpenSSLServerConnectionCreator]) -> None:
+        """TLS for the connections accepted from now on (a reload's new settings)."""
+        self.tls = TLSMemoryBIOFactory(tls_context, False, self.wrapped) if tls_context else None
 
     def buildProtocol(self, addr: Optional[IAddress]) -> Optional["_Sniffer"]:
         """A protocol for the connection from ``addr``, or None: refused, and Twisted

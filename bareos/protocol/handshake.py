@@ -3,7 +3,7 @@
 After the hello, the side that accepted the TCP connection challenges first;
 then the roles swap.  Both sides prove the same key (see ``cram``).  Whether
 cleartext is acceptable is decided by ``policy``; TLS itself is set up before
-the hello (TLS-PSK, see ``tls``) by ``dial`` and by the sniffing acceptor.
+the hello (``bareos.network.tls``) by ``dial`` and by the sniffing acceptor.
 The conversations themselves are pure generators in ``conversation``.
 """
 
@@ -17,7 +17,9 @@ from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
+from bareos.network import tls as network_tls
 from bareos.network.retry import every, retrying
+from bareos.network.tls import TlsSettings
 from bareos.protocol import conversation
 from bareos.protocol.connection import (
     BareosConnection, ConnectionClosed, ReceiveTimeout, failure_reason)
@@ -25,13 +27,12 @@ from bareos.protocol.framing import Packet
 from bareos.protocol.conversation import (  # noqa: F401 (AuthenticationFailed is part of this API)
     RECEIVE, Ask, AuthenticationFailed, Sleep, Steps, acceptor_steps, challenge_steps,
     RefusalDelay, RefusedBeforeChallenge, initiator_steps)
-from bareos.protocol.hello import Hello, HelloKind, format_hello
-from bareos.protocol.tls import PskClientContextFactory, TlsPolicy, psk_identity
+from bareos.protocol.hello import Hello, format_hello
+from bareos.protocol.tls import TlsPolicy, psk_identity
 
 log = Logger(namespace="bareos.protocol")
 
 ANSWER_TIMEOUT = 180
-TLS_AUTO = 4      # ssl=4 in the director's storage/JobId/passive commands: TLS-PSK first
 FAILURE_DELAY: float = conversation.FAILURE_DELAY     # module global, so tests may shorten it
 #: For tests that start real daemons (and whose subject is not this delay): seconds a daemon
 #: waits before refusing a failed login, instead of FAILURE_DELAY.  Never for production: a
@@ -114,18 +115,23 @@ async def authenticate_as_initiator(conn: BareosConnection, key: bytes, own_name
 
 
 async def dial(reactor: Any, host: str, port: int, hello: Hello, key: bytes, own_name: str,
-               policy: TlsPolicy, connect_timeout: float = 30,
+               tls: TlsSettings | TlsPolicy, connect_timeout: float = 30,
                answer_timeout: float = ANSWER_TIMEOUT) -> BareosConnection:
-    """Connect, start TLS-PSK if our policy enables it, send the hello, authenticate.
+    """Connect, start TLS as ``tls`` says (``bareos.network.tls``; a bare policy means
+    TLS-PSK), send the hello, authenticate.
 
     Returns the authenticated ``BareosConnection``; the caller reads the
     type-specific greeting.  ``own_name`` is the name in our CRAM challenge;
     ``answer_timeout`` bounds each wait for the peer during authentication.
     """
+    if isinstance(tls, TlsPolicy):
+        tls = network_tls.psk_settings(tls)
+    policy = tls.policy
     endpoint: IStreamClientEndpoint = HostnameEndpoint(reactor, host, port, timeout=connect_timeout)
-    if policy >= TlsPolicy.ENABLED:
-        identity = psk_identity(hello.kind.psk_type, hello.name)
-        endpoint = wrapClientTLS(PskClientContextFactory(identity, key), endpoint)
+    creator = network_tls.client_creator(tls, psk_identity(hello.kind.psk_type, hello.name), key,
+                                         host)
+    if creator is not None:
+        endpoint = wrapClientTLS(creator, endpoint)
     factory = Factory.forProtocol(lambda: BareosConnection(clock=reactor))
     factory.noisy = False
     conn = cast(BareosConnection, await endpoint.connect(factory))
@@ -133,7 +139,7 @@ async def dial(reactor: Any, host: str, port: int, hello: Hello, key: bytes, own
         conn.send(format_hello(hello))
         remote_policy = await authenticate_as_initiator(conn, key, own_name, policy, reactor,
                                                         timeout=answer_timeout)
-        if not cleartext_session_allowed(conn.is_tls, policy, remote_policy):
+        if not network_tls.cleartext_session_allowed(conn.is_tls, policy, remote_policy):
             raise AuthenticationFailed("TLS is required by one side but the connection is cleartext")
     except BaseException:
         conn.close(terminate=False)
@@ -141,44 +147,12 @@ async def dial(reactor: Any, host: str, port: int, hello: Hello, key: bytes, own
     return conn
 
 
-def cleartext_session_allowed(is_tls: bool, local_policy: TlsPolicy, remote_policy: TlsPolicy) -> bool:
-    """After CRAM: a cleartext session is refused if either side requires TLS.
-
-    (Pre-18.2 Bareos would start TLS only now; this suite always starts TLS
-    before the hello, so an untouched cleartext session must be acceptable to both.)
-    """
-    if is_tls:
-        return True
-    return TlsPolicy.REQUIRED not in (local_policy, remote_policy)
-
-
-def cleartext_hello_allowed(hello: Hello, policy: TlsPolicy) -> bool:
-    """Before CRAM: may this hello be answered without TLS, given the named resource's policy?
-
-    Client-initiated file daemons may use cleartext unless TLS is required;
-    old consoles (before 18.2) are checked after CRAM instead; everybody else
-    must use TLS unless the resource disables it.
-    """
-    if hello.kind is HelloKind.CLIENT:
-        return policy < TlsPolicy.REQUIRED
-    if hello.kind is HelloKind.CONSOLE and not hello.is_console_18_2:
-        return True
-    return policy == TlsPolicy.NONE
-
-
-def job_channel_policy(ssl: int) -> TlsPolicy:
-    """``ssl=`` of a director's command -> how a daemon dials a job channel: TLS-PSK before
-    the hello for 4 ("auto", TLS-first daemons), else cleartext (the pre-18.2 post-CRAM TLS
-    negotiation is not supported)."""
-    return TlsPolicy.ENABLED if ssl == TLS_AUTO else TlsPolicy.NONE
-
-
 # A TCP connection could not be made (the address is worth trying again)
 CONNECT_ERRORS = (net_error.ConnectError, net_error.DNSLookupError, net_error.TimeoutError, OSError)
 
 
 async def dial_with_retries(reactor: Any, address: str, port: int, hello: Hello, key: bytes,
-                            own_name: str, policy: TlsPolicy, timeout: float,
+                            own_name: str, tls: TlsSettings | TlsPolicy, timeout: float,
                             retry_interval: float, peer: str, failure: Callable[[str], Exception],
                             is_canceled: Callable[[], bool] = lambda: False) -> BareosConnection:
     """``dial`` a job channel, retrying unreachable addresses every ``retry_interval``
@@ -188,7 +162,7 @@ async def dial_with_retries(reactor: Any, address: str, port: int, hello: Hello,
     async def attempt(remaining: float) -> BareosConnection:
         if is_canceled():
             raise _Canceled("job canceled")
-        return await dial(reactor, address, port, hello, key, own_name, policy,
+        return await dial(reactor, address, port, hello, key, own_name, tls,
                           connect_timeout=max(1, min(30, remaining)))
 
     def unreachable(exc: Exception) -> bool:

@@ -32,10 +32,9 @@ factory at 1.2.  Which 1.2 suite wins depends on the OpenSSL build (3.0:
 ``ECDHE-PSK-CHACHA20-POLY1305``; 4.0 between two of our own endpoints:
 ``DHE-PSK-AES256-GCM-SHA384``), so do not hard-code it.
 
-Known limit: our client refuses every server certificate.  A peer that has a
-certificate configured *and* picks a SHA-384 TLS 1.3 suite skips the PSK and
-authenticates with the certificate instead, so that handshake fails; cap the
-client at 1.2 for such a peer.
+:class:`PskClientContextFactory` refuses every server certificate.  Certificates,
+and PSK next to them, are set up by ``bareos.network.tls``, which decides for every
+connection which of these a resource's TLS directives ask for.
 """
 
 from __future__ import annotations
@@ -64,8 +63,10 @@ __all__ = [
     "negotiated_cipher",
     "negotiated_psk_identity",
     "negotiated_tls_version",
+    "negotiated_with_psk",
     "parse_psk_identity",
     "psk_identity",
+    "set_tls13_ciphersuites",
     "tls_policy",
 ]
 
@@ -177,6 +178,12 @@ def _require_psk() -> None:
 
 
 # cffi objects (SSL * pointers, C buffers, callbacks) have no static types: Any.
+def set_tls13_ciphersuites(context: SSL.Context, suites: str) -> None:
+    """``TLS Cipher Suites``: the TLS 1.3 suites of a context (pyOpenSSL 23 has no API)."""
+    if not _lib.SSL_CTX_set_ciphersuites(context._context, suites.encode("ascii")):
+        raise ValueError(f"no usable TLS 1.3 cipher suite in {suites!r}")
+
+
 def _ssl_address(ssl_ptr: Any) -> int:
     """The address of an ``SSL *`` cdata, as a dict key."""
     return int(_ffi.cast("uintptr_t", ssl_ptr))
@@ -268,13 +275,15 @@ class PskServerContextFactory:
         *,
         min_version: int = TLS1_2_VERSION,
         max_version: Optional[int] = None,
+        context: Optional[SSL.Context] = None,
     ) -> None:
         _require_psk()
         # SSL * address -> live Connection, to find our Connection from a callback.
         self._connections: "weakref.WeakValueDictionary[int, SSL.Connection]" = (
             weakref.WeakValueDictionary()
         )
-        self._context = _new_context(cipher_list, min_version, max_version)
+        # ``context``: one set up for certificates too (bareos.network.tls), else PSK only
+        self._context = context or _new_context(cipher_list, min_version, max_version)
         _install_server_callback(
             self._context, _make_server_callback(lookup_key, self._connections))
         self._context.set_info_callback(_confirm_identity_when_done)
@@ -365,7 +374,17 @@ class PskClientContextFactory:
         # A certificate only shows up if the server picked a non-PSK suite,
         # which would authenticate someone we have no key for: refuse.
         self._context.set_verify(SSL.VERIFY_PEER, _reject_certificate)
-        _install_client_callback(self._context, _make_client_callback(identity, psk))
+        self.install(self._context, identity, psk)
+
+    @staticmethod
+    def install(context: SSL.Context, identity: bytes, key: Union[bytes, str]) -> None:
+        """Offer the PSK ``identity``/``key`` on a client context set up otherwise
+        (for certificates too: bareos.network.tls)."""
+        _require_psk()
+        psk = _as_key(key)
+        if not psk:
+            raise ValueError("empty PSK")
+        _install_client_callback(context, _make_client_callback(bytes(identity), psk))
 
     def context(self) -> SSL.Context:
         """The configured client context (shared by all connections of this factory)."""
@@ -445,6 +464,21 @@ def negotiated_psk_identity(tls_protocol_or_connection: object) -> Optional[Tupl
     if conn is None:
         return None
     return _PEER_IDENTITIES.get(conn)
+
+
+def negotiated_with_psk(tls_protocol: object) -> bool:
+    """Did the handshake authenticate with a PSK (either side; False without TLS)?
+
+    A TLS 1.2 PSK suite names it; a TLS 1.3 handshake on an external PSK counts as a
+    resumption in OpenSSL (and real resumption is off: no session cache, no tickets).
+    """
+    conn = _ssl_connection(tls_protocol)
+    if conn is None:
+        return False
+    if "PSK" in (conn.get_cipher_name() or ""):
+        return True
+    return conn.get_protocol_version_name() == "TLSv1.3" and bool(
+        _lib.SSL_session_reused(conn._ssl))
 
 
 def negotiated_cipher(tls_protocol: object) -> Optional[str]:

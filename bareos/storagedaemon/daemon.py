@@ -7,6 +7,7 @@ import time
 from twisted.logger import Logger
 
 import bareos
+from bareos.config.schemas import STORAGEDAEMON
 from bareos.daemon.director_session import STORAGE_DAEMON, DirectorServedDaemon, status_command
 from bareos.daemon.service import format_datetime, os_info
 from bareos.daemon.threads import SerialWorker
@@ -25,6 +26,7 @@ TerminatedJob = collections.namedtuple(
 
 
 class StorageDaemon(DirectorServedDaemon):
+    schema = STORAGEDAEMON
     log = Logger(namespace="bareos.storagedaemon")
     dialect = STORAGE_DAEMON
     qualified_type = "R_STORAGE"

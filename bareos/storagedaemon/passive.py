@@ -20,7 +20,8 @@ import re
 from twisted.logger import Logger
 
 import bareos
-from bareos.protocol.handshake import dial_with_retries, job_channel_policy
+from bareos.network.tls import job_channel_settings
+from bareos.protocol.handshake import dial_with_retries
 from bareos.protocol.hello import Hello, HelloKind
 
 log = Logger(namespace="bareos.storagedaemon")
@@ -114,6 +115,6 @@ async def dial_file_daemon(daemon, job, address, port, ssl):
     log.info("{daemon}: job {job}: connecting to passive file daemon {address}:{port} (ssl={ssl})",
              daemon=daemon.name, job=job.job, address=address, port=port, ssl=ssl)
     return await dial_with_retries(daemon.reactor, address, port, hello, key,
-                                   CHANNEL_7_OWN_NAME, job_channel_policy(ssl), timeout,
+                                   CHANNEL_7_OWN_NAME, job_channel_settings(ssl), timeout,
                                    retry_interval, "file daemon", PassiveConnectFailed,
                                    lambda: job.canceled)

@@ -17,7 +17,8 @@ from twisted.logger import Logger
 import bareos
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
-from bareos.protocol.handshake import dial_with_retries, job_channel_policy
+from bareos.network.tls import job_channel_settings
+from bareos.protocol.handshake import dial_with_retries
 from bareos.protocol.hello import Hello, HelloKind
 from bareos.protocol.jobstatus import JobStatus
 from bareos.storagedaemon import protocol as P
@@ -78,7 +79,7 @@ async def replicate_command(session, text):
     try:
         peer = await dial_with_retries(
             daemon.reactor, address, port, hello, key.encode(), REPLICATE_OWN_NAME,
-            job_channel_policy(ssl), timeout, getattr(daemon, "sd_retry_interval", SD_RETRY_INTERVAL),
+            job_channel_settings(ssl), timeout, getattr(daemon, "sd_retry_interval", SD_RETRY_INTERVAL),
             "storage daemon", ReplicateFailed, lambda: job.canceled)
     except ReplicateFailed as exc:
         if not job.canceled:

@@ -11,4 +11,6 @@ class Options(DaemonOptions):
 
 
 def makeService(options):
-    return StorageDaemon(options.config)
+    service = StorageDaemon(options.config)
+    service.config_path = options["config"]     # SIGHUP reads it again
+    return service

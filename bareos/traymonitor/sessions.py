@@ -13,7 +13,6 @@ from twisted.internet import defer
 from bareos.console.client import ConsoleClient
 from bareos.director.links import connect_daemon, query_status
 from bareos.protocol.framing import Signal
-from bareos.protocol.tlspolicy import TlsPolicy
 from bareos.traymonitor.config import Target
 from bareos.traymonitor.statustext import CLIENT, DIRECTOR, refusal
 
@@ -82,11 +81,9 @@ async def open_session(reactor, monitor_name: str, target: Target):
                                      qualified_name=f"R_DIRECTOR::{monitor_name}")
     resource = types.SimpleNamespace(
         name=target.name, address=target.address, port=target.port,
-        password=types.SimpleNamespace(key=target.key),
-        tls_enable=target.policy >= TlsPolicy.ENABLED,
-        tls_require=target.policy == TlsPolicy.REQUIRED)
+        password=types.SimpleNamespace(key=target.key))
     link = await connect_daemon(identity, target.kind, resource, GREETINGS[target.kind],
-                                timeout=0)
+                                timeout=0, tls=target.policy)
     answer_heartbeats(link.conn)
     return DaemonSession(link)
 

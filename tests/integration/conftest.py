@@ -1,10 +1,11 @@
 """In-process daemons on 127.0.0.1 driven by the real reactor (pytest-twisted)."""
 
 import pytest
-from twisted.logger import globalLogPublisher
+from twisted.logger import formatEvent, globalLogPublisher
 
 from bareos.config import parse_config_text
 from bareos.config.schemas import DIRECTOR
+from bareos.protocol import handshake
 from bareos.testing.inprocess import serve_director
 from bareos.testing.ports import free_port
 
@@ -39,3 +40,22 @@ def log_events():
     globalLogPublisher.addObserver(events.append)
     yield events
     globalLogPublisher.removeObserver(events.append)
+
+
+@pytest.fixture
+def log_lines():
+    """Every log event emitted during the test, formatted as one line each."""
+    lines = []
+
+    def observer(event):
+        lines.append(formatEvent(event))
+    globalLogPublisher.addObserver(observer)
+    yield lines
+    globalLogPublisher.removeObserver(observer)
+
+
+@pytest.fixture
+def quick_refusals(monkeypatch):
+    """A refused login waits before answering (slows down guessing); not needed in tests
+    whose subject is not that delay (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    monkeypatch.setattr(handshake, "FAILURE_DELAY", 0.05)

@@ -10,7 +10,6 @@ import pytest_twisted
 from twisted.internet import defer, reactor, threads
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.protocol import Factory
-from twisted.logger import globalLogPublisher, formatEvent
 
 from bareos.console.client import ConsoleClient, ConsoleLoginFailed
 from bareos.protocol import cram, handshake
@@ -20,21 +19,7 @@ from bareos.protocol.hello import Hello, HelloKind, format_hello
 from bareos.protocol.tls import PskClientContextFactory, TlsPolicy, psk_identity
 
 
-@pytest.fixture(autouse=True)
-def quick_refusals(monkeypatch):
-    # A refused login waits before answering (slows down guessing); not needed here.
-    monkeypatch.setattr(handshake, "FAILURE_DELAY", 0.05)
-
-
-@pytest.fixture
-def log_lines():
-    lines = []
-
-    def observer(event):
-        lines.append(formatEvent(event))
-    globalLogPublisher.addObserver(observer)
-    yield lines
-    globalLogPublisher.removeObserver(observer)
+pytestmark = pytest.mark.usefixtures("quick_refusals")
 
 
 def login(director, name="admin", password="adminpw", policy=TlsPolicy.NONE):

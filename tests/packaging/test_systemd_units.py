@@ -42,7 +42,7 @@ def test_unit_runs_the_daemon_in_the_foreground_and_checks_before_reload(unit):
     assert settings.get("User") == ([user] if user else None)
     reload = settings["ExecReload"]
     assert shlex.split(reload[0]) == ["/usr/bin/twistd3", plugin, "-t", "-c", "/etc/bareos"]
-    assert len(reload) == 2 and unit in reload[1] and "restart" in reload[1]
+    assert reload[1:] == ["/bin/kill -HUP $MAINPID"]          # the daemon reloads itself
     assert settings["ExecStartPre"] == reload[:1]
 
 

@@ -4,7 +4,8 @@ from twisted.logger import Logger
 
 import bareos
 from bareos.catalog.api import CatalogError
-from bareos.daemon.acceptor import authenticate_peer, resource_policy
+from bareos.daemon.acceptor import authenticate_peer
+from bareos.network.tls import resource_policy, session_kind
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
@@ -210,7 +211,7 @@ async def accept_console(director, conn, hello):
     try:
         send_greeting(director, session, hello)
         log.info("Console {name} logged in from {peer}{tls}", name=hello.name,
-                 peer=conn.peer_text(), tls=" (TLS-PSK)" if conn.is_tls else "")
+                 peer=conn.peer_text(), tls=f" ({session_kind(conn)})" if conn.is_tls else "")
         await session.run()
     finally:
         director.release_console(session)

@@ -13,12 +13,11 @@ from bareos.director.links import (
 from bareos.director.jobs.job import JobFailed
 from bareos.network.addresses import (
     client_address_for_storage, storage_address_for_client, which_address)
+from bareos.network.tls import job_channel_ssl
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus, daemons_outcome
-from bareos.protocol.tls import TlsPolicy
-from bareos.daemon.acceptor import resource_policy
 
 log = Logger(namespace="bareos.director.jobs")
 
@@ -30,11 +29,6 @@ PEER_REPORT_GRACE = 60
 
 _END_JOB = re.compile(
     r"^2800 End Job TermCode=(\d+) JobFiles=(\d+) ReadBytes=(\d+) JobBytes=(\d+) Errors=(\d+)")
-
-
-def tls_flag(resource):
-    """``ssl=`` of data-channel commands: 4 (TLS-PSK first) if the peer resource enables TLS."""
-    return 4 if resource_policy(resource) >= TlsPolicy.ENABLED else 0
 
 
 def job_message_handler(director, job, origin):
@@ -110,7 +104,7 @@ async def tell_client_where_storage_is(director, job, fd, authorization=None):
                      f"(its {which_address(client, storage)})")
     key = f" Authorization={authorization}" if authorization else ""
     await fd.command(f"storage address={address} port={storage.port} "
-                     f"ssl={tls_flag(storage)}{key}\n", "2000 OK storage")
+                     f"ssl={job_channel_ssl(storage)}{key}\n", "2000 OK storage")
 
 
 async def tell_storage_to_dial_client(director, job, sd):
@@ -124,7 +118,7 @@ async def tell_storage_to_dial_client(director, job, sd):
     director.messages.job_message(
         job, "info", f"Storage daemon told to connect to File daemon at {address}:{client.port} "
                      f"(its {which_address(client, storage)}; passive client)")
-    sd.send(f"passive client address={address} port={client.port} ssl={tls_flag(client)}\n")
+    sd.send(f"passive client address={address} port={client.port} ssl={job_channel_ssl(client)}\n")
     reply = await sd.receive_line(timeout=None)
     if not reply.startswith("2000 OK passive client"):
         raise JobFailed(

@@ -27,11 +27,12 @@ from twisted.internet import defer
 
 from bareos.director.jobs.common import (
     DaemonReport, job_message_handler, local_time, open_storage_job, outlived, send_bootstrap,
-    storage_failed, tls_flag, wait_for_reports)
+    storage_failed, wait_for_reports)
 from bareos.director.jobs.job import Job, JobFailed
 from bareos.director.jobs.restore import bootstrap_lines
 from bareos.director.jobs.storage import FileAttributes, StorageJobSession
 from bareos.network.addresses import storage_address_for_storage, which_address
+from bareos.network.tls import job_channel_ssl
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus, daemons_outcome
 
@@ -307,7 +308,7 @@ async def _tell_reading_storage_to_replicate(director, job, new, reading, read_s
                      f"{write_storage.name} at {address}:{write_storage.port} (its "
                      f"{which_address(read_storage, write_storage)})")
     reading.send(f"replicate JobId={new.jobid} Job={bash_spaces(new.job)} address={address} "
-                 f"port={write_storage.port} ssl={tls_flag(write_storage)} Authorization={key}\n")
+                 f"port={write_storage.port} ssl={job_channel_ssl(write_storage)} Authorization={key}\n")
     reply = await reading.receive_line(timeout=None)
     if not reply.startswith("3000 OK replicate"):
         raise JobFailed(f"Storage daemon {read_storage.name} could not connect to Storage daemon "

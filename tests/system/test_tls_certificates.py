@@ -1,0 +1,146 @@
+"""Certificate TLS over real twistd processes, started once for the module.
+
+Every daemon has a certificate from a CA made here.  The director dials the file and
+storage daemons with certificates alone (TLS PSK Enable = no on its Client and Storage),
+and they accept only the director's common name; consoles log in with a certificate or
+with TLS-PSK (the default console, which run_job uses, in cleartext).  The job channels (FD->SD) stay TLS-PSK with the job's key.  SIGHUP reloads
+the director: a broken file is refused and logged, a good one taken.
+"""
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from backup_helpers import run_job
+from bareos.testing.certificates import TestCA
+from bareos.testing.daemons import REPO_ROOT, Suite, daemon_env, default_python
+from bareos.testing.waiting import wait_until
+
+
+def certificate_lines(pki, name, verify=True, allowed=None, psk=True):
+    lines = [f'TLS Certificate = "{pki}/{name}.pem"', f'TLS Key = "{pki}/{name}-key.pem"',
+             f'TLS CA Certificate File = "{pki}/ca.pem"', "TLS Enable = yes", "TLS Require = yes"]
+    if verify:
+        lines.append("TLS Verify Peer = yes")
+    if allowed:
+        lines.append(f"TLS Allowed CN = {allowed}")
+    if not psk:
+        lines.append("TLS PSK Enable = no")
+    return lines
+
+
+def block(kind, values, lines):
+    body = "".join(f"  {key} = {value}\n" for key, value in values.items())
+    return f"{kind} {{\n{body}" + "".join(f"  {line}\n" for line in lines) + "}\n"
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    base = tmp_path_factory.mktemp("tls-suite")
+    pki = base / "pki"
+    ca = TestCA(pki)
+    for name in ("bareos-dir", "bareos-fd", "bareos-sd", "admin-console"):
+        ca.issue(name, ip_addresses=["127.0.0.1"])
+    source = base / "source"
+    source.mkdir()
+    (source / "file.txt").write_text("protected on the way\n")
+    suite = Suite(base / "daemons")
+    suite.pki = pki
+    suite.add_console("certadmin", tls="required")
+    suite.add_console("pskadmin", tls="required")
+    client = block("Client", {"Name": suite.client_name, "Address": suite.host,
+                              "Port": suite.fd_port, "Password": f'"{suite.fd_password}"'},
+                   certificate_lines(pki, "bareos-dir", psk=False))
+    storage = block("Storage", {"Name": suite.storage_name, "Address": suite.host,
+                                "Port": suite.sd_port, "Password": f'"{suite.sd_password}"',
+                                "Device": "FileStorage", "Media Type": "File"},
+                    certificate_lines(pki, "bareos-dir", psk=False))
+    try:
+        suite.start_sd(director_tls="required", storage_tls="required",
+                       storage_extra=certificate_lines(pki, "bareos-sd", allowed="bareos-dir")[:3]
+                       + ["TLS Verify Peer = yes", "TLS Allowed CN = bareos-dir"])
+        suite.start_fd(director_tls="required", extra_resources={
+            f"client/{suite.client_name}.conf": block(
+                "Client", {"Name": suite.client_name, "FdAddress": suite.host,
+                           "FdPort": suite.fd_port, "Working Directory": suite.fd_work},
+                certificate_lines(pki, "bareos-fd", allowed="bareos-dir"))})
+        suite.start_director(
+            director_extra=certificate_lines(pki, "bareos-dir", verify=False)[:3],
+            extra_resources={**suite.backup_resources(source),
+                             f"client/{suite.client_name}.conf": client,
+                             f"storage/{suite.storage_name}.conf": storage})
+        yield suite
+    finally:
+        suite.stop()
+
+
+def bconsole(suite, console, commands, *lines):
+    spec = suite.consoles[console]
+    text = block("Director", {"Name": suite.director_name, "Address": suite.host,
+                              "DirPort": suite.dir_port, "Password": '"unused"'}, [])
+    text += block("Console", {"Name": console, "Password": f'"{spec.password}"'},
+                  ["TLS Enable = yes", "TLS Require = yes", *lines])
+    config = suite.etc / f"bconsole-{console}.conf"
+    config.write_text(text)
+    return subprocess.run(
+        [default_python(), "-m", "bareos.console.main", "-c", str(config)], input=commands,
+        text=True, capture_output=True, timeout=120, cwd=REPO_ROOT, env=daemon_env())
+
+
+def director_log(suite):
+    return suite.daemons["dir"].log_text()
+
+
+def test_a_console_with_a_certificate_logs_in_over_certificate_tls(suite):
+    done = bconsole(suite, "certadmin", "whoami\n",
+                    f'TLS CA Certificate File = "{suite.pki}/ca.pem"', "TLS Verify Peer = yes",
+                    "TLS PSK Enable = no")
+    assert done.returncode == 0, done.stderr
+    assert "certadmin" in done.stdout
+    assert "Console certadmin logged in from" in director_log(suite)
+    assert [line for line in director_log(suite).splitlines()
+            if "Console certadmin logged in" in line and line.endswith("(TLS)")]
+
+
+def test_a_psk_console_logs_in_next_to_the_certificate(suite):
+    done = bconsole(suite, "pskadmin", "whoami\n")
+    assert done.returncode == 0, done.stderr
+    assert [line for line in director_log(suite).splitlines()
+            if "Console pskadmin logged in" in line and line.endswith("(TLS-PSK)")]
+
+
+def test_a_console_that_trusts_another_ca_is_refused(suite, tmp_path):
+    other = TestCA(tmp_path / "other")
+    done = bconsole(suite, "certadmin", "whoami\n",
+                    f'TLS CA Certificate File = "{other.certificate}"', "TLS PSK Enable = no")
+    assert done.returncode != 0
+    assert "Director closed the connection during login" in done.stderr
+
+
+def test_director_to_both_daemons_and_a_backup_over_certificates(suite):
+    jobid, status, output = run_job(suite, "run job=backup yes")
+    assert status == "T", output
+    fd_log = suite.daemons["fd"].log_text()
+    sd_log = suite.daemons["sd"].log_text()
+    assert [line for line in fd_log.splitlines()
+            if "director bareos-dir connected from" in line and line.endswith("(TLS)")], fd_log
+    assert [line for line in sd_log.splitlines()
+            if "director bareos-dir connected from" in line and line.endswith("(TLS)")], sd_log
+
+
+def test_sighup_reload_keeps_a_broken_configuration_out_and_takes_a_good_one(suite):
+    director = suite.daemons["dir"]
+    console_file = next((suite.etc / "dir").rglob("console/pskadmin.conf"))
+    good = console_file.read_text()
+    console_file.write_text(good + "Console { Name = broken; Pasword = x }\n")
+    os.kill(director.pid, signal.SIGHUP)
+    wait_until(lambda: "reload failed, the configuration in use stays" in director_log(suite),
+               30, "the director logs the refused reload")
+    assert bconsole(suite, "pskadmin", "whoami\n").returncode == 0      # still serving
+    console_file.write_text(good)
+    os.kill(director.pid, signal.SIGHUP)
+    wait_until(lambda: "configuration reloaded from" in director_log(suite), 30,
+               "the director reloads")
+    assert director.running
