@@ -19,7 +19,7 @@ SD_MONITOR_PASSWORD = "sd-monitor-secret"      # the SD's
 OPS = "ops"                                    # a full director of the FD, to set its pace
 OPS_PASSWORD = "ops-secret"
 #: the ACL of the monitor's Console in the director (README, man page)
-MONITOR_CONSOLE_ACL = ("Command ACL = status, .status",)
+MONITOR_CONSOLE_ACL = ("Command ACL = status, .status", "Job ACL = *all*")
 SLOW_BYTES_PER_SECOND = 100_000
 
 

@@ -296,13 +296,14 @@ async def status_of_daemon(session, reply, kind, name):
 
 
 def _visible_rows(session, report):
-    """The director's status with only the jobs the console's Job and Client ACLs show."""
+    """The director's status with only the jobs the console's Job ACL shows.  As in Bareos,
+    the Client ACL does not hide jobs here: a tray monitor's console (Command ACL status,
+    .status; Job ACL *all*) sees every job without being allowed to ask any client."""
     if session.is_default:
         return report
     jobs = session.director.jobs
     hidden = {job.jobid for job in list(jobs.running.values()) + jobs.waiting + list(jobs.terminated)
-              if not session.acl_allows("job_acl", job.name)
-              or (job.client is not None and not session.acl_allows("client_acl", job.client.name))}
+              if not session.acl_allows("job_acl", job.name)}
     report = dict(report)
     report["scheduled"] = [row for row in report["scheduled"]
                            if session.acl_allows("job_acl", row["name"])]
