@@ -133,7 +133,7 @@ def _table(rows):
 
 def _vertical(row):
     width = max(len(column) for column in row)
-    return "".join(f"{column:>{width}}: {value}\n" for column, value in row.items())
+    return "".join(f" {column:>{width}}: {value}\n" for column, value in row.items())
 
 
 def checksum(report_time, summary_text):
@@ -161,6 +161,7 @@ async def status_subscription(session, reply, args):
     if any(not unrestricted(session, name) for name in UNRESTRICTED_ACLS):
         reply.error(f"{command_name}: needs access to all client, job and fileset resources.")
         return False
+    session.name_catalog(reply)
     options = args[1:]
     if refuse_unknown(reply, command_name, options, KEYWORDS):
         return False
