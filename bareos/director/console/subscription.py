@@ -83,28 +83,32 @@ def _gb(size):
     return f"{size:.2f}"
 
 
-def _client_label(anonymize):
-    if anonymize:
-        return lambda client_id, name: f"Client {client_id}", lambda key: key[0]
-    return lambda client_id, name: name, lambda key: key[1]
+def _client_shown(client_id, name, anonymize):
+    """The client's name, or ``Client <id>`` in an anonymized report."""
+    return f"Client {client_id}" if anonymize else name
+
+
+def _client_order(client_id, name, anonymize):
+    """Clients are listed by name, or by id in an anonymized report."""
+    return client_id if anonymize else name
 
 
 def detail_rows(units, anonymize):
-    label, order = _client_label(anonymize)
-    rows = [{"client": label(cid, name), "plugin": plugin or NO_PLUGIN, "count": count,
-             "size_gb": _gb(size)}
-            for (cid, name, plugin), (count, size) in
-            sorted(units.items(), key=lambda item: (order(item[0]), item[0][2] or NO_PLUGIN))]
+    ordered = sorted(units.items(), key=lambda item: (
+        _client_order(item[0][0], item[0][1], anonymize), item[0][2] or NO_PLUGIN))
+    rows = [{"client": _client_shown(cid, name, anonymize), "plugin": plugin or NO_PLUGIN,
+             "count": count, "size_gb": _gb(size)}
+            for (cid, name, plugin), (count, size) in ordered]
     return rows + [{"client": "TOTAL", "plugin": "", **_totals(units.values())}]
 
 
 def client_rows(units, anonymize):
-    label, order = _client_label(anonymize)
     per_client = defaultdict(list)
     for (cid, name, _plugin), value in units.items():
         per_client[(cid, name)].append(value)
-    rows = [{"client": label(cid, name), **_totals(values)}
-            for (cid, name), values in sorted(per_client.items(), key=lambda i: order(i[0]))]
+    ordered = sorted(per_client.items(), key=lambda item: _client_order(*item[0], anonymize))
+    rows = [{"client": _client_shown(cid, name, anonymize), **_totals(values)}
+            for (cid, name), values in ordered]
     return rows + [{"client": "TOTAL", **_totals(units.values())}]
 
 
