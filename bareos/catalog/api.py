@@ -384,6 +384,17 @@ class StorageEntry(NamedTuple):
     auto_changer: int
 
 
+class SubscriptionBackup(NamedTuple):
+    """The newest successful Full backup (with data) of one client and FileSet name: what
+    ``status subscription`` counts units from."""
+    client_id: int
+    client: str
+    fileset: str
+    fileset_text: str
+    read_bytes: int
+    job_bytes: int
+
+
 class JobTotal(NamedTuple):
     """Jobs, files and bytes of the backup-like jobs of one Job name (None: of all)."""
     name: Optional[str]
@@ -496,6 +507,9 @@ class ICatalog(Interface):
     def job_totals():
         """([JobTotal] per Job name ordered by name, the JobTotal of all) of the
         backup, archive and copy jobs."""
+
+    def subscription_backups():
+        """[SubscriptionBackup] per client and FileSet name, ordered by client and FileSet."""
 
     def list_copies(job_ids=None):
         """[CopyEntry] of the copy jobs (only those of or copying ``job_ids`` when given),

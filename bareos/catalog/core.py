@@ -459,6 +459,20 @@ def op_job_totals():
     return per_name, api.JobTotal(None, *(int(v) for v in total[1:]))
 
 
+def op_subscription_backups():
+    newest_full_per_client_and_fileset = (
+        "SELECT MAX(j.JobId) FROM Job j JOIN FileSet f ON f.FileSetId = j.FileSetId "
+        "WHERE j.Type = 'B' AND j.Level = 'F' AND j.JobStatus IN ('T', 'W') AND j.JobBytes > 0 "
+        "GROUP BY j.ClientId, f.FileSet")
+    rows = yield q_all(
+        "SELECT c.ClientId, c.Name, f.FileSet, f.FileSetText, j.ReadBytes, j.JobBytes "
+        "FROM Job j JOIN Client c ON c.ClientId = j.ClientId "
+        "JOIN FileSet f ON f.FileSetId = j.FileSetId "
+        f"WHERE j.JobId IN ({newest_full_per_client_and_fileset}) ORDER BY c.Name, f.FileSet")
+    return [api.SubscriptionBackup(int(cid), name, fileset, text or "", int(read), int(written))
+            for cid, name, fileset, text, read, written in rows]
+
+
 def op_list_copies(job_ids):
     sql = ("SELECT DISTINCT j.PriorJobId, j.Job, j.JobId, m.MediaType FROM Job j "
            "JOIN JobMedia jm ON jm.JobId = j.JobId JOIN Media m ON m.MediaId = jm.MediaId "
@@ -1259,6 +1273,9 @@ class SQLCatalog:
 
     def job_totals(self):
         return self._call(op_job_totals)
+
+    def subscription_backups(self):
+        return self._call(op_subscription_backups)
 
     def list_copies(self, job_ids=None):
         return self._call(op_list_copies, list(job_ids or ()))

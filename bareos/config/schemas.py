@@ -172,7 +172,7 @@ DIR_DIRECTOR = ResourceSchema("Director", IDENTITY + DAEMON_PATHS + _listening(D
     _later("Statistics Collect Interval", DURATION),
     _later("Auditing", BOOLEAN, False),
     _later("Audit Events", STRING_LIST),
-    _later("Subscriptions", INTEGER),
+    _("Subscriptions", INTEGER, 0),
     _later("Optimize For Size", BOOLEAN),
     _later("Optimize For Speed", BOOLEAN),
     _later("Omit Defaults", BOOLEAN),

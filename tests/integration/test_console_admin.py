@@ -23,7 +23,8 @@ from bareos.testing.director_tree import module_director
 FILES = {
     "director/test-dir.conf": """
 Director { Name = test-dir; DirAddress = 127.0.0.1; DirPort = {port}; Password = "dirpw";
-           Messages = Daemon; Working Directory = "{workdir}"; TLS Enable = no }""",
+           Messages = Daemon; Working Directory = "{workdir}"; TLS Enable = no;
+           Subscriptions = 10 }""",
     "profile/profiles.conf": """
 Profile { Name = all; Command ACL = *all*; Job ACL = *all*; Client ACL = *all*;
           Storage ACL = *all*; Pool ACL = *all*; FileSet ACL = *all*; Where ACL = *all*;
@@ -534,3 +535,74 @@ async def test_a_session_keeps_the_acls_of_its_login_over_a_reload(director):
         assert await text(client, "reload") == "reloaded\n"
         client.close()
         before.close()
+
+
+# -- status subscription ---------------------------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_status_subscription_counts_units_against_the_configured_subscriptions(director):
+    catalog = await director.catalog_ready()
+    file_data = await catalog.ensure_fileset("Set", "I\nF /srv\nN\n", "md5-set")
+    postgres = await catalog.ensure_fileset(
+        "Pg", "I\nP python3:module_name=bareos-fd-postgresql:dbname=x\nN\n", "md5-pg")
+    pipe = await catalog.ensure_fileset("Pipe", "I\nP bpipe:file=/x:reader=cat:writer=cat\nN\n",
+                                        "md5-pipe")
+    job_ids = []
+    for n, (client, fileset, written) in enumerate([
+            ("fd-one", file_data, 1500 * 10**9),     # 1.5 TB: two volume-based units
+            ("fd-two", postgres, 2 * 10**9), ("fd-two", pipe, 10**9)]):
+        client_id = await catalog.ensure_client(client)
+        job_ids.append(await catalog.create_job(JobRecord(
+            job=f"sub.2026-11-30_23.05.00_{n:02d}", name="sub", client_id=client_id,
+            fileset_id=fileset, job_status="T", job_bytes=written, sched_time=T0,
+            start_time=T0, end_time=T0, job_tdate=1)))
+    try:
+        console = await json_console(director)
+        answer = (await json_call(console, "status subscription all"))["result"]
+        assert answer["unit-summary"] == {
+            "accounting_mode": "count-based (2 volume-based < 3 count-based)",
+            "used": "3", "configured": "10", "remaining": "7"}
+        assert answer["unit-detail"] == [
+            {"client": "fd-one", "plugin": "none (file data)", "count": "1", "size_gb": "1500.00"},
+            {"client": "fd-two", "plugin": "bpipe", "count": "1", "size_gb": "1.00"},
+            {"client": "fd-two", "plugin": "postgresql", "count": "1", "size_gb": "2.00"},
+            {"client": "TOTAL", "plugin": "", "count": "3", "size_gb": "1503.00"}]
+        assert answer["unit-clients"][-1] == {"client": "TOTAL", "count": "3",
+                                              "size_gb": "1503.00"}
+        assert [row["plugin"] for row in answer["unit-plugins"]] == [
+            "bpipe", "none (file data)", "postgresql", "TOTAL"]
+        assert answer["checksum"].startswith("{SHA256}")
+
+        plugins_only = (await json_call(console, "status subscriptions plugins anonymize"))["result"]
+        assert "unit-detail" not in plugins_only and "unit-clients" not in plugins_only
+        one = (await json_call(console, "status subscription client=fd-two"))["result"]
+        assert [row["fileset"] for row in one["unit-detail"]] == ["Pg", "Pipe"]
+        ignored = await json_call(console, "status subscription detail")
+        assert ignored["error"]["data"]["messages"]["error"] == [
+            "Parameter 'detail' ignored. This is now the default.\n"]
+        refused = await json_call(console, "status subscription bogus")
+        assert "unknown keyword 'bogus'" in refused["error"]["data"]["messages"]["error"][0]
+        console.close()
+
+        client = await login(director)
+        said = await text(client, "status subscription clients anonymize")
+        assert "Backup unit report aggregated by client:" in said
+        fd_two = await catalog.ensure_client("fd-two")
+        assert f"| Client {fd_two} |     2 |    3.00 |" in said
+        assert "   configured: 10\n" in said and "Detailed backup unit report" not in said
+        client.close()
+
+        # Only a console that sees every client, job and fileset may count them; the
+        # Pool ACL does not matter.
+        for name, allowed in (("jobs-backup-o", False), ("fullonly", True)):
+            console = await json_console(director, name)
+            answer = await json_call(console, "status subscription")
+            assert ("result" in answer) is allowed
+            if not allowed:
+                assert answer["error"]["data"]["messages"]["error"] == [
+                    "status subscription: needs access to all client, job and fileset "
+                    "resources.\n"]
+            console.close()
+    finally:
+        for job_id in job_ids:
+            await catalog.delete_job(job_id)

@@ -1,7 +1,8 @@
 """python-bareos 25.1.1 against the admin commands of an in-process director: the JSON
 shapes its users read (``deleted.jobids``, ``configure.add.name``, ``enable``/``disable``),
 and the api 0 dialogue of Bareos' test_update_all_volumes_all_pools (configure add pool,
-reload, ``update volume`` / ``13`` / ``1``, ``delete pool=... yes``).
+reload, ``update volume`` / ``13`` / ``1``, ``delete pool=... yes``), and the report of
+Bareos' test_status_subscription_admin (``status subscription all``).
 """
 
 import pytest
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.usefixtures("pybareos_venv")
 FILES = {
     "director/test-dir.conf": """
 Director { Name = test-dir; DirAddress = 127.0.0.1; DirPort = {port}; Password = "dirpw";
-           Messages = Daemon; Working Directory = "{workdir}"; TLS Enable = no }""",
+           Messages = Daemon; Working Directory = "{workdir}"; TLS Enable = no;
+           Subscriptions = 10 }""",
     "console/admin.conf": """
 Console { Name = admin; Password = secret; TLS Enable = no; Command ACL = *all*;
           Job ACL = *all*; Client ACL = *all*; Pool ACL = *all*; Storage ACL = *all*;
@@ -79,3 +81,14 @@ async def test_update_all_volumes_of_a_new_pool_through_the_menu(director):
     assert answer["results"][3] == 'All Volume defaults updated from "arandompool" Pool record.\n'
     catalog = await director.catalog_ready()
     assert "arandompool" not in [p.name for p in await catalog.list_pools()]
+
+
+@pytest_twisted.ensureDeferred
+async def test_status_subscription_all_as_bareos_test_acl_reads_it(director):
+    answer = await python_bareos(director, ["status subscription all"], json_mode=True)
+    assert answer["ok"], answer
+    (report,) = answer["results"]
+    assert report["unit-summary"]["configured"] == "10"        # test_acl's very check
+    assert report["unit-summary"]["used"] == "0"
+    assert {"version", "os", "binary-info", "report-time", "unit-detail", "unit-clients",
+            "unit-plugins", "checksum"} <= set(report)

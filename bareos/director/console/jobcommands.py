@@ -8,6 +8,7 @@ Registered into the command table of ``commands``.
 from datetime import datetime
 
 from bareos.director.console import status as status_report
+from bareos.director.console import subscription
 from bareos.director.console.arguments import BadArgument, parse_number
 from bareos.director.console.commands import _keyword, command, refuse_unknown
 from bareos.director.jobs.backup import decide_level, send_fileset, send_level
@@ -313,11 +314,14 @@ def _visible_rows(session, report):
 
 
 @command("status", "Report the status of the director, a client or a storage",
-         "[director | client=<name> | storage=<name>]")
+         "[director | client=<name> | storage=<name> | subscriptions [all | clients | plugins"
+         " | anonymize | client=<name>]]")
 async def status(session, reply, args):
     target = args[0][0].lower() if args else "director"
     if target in ("client", "storage") and args[0][1]:
         return await status_of_daemon(session, reply, target, args[0][1])
+    if target.startswith("sub"):
+        return await subscription.status_subscription(session, reply, args)
     if target in ("director", "dir", "all"):
         report = _visible_rows(session, status_report.director_status(session.director))
         reply.send(status_report.render_text(report))

@@ -973,3 +973,30 @@ def test_postgresql_file_records_go_through_copy(postgres, monkeypatch):
         assert sum(reads) > 2000 * 20 and reads[-1] == 0     # all lines read by COPY, then EOF
     finally:
         yield catalog.close()
+
+
+@pytest_twisted.inlineCallbacks
+def test_subscription_backups_are_the_newest_successful_full_with_data_per_client_and_fileset(
+        catalog):
+    """What ``status subscription`` counts units from, on both backends."""
+    fd1, linux_all, _pool = yield setup_client(catalog)
+    fd2 = yield catalog.ensure_client("fd2-fd")
+    # A changed FileSet of the same name is another FileSetId but the same FileSet name.
+    linux_all_changed = yield catalog.ensure_fileset("LinuxAll", "Include { File = /home }", "md5-b")
+    postgres = yield catalog.ensure_fileset(
+        "Postgres", "P python3:module_name=bareos-fd-postgresql:db=x\n", "md5-p")
+    for n, (client, fileset, level, status, type_, read, written) in enumerate([
+            (fd1, linux_all, "F", "T", "B", 0, 500),             # older than the next one
+            (fd1, linux_all_changed, "F", "T", "B", 3 * 10**12, 10**12),   # counted
+            (fd1, linux_all, "I", "T", "B", 0, 900),             # not a Full
+            (fd1, linux_all, "F", "E", "B", 0, 900),             # failed
+            (fd1, linux_all, "F", "T", "B", 0, 0),               # no data
+            (fd1, linux_all, "F", "T", "C", 0, 900),             # a copy
+            (fd2, postgres, "F", "W", "B", 0, 7)]):              # counted: warnings are success
+        yield catalog.create_job(job(
+            "backup", n=n, level=level, status=status, type=type_, client_id=client,
+            fileset_id=fileset, read_bytes=read, job_bytes=written))
+    backups = yield catalog.subscription_backups()
+    assert [tuple(b) for b in backups] == [
+        (fd1, "fd1-fd", "LinuxAll", "Include { File = /home }", 3 * 10**12, 10**12),
+        (fd2, "fd2-fd", "Postgres", "P python3:module_name=bareos-fd-postgresql:db=x\n", 0, 7)]
