@@ -1,0 +1,492 @@
+"""Run Bareos' own python-bareos system tests against our three daemons.
+
+``scripts/bareos-systemtests <bareos checkout> [pytest args]`` (this module's :func:`main`):
+
+1. renders ``<checkout>/systemtests/tests/python-bareos/etc/bareos/`` into a temporary test
+   directory laid out as Bareos' CMake build lays out ``tests/python-bareos/`` (``etc/bareos``,
+   ``working``, ``tmp``, ``log``, ``storage``): every ``*.conf.in`` template goes through
+   :func:`render_template` with the values of :func:`placeholder_values` (what each ``@VAR@``
+   means in Bareos' ``systemtests/CMakeLists.txt`` and ``cmake/BareosSystemtestFunctions.cmake``),
+   every other file is copied unchanged;
+2. prepares what ``test-setup`` prepares: the backup data from ``systemtests/data``, the
+   numbered files, the file lists;
+3. has each daemon check the configuration (``twistd <daemon> -t``) -- a refused
+   configuration ends the run with the daemon's reason -- and starts our storage daemon, file
+   daemon and director on it (twistd, free loopback ports, the SQLite catalog; PostgreSQL with
+   ``--postgresql``);
+4. runs each test file with the python-bareos venv's python and pytest, unchanged, from the
+   checkout, with the environment ``bareos_unittest.Base.get_env`` reads, and the test
+   directory as working directory (the tests use relative paths such as ``etc/bareos/...``);
+   tests that need a file daemon plugin are skipped with the reason (:data:`PLUGIN_SKIPS`);
+5. prints passed/failed/skipped per file and in total, and a line per failing test; stops
+   the daemons it started (by PID) whatever happens.
+
+Nothing is written into the checkout (no bytecode, no pytest cache, no log files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+from bareos.protocol.handshake import TEST_FAILURE_DELAY_ENV
+from bareos.testing.daemons import PLUGINS, REPO_ROOT, TEST_FAILED_LOGIN_DELAY, DaemonProcess, run_twistd
+from bareos.testing.ports import free_ports
+
+#: the test files the issue names, in the order they run (``test_list_jobs.py`` only if present)
+DEFAULT_TEST_FILES = (
+    "test_json.py", "test_list_command.py", "test_list_jobs.py", "test_show.py", "test_delete.py",
+    "test_acl.py", "test_plaintext.py", "test_tlspsk.py", "test_protocol_124.py", "test_json_config.py",
+    "test_bvfs.py", "test_update_all_volumes_all_pools.py",
+)
+OPTIONAL_TEST_FILES = frozenset({"test_list_jobs.py"})
+
+TEST_NAME = "python-bareos"
+TEST_SOURCE = Path("systemtests") / "tests" / TEST_NAME
+CONFIG_SOURCE = TEST_SOURCE / "etc" / "bareos"
+UNITTEST_MODULES = Path("systemtests") / "python-modules"
+DATA_ARCHIVES = ("small.tgz", "weird-files.tar.gz")  # what test-setup's setup_data unpacks
+
+_BPIPE = ("runs the job backup-bareos-fd-bpipe, whose FileSet bpipe-fileset backs up through the "
+          "bpipe file daemon plugin, which we do not have")
+#: ``<file>::<test>`` -> why it is skipped: each needs a file daemon plugin
+PLUGIN_SKIPS = {
+    "test_bvfs.py::test_bvfs": _BPIPE,
+    "test_bvfs.py::test_bvfs_and_dbcheck": _BPIPE + " (and then Bareos' dbcheck program)",
+}
+
+#: a CMake ``@VAR@`` placeholder (``configure_file(... @ONLY)`` accepts these characters)
+PLACEHOLDER = re.compile(r"@([A-Za-z0-9_/.+-]+)@")
+
+PYTEST_DRIVER = Path(__file__).resolve().with_name("systemtests_pytest.py")
+
+
+class SystemTestsError(Exception):
+    """The run cannot go on (no such checkout, a refused configuration, ...)."""
+
+
+class UnknownPlaceholder(SystemTestsError):
+    def __init__(self, source: str, name: str):
+        super().__init__(f"{source}: placeholder @{name}@ has no value here (CMake would make it empty; "
+                         f"add what it means to bareos.testing.systemtests.placeholder_values)")
+        self.source = source
+        self.name = name
+
+
+# --------------------------------------------------------------------------
+# rendering
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Layout:
+    """The temporary test directory: Bareos' ``<build>/systemtests/tests/python-bareos``."""
+
+    root: Path
+
+    @property
+    def confdir(self) -> Path:
+        return self.root / "etc" / "bareos"
+
+    @property
+    def working(self) -> Path:
+        return self.root / "working"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def logdir(self) -> Path:
+        return self.root / "log"
+
+    @property
+    def storage(self) -> Path:
+        return self.root / "storage"
+
+    @property
+    def scripts(self) -> Path:
+        return self.root / "scripts"
+
+    @property
+    def fd_plugins(self) -> Path:
+        return self.root / "fd-plugins"
+
+    @property
+    def backup_data(self) -> Path:
+        return self.tmp / "data"
+
+    def make(self) -> None:
+        for directory in (self.confdir, self.working, self.tmp, self.logdir, self.storage, self.scripts,
+                          self.fd_plugins):
+            directory.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass(frozen=True)
+class Ports:
+    dir: int
+    fd: int
+    sd: int
+
+
+def placeholder_values(checkout: Path, layout: Layout, ports: Ports) -> dict[str, str]:
+    """What every ``@VAR@`` of the python-bareos templates stands for in Bareos' CMake build
+    (``prepare_test``/``prepare_testdir_for_daemon_run``/``prepare_test_python``), here."""
+    return {
+        # prepare_test: the test's own name is its "basename" (the file daemon calls itself
+        # python-bareos-fd, bconsole's Director python-bareos-dir)
+        "basename": TEST_NAME,
+        "TEST_NAME": TEST_NAME,
+        "hostname": "localhost",  # the CMake cache default
+        "dir_port": str(ports.dir),
+        "fd_port": str(ports.fd),
+        "sd_port": str(ports.sd),
+        # prepare_test sets each password to its own name
+        "dir_password": "dir_password",
+        "fd_password": "fd_password",
+        "sd_password": "sd_password",
+        "db_name": "regress_" + TEST_NAME.replace("-", "_"),  # "regress-<test>" with '-' -> '_'
+        "db_user": "regress",  # systemtest_db_user's default
+        "db_password": "",  # systemtest_db_password's default
+        # prepare_testdir_for_daemon_run
+        "confdir": str(layout.confdir),
+        "working_dir": str(layout.working),
+        "tmp": str(layout.tmp),
+        "tmpdir": str(layout.tmp),
+        "logdir": str(layout.logdir),
+        "archivedir": str(layout.storage),
+        "scriptdir": str(layout.scripts),  # holds query.sql, as the build's scripts directory does
+        "sd_backend_config": "",  # empty unless Bareos is built with dynamic storage backends
+        # the runscript jobs call <build>/systemtests/tests/python-bareos/write.sh; the source
+        # tree has the same path
+        "PROJECT_BINARY_DIR": str(checkout / "systemtests"),
+        # prepare_test_python (a plain test name: neither grpc variant)
+        "python_module_name": "python3",
+        "dir_python_module_name": "python3",
+        "python_plugin_module_src_test_dir": str(checkout / TEST_SOURCE / "python-modules"),
+        "python_plugin_module_src_dir": str(checkout / "core" / "src" / "plugins"),
+        "sbindir": str(checkout / "systemtests" / "sbin"),  # where the build links its daemons
+        "FD_PLUGINS_DIR_TO_TEST": str(layout.fd_plugins),  # an empty directory: we have no plugins
+    }
+
+
+def render_template(text: str, values: Mapping[str, str], source: str = "<template>") -> str:
+    """``text`` with every ``@VAR@`` replaced by ``values[VAR]``, as CMake's
+    ``configure_file(... @ONLY)`` does (``${VAR}`` stays); a placeholder without a value is an
+    error (:class:`UnknownPlaceholder`), not an empty string."""
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise UnknownPlaceholder(source, name)
+        return values[name]
+
+    return PLACEHOLDER.sub(substitute, text)
+
+
+def render_tree(source: Path, destination: Path, values: Mapping[str, str]) -> list[Path]:
+    """Copy *source* to *destination*: ``X.in`` rendered to ``X``, other files unchanged (copied,
+    not linked as CMake does, so tests that change the configuration leave the source alone).
+    Returns the files written."""
+    written = []
+    for path in sorted(source.rglob("*")):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(source)
+        if path.suffix == ".in":
+            target = destination / relative.with_suffix("")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(render_template(path.read_text(), values, str(path)))
+        else:
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        written.append(target)
+    return written
+
+
+def prepare_data(checkout: Path, layout: Layout) -> None:
+    """What the test's ``test-setup`` does before it starts the daemons."""
+    data = layout.backup_data
+    data.mkdir(parents=True, exist_ok=True)
+    for name in DATA_ARCHIVES:  # GNU tar, as setup_data: the "weird files" include absolute links
+        subprocess.run(["tar", f"--directory={data}", "-xf", str(checkout / "systemtests" / "data" / name)],
+                       check=True)
+    (layout.tmp / "file-list").write_text(f"{data}\n")
+    numbered = layout.tmp / "backup-data-numbered-files"
+    numbered.mkdir(exist_ok=True)
+    for number in range(1000, 2001):
+        (numbered / f"{number}.txt").write_text(f"{number}\n")
+    (layout.tmp / "file-list-simple").write_text(f"{data}/build\n")
+    query = checkout / "core" / "src" / "dird" / "query.sql"
+    if query.is_file():
+        shutil.copyfile(query, layout.scripts / "query.sql")
+
+
+def test_environment(checkout: Path, layout: Layout, values: Mapping[str, str], ports: Ports) -> dict[str, str]:
+    """The variables Bareos' ``environment`` exports that the tests read (``Base.get_env``)."""
+    return {
+        "BAREOS_CONFIG_DIR": str(layout.confdir),
+        "BAREOS_DIRECTOR_PORT": str(ports.dir),
+        "BAREOS_FD_PORT": str(ports.fd),
+        "BAREOS_STORAGE_PORT": str(ports.sd),
+        "BAREOS_WORKING_DIR": str(layout.working),
+        "BAREOS_LOG_DIR": str(layout.logdir),
+        "dir_password": values["dir_password"],
+        "fd_password": values["fd_password"],
+        "sd_password": values["sd_password"],
+        "BackupDirectory": str(layout.backup_data),
+        "RestoreDirectory": str(layout.tmp / "bareos-restores"),
+        "tmp": str(layout.tmp),
+        "db_name": values["db_name"],
+        "PYTHON_BAREOS_TLS_VERSION": "v1.2",  # as Bareos' environment sets it
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        # bareos_unittest only; python-bareos itself comes from the venv (not the checkout's)
+        "PYTHONPATH": os.pathsep.join([str(checkout / UNITTEST_MODULES),
+                                       str(checkout / TEST_SOURCE / "python-modules")]),
+        "PYTHONDONTWRITEBYTECODE": "1",  # nothing written into the checkout
+    }
+
+
+# --------------------------------------------------------------------------
+# results
+# --------------------------------------------------------------------------
+
+@dataclass
+class Failure:
+    test: str
+    message: str
+
+
+@dataclass
+class FileResult:
+    name: str
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    skips: list[Failure] = field(default_factory=list)
+    problem: Optional[str] = None  # pytest itself failed (no report)
+
+
+def read_junit(path: Path, name: str) -> FileResult:
+    """Counts from pytest's ``--junitxml`` report (an error counts as a failure)."""
+    result = FileResult(name)
+    for case in ElementTree.parse(path).getroot().iter("testcase"):
+        test = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
+        outcome = next((child for child in case if child.tag in ("failure", "error", "skipped")), None)
+        if outcome is None:
+            result.passed += 1
+        elif outcome.tag == "skipped":
+            result.skipped += 1
+            result.skips.append(Failure(test, outcome.get("message") or ""))
+        else:
+            result.failed += 1
+            result.failures.append(Failure(test, _first_lines(outcome.get("message") or outcome.text or "")))
+    return result
+
+
+def _first_lines(message: str, limit: int = 400) -> str:
+    text = " | ".join(line.strip() for line in message.strip().splitlines()[:4])
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def summary(results: Sequence[FileResult]) -> str:
+    width = max([len(r.name) for r in results] + [5])
+    lines = [f"{'file':<{width}}  passed  failed  skipped"]
+    for r in results:
+        note = f"  ({r.problem})" if r.problem else ""
+        lines.append(f"{r.name:<{width}}  {r.passed:>6}  {r.failed:>6}  {r.skipped:>7}{note}")
+    lines.append(f"{'total':<{width}}  {sum(r.passed for r in results):>6}  "
+                 f"{sum(r.failed for r in results):>6}  {sum(r.skipped for r in results):>7}")
+    failures = [(r.name, f) for r in results for f in r.failures]
+    if failures:
+        lines += ["", "failed:"] + [f"  {name}::{f.test}: {f.message}" for name, f in failures]
+    skips = [(r.name, s) for r in results for s in r.skips]
+    if skips:
+        lines += ["", "skipped:"] + [f"  {name}::{s.test}: {s.message}" for name, s in skips]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------
+
+class SystemTestRun:
+    """One run: render, prepare, check, start, test, stop."""
+
+    def __init__(self, checkout: Path, root: Path, *, venv: Path, postgres=None, out=sys.stdout):
+        self.checkout = checkout
+        self.layout = Layout(root)
+        self.venv = venv
+        self.postgres = postgres
+        self.out = out
+        port_list = free_ports(3)
+        self.ports = Ports(*port_list)
+        self.values = placeholder_values(checkout, self.layout, self.ports)
+        self.daemons: list[DaemonProcess] = []
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def prepare(self) -> None:
+        source = self.checkout / CONFIG_SOURCE
+        if not source.is_dir():
+            raise SystemTestsError(f"{self.checkout} is not a Bareos checkout: no {CONFIG_SOURCE}")
+        self.layout.make()
+        render_tree(source, self.layout.confdir, self.values)
+        if self.postgres is not None:
+            self._use_postgres()
+        prepare_data(self.checkout, self.layout)
+
+    def _use_postgres(self) -> None:
+        """Point the rendered catalog at our private PostgreSQL (Bareos' default driver; ours is
+        SQLite): the one change to the rendered configuration, made by this option only."""
+        catalog = self.layout.confdir / "bareos-dir.d" / "catalog" / "MyCatalog.conf"
+        kwargs = self.postgres.connect_kwargs()
+        text = catalog.read_text()
+        extra = (f'  DB Driver = postgresql\n  DB Address = "{kwargs["host"]}"\n  DB Port = {kwargs["port"]}\n'
+                 f'  DB Name = "{kwargs["dbname"]}"\n  DB User = "{kwargs["user"]}"\n'
+                 f'  DB Password = "{kwargs.get("password") or ""}"\n')
+        text = re.sub(r"^\s*(db ?name|db ?user|db ?password)\s*=.*\n", "", text, flags=re.I | re.M)
+        catalog.write_text(text.replace("}", extra + "}", 1))
+        self.say(f"catalog: PostgreSQL {kwargs['host']}:{kwargs['port']} database {kwargs['dbname']}")
+
+    def check_configuration(self) -> None:
+        """``twistd <daemon> -t``: a configuration a daemon refuses ends the run, with its reason."""
+        for daemon in ("dir", "sd", "fd"):
+            result = run_twistd(PLUGINS[daemon], ["-t", "-c", str(self.layout.confdir)], cwd=self.layout.root)
+            output = (result.stdout + result.stderr).strip()
+            warnings = [line for line in output.splitlines() if "warning:" in line]
+            if result.returncode != 0:
+                raise SystemTestsError(f"{PLUGINS[daemon]} refused the configuration in {self.layout.confdir}:\n"
+                                       f"{output}")
+            log = self.layout.logdir / f"{PLUGINS[daemon]}-config-warnings.txt"
+            log.write_text("\n".join(warnings) + "\n")
+            self.say(f"{PLUGINS[daemon]}: configuration loads; {len(warnings)} warnings"
+                     f" (accepted, not acted on) in {log}")
+
+    def start_daemons(self) -> None:
+        for daemon in ("sd", "fd", "dir"):
+            process = DaemonProcess(
+                PLUGINS[daemon], self.layout.confdir, port=getattr(self.ports, daemon),
+                run_dir=self.layout.logdir, cwd=self.layout.root,  # "Archive Device = storage" is relative
+                env={TEST_FAILURE_DELAY_ENV: str(TEST_FAILED_LOGIN_DELAY)})
+            self.daemons.append(process)
+            process.start()
+            self.say(f"started {process.plugin} pid {process.pid} port {process.port}")
+
+    def stop_daemons(self) -> None:
+        for process in reversed(self.daemons):
+            status = process.stop()
+            self.say(f"stopped {process.plugin} pid {process.pid} (exit status {status})")
+
+    def venv_python(self) -> Path:
+        subprocess.run([str(REPO_ROOT / "scripts" / "pybareos-venv"), "--with-pytest"], check=True,
+                       env={**os.environ, "PYBAREOS_VENV": str(self.venv)}, stdout=subprocess.DEVNULL)
+        return self.venv / "bin" / "python"
+
+    def run_file(self, python: Path, name: str, pytest_args: Sequence[str]) -> FileResult:
+        test_dir = self.checkout / TEST_SOURCE
+        report = self.layout.logdir / f"{name}.junit.xml"
+        ini = self.layout.root / "pytest.ini"  # keeps any pytest configuration of the checkout out
+        ini.write_text("[pytest]\n")
+        argv = [str(python), str(PYTEST_DRIVER), "-p", "no:cacheprovider", "-c", str(ini),
+                f"--rootdir={test_dir}", f"--junitxml={report}", "-o", "junit_family=xunit1",
+                *pytest_args, str(test_dir / name)]
+        env = {**os.environ, **test_environment(self.checkout, self.layout, self.values, self.ports),
+               "BAREOS_SYSTEMTESTS_SKIPS": json.dumps(PLUGIN_SKIPS)}
+        self.say(f"\n== {name}")
+        completed = subprocess.run(argv, cwd=self.layout.root, env=env)
+        if not report.is_file():
+            return FileResult(name, problem=f"pytest exited {completed.returncode} without a report")
+        return read_junit(report, name)
+
+    def run(self, files: Sequence[str], pytest_args: Sequence[str]) -> list[FileResult]:
+        self.prepare()
+        self.check_configuration()
+        python = self.venv_python()
+        try:
+            self.start_daemons()
+            return [self.run_file(python, name, pytest_args) for name in files]
+        finally:
+            self.stop_daemons()
+
+
+def test_files(checkout: Path, requested: Sequence[str]) -> list[str]:
+    """The files to run: *requested*, else the default list (optional ones only if present)."""
+    test_dir = checkout / TEST_SOURCE
+    if requested:
+        missing = [name for name in requested if not (test_dir / name).is_file()]
+        if missing:
+            raise SystemTestsError(f"no such test file in {test_dir}: {', '.join(missing)}")
+        return list(requested)
+    return [name for name in DEFAULT_TEST_FILES
+            if name not in OPTIONAL_TEST_FILES or (test_dir / name).is_file()]
+
+
+HELP = __doc__.split("\n\n", 1)[1]
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(
+        prog="bareos-systemtests", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run Bareos' python-bareos system tests (systemtests/tests/python-bareos of a Bareos "
+                    "checkout) unchanged against our director, storage daemon and file daemon, loaded "
+                    "with that directory's own configuration.",
+        epilog=HELP + "\nAny further arguments go to pytest (e.g. -k list_jobs, -x, -v).\n"
+                      "Exit status: 0 all passed, 1 some failed, 2 the run could not be made.")
+    parser.add_argument("checkout", type=Path, help="a Bareos source checkout (read only)")
+    parser.add_argument("--file", dest="files", action="append", default=[], metavar="test_X.py",
+                        help="run this test file (repeatable); default: "
+                             + " ".join(DEFAULT_TEST_FILES) + " (test_list_jobs.py only if present)")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="catalog on a private PostgreSQL cluster started for the run (default: SQLite)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the test directory (configuration, logs, JUnit reports) afterwards")
+    parser.add_argument("--venv", type=Path,
+                        default=Path(os.environ.get("PYBAREOS_VENV") or REPO_ROOT / ".venv-pybareos"),
+                        help="the python-bareos venv (made or completed by scripts/pybareos-venv "
+                             "--with-pytest; default $PYBAREOS_VENV or <repo>/.venv-pybareos)")
+    return parser.parse_known_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args, pytest_args = parse_args(sys.argv[1:] if argv is None else argv)
+    checkout = args.checkout.resolve()
+    root = Path(tempfile.mkdtemp(prefix="bareos-systemtests-"))
+    postgres = None
+    try:
+        files = test_files(checkout, args.files)
+        if args.postgresql:
+            from bareos.testing.postgres import start_private_postgres
+            postgres = start_private_postgres()
+        run = SystemTestRun(checkout, root, venv=args.venv, postgres=postgres)
+        print(f"test directory: {root}", flush=True)
+        results = run.run(files, pytest_args)
+    except SystemTestsError as error:
+        print(f"bareos-systemtests: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if postgres is not None:
+            postgres.stop()
+        if args.keep:
+            print(f"kept: {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    print("\n" + summary(results))
+    return 0 if all(r.failed == 0 and r.problem is None for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
