@@ -55,6 +55,8 @@ TEST_NAME = "python-bareos"
 TEST_SOURCE = Path("systemtests") / "tests" / TEST_NAME
 CONFIG_SOURCE = TEST_SOURCE / "etc" / "bareos"
 UNITTEST_MODULES = Path("systemtests") / "python-modules"
+DB_NAME = "regress_" + TEST_NAME.replace("-", "_")  # prepare_test: "regress-<test>" with '-' -> '_'
+DB_USER = "regress"  # systemtest_db_user's default
 DATA_ARCHIVES = ("small.tgz", "weird-files.tar.gz")  # what test-setup's setup_data unpacks
 
 _BPIPE = ("runs the job backup-bareos-fd-bpipe, whose FileSet bpipe-fileset backs up through the "
@@ -154,8 +156,8 @@ def placeholder_values(checkout: Path, layout: Layout, ports: Ports) -> dict[str
         "dir_password": "dir_password",
         "fd_password": "fd_password",
         "sd_password": "sd_password",
-        "db_name": "regress_" + TEST_NAME.replace("-", "_"),  # "regress-<test>" with '-' -> '_'
-        "db_user": "regress",  # systemtest_db_user's default
+        "db_name": DB_NAME,
+        "db_user": DB_USER,
         "db_password": "",  # systemtest_db_password's default
         # prepare_testdir_for_daemon_run
         "confdir": str(layout.confdir),
@@ -232,7 +234,7 @@ def prepare_data(checkout: Path, layout: Layout) -> None:
         shutil.copyfile(query, layout.scripts / "query.sql")
 
 
-def test_environment(checkout: Path, layout: Layout, values: Mapping[str, str], ports: Ports) -> dict[str, str]:
+def environment_for_tests(checkout: Path, layout: Layout, values: Mapping[str, str], ports: Ports) -> dict[str, str]:
     """The variables Bareos' ``environment`` exports that the tests read (``Base.get_env``)."""
     return {
         "BAREOS_CONFIG_DIR": str(layout.confdir),
@@ -334,6 +336,8 @@ class SystemTestRun:
         port_list = free_ports(3)
         self.ports = Ports(*port_list)
         self.values = placeholder_values(checkout, self.layout, self.ports)
+        if postgres is not None:  # its database and user are the rendered ones (see main)
+            self.values["db_password"] = postgres.password
         self.daemons: list[DaemonProcess] = []
 
     def say(self, text: str) -> None:
@@ -350,17 +354,16 @@ class SystemTestRun:
         prepare_data(self.checkout, self.layout)
 
     def _use_postgres(self) -> None:
-        """Point the rendered catalog at our private PostgreSQL (Bareos' default driver; ours is
-        SQLite): the one change to the rendered configuration, made by this option only."""
+        """Point the rendered catalog (database, user and password come from its placeholders)
+        at our private PostgreSQL: Bareos' default driver, where ours is SQLite, and its address.
+        The one addition to the rendered configuration, made by this option only."""
         catalog = self.layout.confdir / "bareos-dir.d" / "catalog" / "MyCatalog.conf"
-        kwargs = self.postgres.connect_kwargs()
         text = catalog.read_text()
-        extra = (f'  DB Driver = postgresql\n  DB Address = "{kwargs["host"]}"\n  DB Port = {kwargs["port"]}\n'
-                 f'  DB Name = "{kwargs["dbname"]}"\n  DB User = "{kwargs["user"]}"\n'
-                 f'  DB Password = "{kwargs.get("password") or ""}"\n')
-        text = re.sub(r"^\s*(db ?name|db ?user|db ?password)\s*=.*\n", "", text, flags=re.I | re.M)
-        catalog.write_text(text.replace("}", extra + "}", 1))
-        self.say(f"catalog: PostgreSQL {kwargs['host']}:{kwargs['port']} database {kwargs['dbname']}")
+        where = text.rindex("}")
+        catalog.write_text(text[:where] + f"  DB Driver = postgresql\n  DB Address = {self.postgres.host}\n"
+                                          f"  DB Port = {self.postgres.port}\n" + text[where:])
+        self.say(f"catalog: PostgreSQL {self.postgres.host}:{self.postgres.port}"
+                 f" database {self.postgres.dbname}")
 
     def check_configuration(self) -> None:
         """``twistd <daemon> -t``: a configuration a daemon refuses ends the run, with its reason."""
@@ -404,7 +407,7 @@ class SystemTestRun:
         argv = [str(python), str(PYTEST_DRIVER), "-p", "no:cacheprovider", "-c", str(ini),
                 f"--rootdir={test_dir}", f"--junitxml={report}", "-o", "junit_family=xunit1",
                 *pytest_args, str(test_dir / name)]
-        env = {**os.environ, **test_environment(self.checkout, self.layout, self.values, self.ports),
+        env = {**os.environ, **environment_for_tests(self.checkout, self.layout, self.values, self.ports),
                "BAREOS_SYSTEMTESTS_SKIPS": json.dumps(PLUGIN_SKIPS)}
         self.say(f"\n== {name}")
         completed = subprocess.run(argv, cwd=self.layout.root, env=env)
@@ -423,7 +426,7 @@ class SystemTestRun:
             self.stop_daemons()
 
 
-def test_files(checkout: Path, requested: Sequence[str]) -> list[str]:
+def choose_test_files(checkout: Path, requested: Sequence[str]) -> list[str]:
     """The files to run: *requested*, else the default list (optional ones only if present)."""
     test_dir = checkout / TEST_SOURCE
     if requested:
@@ -440,7 +443,7 @@ HELP = __doc__.split("\n\n", 1)[1]
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
-        prog="bareos-systemtests", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="bareos-systemtests", usage="%(prog)s [options] CHECKOUT [pytest args]", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run Bareos' python-bareos system tests (systemtests/tests/python-bareos of a Bareos "
                     "checkout) unchanged against our director, storage daemon and file daemon, loaded "
                     "with that directory's own configuration.",
@@ -467,10 +470,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="bareos-systemtests-"))
     postgres = None
     try:
-        files = test_files(checkout, args.files)
+        files = choose_test_files(checkout, args.files)
         if args.postgresql:
-            from bareos.testing.postgres import start_private_postgres
-            postgres = start_private_postgres()
+            from bareos.testing.postgres import PostgresUnavailable, start_private_postgres
+            try:
+                postgres = start_private_postgres(dbname=DB_NAME, user=DB_USER)
+            except PostgresUnavailable as error:
+                raise SystemTestsError(f"--postgresql: {error}") from None
         run = SystemTestRun(checkout, root, venv=args.venv, postgres=postgres)
         print(f"test directory: {root}", flush=True)
         results = run.run(files, pytest_args)
