@@ -61,10 +61,14 @@ DATA_ARCHIVES = ("small.tgz", "weird-files.tar.gz")  # what test-setup's setup_d
 
 _BPIPE = ("runs the job backup-bareos-fd-bpipe, whose FileSet bpipe-fileset backs up through the "
           "bpipe file daemon plugin, which we do not have")
+_PYTHON_PLUGIN = ("runs the job backup-bareos-fd-pluginoptions, whose FileSet PluginOptionsTest backs up "
+                  "through the python3 file daemon plugin (module bareos-fd-pluginoptions), which we do not have")
 #: ``<file>::<test>`` -> why it is skipped: each needs a file daemon plugin
 PLUGIN_SKIPS = {
     "test_bvfs.py::test_bvfs": _BPIPE,
     "test_bvfs.py::test_bvfs_and_dbcheck": _BPIPE + " (and then Bareos' dbcheck program)",
+    **{f"test_python_fd_plugins.py::{test}": _PYTHON_PLUGIN for test in (
+        "test_without_extra_pluginoptions", "test_additional_pluginoptions", "test_overwrite_pluginoptions")},
 }
 
 #: a CMake ``@VAR@`` placeholder (``configure_file(... @ONLY)`` accepts these characters)
