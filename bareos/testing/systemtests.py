@@ -378,10 +378,8 @@ class SystemTestRun:
             if result.returncode != 0:
                 raise SystemTestsError(f"{PLUGINS[daemon]} refused the configuration in {self.layout.confdir}:\n"
                                        f"{output}")
-            log = self.layout.logdir / f"{PLUGINS[daemon]}-config-warnings.txt"
-            log.write_text("\n".join(warnings) + "\n")
-            self.say(f"{PLUGINS[daemon]}: configuration loads; {len(warnings)} warnings"
-                     f" (accepted, not acted on) in {log}")
+            self.say(f"{PLUGINS[daemon]}: configuration loads, {len(warnings)} warnings (accepted, not acted on)"
+                     + "".join(f"\n  {line.split(f'{self.layout.confdir}/', 1)[-1]}" for line in warnings))
 
     def start_daemons(self) -> None:
         for daemon in ("sd", "fd", "dir"):
@@ -423,9 +421,17 @@ class SystemTestRun:
         self.prepare()
         self.check_configuration()
         python = self.venv_python()
+        results: list[FileResult] = []
         try:
             self.start_daemons()
-            return [self.run_file(python, name, pytest_args) for name in files]
+            for name in files:
+                results.append(self.run_file(python, name, pytest_args))
+                stopped = [p for p in self.daemons if not p.running]
+                if stopped:  # the files after this one would only fail to connect
+                    results[-1].problem = "; ".join(
+                        f"{p.plugin} exited with status {p.returncode} (log: {p.log_path})" for p in stopped)
+                    break
+            return results
         finally:
             self.stop_daemons()
 
