@@ -93,43 +93,19 @@ class UnknownPlaceholder(SystemTestsError):
 # rendering
 # --------------------------------------------------------------------------
 
-@dataclass(frozen=True)
 class Layout:
     """The temporary test directory: Bareos' ``<build>/systemtests/tests/python-bareos``."""
 
-    root: Path
-
-    @property
-    def confdir(self) -> Path:
-        return self.root / "etc" / "bareos"
-
-    @property
-    def working(self) -> Path:
-        return self.root / "working"
-
-    @property
-    def tmp(self) -> Path:
-        return self.root / "tmp"
-
-    @property
-    def logdir(self) -> Path:
-        return self.root / "log"
-
-    @property
-    def storage(self) -> Path:
-        return self.root / "storage"
-
-    @property
-    def scripts(self) -> Path:
-        return self.root / "scripts"
-
-    @property
-    def fd_plugins(self) -> Path:
-        return self.root / "fd-plugins"
-
-    @property
-    def backup_data(self) -> Path:
-        return self.tmp / "data"
+    def __init__(self, root: Path):
+        self.root = root
+        self.confdir = root / "etc" / "bareos"
+        self.working = root / "working"
+        self.tmp = root / "tmp"
+        self.logdir = root / "log"
+        self.storage = root / "storage"  # the device's "Archive Device = storage", relative
+        self.scripts = root / "scripts"
+        self.fd_plugins = root / "fd-plugins"
+        self.backup_data = self.tmp / "data"
 
     def make(self) -> None:
         for directory in (self.confdir, self.working, self.tmp, self.logdir, self.storage, self.scripts,
