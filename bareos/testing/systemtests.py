@@ -373,8 +373,8 @@ class SystemTestRun:
             self.say(f"stopped {process.plugin} pid {process.pid} (exit status {status})")
 
     def venv_python(self) -> Path:
-        subprocess.run([str(REPO_ROOT / "scripts" / "pybareos-venv"), "--with-pytest"], check=True,
-                       env={**os.environ, "PYBAREOS_VENV": str(self.venv)}, stdout=subprocess.DEVNULL)
+        subprocess.run([str(REPO_ROOT / "scripts" / "pybareos-venv")], check=True, stdout=subprocess.DEVNULL,
+                       env={**os.environ, "PYBAREOS_VENV": str(self.venv), "PYBAREOS_WITH_PYTEST": "yes"})
         return self.venv / "bin" / "python"
 
     def run_file(self, python: Path, name: str, pytest_args: Sequence[str]) -> FileResult:
@@ -445,8 +445,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
                         help="keep the test directory (configuration, logs, JUnit reports) afterwards")
     parser.add_argument("--venv", type=Path,
                         default=Path(os.environ.get("PYBAREOS_VENV") or REPO_ROOT / ".venv-pybareos"),
-                        help="the python-bareos venv (made or completed by scripts/pybareos-venv "
-                             "--with-pytest; default $PYBAREOS_VENV or <repo>/.venv-pybareos)")
+                        help="the python-bareos venv (made, or given pytest, by PYBAREOS_WITH_PYTEST=yes "
+                             "scripts/pybareos-venv; default $PYBAREOS_VENV or <repo>/.venv-pybareos)")
     return parser.parse_known_args(argv)
 
 
