@@ -187,6 +187,26 @@ def test_director_serves_good_login_after_100_failed_logins(suite):
         assert suite.director_name in answer["results"][0]
 
 
+PROTOCOL_12_4 = 1  # python-bareos ProtocolVersions.bareos_12_4: the hello names no version
+
+
+def test_old_protocol_logins_are_cleartext_even_to_a_console_with_tls_enabled(suite):
+    """python-bareos speaking the 12.4 protocol (as Bareos' test_protocol_124 does): its hello
+    has no version, so it cannot start TLS-PSK; a console whose resource enables but does not
+    require TLS logs in in cleartext, and so does one without TLS."""
+    consoles = [suite.add_console("admin notls", tls=TLS_NONE), suite.add_console("admin tls", tls=TLS_ENABLED)]
+    suite.start_director()
+
+    for spec in consoles:
+        answer = director_console(suite.dir_port, spec.password, name=spec.name, tls_psk_enable=False,
+                                  protocolversion=PROTOCOL_12_4, calls=["whoami"])
+
+        assert answer["ok"], _show(answer)
+        assert answer["protocol_version"] == PROTOCOL_12_4, _show(answer)
+        assert answer["tls"] is None, _show(answer)
+        assert answer["results"][0].strip() == spec.name, _show(answer)
+
+
 FD_CONNECTED = r"bareos-dir \(director\) connected at:"
 
 
