@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -452,6 +453,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args, pytest_args = parse_args(sys.argv[1:] if argv is None else argv)
+    # a SIGTERM unwinds like ^C does, so the daemons (and PostgreSQL) started here are stopped
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     checkout = args.checkout.resolve()
     root = Path(tempfile.mkdtemp(prefix="bareos-systemtests-"))
     postgres = None
