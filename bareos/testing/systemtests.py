@@ -1,27 +1,12 @@
 """Run Bareos' own python-bareos system tests against our three daemons.
 
-``scripts/bareos-systemtests <bareos checkout> [pytest args]`` (this module's :func:`main`):
-
-1. renders ``<checkout>/systemtests/tests/python-bareos/etc/bareos/`` into a temporary test
-   directory laid out as Bareos' CMake build lays out ``tests/python-bareos/`` (``etc/bareos``,
-   ``working``, ``tmp``, ``log``, ``storage``): every ``*.conf.in`` template goes through
-   :func:`render_template` with the values of :func:`placeholder_values` (what each ``@VAR@``
-   means in Bareos' ``systemtests/CMakeLists.txt`` and ``cmake/BareosSystemtestFunctions.cmake``),
-   every other file is copied unchanged;
-2. prepares what ``test-setup`` prepares: the backup data from ``systemtests/data``, the
-   numbered files, the file lists;
-3. has each daemon check the configuration (``twistd <daemon> -t``) -- a refused
-   configuration ends the run with the daemon's reason -- and starts our storage daemon, file
-   daemon and director on it (twistd, free loopback ports, the SQLite catalog; PostgreSQL with
-   ``--postgresql``);
-4. runs each test file with the python-bareos venv's python and pytest, unchanged, from the
-   checkout, with the environment ``bareos_unittest.Base.get_env`` reads, and the test
-   directory as working directory (the tests use relative paths such as ``etc/bareos/...``);
-   tests that need a file daemon plugin are skipped with the reason (:data:`PLUGIN_SKIPS`);
-5. prints passed/failed/skipped per file and in total, and a line per failing test; stops
-   the daemons it started (by PID) whatever happens.
-
-Nothing is written into the checkout (no bytecode, no pytest cache, no log files).
+``scripts/bareos-systemtests <bareos checkout> [pytest args]`` is :func:`main`; :data:`HELP`
+(the end of ``--help``) says what a run does.  The pieces: :func:`placeholder_values` (what each
+``@VAR@`` of the templates means in Bareos' ``systemtests/CMakeLists.txt`` and
+``cmake/BareosSystemtestFunctions.cmake``), :func:`render_template`/:func:`render_tree`,
+:func:`prepare_data` (the test's ``test-setup``), :func:`environment_for_tests` (what
+``bareos_unittest.Base.get_env`` reads), :class:`SystemTestRun` (check, start, run each file with
+``systemtests_pytest.py`` in the python-bareos venv, stop), :func:`read_junit`/:func:`summary`.
 """
 
 from __future__ import annotations
@@ -425,12 +410,35 @@ def choose_test_files(checkout: Path, requested: Sequence[str]) -> list[str]:
             if name not in OPTIONAL_TEST_FILES or (test_dir / name).is_file()]
 
 
-HELP = __doc__.split("\n\n", 1)[1]
+HELP = """\
+What a run does:
+  1. renders CHECKOUT/systemtests/tests/python-bareos/etc/bareos/ into a temporary test
+     directory (etc/bareos, working, tmp, log, storage, as Bareos' build lays it out): each
+     X.conf.in becomes X.conf with its CMake @VAR@ placeholders replaced by what Bareos'
+     systemtests CMake files give them (free loopback ports, the test directory's paths, the
+     passwords dir_password/fd_password/sd_password); a placeholder it does not know stops
+     the run; other files are copied unchanged;
+  2. unpacks the backup data and writes the file lists as the test's test-setup does;
+  3. has the director, storage and file daemon check the configuration (twistd ... -t): a
+     refused configuration stops the run with the daemon's reason; the directives they
+     accept but do not act on are listed;
+  4. starts the three daemons (twistd; catalog SQLite, or PostgreSQL with --postgresql);
+  5. runs each test file unchanged with pytest in the python-bareos venv (pytest is added
+     to it by PYBAREOS_WITH_PYTEST=yes scripts/pybareos-venv), the test directory as the
+     working directory and the variables bareos_unittest reads set (BAREOS_DIRECTOR_PORT,
+     dir_password, BackupDirectory, ...); tests that need a file daemon plugin are skipped
+     with their reason;
+  6. prints passed/failed/skipped per file and in total, one line per failing and skipped
+     test, and stops the daemons by PID (also on ^C or SIGTERM).
+Nothing is written into the checkout. --keep keeps the test directory (daemon logs, JUnit
+reports of each file).
+"""
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
-        prog="bareos-systemtests", usage="%(prog)s [options] CHECKOUT [pytest args]", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="bareos-systemtests", usage="%(prog)s [options] CHECKOUT [pytest args]", allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run Bareos' python-bareos system tests (systemtests/tests/python-bareos of a Bareos "
                     "checkout) unchanged against our director, storage daemon and file daemon, loaded "
                     "with that directory's own configuration.",
