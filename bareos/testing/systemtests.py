@@ -466,6 +466,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     checkout = args.checkout.resolve()
     root = Path(tempfile.mkdtemp(prefix="bareos-systemtests-"))
     postgres = None
+    results: list[FileResult] = []
     try:
         files = choose_test_files(checkout, args.files)
         if args.postgresql:
@@ -483,7 +484,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         if postgres is not None:
             postgres.stop()
-        if args.keep:
+        if args.keep or any(r.problem for r in results):  # a daemon died: its log is in there
             print(f"kept: {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
