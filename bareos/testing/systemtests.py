@@ -29,12 +29,13 @@ from bareos.protocol.handshake import TEST_FAILURE_DELAY_ENV
 from bareos.testing.daemons import PLUGINS, REPO_ROOT, TEST_FAILED_LOGIN_DELAY, DaemonProcess, run_twistd
 from bareos.testing.ports import free_ports
 
-#: the test files the issue names, in the order they run (``test_list_jobs.py`` only if present)
-DEFAULT_TEST_FILES = (
+#: the test files the issue names (``test_list_jobs.py`` only if present), in the order ctest
+#: runs them one after the other against the same daemons: by name (CMake's file GLOB)
+DEFAULT_TEST_FILES = tuple(sorted((
     "test_json.py", "test_list_command.py", "test_list_jobs.py", "test_show.py", "test_delete.py",
     "test_acl.py", "test_plaintext.py", "test_tlspsk.py", "test_protocol_124.py", "test_json_config.py",
     "test_bvfs.py", "test_update_all_volumes_all_pools.py",
-)
+)))
 OPTIONAL_TEST_FILES = frozenset({"test_list_jobs.py"})
 
 TEST_NAME = "python-bareos"
