@@ -360,8 +360,11 @@ class SystemTestRun:
             self.say(f"stopped {process.plugin} pid {process.pid} (exit status {status})")
 
     def venv_python(self) -> Path:
-        subprocess.run([str(REPO_ROOT / "scripts" / "pybareos-venv")], check=True, stdout=subprocess.DEVNULL,
-                       env={**os.environ, "PYBAREOS_VENV": str(self.venv), "PYBAREOS_WITH_PYTEST": "yes"})
+        made = subprocess.run([str(REPO_ROOT / "scripts" / "pybareos-venv")], stdout=subprocess.DEVNULL,
+                              env={**os.environ, "PYBAREOS_VENV": str(self.venv), "PYBAREOS_WITH_PYTEST": "yes"})
+        if made.returncode != 0:
+            raise SystemTestsError(f"scripts/pybareos-venv could not make {self.venv} with python-bareos and pytest"
+                                   f" (exit status {made.returncode}; its message is above)")
         return self.venv / "bin" / "python"
 
     def run_file(self, python: Path, name: str, pytest_args: Sequence[str]) -> FileResult:
