@@ -33,6 +33,9 @@ def build(resource_nodes: list[ResourceNode], schema: DaemonSchema,
         _check_required(resource)
     for resource in config:
         _finalize(resource)
+        if resource._schema.not_acted_on:
+            config.warnings.append(f"{resource.location[0]}:{resource.location[1]}: warning: {_describe(resource)}"
+                                   f" is accepted but not acted on yet ({resource._schema.not_acted_on})")
         config.warnings.extend(_warnings(resource, resource))
     return config
 

@@ -122,9 +122,28 @@ class _Lexer:
         raise ConfigError(self.filename, start_line, "unterminated quoted string")
 
     def _quoted_string(self) -> None:
+        """One STRING token; quoted strings that follow each other are joined into it (as in
+        Bareos): on the same line (``"a" "b"``), or the next line starting with a quote
+        right after a line that ends with one, so a long value can be split over lines."""
         start, start_line = self.pos, self.line
-        value = self._read_quoted()
-        self._emit(STRING, value, self.text[start:self.pos], start_line)
+        parts = [self._read_quoted()]
+        while (following := self._next_quote()) is not None:
+            self.line += self.text.count("\n", self.pos, following)
+            self.pos = following
+            parts.append(self._read_quoted())
+        self._emit(STRING, "".join(parts), self.text[start:self.pos], start_line)
+
+    def _next_quote(self) -> "int | None":
+        """Where a continuing quoted string starts, if one does (only blanks before it)."""
+        pos = self._skip_blanks(self.pos)
+        if self.text.startswith("\n", pos):
+            pos = self._skip_blanks(pos + 1)
+        return pos if self.text.startswith('"', pos) else None
+
+    def _skip_blanks(self, pos: int) -> int:
+        while pos < len(self.text) and self.text[pos] in " \t\r":
+            pos += 1
+        return pos
 
     def _include(self) -> None:
         line = self.line

@@ -80,16 +80,19 @@ AT_LEAST_ONE = "at least one"
 class ResourceSchema(SectionSchema):
     """A resource type. ``finalize(resource)`` returns derived attributes
     (e.g. ``addresses``); ``inherit_via`` names the directive whose referenced
-    resource supplies values left unset (Job's ``JobDefs``)."""
+    resource supplies values left unset (Job's ``JobDefs``). ``not_acted_on``: why resources of
+    this type are accepted (they load, ``show`` lists them) but change nothing yet; each one
+    found is warned about with that reason."""
 
     def __init__(self, name: str, directives: Iterable[Directive], *, aliases: Iterable[str] = (),
                  count: str = ANY, finalize: Optional[Callable[["Resource"], dict[str, Any]]] = None,
-                 inherit_via: Optional[str] = None) -> None:
+                 inherit_via: Optional[str] = None, not_acted_on: Optional[str] = None) -> None:
         super().__init__(name, directives)
         self.aliases = tuple(aliases)
         self.count = count
         self.finalize = finalize
         self.inherit_via = inherit_via
+        self.not_acted_on = not_acted_on
 
 
 class DaemonSchema:

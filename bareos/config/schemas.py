@@ -240,6 +240,18 @@ DIR_CONSOLE = ResourceSchema("Console", IDENTITY + _ACLS + (
 
 PROFILE = ResourceSchema("Profile", IDENTITY + _ACLS)
 
+# A User gives the ACLs of a console user who logs in through PAM; we have no PAM logins.
+USER = ResourceSchema("User", IDENTITY + _ACLS + (_("Profile", RefList("Profile")),),
+                      not_acted_on="a User only serves PAM logins, which are not supported")
+
+# A Counter is a variable for ``${...}`` expansion (e.g. in Label Format), which we do not do.
+COUNTER = ResourceSchema("Counter", IDENTITY + (
+    _("Minimum", INTEGER, 0),
+    _("Maximum", POSITIVE, 2147483647),
+    _("Wrap Counter", Ref("Counter")),
+    _("Catalog", Ref("Catalog")),
+), not_acted_on="counters are only read by variable expansion, which is not supported")
+
 RUN_SCRIPT = SectionSchema("Run Script", (
     _("Command", STRING_LIST),
     _("Console", STRING_LIST),
@@ -396,7 +408,7 @@ CATALOG = ResourceSchema("Catalog", IDENTITY + (
 
 DIRECTOR = DaemonSchema("bareos-dir", (
     DIR_DIRECTOR, DIR_CLIENT, DIR_STORAGE, DIR_CONSOLE, JOB, JOBDEFS, FILESET, SCHEDULE, POOL, CATALOG,
-    MESSAGES, PROFILE,
+    MESSAGES, PROFILE, USER, COUNTER,
 ))
 
 # --- File daemon ------------------------------------------------------------

@@ -15,8 +15,11 @@ from typing import Callable
 
 _DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
+# The name in the token may hold plain spaces: Bareos peers send them as \x01, but
+# python-bareos up to 25 puts a console name such as "admin tls" in its challenge as it is.
+# The answer is computed over the token exactly as received, so it stays correct.
 _CHALLENGE = re.compile(
-    rb"^auth cram-md5(?P<compat>c?) (?P<token><[^ <>]+>) ssl=(?P<ssl>\d+)(?:[ \n\x00].*)?$",
+    rb"^auth cram-md5(?P<compat>c?) (?P<token><[^<>]+>) ssl=(?P<ssl>\d+)(?:[ \n\x00].*)?$",
     re.DOTALL)
 
 OK_AUTH = b"1000 OK auth\n"

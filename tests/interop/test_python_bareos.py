@@ -107,7 +107,9 @@ def test_director_console_json_list_clients(suite, console, tls, psk_enable, psk
         suite.start_director(tls=tls, clients=[second_client])
         name, password = None, suite.dir_password
     else:
-        spec = suite.add_console("admin", tls=tls)
+        # a name with a space, as Bareos' own tests' "admin tls": python-bareos 25.1.1 sends it
+        # unbashed in its hello and in its CRAM-MD5 challenge
+        spec = suite.add_console("admin tls", tls=tls)
         suite.start_director(clients=[second_client])
         name, password = spec.name, spec.password
 
@@ -183,6 +185,49 @@ def test_director_serves_good_login_after_100_failed_logins(suite):
         )
         assert answer["ok"], _show(answer)
         assert suite.director_name in answer["results"][0]
+
+
+PROTOCOL_12_4 = 1  # python-bareos ProtocolVersions.bareos_12_4: the hello names no version
+
+# What Bareos' own test_tlspsk.py and test_protocol_124.py expect of a director with a console
+# "admin notls" (TLS Enable = no) and "admin tls" (TLS Enable = yes, TLS Require = no):
+# (console, tls_psk_enable, tls_psk_require, protocolversion) -> logged in over TLS-PSK / in
+# cleartext / refused (AuthenticationError), and the protocol python-bareos ends up speaking.
+CONSOLE_TRANSPORTS = [
+    ("admin notls", False, False, None, "cleartext", PROTOCOL_18_2),
+    # python-bareos falls back to the 12.4 protocol, which cannot do TLS, and gets in
+    ("admin tls", False, False, None, "cleartext", PROTOCOL_12_4),
+    # ... but not when its protocol is fixed to the current one
+    ("admin tls", False, False, PROTOCOL_18_2, "refused", None),
+    # a TLS-PSK console gets TLS even where the console resource says TLS Enable = no
+    ("admin notls", True, False, None, "tls", PROTOCOL_18_2),
+    ("admin tls", True, True, None, "tls", PROTOCOL_18_2),
+    ("admin tls", True, True, PROTOCOL_18_2, "tls", PROTOCOL_18_2),
+    ("admin notls", False, False, PROTOCOL_12_4, "cleartext", PROTOCOL_12_4),
+    ("admin tls", False, False, PROTOCOL_12_4, "cleartext", PROTOCOL_12_4),
+]
+
+
+def test_console_tls_and_protocol_combinations_as_bareos_own_tests_expect(suite):
+    specs = {spec.name: spec for spec in (suite.add_console("admin notls", tls=TLS_NONE),
+                                          suite.add_console("admin tls", tls=TLS_ENABLED))}
+    suite.start_director()
+
+    for name, psk_enable, psk_require, protocol, outcome, spoken in CONSOLE_TRANSPORTS:
+        case = f"{name}, tls_psk_enable={psk_enable}, require={psk_require}, protocolversion={protocol}"
+        answer = director_console(suite.dir_port, specs[name].password, name=name, tls_psk_enable=psk_enable,
+                                  tls_psk_require=psk_require, protocolversion=protocol, calls=["whoami"])
+
+        if outcome == "refused":
+            assert answer.get("error_type") == "AuthenticationError", (case, _show(answer))
+            continue
+        assert answer["ok"], (case, _show(answer))
+        assert answer["results"][0].strip() == name, (case, _show(answer))
+        assert answer["protocol_version"] == spoken, (case, _show(answer))
+        if outcome == "tls":
+            assert answer["tls"] is not None and "PSK" in answer["tls"][0], (case, _show(answer))
+        else:
+            assert answer["tls"] is None, (case, _show(answer))
 
 
 FD_CONNECTED = r"bareos-dir \(director\) connected at:"

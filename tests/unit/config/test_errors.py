@@ -18,7 +18,7 @@ BAD_DIRECTOR_CONFIGS = [
                  "dir.conf:9: unknown directive 'Colour' in Client resource", id="unknown directive"),
     pytest.param(DIRECTOR_BASE + "Clinet {\n  Name = c\n}\n",
                  "dir.conf:5: unknown resource type 'Clinet' for bareos-dir (expected one of Director, Client,"
-                 " Storage, Console, Job, JobDefs, FileSet, Schedule, Pool, Catalog, Messages, Profile)",
+                 " Storage, Console, Job, JobDefs, FileSet, Schedule, Pool, Catalog, Messages, Profile, User, Counter)",
                  id="unknown resource type"),
     pytest.param(DIRECTOR_BASE + CLIENT + "  Port = 70000\n}\n",
                  "dir.conf:9: invalid value '70000' for 'Port': expected a port number from 1 to 65535",

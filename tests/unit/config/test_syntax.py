@@ -39,6 +39,22 @@ def test_multi_line_quoted_string_counts_lines():
     assert str(caught.value).startswith("f:4: unknown directive 'Bogus'")
 
 
+def test_quoted_strings_that_follow_each_other_are_one_value():
+    text = ('  Description = "plugin"\n'
+            '     ":module_path=/x" ":name=y"\n'
+            '  Bogus = 1\n')
+    with pytest.raises(ConfigError) as caught:
+        console(text)
+    assert str(caught.value).startswith("<string>:7: unknown directive 'Bogus'")
+    assert console(text.replace("  Bogus = 1\n", "")).only("director").description == "plugin:module_path=/x:name=y"
+
+
+def test_quoted_list_items_stay_separate():
+    cfg = parse_config_text('Director { Name = d; Password = p }\n'
+                            'Console { Name = c; Password = p\n  Job ACL = "a", "b"\n}\n', DIRECTOR)
+    assert cfg.get("console", "c").job_acl == ["a", "b"]
+
+
 @pytest.mark.parametrize("spelling", ["LanAddress", "Lan Address", "lanaddress", "LAN   ADDRESS", "lAn aDDress"])
 def test_directive_names_ignore_case_and_spaces(spelling):
     text = ("Director { Name = d; Password = p }\n"

@@ -46,6 +46,12 @@ def test_challenge_parser_accepts_extra_fields_and_the_compatible_variant():
     assert cram.parse_challenge(b"auth cram-md5 <1.2@x> ssl=1\n\x00") == (b"<1.2@x>", 1, False)
 
 
+def test_a_challenge_may_name_a_console_with_plain_spaces():
+    # python-bareos 25.1.1 challenges with the console's name unbashed
+    assert cram.parse_challenge(b"auth cram-md5 <4017411815.1796296674@admin tls> ssl=0\n") == (
+        b"<4017411815.1796296674@admin tls>", 0, False)
+
+
 @pytest.mark.parametrize("bad", [b"", b"auth cram-md5", b"auth cram-md5 <1.2@x>", b"hello", -4,
                                  b"auth cram-md5 1.2@x ssl=0\n"])
 def test_malformed_challenges_raise_our_error(bad):
