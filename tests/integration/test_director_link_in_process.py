@@ -190,6 +190,7 @@ async def test_a_refused_connection_is_reported_in_one_sentence(tmp_path, stoppe
         link = fd.director_links[0]
         await wait_until_in_reactor(lambda: link.failures >= 1, TIMEOUT, "a failed attempt")
     assert link.last_error == "Connection refused"
+    await fd.messages.files.written()        # the message file is written off the reactor
     log_lines = [formatEvent(event) for event in log_events]
     reported = [line for line in log_lines + fd.log_path.read_text().splitlines()
                 if "Connection refused" in line]
