@@ -199,8 +199,11 @@ async def tell_daemon_to_cancel(director, kind, resource, job_name):
         link.close()
 
 
-async def wait_for_end_job(job, link):
+async def wait_for_end_job(job, link, on_attributes=None):
     """Read the file daemon's messages up to ``2800 End Job``; record its counters.
+
+    ``on_attributes`` (verify jobs) takes the file reports the FD sends before: records
+    framed as the SD forwards them, whose header starts with a zero VolSessionId.
 
     No timeout of its own: a job runs as long as it runs.  What bounds it is the
     connection closing, and ``wait_for_both_daemons`` when the storage daemon gave up."""
@@ -209,6 +212,9 @@ async def wait_for_end_job(job, link):
         if packet in (Signal.TERMINATE, Signal.EOD):
             raise JobFailed(f"File daemon {link.name} ended the session before reporting the job's end")
         if not isinstance(packet, bytes):
+            continue
+        if on_attributes is not None and packet[:1] == b"\x00":
+            on_attributes(packet)
             continue
         line = packet.decode("utf-8", "replace")
         match = _END_JOB.match(line)

@@ -1,0 +1,204 @@
+"""A verify job: the file daemon reports files, the director compares them with the catalog.
+
+Levels (Bareos' ``Level =`` of a ``Type = Verify`` job; catalog level codes as Bareos'):
+
+- ``InitCatalog`` (V): the FD walks the FileSet; its attributes are stored as this job's
+  files, the base of a later ``Catalog`` verify.
+- ``Catalog`` (C): the FD walks the FileSet; compared with the last InitCatalog job's files.
+- ``DiskToCatalog`` (d): the FD walks the FileSet; compared with the last backup's files.
+- ``VolumeToCatalog`` (O): the SD reads the last backup's volumes (as for a restore), the
+  FD recomputes each file's digest from the data it reads; compared with that backup's files.
+
+The FD sends each file's attribute record and digest on the director connection, framed
+as the storage daemon forwards them (``FileAttributes`` parses both), then
+``2800 End Job``.  A difference is a job error message per file; the job then ends
+``Verify differences`` (status D), as Bareos'.
+"""
+
+from twisted.internet import defer
+
+from bareos.catalog.api import name_text
+from bareos.director.jobs.backup import send_fileset
+from bareos.director.jobs.common import (
+    final_status, is_passive, open_storage_job, outlived, reach_client, send_bootstrap,
+    tell_client_where_storage_is, tell_storage_to_dial_client, tls_flag, wait_for_both_daemons,
+    wait_for_end_job)
+from bareos.director.jobs.job import JobFailed
+from bareos.director.jobs.restore import bootstrap_lines
+from bareos.director.jobs.storage import FileAttributes, StorageJobSession
+from bareos.filedaemon.attributes import decode_lstat
+from bareos.protocol.cram import bash_spaces
+from bareos.protocol.framing import Signal
+from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
+
+#: The level word of the FD's ``verify level=`` command, per catalog level code.
+FD_LEVELS = {"V": "init", "C": "catalog", "d": "disk_to_catalog", "O": "volume"}
+#: Compared when the FileSet's Options give no ``Verify =``.
+DEFAULT_VERIFY_OPTIONS = "pins5"
+#: ``Verify =`` letters: which LStat field each compares, and its name in the report.
+LSTAT_CHECKS = {"i": ("ino", "inode"), "p": ("mode", "mode"), "n": ("nlink", "links"),
+                "u": ("uid", "user"), "g": ("gid", "group"), "s": ("size", "size"),
+                "a": ("atime", "atime"), "m": ("mtime", "mtime"), "c": ("ctime", "ctime")}
+DIGEST_LETTERS = "15"          # SHA1 / MD5: compare the digest the backup stored
+KNOWN_LETTERS = set(LSTAT_CHECKS) | set(DIGEST_LETTERS)
+
+
+def verify_options(fileset):
+    """The ``Verify =`` letters of the FileSet (its first Options block that has them)."""
+    for block in getattr(fileset, "include", None) or []:
+        for options in getattr(block, "options", None) or []:
+            letters = getattr(options, "verify", None)
+            if letters:
+                return letters
+    return DEFAULT_VERIFY_OPTIONS
+
+
+async def run_verify(director, job):
+    level = job.level
+    if level not in FD_LEVELS:
+        raise JobFailed(f"Verify level {job.level_name} is not supported by this director.")
+    messages, catalog = director.messages, director.catalog
+    letters = verify_options(job.fileset)
+    for letter in sorted(set(letters) - KNOWN_LETTERS):
+        messages.job_message(job, "warning", f"Verify option {letter!r} is not compared by this "
+                                             f"director; it is ignored.")
+    base = await base_files(director, job)
+    messages.job_message(job, "info", f"Start Verify JobId={job.jobid} Level={job.level_name} "
+                                      f"Job={job.job}")
+
+    reported = []
+    attributes = FileAttributes(catalog, job.jobid,
+                                store=None if level == "V" else reported.extend)
+    if level == "O":
+        await read_volumes_on_client(director, job, base, attributes)
+    else:
+        fd = await start_client_job(director, job)
+        await send_fileset(fd, job.options["fileset_lines"])
+        await fd.command(f"verify level={FD_LEVELS[level]}\n", "2000 OK verify")
+        await receive_until_end(job, fd, attributes)
+        fd.conn.send_signal(Signal.TERMINATE)
+        fd.close()
+        job.sd_status = JobStatus.TERMINATED          # no storage daemon took part
+    await attributes.finish()
+    outcome = final_status(job)
+    if level != "V" and outcome in SUCCESSFUL:
+        if report_differences(director, job, base, reported, letters):
+            return JobStatus.DIFFERENCES
+    return outcome
+
+
+async def base_files(director, job):
+    """What the files are compared with: ``(jobid, {filename: FileEntry})`` (InitCatalog:
+    nothing).  The base job is the ``Verify Job``'s (else this job's own name's) last
+    successful run for the client and FileSet."""
+    if job.level == "V":
+        return None, {}
+    catalog = director.catalog
+    verify_job = getattr(job.resource, "verify_job", None)
+    name = getattr(verify_job, "name", verify_job) or job.name
+    if job.level == "C":
+        prior = await catalog.last_successful_job(name, job.client.name, job.fileset.name,
+                                                  levels=("V",), type="V")
+        missing = "No InitCatalog verify job of this client and FileSet to compare with."
+    else:
+        prior = await catalog.last_successful_job(name, job.client.name, job.fileset.name,
+                                                  levels=("F", "D", "I"))
+        missing = f"No successful backup of Job {name} for this client and FileSet to verify."
+    if prior is None:
+        raise JobFailed(missing)
+    director.messages.job_message(job, "info", f"Verifying against JobId={prior.job_id} "
+                                               f"Job={prior.job}")
+    files = {entry.filename: entry for entry in await catalog.list_files(prior.job_id)
+             if entry.file_index > 0}
+    return prior.job_id, files
+
+
+async def start_client_job(director, job, storage_key="dummy"):
+    fd = await reach_client(director, job, "verify")
+    reply = await fd.command(
+        f"JobId={job.jobid} Job={bash_spaces(job.job)} SDid={job.vol_session_id} "
+        f"SDtime={job.vol_session_time} Authorization={storage_key} ssl={tls_flag(job.storage)}\n",
+        "2000 OK Job")
+    job.client_uname = reply[len("2000 OK Job "):].strip()
+    return fd
+
+
+async def receive_until_end(job, fd, attributes):
+    """The FD's file reports (into ``attributes``) up to its ``2800 End Job``."""
+    await wait_for_end_job(job, fd, on_attributes=attributes.add)
+
+
+async def read_volumes_on_client(director, job, base, attributes):
+    """VolumeToCatalog: the SD reads the base backup's volumes to the FD (a restore's
+    sessions), which reports each file with the digest of the data it read."""
+    jobid, files = base
+    selection = {jobid: {entry.file_index for entry in files.values()}}
+    lines = bootstrap_lines(await director.catalog.jobmedia_for_jobs([jobid]), selection)
+    if not lines:
+        raise JobFailed(f"JobId {jobid} has no data on any volume to verify.")
+    sd, key = await open_storage_job(director, job, append=False)
+    await send_bootstrap(sd, lines)
+    fd = await start_client_job(director, job, storage_key=key)
+    session = StorageJobSession(director, job, sd)
+    if is_passive(job):
+        await fd.command(f"setauthorization Authorization={key}\n", "2000 OK Authorization")
+        await tell_storage_to_dial_client(director, job, sd)
+    sd.send("run")
+    serving = defer.ensureDeferred(session.serve())
+    try:
+        if not is_passive(job):
+            await tell_client_where_storage_is(director, job, fd, authorization=key)
+        await fd.command("verify level=volume\n", "2000 OK verify")
+        fd_report = defer.ensureDeferred(receive_until_end(job, fd, attributes))
+        await wait_for_both_daemons(director, job, fd, fd_report, sd, serving)
+    except BaseException:
+        outlived(serving, job, "storage daemon session")
+        raise
+    finally:
+        fd.conn.send_signal(Signal.TERMINATE)
+        fd.close()
+    sd.close()
+
+
+def report_differences(director, job, base, reported, letters):
+    """One job error per differing, new or missing file; whether there was any."""
+    _jobid, expected = base
+    error = lambda text: director.messages.job_message(job, "error", text)  # noqa: E731
+    differences = 0
+    seen = set()
+    for record in reported:
+        filename = name_text(record.path) + name_text(record.name)
+        seen.add(filename)
+        entry = expected.get(filename)
+        if entry is None:
+            if job.level != "O":
+                error(f"New file: {filename}")
+                differences += 1
+            continue
+        changes = changed_fields(entry, record, letters)
+        if changes:
+            error(f"{filename}: " + "; ".join(changes))
+            differences += 1
+    for filename in sorted(set(expected) - seen):
+        error(f"File not found on volume: {filename}" if job.level == "O"
+              else f"File not found: {filename}")
+        differences += 1
+    job.fd_errors += differences
+    return differences > 0
+
+
+def changed_fields(entry, record, letters):
+    """What ``Verify =`` compares and differs between the catalog's ``entry`` and ``record``."""
+    was, now = decode_lstat(entry.lstat), decode_lstat(record.lstat)
+    changes = []
+    for letter in letters:
+        if letter in LSTAT_CHECKS:
+            field, label = LSTAT_CHECKS[letter]
+            before, after = getattr(was, field), getattr(now, field)
+            if before != after:
+                shown = (oct(before), oct(after)) if field == "mode" else (before, after)
+                changes.append(f"{label} differs: catalog {shown[0]}, now {shown[1]}")
+        elif letter in DIGEST_LETTERS and entry.md5 not in ("0", "", None) \
+                and record.md5 != entry.md5:
+            changes.append(f"digest differs: catalog {entry.md5}, now {record.md5}")
+    return changes
