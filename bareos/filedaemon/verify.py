@@ -41,7 +41,8 @@ class VolumeVerifier:
     file with the digest of the data read back.
 
     The digest algorithm is the one the previous file's digest record named (MD5 at
-    first); a file whose digest record names another is reported with the stored
+    first); a file whose digest record names another, or that had no data on the volume
+    (a hard link to a file saved before, an empty file), is reported with the stored
     digest, unrecomputed.  ``report(packet)`` is called in the worker thread.
     """
 
@@ -69,7 +70,7 @@ class VolumeVerifier:
         elif kind in DATA_STREAMS:
             self._data(kind, data)
         elif kind in DIGEST_STREAMS:
-            if kind == self._guess and self._readable:
+            if kind == self._guess and self._readable and self._position:
                 self._digest = (kind, self._hash.digest())
             else:
                 self._digest = (kind, bytes(data))
@@ -103,9 +104,9 @@ class VolumeVerifier:
             self.report(report_packet(attributes.file_index, stream, digest))
 
     def finish(self, complete=True):
-        if complete:
-            self._end_file()
-        self._attributes = None
+        """Report the last file, also when its data was cut short (``complete`` False):
+        it then has no digest, which the director reports."""
+        self._end_file()
         return self.stats
 
     def abort(self):

@@ -284,7 +284,7 @@ def termination_text(job):
     kind = job.type_name
     return {
         JobStatus.TERMINATED: f"{kind} OK", JobStatus.WARNINGS: f"{kind} OK -- with warnings",
-        JobStatus.CANCELED: f"{kind} Canceled",
+        JobStatus.CANCELED: f"{kind} Canceled", JobStatus.DIFFERENCES: f"{kind} Differences",
     }.get(job.status, f"*** {kind} Error ***" if job.status in FAILED
           else f"*** {kind} status {job.status} ***")
 

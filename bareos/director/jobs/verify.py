@@ -12,7 +12,7 @@ Levels (Bareos' ``Level =`` of a ``Type = Verify`` job; catalog level codes as B
 The FD sends each file's attribute record and digest on the director connection, framed
 as the storage daemon forwards them (``FileAttributes`` parses both), then
 ``2800 End Job``.  A difference is a job error message per file; the job then ends
-``Verify differences`` (status D), as Bareos'.
+``Verify differences`` (status D), as Bareos' (or worse, when a daemon failed it).
 """
 
 from twisted.internet import defer
@@ -29,7 +29,7 @@ from bareos.director.jobs.storage import FileAttributes, StorageJobSession
 from bareos.filedaemon.attributes import decode_lstat
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
-from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
+from bareos.protocol.jobstatus import JobStatus, prevailing
 
 #: The level word of the FD's ``verify level=`` command, per catalog level code.
 FD_LEVELS = {"V": "init", "C": "catalog", "d": "disk_to_catalog", "O": "volume"}
@@ -81,9 +81,9 @@ async def run_verify(director, job):
         job.sd_status = JobStatus.TERMINATED          # no storage daemon took part
     await attributes.finish()
     outcome = final_status(job)
-    if level != "V" and outcome in SUCCESSFUL:
-        if report_differences(director, job, base, reported, letters):
-            return JobStatus.DIFFERENCES
+    # Also after a failed read: what was read is compared, what was not is named.
+    if level != "V" and report_differences(director, job, base, reported, letters):
+        outcome = prevailing(outcome, JobStatus.DIFFERENCES)
     return outcome
 
 
@@ -106,6 +106,7 @@ async def base_files(director, job):
         missing = f"No successful backup of Job {name} for this client and FileSet to verify."
     if prior is None:
         raise JobFailed(missing)
+    job.options["verify_jobid"] = prior.job_id
     director.messages.job_message(job, "info", f"Verifying against JobId={prior.job_id} "
                                                f"Job={prior.job}")
     files = {entry.filename: entry for entry in await catalog.list_files(prior.job_id)
@@ -200,5 +201,6 @@ def changed_fields(entry, record, letters):
                 changes.append(f"{label} differs: catalog {shown[0]}, now {shown[1]}")
         elif letter in DIGEST_LETTERS and entry.md5 not in ("0", "", None) \
                 and record.md5 != entry.md5:
-            changes.append(f"digest differs: catalog {entry.md5}, now {record.md5}")
+            changes.append("no digest: its data was not read whole" if record.md5 == "0"
+                           else f"digest differs: catalog {entry.md5}, now {record.md5}")
     return changes

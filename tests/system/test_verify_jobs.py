@@ -1,0 +1,117 @@
+"""Verify jobs with real daemons (one director, file daemon and storage daemon for the
+module): VolumeToCatalog reads a backup's volume back and compares it with the catalog,
+DiskToCatalog compares the disk with the last backup, InitCatalog then Catalog is the
+intrusion-detection pair.  Each difference is a job error naming the file, and the job
+ends "Verify differences" (D).
+"""
+
+import os
+import re
+import sqlite3
+
+import pytest
+
+from bareos.config.writer import Quoted, Resource, resource_files
+from bareos.testing.ports import free_port
+from bareos.testing.topology import Topology
+from bareos.testing.trees import make_tree
+
+HOST = "127.0.31.2"
+_QUEUED = re.compile(r"Job queued\. JobId=(\d+)")
+
+
+def verify_job(name, level, verify_job=None):
+    directives = {"Name": name, "Type": "Verify", "Level": level, "Client": "FD",
+                  "FileSet": "TestSet", "Storage": "SD", "Pool": "Full", "Messages": "Standard"}
+    if verify_job:
+        directives["Verify Job"] = verify_job
+    return Resource("Job", directives)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    base = tmp_path_factory.mktemp("verify")
+    source = make_tree(base / "source", big_file_mib=1, small_files=5)
+    topology = Topology(base, director_host=HOST, director_port=free_port(HOST), source=source)
+    topology.add_fd("FD", HOST, free_port(HOST))
+    topology.add_sd("SD", HOST, free_port(HOST))
+    extra = resource_files(
+        # a volume of its own for the backup whose volume gets damaged
+        Resource("Pool", {"Name": "Damaged", "Pool Type": "Backup",
+                          "Label Format": Quoted("Damaged-"), "Storage": "SD"}),
+        Resource("Job", {"Name": "backup-damaged", "Type": "Backup", "Level": "Full",
+                         "Client": "FD", "FileSet": "TestSet", "Storage": "SD",
+                         "Pool": "Damaged", "Messages": "Standard"}),
+        verify_job("verify-volume", "VolumeToCatalog", "backup"),
+        verify_job("verify-damaged", "VolumeToCatalog", "backup-damaged"),
+        verify_job("verify-disk", "DiskToCatalog", "backup"),
+        verify_job("verify-catalog", "InitCatalog"))
+    try:
+        topology.start(extra_resources=extra)
+        yield topology
+    finally:
+        topology.stop()
+
+
+def status_of(site, jobid):
+    with sqlite3.connect(site.base / "work-dir" / "bareos.db", timeout=30) as db:
+        return db.execute("SELECT JobStatus FROM Job WHERE JobId = ?", (jobid,)).fetchone()[0]
+
+
+def run(site, job, level=""):
+    """Run ``job`` to its end: (its catalog status, the console output with its log)."""
+    level = f" level={level}" if level else ""
+    output = site.console(f"run job={job}{level} yes\nwait\nmessages\n")
+    jobid = int(_QUEUED.search(output).group(1))
+    return status_of(site, jobid), output
+
+
+def test_volume_to_catalog_after_a_good_backup_is_ok(site):
+    assert run(site, "backup")[0] == "T"
+    status, output = run(site, "verify-volume")
+    assert status == "T", output
+    assert "Verify OK" in output
+    assert "differs" not in output and "not found" not in output
+
+
+def test_a_byte_flipped_in_the_volume_is_reported_with_the_damaged_file(site):
+    assert run(site, "backup-damaged")[0] == "T"
+    volume = site.base / "storage-SD" / "Damaged-0001"
+    middle = volume.stat().st_size // 2           # inside big.bin's 1 MiB of data
+    with open(volume, "r+b") as stream:
+        stream.seek(middle)
+        byte = stream.read(1)
+        stream.seek(middle)
+        stream.write(bytes([byte[0] ^ 0xFF]))
+    status, output = run(site, "verify-damaged")
+    assert status not in ("T", "W"), output
+    big = os.path.join(site.source, "big.bin")
+    assert re.search(rf"{re.escape(big)}: .*(digest|not read whole)", output) \
+        or f"File not found on volume: {big}" in output, output
+    # the files before it on the volume were read back intact
+    assert f"{os.path.join(site.source, 'empty file')}:" not in output
+
+
+def test_disk_to_catalog_reports_a_changed_file(site):
+    assert run(site, "backup")[0] == "T"
+    changed = os.path.join(site.source, "names", "with space.txt")
+    with open(changed, "a") as stream:
+        stream.write("changed after the backup\n")
+    status, output = run(site, "verify-disk")
+    assert status == "D", output
+    assert f"{changed}: size differs" in output
+    assert "digest differs" in output
+    assert "Verify Differences" in output
+    assert output.count("size differs") == 1        # only that file
+
+
+def test_init_catalog_then_catalog_reports_a_changed_mode(site):
+    status, output = run(site, "verify-catalog", level="InitCatalog")
+    assert status == "T", output
+    assert run(site, "verify-catalog", level="Catalog")[0] == "T"   # nothing changed yet
+    target = os.path.join(site.source, "empty file")
+    os.chmod(target, 0o600 if os.stat(target).st_mode & 0o777 != 0o600 else 0o640)
+    status, output = run(site, "verify-catalog", level="Catalog")
+    assert status == "D", output
+    assert f"{target}: mode differs" in output
+    assert output.count("mode differs") == 1
