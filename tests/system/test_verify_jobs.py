@@ -85,11 +85,14 @@ def test_a_byte_flipped_in_the_volume_is_reported_with_the_damaged_file(site):
         stream.write(bytes([byte[0] ^ 0xFF]))
     status, output = run(site, "verify-damaged")
     assert status not in ("T", "W"), output
+    assert "block checksum mismatch" in output
     big = os.path.join(site.source, "big.bin")
-    assert re.search(rf"{re.escape(big)}: .*(digest|not read whole)", output) \
-        or f"File not found on volume: {big}" in output, output
-    # the files before it on the volume were read back intact
-    assert f"{os.path.join(site.source, 'empty file')}:" not in output
+    assert f"{big}: no digest: its data was not read whole" in output, output
+    assert output.count("not read whole") == 1
+    # the files after it on the volume were not read: named as such, not as missing
+    assert f"File not read back from the volume: {os.path.join(site.source, 'empty file')}" \
+        in output
+    assert "File not found on volume" not in output
 
 
 def test_disk_to_catalog_reports_a_changed_file(site):

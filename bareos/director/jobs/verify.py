@@ -29,7 +29,7 @@ from bareos.director.jobs.storage import FileAttributes, StorageJobSession
 from bareos.filedaemon.attributes import decode_lstat
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
-from bareos.protocol.jobstatus import JobStatus, prevailing
+from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus, prevailing
 
 #: The level word of the FD's ``verify level=`` command, per catalog level code.
 FD_LEVELS = {"V": "init", "C": "catalog", "d": "disk_to_catalog", "O": "volume"}
@@ -180,9 +180,14 @@ def report_differences(director, job, base, reported, letters):
         if changes:
             error(f"{filename}: " + "; ".join(changes))
             differences += 1
+    if job.level != "O":
+        missing = "File not found"
+    elif job.sd_status in SUCCESSFUL:
+        missing = "File not found on volume"
+    else:
+        missing = "File not read back from the volume"       # the read stopped before it
     for filename in sorted(set(expected) - seen):
-        error(f"File not found on volume: {filename}" if job.level == "O"
-              else f"File not found: {filename}")
+        error(f"{missing}: {filename}")
         differences += 1
     job.fd_errors += differences
     return differences > 0
