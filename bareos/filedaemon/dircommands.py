@@ -654,7 +654,7 @@ async def storage_command(session, text):
 
 @handler
 async def verify_command(session, text):
-    """``verify level=<init|catalog|disk_to_catalog|volume>``: report files to the director
+    """``verify level=<init|catalog|disk_to_catalog|volume|data>``: report files to the director
     (``bareos.filedaemon.verify``); the session then ends with ``2800 End Job``."""
     from bareos.filedaemon import verify
     from bareos.filedaemon.walk import BackupStats
@@ -662,7 +662,7 @@ async def verify_command(session, text):
     job = job_of(session)
     job.job_type = jobs.JT_VERIFY
     level = text.partition("level=")[2].strip()
-    if level not in verify.DISK_LEVELS + (verify.VOLUME_LEVEL,):
+    if level not in verify.DISK_LEVELS + verify.VOLUME_LEVELS:
         send_jmsg(session, job, M_FATAL, f"Unsupported verify level: {level!r}.\n")
         session.conn.send(f"2994 Bad verify command: {text.strip()}\n")
         return False
@@ -693,7 +693,8 @@ async def verify_command(session, text):
         return False
     report = lambda packet: daemon.reactor.callFromThread(session.conn.send, packet)  # noqa: E731
     job.restorer = verify.VolumeVerifier(
-        report, lambda message: jmsg_from_thread(session, job, M_ERROR, message + "\n"))
+        report if level == "volume" else None,
+        lambda message: jmsg_from_thread(session, job, M_ERROR, message + "\n"))
     job.restore_worker = datachannel.RestoreWorker(daemon.reactor, job.restorer,
                                                    daemon.job_threads, lambda: job.canceled)
     await datachannel.run_restore_part(session, job, sd)

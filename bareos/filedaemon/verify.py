@@ -20,7 +20,8 @@ from bareos.protocol.framing import ATTRIBUTE_HEADER
 
 #: ``verify level=`` words that walk the FileSet on disk.
 DISK_LEVELS = ("init", "catalog", "disk_to_catalog")
-VOLUME_LEVEL = "volume"
+#: ... that read the volumes: ``volume`` reports, ``data`` checks the digests itself.
+VOLUME_LEVELS = ("volume", "data")
 _ZEROS = bytes(1 << 16)
 
 
@@ -43,7 +44,9 @@ class VolumeVerifier:
     The digest algorithm is the one the previous file's digest record named (MD5 at
     first); a file whose digest record names another, or that had no data on the volume
     (a hard link to a file saved before, an empty file), is reported with the stored
-    digest, unrecomputed.  ``report(packet)`` is called in the worker thread.
+    digest, unrecomputed.  ``report(packet)`` is called in the worker thread; without it
+    (level Data) nothing is reported, and ``on_error`` names each file whose recomputed
+    digest differs from the one stored on the volume.
     """
 
     def __init__(self, report, on_error):
@@ -70,18 +73,26 @@ class VolumeVerifier:
         elif kind in DATA_STREAMS:
             self._data(kind, data)
         elif kind in DIGEST_STREAMS:
+            stored = bytes(data)
             if kind == self._guess and self._readable and self._position:
-                self._digest = (kind, self._hash.digest())
+                computed = self._hash.digest()
+                if self.report is None and computed != stored:
+                    self.stats.digest_mismatches += 1
+                    self.on_error(f"{self._name()}: {DIGEST_STREAMS[kind]} digest mismatch: "
+                                  f"stored {stored.hex()}, read back {computed.hex()}")
+                self._digest = (kind, computed)
             else:
-                self._digest = (kind, bytes(data))
+                self._digest = (kind, stored)
             self._guess = kind
+
+    def _name(self):
+        return self._attributes.fname.decode(errors="replace")
 
     def _data(self, kind, data):
         try:
             offset, plain = (None, data) if kind == STREAM_FILE_DATA else decode_data_record(kind, data)
         except CompressionError as exc:
-            self.on_error(f"Cannot decode the data of {self._attributes.fname.decode(errors='replace')}"
-                          f" read from the volume: {exc}")
+            self.on_error(f"Cannot decode the data of {self._name()} read from the volume: {exc}")
             self._readable = False
             return
         if offset is not None:
@@ -98,6 +109,8 @@ class VolumeVerifier:
         if attributes is None:
             return
         self.stats.files += 1
+        if self.report is None:
+            return
         self.report(report_packet(attributes.file_index, STREAM_UNIX_ATTRIBUTES, attributes.encode()))
         if self._digest is not None:
             stream, digest = self._digest

@@ -8,6 +8,8 @@ ends "Verify differences" (D).
 import os
 import re
 import sqlite3
+import struct
+import zlib
 
 import pytest
 
@@ -42,6 +44,12 @@ def site(tmp_path_factory):
         Resource("Job", {"Name": "backup-damaged", "Type": "Backup", "Level": "Full",
                          "Client": "FD", "FileSet": "TestSet", "Storage": "SD",
                          "Pool": "Damaged", "Messages": "Standard"}),
+        Resource("Pool", {"Name": "Tampered", "Pool Type": "Backup",
+                          "Label Format": Quoted("Tampered-"), "Storage": "SD"}),
+        Resource("Job", {"Name": "backup-tampered", "Type": "Backup", "Level": "Full",
+                         "Client": "FD", "FileSet": "TestSet", "Storage": "SD",
+                         "Pool": "Tampered", "Messages": "Standard"}),
+        verify_job("verify-tampered", "VolumeToCatalog", "backup-tampered"),
         verify_job("verify-volume", "VolumeToCatalog", "backup"),
         verify_job("verify-damaged", "VolumeToCatalog", "backup-damaged"),
         verify_job("verify-disk", "DiskToCatalog", "backup"),
@@ -93,6 +101,38 @@ def test_a_byte_flipped_in_the_volume_is_reported_with_the_damaged_file(site):
     assert f"File not read back from the volume: {os.path.join(site.source, 'empty file')}" \
         in output
     assert "File not found on volume" not in output
+
+
+def flip_byte_keeping_block_checksums(volume, offset):
+    """Flip the byte at ``offset`` and re-seal its block's CRC, as a volume altered by
+    someone who knows the format would be: the storage daemon reads it without complaint."""
+    data = bytearray(volume.read_bytes())
+    start = 0
+    while True:
+        size = struct.unpack_from(">I", data, start + 4)[0]     # CheckSum, BlockSize, ...
+        if start <= offset < start + size:
+            break
+        start += size
+    data[offset] ^= 0xFF
+    struct.pack_into(">I", data, start, zlib.crc32(data[start + 4:start + size]))
+    volume.write_bytes(bytes(data))
+
+
+def test_volume_to_catalog_and_data_report_data_altered_under_a_valid_checksum(site):
+    assert run(site, "backup-tampered")[0] == "T"
+    volume = site.base / "storage-SD" / "Tampered-0001"
+    flip_byte_keeping_block_checksums(volume, volume.stat().st_size // 2)   # in big.bin
+    big = os.path.join(site.source, "big.bin")
+
+    status, output = run(site, "verify-tampered")
+    assert status == "D", output
+    assert f"{big}: digest differs" in output
+    assert output.count("differs") == 1                # every other file reads back intact
+
+    status, output = run(site, "verify-tampered", level="Data")
+    assert status == "E", output
+    assert f"{big}: MD5 digest mismatch" in output
+    assert output.count("digest mismatch") == 1
 
 
 def test_disk_to_catalog_reports_a_changed_file(site):

@@ -8,11 +8,13 @@ Levels (Bareos' ``Level =`` of a ``Type = Verify`` job; catalog level codes as B
 - ``DiskToCatalog`` (d): the FD walks the FileSet; compared with the last backup's files.
 - ``VolumeToCatalog`` (O): the SD reads the last backup's volumes (as for a restore), the
   FD recomputes each file's digest from the data it reads; compared with that backup's files.
+- ``Data`` (A): read as VolumeToCatalog; the FD checks each recomputed digest against the
+  one stored on the volume and reports a mismatch itself; no catalog comparison.
 
 The FD sends each file's attribute record and digest on the director connection, framed
 as the storage daemon forwards them (``FileAttributes`` parses both), then
-``2800 End Job``.  A difference is a job error message per file; the job then ends
-``Verify differences`` (status D), as Bareos' (or worse, when a daemon failed it).
+``2800 End Job``.  Each difference is a job message naming the file; the job then ends
+``Verify Differences`` (status D), as Bareos' (or worse, when a daemon failed it).
 """
 
 from twisted.internet import defer
@@ -32,7 +34,9 @@ from bareos.protocol.framing import Signal
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus, prevailing
 
 #: The level word of the FD's ``verify level=`` command, per catalog level code.
-FD_LEVELS = {"V": "init", "C": "catalog", "d": "disk_to_catalog", "O": "volume"}
+FD_LEVELS = {"V": "init", "C": "catalog", "d": "disk_to_catalog", "O": "volume", "A": "data"}
+VOLUME_LEVELS = ("O", "A")                 # the SD reads the base backup's volumes
+COMPARED_LEVELS = ("C", "d", "O")          # the director compares with the catalog
 #: Compared when the FileSet's Options give no ``Verify =``.
 DEFAULT_VERIFY_OPTIONS = "pins5"
 #: ``Verify =`` letters: which LStat field each compares, and its name in the report.
@@ -40,7 +44,8 @@ LSTAT_CHECKS = {"i": ("ino", "inode"), "p": ("mode", "mode"), "n": ("nlink", "li
                 "u": ("uid", "user"), "g": ("gid", "group"), "s": ("size", "size"),
                 "a": ("atime", "atime"), "m": ("mtime", "mtime"), "c": ("ctime", "ctime")}
 DIGEST_LETTERS = "15"          # SHA1 / MD5: compare the digest the backup stored
-KNOWN_LETTERS = set(LSTAT_CHECKS) | set(DIGEST_LETTERS)
+SIZE_DECREASE = "d"
+KNOWN_LETTERS = set(LSTAT_CHECKS) | set(DIGEST_LETTERS) | {SIZE_DECREASE}
 
 
 def verify_options(fileset):
@@ -69,8 +74,8 @@ async def run_verify(director, job):
     reported = []
     attributes = FileAttributes(catalog, job.jobid,
                                 store=None if level == "V" else reported.extend)
-    if level == "O":
-        await read_volumes_on_client(director, job, base, attributes)
+    if level in VOLUME_LEVELS:
+        await read_volumes_on_client(director, job, base, attributes, FD_LEVELS[level])
     else:
         fd = await start_client_job(director, job)
         await send_fileset(fd, job.options["fileset_lines"])
@@ -82,7 +87,7 @@ async def run_verify(director, job):
     await attributes.finish()
     outcome = final_status(job)
     # Also after a failed read: what was read is compared, what was not is named.
-    if level != "V" and report_differences(director, job, base, reported, letters):
+    if level in COMPARED_LEVELS and report_differences(director, job, base, reported, letters):
         outcome = prevailing(outcome, JobStatus.DIFFERENCES)
     return outcome
 
@@ -129,9 +134,10 @@ async def receive_until_end(job, fd, attributes):
     await wait_for_end_job(job, fd, on_attributes=attributes.add)
 
 
-async def read_volumes_on_client(director, job, base, attributes):
-    """VolumeToCatalog: the SD reads the base backup's volumes to the FD (a restore's
-    sessions), which reports each file with the digest of the data it read."""
+async def read_volumes_on_client(director, job, base, attributes, fd_level):
+    """VolumeToCatalog, Data: the SD reads the base backup's volumes to the FD (a
+    restore's sessions), which reports each file with the digest of the data it read
+    (VolumeToCatalog) or checks that digest itself (Data)."""
     jobid, files = base
     selection = {jobid: {entry.file_index for entry in files.values()}}
     lines = bootstrap_lines(await director.catalog.jobmedia_for_jobs([jobid]), selection)
@@ -149,7 +155,7 @@ async def read_volumes_on_client(director, job, base, attributes):
     try:
         if not is_passive(job):
             await tell_client_where_storage_is(director, job, fd, authorization=key)
-        await fd.command("verify level=volume\n", "2000 OK verify")
+        await fd.command(f"verify level={fd_level}\n", "2000 OK verify")
         fd_report = defer.ensureDeferred(receive_until_end(job, fd, attributes))
         await wait_for_both_daemons(director, job, fd, fd_report, sd, serving)
     except BaseException:
@@ -162,9 +168,10 @@ async def read_volumes_on_client(director, job, base, attributes):
 
 
 def report_differences(director, job, base, reported, letters):
-    """One job error per differing, new or missing file; whether there was any."""
+    """One job message per differing, new or missing file (info, as Bareos'); whether
+    there was any."""
     _jobid, expected = base
-    error = lambda text: director.messages.job_message(job, "error", text)  # noqa: E731
+    error = lambda text: director.messages.job_message(job, "info", text)  # noqa: E731
     differences = 0
     seen = set()
     for record in reported:
@@ -189,7 +196,6 @@ def report_differences(director, job, base, reported, letters):
     for filename in sorted(set(expected) - seen):
         error(f"{missing}: {filename}")
         differences += 1
-    job.fd_errors += differences
     return differences > 0
 
 
@@ -204,6 +210,8 @@ def changed_fields(entry, record, letters):
             if before != after:
                 shown = (oct(before), oct(after)) if field == "mode" else (before, after)
                 changes.append(f"{label} differs: catalog {shown[0]}, now {shown[1]}")
+        elif letter == SIZE_DECREASE and now.size < was.size:
+            changes.append(f"size decreased: catalog {was.size}, now {now.size}")
         elif letter in DIGEST_LETTERS and entry.md5 not in ("0", "", None) \
                 and record.md5 != entry.md5:
             changes.append("no digest: its data was not read whole" if record.md5 == "0"
