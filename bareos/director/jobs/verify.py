@@ -94,21 +94,23 @@ async def run_verify(director, job):
 
 async def base_files(director, job):
     """What the files are compared with: ``(jobid, {filename: FileEntry})`` (InitCatalog:
-    nothing).  The base job is the ``Verify Job``'s (else this job's own name's) last
-    successful run for the client and FileSet."""
+    nothing).  As Bareos: Catalog takes this job's last InitCatalog run; the other levels
+    the last successful backup of the ``Verify Job`` if one is named, else any backup of
+    the client (and, here, of the FileSet)."""
     if job.level == "V":
         return None, {}
     catalog = director.catalog
     verify_job = getattr(job.resource, "verify_job", None)
-    name = getattr(verify_job, "name", verify_job) or job.name
     if job.level == "C":
-        prior = await catalog.last_successful_job(name, job.client.name, job.fileset.name,
+        prior = await catalog.last_successful_job(job.name, job.client.name, job.fileset.name,
                                                   levels=("V",), type="V")
         missing = "No InitCatalog verify job of this client and FileSet to compare with."
     else:
+        name = getattr(verify_job, "name", verify_job)
         prior = await catalog.last_successful_job(name, job.client.name, job.fileset.name,
                                                   levels=("F", "D", "I"))
-        missing = f"No successful backup of Job {name} for this client and FileSet to verify."
+        missing = (f"No successful backup of Job {name or '(any)'} for client "
+                   f"{job.client.name} and FileSet {job.fileset.name} to verify.")
     if prior is None:
         raise JobFailed(missing)
     job.options["verify_jobid"] = prior.job_id
