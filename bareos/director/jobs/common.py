@@ -142,6 +142,18 @@ async def reach_client(director, job, purpose):
     return link
 
 
+async def start_client_job(director, job, purpose, key):
+    """Reach the job's client and start its job there, with the storage daemon's session
+    ``key``; the link."""
+    fd = await reach_client(director, job, purpose)
+    reply = await fd.command(
+        f"JobId={job.jobid} Job={bash_spaces(job.job)} SDid={job.vol_session_id} "
+        f"SDtime={job.vol_session_time} Authorization={key} ssl={tls_flag(job.storage)}\n",
+        "2000 OK Job")
+    job.client_uname = reply[len("2000 OK Job "):].strip()
+    return fd
+
+
 async def client_link(director, client, timeout, retry_interval=None):
     """Reach a client: (1) a connection it opened and left waiting, (2) dialling it if
     ``Connection From Director To Client`` allows, (3) waiting up to ``timeout`` for it

@@ -17,19 +17,14 @@ as the storage daemon forwards them (``FileAttributes`` parses both), then
 ``Verify Differences`` (status D), as Bareos' (or worse, when a daemon failed it).
 """
 
-from twisted.internet import defer
-
 from bareos.catalog.api import name_text
 from bareos.director.jobs.backup import send_fileset
 from bareos.director.jobs.common import (
-    final_status, is_passive, open_storage_job, outlived, reach_client, send_bootstrap,
-    tell_client_where_storage_is, tell_storage_to_dial_client, tls_flag, wait_for_both_daemons,
-    wait_for_end_job)
+    final_status, open_storage_job, send_bootstrap, start_client_job, wait_for_end_job)
 from bareos.director.jobs.job import JobFailed
-from bareos.director.jobs.restore import bootstrap_lines
-from bareos.director.jobs.storage import FileAttributes, StorageJobSession
+from bareos.director.jobs.restore import bootstrap_lines, read_to_client
+from bareos.director.jobs.storage import FileAttributes
 from bareos.filedaemon.attributes import decode_lstat
-from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus, prevailing
 
@@ -77,7 +72,7 @@ async def run_verify(director, job):
     if level in VOLUME_LEVELS:
         await read_volumes_on_client(director, job, base, attributes, FD_LEVELS[level])
     else:
-        fd = await start_client_job(director, job)
+        fd = await start_client_job(director, job, "verify", "dummy")   # no SD session
         await send_fileset(fd, job.options["fileset_lines"])
         await fd.command(f"verify level={FD_LEVELS[level]}\n", "2000 OK verify")
         await receive_until_end(job, fd, attributes)
@@ -121,16 +116,6 @@ async def base_files(director, job):
     return prior.job_id, files
 
 
-async def start_client_job(director, job, storage_key="dummy"):
-    fd = await reach_client(director, job, "verify")
-    reply = await fd.command(
-        f"JobId={job.jobid} Job={bash_spaces(job.job)} SDid={job.vol_session_id} "
-        f"SDtime={job.vol_session_time} Authorization={storage_key} ssl={tls_flag(job.storage)}\n",
-        "2000 OK Job")
-    job.client_uname = reply[len("2000 OK Job "):].strip()
-    return fd
-
-
 async def receive_until_end(job, fd, attributes):
     """The FD's file reports (into ``attributes``) up to its ``2800 End Job``."""
     await wait_for_end_job(job, fd, on_attributes=attributes.add)
@@ -147,26 +132,11 @@ async def read_volumes_on_client(director, job, base, attributes, fd_level):
         raise JobFailed(f"JobId {jobid} has no data on any volume to verify.")
     sd, key = await open_storage_job(director, job, append=False)
     await send_bootstrap(sd, lines)
-    fd = await start_client_job(director, job, storage_key=key)
-    session = StorageJobSession(director, job, sd)
-    if is_passive(job):
-        await fd.command(f"setauthorization Authorization={key}\n", "2000 OK Authorization")
-        await tell_storage_to_dial_client(director, job, sd)
-    sd.send("run")
-    serving = defer.ensureDeferred(session.serve())
-    try:
-        if not is_passive(job):
-            await tell_client_where_storage_is(director, job, fd, authorization=key)
-        await fd.command(f"verify level={fd_level}\n", "2000 OK verify")
-        fd_report = defer.ensureDeferred(receive_until_end(job, fd, attributes))
-        await wait_for_both_daemons(director, job, fd, fd_report, sd, serving)
-    except BaseException:
-        outlived(serving, job, "storage daemon session")
-        raise
-    finally:
-        fd.conn.send_signal(Signal.TERMINATE)
-        fd.close()
-    sd.close()
+    fd = await start_client_job(director, job, "verify", key)
+    await read_to_client(director, job, fd, sd, key, f"verify level={fd_level}\n",
+                         "2000 OK verify", lambda: receive_until_end(job, fd, attributes))
+    fd.conn.send_signal(Signal.TERMINATE)
+    fd.close()
 
 
 def report_differences(director, job, base, reported, letters):
