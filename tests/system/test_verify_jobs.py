@@ -6,20 +6,15 @@ ends "Verify differences" (D).
 """
 
 import os
-import re
-import sqlite3
 import struct
 import zlib
 
 import pytest
 
 from bareos.config.writer import Quoted, Resource, resource_files
-from bareos.testing.ports import free_port
-from bareos.testing.topology import Topology
-from bareos.testing.trees import make_tree
+from tests.system.backup_helpers import run_job, small_site
 
 HOST = "127.0.31.2"
-_QUEUED = re.compile(r"Job queued\. JobId=(\d+)")
 
 
 def verify_job(name, level, verify_job=None):
@@ -32,13 +27,8 @@ def verify_job(name, level, verify_job=None):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    base = tmp_path_factory.mktemp("verify")
-    source = make_tree(base / "source", big_file_mib=1, small_files=5)
-    topology = Topology(base, director_host=HOST, director_port=free_port(HOST), source=source)
-    topology.add_fd("FD", HOST, free_port(HOST))
-    topology.add_sd("SD", HOST, free_port(HOST))
     extra = resource_files(
-        # a volume of its own for the backup whose volume gets damaged
+        # volumes of their own for the backups whose volume gets damaged
         Resource("Pool", {"Name": "Damaged", "Pool Type": "Backup",
                           "Label Format": Quoted("Damaged-"), "Storage": "SD"}),
         Resource("Job", {"Name": "backup-damaged", "Type": "Backup", "Level": "Full",
@@ -54,24 +44,15 @@ def site(tmp_path_factory):
         verify_job("verify-damaged", "VolumeToCatalog", "backup-damaged"),
         verify_job("verify-disk", "DiskToCatalog", "backup"),
         verify_job("verify-catalog", "InitCatalog"))
-    try:
-        topology.start(extra_resources=extra)
+    with small_site(tmp_path_factory.mktemp("verify"), HOST, extra) as topology:
         yield topology
-    finally:
-        topology.stop()
-
-
-def status_of(site, jobid):
-    with sqlite3.connect(site.base / "work-dir" / "bareos.db", timeout=30) as db:
-        return db.execute("SELECT JobStatus FROM Job WHERE JobId = ?", (jobid,)).fetchone()[0]
 
 
 def run(site, job, level=""):
-    """Run ``job`` to its end: (its catalog status, the console output with its log)."""
+    """Run ``job`` to its end: (its status letter, the console output with its log)."""
     level = f" level={level}" if level else ""
-    output = site.console(f"run job={job}{level} yes\nwait\nmessages\n")
-    jobid = int(_QUEUED.search(output).group(1))
-    return status_of(site, jobid), output
+    _jobid, status, output = run_job(site, f"run job={job}{level} yes")
+    return status, output
 
 
 def test_volume_to_catalog_after_a_good_backup_is_ok(site):
