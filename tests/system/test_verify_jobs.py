@@ -19,7 +19,9 @@ HOST = "127.0.31.2"
 
 def verify_job(name, level, verify_job=None):
     directives = {"Name": name, "Type": "Verify", "Level": level, "Client": "FD",
-                  "FileSet": "TestSet", "Storage": "SD", "Pool": "Full", "Messages": "Standard"}
+                  "FileSet": "TestSet", "Pool": "Full", "Messages": "Standard"}
+    if level == "VolumeToCatalog":              # the disk levels need no storage daemon
+        directives["Storage"] = "SD"
     if verify_job:
         directives["Verify Job"] = verify_job
     return Resource("Job", directives)

@@ -144,11 +144,12 @@ async def reach_client(director, job, purpose):
 
 async def start_client_job(director, job, purpose, key):
     """Reach the job's client and start its job there, with the storage daemon's session
-    ``key``; the link."""
+    ``key``; the link.  (A verify job of the disk levels has no storage daemon session.)"""
     fd = await reach_client(director, job, purpose)
+    ssl = tls_flag(job.storage) if job.storage is not None else 0
     reply = await fd.command(
         f"JobId={job.jobid} Job={bash_spaces(job.job)} SDid={job.vol_session_id} "
-        f"SDtime={job.vol_session_time} Authorization={key} ssl={tls_flag(job.storage)}\n",
+        f"SDtime={job.vol_session_time} Authorization={key} ssl={ssl}\n",
         "2000 OK Job")
     job.client_uname = reply[len("2000 OK Job "):].strip()
     return fd

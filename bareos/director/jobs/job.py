@@ -367,9 +367,10 @@ def _verify_report(job, director_name, rows):
         ("Files Examined", thousands(job.fd_files)),
         ("Non-fatal FD errors", job.fd_errors),
         ("FD termination status", job.fd_status.text if job.fd_status else "Error"),
-        ("SD termination status", job.sd_status.text if job.sd_status else "Error"),
-        ("Termination", termination_text(job)),
     ]
+    if job.level in ("O", "A"):                 # only these read volumes
+        rows.append(("SD termination status", job.sd_status.text if job.sd_status else "Error"))
+    rows.append(("Termination", termination_text(job)))
     return _report_text(job, director_name, rows)
 
 
