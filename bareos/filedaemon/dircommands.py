@@ -679,10 +679,16 @@ async def verify_command(session, text):
 
     if level in verify.DISK_LEVELS:
         stats = BackupStats()
-        # collected in a thread (the walk reads every file), then sent from the reactor
-        packets = await threads.deferToThreadPool(
-            daemon.reactor, daemon.reactor.getThreadPool(),
-            lambda: list(verify.disk_reports(job.fileset, on_error, on_error, stats)))
+
+        def gather():           # in a thread (the walk reads every file); a cancel stops it
+            packets = []
+            for packet in verify.disk_reports(job.fileset, on_error, on_error, stats):
+                if job.canceled:
+                    break
+                packets.append(packet)
+            return packets
+        packets = await threads.deferToThreadPool(daemon.reactor, daemon.reactor.getThreadPool(),
+                                                  gather)
         for packet in packets:
             session.conn.send(packet)
         job.files, job.read_bytes = stats.files, stats.read_bytes
