@@ -57,6 +57,8 @@ async def run_verify(director, job):
     level = job.level
     if level not in FD_LEVELS:
         raise JobFailed(f"Verify level {job.level_name} is not supported by this director.")
+    if job.client is None or job.fileset is None:
+        raise JobFailed("A verify job needs a Client and a FileSet.")
     messages, catalog = director.messages, director.catalog
     letters = verify_options(job.fileset)
     for letter in sorted(set(letters) - KNOWN_LETTERS):
