@@ -281,6 +281,7 @@ _JOB_DIRECTIVES = IDENTITY + (
     _("Schedule", Ref("Schedule")),
     _required("Messages", Ref("Messages")),
     _("JobDefs", Ref("JobDefs")),
+    _("Verify Job", Ref("Job")),
     _("Where", STRING_VALUE),
     _("Replace", Enum("Always", "IfNewer", "IfOlder", "Never"), "Always"),
     _("Priority", POSITIVE, 10),
@@ -340,7 +341,8 @@ OPTIONS = SectionSchema("Options", (
                 "HFS Plus Support", "Read Fifo", "Keep Atime", "Hard Links", "Auto Exclude",
                 "Check File Changes", "Encryption")
   + _later_all(STRING_LIST, "FS Type", "Drive Type", "Meta")
-  + _later_all(STRING_VALUE, "Verify", "Accurate", "Base Job", "Size", "Shadowing", "Strip Path"))
+  + (_("Verify", STRING_VALUE),)
+  + _later_all(STRING_VALUE, "Accurate", "Base Job", "Size", "Shadowing", "Strip Path"))
 
 INCLUDE = SectionSchema("Include", (
     _("File", STRING_LIST),

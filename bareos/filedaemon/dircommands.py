@@ -654,10 +654,57 @@ async def storage_command(session, text):
 
 @handler
 async def verify_command(session, text):
+    """``verify level=<init|catalog|disk_to_catalog|volume|data>``: report files to the director
+    (``bareos.filedaemon.verify``); the session then ends with ``2800 End Job``."""
+    from bareos.filedaemon import verify
+    from bareos.filedaemon.walk import BackupStats
+    daemon = session.daemon
     job = job_of(session)
     job.job_type = jobs.JT_VERIFY
-    send_jmsg(session, job, M_FATAL, "Verify jobs are not supported by this file daemon.\n")
-    session.conn.send(f"2994 Bad verify command: {text.strip()}\n")
+    level = text.partition("level=")[2].strip()
+    if level not in verify.DISK_LEVELS + verify.VOLUME_LEVELS:
+        send_jmsg(session, job, M_FATAL, f"Unsupported verify level: {level!r}.\n")
+        session.conn.send(f"2994 Bad verify command: {text.strip()}\n")
+        return False
+    if level in verify.DISK_LEVELS and job.fileset is None:
+        send_jmsg(session, job, M_FATAL, "No fileset was sent before the verify command.\n")
+        session.conn.send(f"2994 Bad verify command: {text.strip()}\n")
+        return False
+    session.conn.send(jobs.OK_VERIFY)
+    job.set_status(JobStatus.RUNNING)
+
+    def on_error(path, message):
+        jmsg_from_thread(session, job, jobs.classify_file_problem(message), message + "\n",
+                         count=False)
+
+    if level in verify.DISK_LEVELS:
+        stats = BackupStats()
+
+        def gather():           # in a thread (the walk reads every file); a cancel stops it
+            packets = []
+            for packet in verify.disk_reports(job.fileset, on_error, on_error, stats):
+                if job.canceled:
+                    break
+                packets.append(packet)
+            return packets
+        packets = await threads.deferToThreadPool(daemon.reactor, daemon.reactor.getThreadPool(),
+                                                  gather)
+        for packet in packets:
+            session.conn.send(packet)
+        job.files, job.read_bytes = stats.files, stats.read_bytes
+        return False
+    sd = getattr(job, "sd_conn", None)
+    if sd is None or not sd.is_open:
+        send_jmsg(session, job, M_FATAL, "Improper calling sequence.\n")
+        return False
+    report = lambda packet: daemon.reactor.callFromThread(session.conn.send, packet)  # noqa: E731
+    job.restorer = verify.VolumeVerifier(
+        report if level == "volume" else None,
+        lambda message: jmsg_from_thread(session, job, M_ERROR, message + "\n"))
+    job.restore_worker = datachannel.RestoreWorker(daemon.reactor, job.restorer,
+                                                   daemon.job_threads, lambda: job.canceled)
+    await datachannel.run_restore_part(session, job, sd)
+    await finish_restore(session, job)
     return False
 
 

@@ -162,3 +162,9 @@ def _as_signal(value: int) -> int:
 
 def is_signal(packet: Packet) -> bool:
     return isinstance(packet, int)
+
+
+#: The binary header before a file's record when it is forwarded for the catalog (the SD's
+#: ``UpdCat ... FileAttributes``; a verify job's file reports of the FD): VolSessionId,
+#: VolSessionTime, FileIndex, stream, record length.
+ATTRIBUTE_HEADER = struct.Struct("!IIiiI")

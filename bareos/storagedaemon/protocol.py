@@ -9,9 +9,9 @@ unbashed here.
 import dataclasses
 import re
 import secrets
-import struct
 from typing import List, Optional, Tuple
 
+from bareos.protocol.framing import ATTRIBUTE_HEADER
 from bareos.protocol.cram import bash_spaces, unbash_spaces
 
 # Job statuses (sent as the int of their letter): bareos.protocol.jobstatus.
@@ -374,7 +374,7 @@ def format_job_end(job, status, files, nbytes, errors):
             f"JobErrors={errors}\n")
 
 
-_ATTR_HEADER = struct.Struct(">IIiiI")
+_ATTR_HEADER = ATTRIBUTE_HEADER
 
 
 def format_file_attributes(job, session_id, session_time, file_index, stream, data):

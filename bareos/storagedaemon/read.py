@@ -57,6 +57,7 @@ class RecordSource:
         self.volume_name = None
         self._records = self._iter_records()
         self._last_file = None
+        self._failure = None        # a read error, raised once the records before it went out
 
     def _iter_records(self):
         assembler = RecordAssembler()
@@ -84,20 +85,29 @@ class RecordSource:
         return (_LENGTH.pack(len(header)), header, _LENGTH.pack(len(data)), data)
 
     def next_batch(self):
+        """The next batch; a damaged block raises VolumeError, but only after the records
+        read before it were handed out (so a verify job can tell which file is damaged)."""
+        if self._failure is not None:
+            raise self._failure
         parts = []
         size = files = nbytes = 0
         limit = self.batch_bytes
-        for sid, stime, record in self._records:
-            framed = self._frame(sid, stime, record)
-            parts += framed
-            key = (sid, stime, record.file_index)
-            if key != self._last_file:
-                self._last_file = key
-                files += 1
-            nbytes += len(record.data)
-            size += sum(len(part) for part in framed)
-            if size >= limit:
-                break
+        try:
+            for sid, stime, record in self._records:
+                framed = self._frame(sid, stime, record)
+                parts += framed
+                key = (sid, stime, record.file_index)
+                if key != self._last_file:
+                    self._last_file = key
+                    files += 1
+                nbytes += len(record.data)
+                size += sum(len(part) for part in framed)
+                if size >= limit:
+                    break
+        except (VolumeError, OSError) as exc:
+            if not parts:
+                raise
+            self._failure = exc
         if not parts:
             return None
         return b"".join(parts), files, nbytes

@@ -1,9 +1,13 @@
 """What the end-to-end backup tests share: running jobs through bconsole, reading the catalog,
 pacing the file daemon."""
 
+import contextlib
 import re
 
+from bareos.testing.ports import free_port
 from bareos.testing.quick_console import QuickDirector
+from bareos.testing.topology import Topology
+from bareos.testing.trees import make_tree
 
 _JOBID = re.compile(r"Job queued\. JobId=(\d+)")
 _STATUS = re.compile(r"JobStatus=.*\((\w)\)")
@@ -12,6 +16,21 @@ _STATUS = re.compile(r"JobStatus=.*\((\w)\)")
 #: [OPS_DIRECTOR])``) that the tests use to pace it.
 OPS_PASSWORD = "ops-secret"
 OPS_DIRECTOR = {"name": "ops", "password": OPS_PASSWORD, "monitor": False}
+
+
+@contextlib.contextmanager
+def small_site(base, host, extra_resources):
+    """A started director, file daemon "FD" and storage daemon "SD" on ``host``, with a
+    small source tree (a 1 MiB file, 5 small ones) and ``extra_resources``; stopped after."""
+    source = make_tree(base / "source", big_file_mib=1, small_files=5)
+    topology = Topology(base, director_host=host, director_port=free_port(host), source=source)
+    topology.add_fd("FD", host, free_port(host))
+    topology.add_sd("SD", host, free_port(host))
+    try:
+        topology.start(extra_resources=extra_resources)
+        yield topology
+    finally:
+        topology.stop()
 
 
 def run_job(suite, command):

@@ -12,9 +12,8 @@ import time
 import pytest
 
 from bareos.config.writer import Quoted, Resource, resource_files
-from bareos.testing.ports import free_port
-from bareos.testing.topology import Topology
-from bareos.testing.trees import differences, make_tree, snapshot
+from bareos.testing.trees import differences, snapshot
+from tests.system.backup_helpers import small_site
 from tests.system.volume_reader import SOS_LABEL, records, session_label
 
 HOST = "127.0.31.1"
@@ -24,11 +23,6 @@ _QUEUED = re.compile(r"Job queued\. JobId=(\d+)")
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    base = tmp_path_factory.mktemp("recycling")
-    source = make_tree(base / "source", big_file_mib=1, small_files=5)
-    topology = Topology(base, director_host=HOST, director_port=free_port(HOST), source=source)
-    topology.add_fd("FD", HOST, free_port(HOST))
-    topology.add_sd("SD", HOST, free_port(HOST))
     extra = resource_files(
         Resource("Pool", {"Name": "Cycle", "Pool Type": "Backup", "Label Format": Quoted("Cycle-"),
                           "Maximum Volume Jobs": 1, "Maximum Volumes": 2,
@@ -36,11 +30,8 @@ def site(tmp_path_factory):
         Resource("Job", {"Name": "backup-cycle", "Type": "Backup", "Level": "Full",
                          "Client": "FD", "FileSet": "TestSet", "Storage": "SD", "Pool": "Cycle",
                          "Messages": "Standard"}))
-    try:
-        topology.start(extra_resources=extra)
+    with small_site(tmp_path_factory.mktemp("recycling"), HOST, extra) as topology:
         yield topology
-    finally:
-        topology.stop()
 
 
 def query(site, sql, *params):

@@ -13,7 +13,7 @@ from bareos.director.console.arguments import BadArgument, parse_number
 from bareos.director.console.commands import _keyword, command, refuse_unknown
 from bareos.director.jobs.backup import decide_level, send_fileset, send_level
 from bareos.director.jobs.common import client_link
-from bareos.director.jobs.job import JobFailed
+from bareos.director.jobs.job import LEVEL_CODES, VERIFY_LEVEL_CODES, JobFailed
 from bareos.director.jobs.manager import new_job
 from bareos.director.links import (
     DaemonUnreachable, ProtocolViolation, connect_storage, query_status)
@@ -192,7 +192,8 @@ async def run(session, reply, args):
     if resource is None:
         return False
     level = _keyword(args, "level")
-    if level and level.lower() not in ("full", "incremental", "differential"):
+    levels = VERIFY_LEVEL_CODES if resource.job_type.lower() == "verify" else LEVEL_CODES
+    if level and level.lower() not in levels:
         reply.error(f"Level {level} not valid.")
         return False
     try:

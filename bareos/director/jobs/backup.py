@@ -13,12 +13,11 @@ from twisted.internet import defer
 
 from bareos.catalog.api import name_bytes
 from bareos.director.jobs.common import (
-    epoch, final_status, is_passive, open_storage_job, outlived, reach_client,
+    epoch, final_status, is_passive, open_storage_job, outlived, start_client_job,
     tell_client_where_storage_is, tell_storage_to_dial_client, wait_for_both_daemons,
     wait_for_end_job)
 from bareos.director.jobs.job import JobFailed
 from bareos.director.jobs.storage import FileAttributes, StorageJobSession
-from bareos.network.tls import job_channel_ssl
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
 
@@ -115,12 +114,7 @@ async def run_backup(director, job):
     messages.job_message(job, "info", f"Start Backup JobId {job.jobid}, Job={job.job}")
 
     sd, key = await open_storage_job(director, job, append=True)
-    fd = await reach_client(director, job, "backup")
-    reply = await fd.command(
-        f"JobId={job.jobid} Job={bash_spaces(job.job)} SDid={job.vol_session_id} "
-        f"SDtime={job.vol_session_time} Authorization={key} ssl={job_channel_ssl(job.storage)}\n",
-        "2000 OK Job")
-    job.client_uname = reply[len("2000 OK Job "):].strip()
+    fd = await start_client_job(director, job, "backup", key)
     await director.catalog.ensure_client(job.client.name, uname=job.client_uname)
     await send_level(fd, job)
     await send_fileset(fd, job.options["fileset_lines"])

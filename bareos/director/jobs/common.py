@@ -136,6 +136,19 @@ async def reach_client(director, job, purpose):
     return link
 
 
+async def start_client_job(director, job, purpose, key):
+    """Reach the job's client and start its job there, with the storage daemon's session
+    ``key``; the link.  (A verify job of the disk levels has no storage daemon session.)"""
+    fd = await reach_client(director, job, purpose)
+    ssl = job_channel_ssl(job.storage) if job.storage is not None else 0
+    reply = await fd.command(
+        f"JobId={job.jobid} Job={bash_spaces(job.job)} SDid={job.vol_session_id} "
+        f"SDtime={job.vol_session_time} Authorization={key} ssl={ssl}\n",
+        "2000 OK Job")
+    job.client_uname = reply[len("2000 OK Job "):].strip()
+    return fd
+
+
 async def client_link(director, client, timeout, retry_interval=None):
     """Reach a client: (1) a connection it opened and left waiting, (2) dialling it if
     ``Connection From Director To Client`` allows, (3) waiting up to ``timeout`` for it
@@ -193,8 +206,11 @@ async def tell_daemon_to_cancel(director, kind, resource, job_name):
         link.close()
 
 
-async def wait_for_end_job(job, link):
+async def wait_for_end_job(job, link, on_attributes=None):
     """Read the file daemon's messages up to ``2800 End Job``; record its counters.
+
+    ``on_attributes`` (verify jobs) takes the file reports the FD sends before: records
+    framed as the SD forwards them, whose header starts with a zero VolSessionId.
 
     No timeout of its own: a job runs as long as it runs.  What bounds it is the
     connection closing, and ``wait_for_both_daemons`` when the storage daemon gave up."""
@@ -203,6 +219,9 @@ async def wait_for_end_job(job, link):
         if packet in (Signal.TERMINATE, Signal.EOD):
             raise JobFailed(f"File daemon {link.name} ended the session before reporting the job's end")
         if not isinstance(packet, bytes):
+            continue
+        if on_attributes is not None and packet[:1] == b"\x00":
+            on_attributes(packet)
             continue
         line = packet.decode("utf-8", "replace")
         match = _END_JOB.match(line)

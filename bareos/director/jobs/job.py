@@ -23,10 +23,15 @@ from bareos.protocol.jobstatus import FAILED, FINAL, WAITING, JobStatus, prevail
 
 log = Logger(namespace="bareos.director.jobs")
 
-LEVEL_NAMES = {"F": "Full", "I": "Incremental", "D": "Differential", " ": ""}
+LEVEL_NAMES = {"F": "Full", "I": "Incremental", "D": "Differential", " ": "",
+               "V": "InitCatalog", "C": "Catalog", "O": "VolumeToCatalog", "d": "DiskToCatalog",
+               "A": "Data"}
 LEVEL_CODES = {"full": "F", "incremental": "I", "differential": "D"}
+#: Verify jobs' levels (Bareos' level codes).
+VERIFY_LEVEL_CODES = {"initcatalog": "V", "catalog": "C", "volumetocatalog": "O",
+                      "disktocatalog": "d", "data": "A"}
 TYPE_NAMES = {"B": "Backup", "R": "Restore", "c": "Copy", "g": "Migrate", "C": "Copy",
-              "M": "Migrated"}
+              "M": "Migrated", "V": "Verify"}
 
 
 class JobCanceled(Exception):
@@ -279,7 +284,7 @@ def termination_text(job):
     kind = job.type_name
     return {
         JobStatus.TERMINATED: f"{kind} OK", JobStatus.WARNINGS: f"{kind} OK -- with warnings",
-        JobStatus.CANCELED: f"{kind} Canceled",
+        JobStatus.CANCELED: f"{kind} Canceled", JobStatus.DIFFERENCES: f"{kind} Differences",
     }.get(job.status, f"*** {kind} Error ***" if job.status in FAILED
           else f"*** {kind} status {job.status} ***")
 
@@ -296,6 +301,8 @@ def end_of_job_report(job, director_name):
         return _copy_report(job, director_name, rows)
     if job.type == "B":
         rows += [("Backup Level", job.level_name + (f", since={_clock(job.since)}" if job.since else ""))]
+    elif job.type == "V":
+        return _verify_report(job, director_name, rows)
     else:
         rows += [("Restore Client", job.client.name)]
     rows += [
@@ -347,6 +354,24 @@ def end_of_job_report(job, director_name):
 def _report_text(job, director_name, rows):
     body = "\n".join(f"  {label + ':':<24}{value}" for label, value in rows)
     return f"{director_name} {job.type_name} {job.level_name}\n{body}\n"
+
+
+def _verify_report(job, director_name, rows):
+    rows += [
+        ("Verify Level", job.level_name),
+        ("Client", f'"{job.client.name}" {job.client_uname}'.rstrip()),
+        ("FileSet", f'"{job.fileset.name}"' if job.fileset else ""),
+        ("Verify JobId", job.options.get("verify_jobid", "")),
+        ("Start time", _clock(job.start_time)),
+        ("End time", _clock(job.end_time)),
+        ("Files Examined", thousands(job.fd_files)),
+        ("Non-fatal FD errors", job.fd_errors),
+        ("FD termination status", job.fd_status.text if job.fd_status else "Error"),
+    ]
+    if job.level in ("O", "A"):                 # only these read volumes
+        rows.append(("SD termination status", job.sd_status.text if job.sd_status else "Error"))
+    rows.append(("Termination", termination_text(job)))
+    return _report_text(job, director_name, rows)
 
 
 def _copy_report(job, director_name, rows):

@@ -16,8 +16,10 @@ from bareos.catalog.api import CatalogError, CatalogIntegrityError, JobRecord
 from bareos.director.jobs.backup import run_backup
 from bareos.director.jobs.copy import run_copy
 from bareos.director.jobs.job import (
-    NAMES_PER_SECOND, Job, JobCanceled, JobFailed, end_of_job_report, unique_job_name)
+    NAMES_PER_SECOND, VERIFY_LEVEL_CODES, Job, JobCanceled, JobFailed, end_of_job_report,
+    unique_job_name)
 from bareos.director.jobs.restore import run_restore
+from bareos.director.jobs.verify import run_verify
 from bareos.filedaemon.fileset import fileset_to_lines
 from bareos.director.jobs.common import epoch, local_time, tell_daemon_to_cancel
 from bareos.director import retention
@@ -27,9 +29,9 @@ from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
 
 log = Logger(namespace="bareos.director.jobs")
 
-RUNNERS = {"B": run_backup, "R": run_restore, "c": run_copy, "g": run_copy}
+RUNNERS = {"B": run_backup, "R": run_restore, "c": run_copy, "g": run_copy, "V": run_verify}
 #: Job resource Type -> the Type its runs have in the catalog (Copy/Migrate: control jobs).
-JOB_TYPES = {"backup": "B", "restore": "R", "copy": "c", "migrate": "g"}
+JOB_TYPES = {"backup": "B", "restore": "R", "copy": "c", "migrate": "g", "verify": "V"}
 KEEP_TERMINATED = 100
 
 
@@ -57,7 +59,7 @@ class JobManager:
         catalog = self.director.catalog
         client_id = await catalog.ensure_client(job.client.name) if job.client else None
         fileset_id = None
-        if job.fileset is not None and job.type == "B":
+        if job.fileset is not None and job.type in ("B", "V"):
             lines = fileset_to_lines(job.fileset)
             digest = hashlib.md5("\n".join(lines).encode("utf-8")).hexdigest()
             job.options.update(fileset_lines=lines, fileset_md5=digest)
@@ -295,8 +297,14 @@ def new_job(director, resource, level=None, client=None, fileset=None, pool=None
     job_type = JOB_TYPES.get(resource.job_type.lower())
     if job_type is None:
         raise JobFailed(f"Job type {resource.job_type} is not supported yet")
-    level_code = " " if job_type in "Rcg" else \
-        {"full": "F", "incremental": "I", "differential": "D"}[(level or resource.level or "Incremental").lower()]
+    level_word = (level or resource.level or "Incremental").lower()
+    if job_type == "V":
+        if level_word not in VERIFY_LEVEL_CODES:
+            raise JobFailed(f"Level {level or resource.level} is not a verify level")
+        level_code = VERIFY_LEVEL_CODES[level_word]
+    else:
+        level_code = " " if job_type in "Rcg" else \
+            {"full": "F", "incremental": "I", "differential": "D"}[level_word]
     pool = pool or config.get("pool", resource.pool)
     if job_type == "B":
         pool = director.pool_for_level(resource, level_code, pool)

@@ -11,12 +11,11 @@ the FD reports ``2800 End Job``.
 from twisted.internet import defer
 
 from bareos.director.jobs.common import (
-    final_status, is_passive, open_storage_job, outlived, reach_client, send_bootstrap,
+    final_status, is_passive, open_storage_job, outlived, send_bootstrap, start_client_job,
     tell_client_where_storage_is, tell_storage_to_dial_client, wait_for_both_daemons,
     wait_for_end_job)
 from bareos.director.jobs.job import JobFailed
 from bareos.director.jobs.storage import StorageJobSession
-from bareos.network.tls import job_channel_ssl
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
 
@@ -67,14 +66,24 @@ async def run_restore(director, job):
 
     sd, key = await open_storage_job(director, job, append=False)
     await send_bootstrap(sd, lines)
+    fd = await start_client_job(director, job, "restore", key)
+    where = job.options.get("where") or ""
+    replace = REPLACE_CODES[job.options.get("replace", "always").lower()]
+    await read_to_client(director, job, fd, sd, key,
+                         f"restore replace={replace} prelinks=0 where={bash_spaces(where)}\n",
+                         "2000 OK restore", lambda: wait_for_end_job(job, fd))
+    if job.options.get("storage_end"):
+        fd.send("endrestore")
+        await wait_for_end_job(job, fd)     # the SD ended OK: bounded by the FD's connection
+    fd.conn.send_signal(Signal.TERMINATE)
+    fd.close()
+    return final_status(job)
 
-    fd = await reach_client(director, job, "restore")
-    reply = await fd.command(
-        f"JobId={job.jobid} Job={bash_spaces(job.job)} SDid={job.vol_session_id} "
-        f"SDtime={job.vol_session_time} Authorization={key} ssl={job_channel_ssl(job.storage)}\n",
-        "2000 OK Job")
-    job.client_uname = reply[len("2000 OK Job "):].strip()
 
+async def read_to_client(director, job, fd, sd, key, command, expected, fd_report):
+    """Run a read job (bootstrap sent, FD job started with the SD session ``key``): connect
+    the FD with the SD, start the SD, send the FD ``command`` (answered ``expected``), and
+    wait for both daemons' reports, the FD's by the coroutine ``fd_report()``."""
     session = StorageJobSession(director, job, sd)
     if is_passive(job):
         # §5.4: the FD gets the key, the SD dials it, then the SD job runs
@@ -85,19 +94,10 @@ async def run_restore(director, job):
     try:
         if not is_passive(job):
             await tell_client_where_storage_is(director, job, fd, authorization=key)
-        where = job.options.get("where") or ""
-        replace = REPLACE_CODES[job.options.get("replace", "always").lower()]
-        await fd.command(f"restore replace={replace} prelinks=0 where={bash_spaces(where)}\n",
-                         "2000 OK restore")
-        await wait_for_both_daemons(director, job, fd,
-                                    defer.ensureDeferred(wait_for_end_job(job, fd)), sd, serving)
+        await fd.command(command, expected)
+        await wait_for_both_daemons(director, job, fd, defer.ensureDeferred(fd_report()), sd,
+                                    serving)
     except BaseException:
         outlived(serving, job, "storage daemon session")
         raise
     sd.close()
-    if job.options.get("storage_end"):
-        fd.send("endrestore")
-        await wait_for_end_job(job, fd)     # the SD ended OK: bounded by the FD's connection
-    fd.conn.send_signal(Signal.TERMINATE)
-    fd.close()
-    return final_status(job)

@@ -7,7 +7,6 @@ attributes of every saved file, and finally ``3099 Job ... end``.
 
 import base64
 import re
-import struct
 import weakref
 
 from twisted.internet import defer
@@ -19,12 +18,11 @@ from bareos.director.jobs.common import local_time
 from bareos.director.links import ProtocolViolation
 from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.cram import bash_spaces, unbash_spaces
-from bareos.protocol.framing import Signal
+from bareos.protocol.framing import ATTRIBUTE_HEADER, Signal
 from bareos.protocol.jobstatus import JobStatus
 
 log = Logger(namespace="bareos.director.jobs")
 
-_ATTRIBUTE_HEADER = struct.Struct("!IIiiI")
 _UPDCAT = re.compile(rb"^UpdCat Job=\S+ FileAttributes ")
 _KEYVALUE = re.compile(r"(\w+)=(\S*)")
 _END = re.compile(r"^3099 Job \S+ end JobStatus=(\d+) JobFiles=(\d+) JobBytes=(\d+) JobErrors=(\d+)")
@@ -63,9 +61,12 @@ class FileAttributes:
     when the next file's attributes (or the end of the job) arrive.
     """
 
-    def __init__(self, catalog, job_id):
+    def __init__(self, catalog, job_id, store=None):
+        """``store(batch)`` takes each batch of FileRecords (a Deferred or None); by
+        default the batch goes into the catalog as ``job_id``'s files."""
         self.catalog = catalog
         self.job_id = job_id
+        self.store = store or (lambda batch: catalog.add_file_records(job_id, batch))
         self._current = None        # [FileIndex, path, name, lstat, md5] of the newest file
         self._ready = []
         self._writes = defer.succeed(None)
@@ -73,11 +74,11 @@ class FileAttributes:
 
     def add(self, payload):
         """Take one forwarded record; ProtocolViolation if it is not one."""
-        if len(payload) < _ATTRIBUTE_HEADER.size:
-            raise ProtocolViolation(f"Storage daemon sent file attributes without their header: "
+        if len(payload) < ATTRIBUTE_HEADER.size:
+            raise ProtocolViolation(f"Daemon sent file attributes without their header: "
                                     f"{bytes(payload[:80])!r}")
-        _session_id, _session_time, file_index, stream, length = _ATTRIBUTE_HEADER.unpack_from(payload)
-        data = payload[_ATTRIBUTE_HEADER.size:_ATTRIBUTE_HEADER.size + length]
+        _session_id, _session_time, file_index, stream, length = ATTRIBUTE_HEADER.unpack_from(payload)
+        data = payload[ATTRIBUTE_HEADER.size:ATTRIBUTE_HEADER.size + length]
         if stream == STREAM_ATTRIBUTES:
             self._complete_current()
             path, name, lstat, file_type = parse_attribute_record(data)
@@ -98,7 +99,7 @@ class FileAttributes:
         batch, self._ready = self._ready, []
         if not batch:
             return
-        self._writes.addCallback(lambda _: self.catalog.add_file_records(self.job_id, batch))
+        self._writes.addCallback(lambda _: self.store(batch))
         self._writes.addErrback(self._remember_failure)
 
     def _remember_failure(self, failure):
