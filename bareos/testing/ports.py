@@ -11,6 +11,7 @@ import contextlib
 import errno
 import ipaddress
 import os
+import random
 import socket
 import time
 from pathlib import Path
@@ -45,17 +46,46 @@ def _check_loopback(host: str) -> None:
         raise ValueError(f"tests only use loopback addresses, not {host!r}")
 
 
+#: Below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by default):
+#: a port the kernel picked (bind to port 0) is also one it may give an outgoing connection a
+#: moment later, which then takes it before the daemon listens.  With tests running on several
+#: workers, that happened.  Ports here are only ever handed out by a bind that asks for them.
+_PORTS_BELOW_EPHEMERAL = range(15000, 32768)
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bound_socket(host: str) -> socket.socket:
+    """A socket bound to a free port of *host* below the ephemeral range."""
+    _check_loopback(host)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    candidates = range(_PORTS_BELOW_EPHEMERAL.start,
+                       min(_PORTS_BELOW_EPHEMERAL.stop, _ephemeral_low()))
+    for _ in range(200):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.bind((host, random.choice(candidates)))
+            return s
+        except OSError:
+            s.close()
+    s = socket.socket(family, socket.SOCK_STREAM)          # a crowded range: any free port
+    s.bind((host, 0))
+    return s
+
+
 def free_port(host: str = LOOPBACK) -> int:
     """Return a TCP port that was free on *host* a moment ago.
 
-    Bind ``(host, 0)``, read the port the kernel chose, close.  There is an
-    unavoidable window in which another process could take it; the daemon
+    Bind a random port below the ephemeral range, read it, close.  Another test could
+    still take it in between (it would have to pick the same random port); the daemon
     then fails to listen and :func:`wait_for_port` reports that clearly.
     """
-    _check_loopback(host)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
+    with _bound_socket(host) as s:
         return s.getsockname()[1]
 
 
@@ -93,14 +123,10 @@ def _bindable(host: str, port: int) -> bool:
 
 def free_ports(n: int, host: str = LOOPBACK) -> list[int]:
     """*n* distinct free ports (all sockets held open until every port is read)."""
-    _check_loopback(host)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     socks = []
     try:
         for _ in range(n):
-            s = socket.socket(family, socket.SOCK_STREAM)
-            socks.append(s)
-            s.bind((host, 0))
+            socks.append(_bound_socket(host))
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:

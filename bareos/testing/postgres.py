@@ -33,12 +33,13 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import types
 from dataclasses import dataclass, field
+
+from bareos.testing.ports import free_port
 
 PG_VERSION = "15"
 PG_BINDIR_ENV = "BAREOS_TEST_PGBIN"
@@ -64,12 +65,6 @@ def find_bindir():
     raise PostgresUnavailable(
         f"PostgreSQL server binaries not found (looked in {', '.join(dict.fromkeys(candidates))}); "
         f"install postgresql-{PG_VERSION} or set {PG_BINDIR_ENV}")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
