@@ -1,6 +1,7 @@
 """``show``, ``configure export``, the dot commands, ``version``/``time``/``wait`` and api 2's
 batch mode, against one in-process director on loopback (started once for the file)."""
 
+import hashlib
 import json
 import re
 import types
@@ -416,6 +417,20 @@ async def test_api_2_is_batch_mode_and_wait_answers_as_bareos(director):
     ended = (await admin.result(".status dir terminated"))["terminated"]
     assert {"jobid": jobid, "level": "Full", "type": "Backup", "status": "Cancel"}.items() <= \
         next(row for row in ended if row["jobid"] == jobid).items()
+    admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_backup_stores_its_fileset_as_configuration_text(director):
+    """As Bareos, the catalog keeps the FileSet resource as ``show`` writes it (Description
+    included), and its MD5 is that text's: a changed FileSet is a new catalog FileSet."""
+    admin = await console(director)
+    jobid = int((await admin.result("run job=backup-one"))["run"]["jobid"])
+    await admin.result(f"cancel jobid={jobid}")
+    (stored,) = (await admin.result(f"list fileset jobid={jobid} limit=1"))["filesets"]
+    assert stored["filesettext"] + "\n" == await admin.text("show fileset=Set")
+    assert 'Description = "the files"' in stored["filesettext"]
+    assert stored["md5"] == hashlib.md5(stored["filesettext"].encode()).hexdigest()
     admin.close()
 
 
