@@ -435,6 +435,37 @@ async def test_a_backup_stores_its_fileset_as_configuration_text(director):
 
 
 @pytest_twisted.ensureDeferred
+async def test_dot_sql_runs_the_query_on_the_catalog_and_refuses_with_the_databases_error(
+        director):
+    catalog = await director.catalog_ready()
+    jobid = await catalog.create_job(JobRecord(
+        job="backup-one.2026-02-01_00.00.00_00", name="backup-one", job_status="T"))
+    admin = await console(director)
+    insert = f"INSERT INTO Log (JobId, Time, LogText) VALUES ({jobid}, '2099-01-01 00:00:00', 'hi')"
+    assert await admin.result(f'.sql query="{insert}"') == {"query": []}
+    select = f"SELECT JobId AS jobid, LogText AS logtext, NULL AS missing FROM Log WHERE JobId = {jobid}"
+    assert await admin.result(f'.sql query="{select}"') == {
+        "query": [{"jobid": str(jobid), "logtext": "hi", "missing": None}]}
+    table = await admin.text(f'.sql query="{select}"')
+    assert re.search(rf"\| jobid +\| logtext +\| missing +\|\n.*\n\| {jobid} +\| hi +\| NULL +\|",
+                     table), table
+    await admin._set_api(1)
+    rows = [p for p in await admin._packets(f'.sql query="{select}"', Signal.MAIN_PROMPT)
+            if isinstance(p, bytes)]
+    assert rows == [f"{jobid}\thi\t*None*\t".encode()]
+    refused = await admin.call('.sql query="SELEC nonsense"')
+    assert "Query failed: SELEC nonsense. ERR=" in refused["error"]["data"]["messages"]["error"][0]
+    assert "syntax error" in refused["error"]["data"]["messages"]["error"][0]
+    assert (await admin.call(".sql"))["error"]["data"]["messages"]["error"] == \
+        ["query keyword not found.\n"]
+    admin.close()
+    operator = await console(director, "operator")         # no .sql in its Command ACL
+    assert (await operator.call(f'.sql query="{select}"'))["error"]["data"]["messages"][
+        "error"] == [".sql: is an invalid command.\n"]
+    operator.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_wait_for_a_job_only_the_catalog_knows(director):
     catalog = await director.catalog_ready()
     jobid = await catalog.create_job(JobRecord(
