@@ -77,6 +77,10 @@ class CatalogClosedError(CatalogError):
     """The catalog was used after close()."""
 
 
+class CatalogQueryError(CatalogError):
+    """The database refused a console's own SQL (``.sql``); the message is the database's."""
+
+
 # --- records ----------------------------------------------------------------
 
 @dataclass

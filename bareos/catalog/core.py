@@ -35,6 +35,7 @@ class Stmt:
     """One statement to execute; ``mode`` says what the generator gets back:
     ``all`` (list of rows), ``one`` (a row or None), ``count`` (rowcount),
     ``id`` (the generated key of an INSERT; ``id_column`` names it),
+    ``table`` (the column names and the rows; no columns for a statement without rows),
     ``script`` (several statements, no parameters, result None)."""
 
     __slots__ = ("sql", "params", "mode", "id_column")
@@ -236,6 +237,18 @@ def op_list_clients():
     rows = yield q_all("SELECT ClientId, Name, UName, AutoPrune, FileRetention, JobRetention "
                        "FROM Client ORDER BY Name")
     return [api.ClientRecord(*r) for r in rows]
+
+
+def op_sql_query(sql):
+    """A console's own SQL (``.sql``), run as written: (column names, rows).  The database's
+    refusal becomes a CatalogQueryError with its message; a lost connection stays one."""
+    try:
+        return (yield Stmt(sql, (), "table"))
+    except api.CatalogConnectionError:
+        raise
+    except Exception as error:
+        message = str(error).strip() or error.__class__.__name__
+        raise api.CatalogQueryError(message) from error
 
 
 def op_ensure_fileset(name, text, md5, now):

@@ -121,6 +121,12 @@ class _CopyReader:
     readline = read
 
 
+def _table(cursor):
+    """The column names and rows of the statement just run (none for one without rows)."""
+    columns = [column[0] for column in cursor.description or ()]
+    return columns, cursor.fetchall() if columns else []
+
+
 def _first_line(error):
     text = str(error).strip()
     return text.splitlines()[0].strip() if text else error.__class__.__name__
@@ -406,6 +412,8 @@ class PostgreSQLCatalog(core.SQLCatalog):
             return d.addCallback(lambda _: cursor.fetchone())
         if stmt.mode == "count":
             return d.addCallback(lambda _: cursor.rowcount)
+        if stmt.mode == "table":
+            return d.addCallback(lambda _: _table(cursor))
         if stmt.mode == "id":
             return d.addCallback(lambda _: cursor.fetchone()[0])
         raise ValueError(stmt.mode)

@@ -155,6 +155,9 @@ class SQLiteCatalog(core.SQLCatalog):
             return cur.fetchone()
         if stmt.mode == "count":
             return cur.rowcount
+        if stmt.mode == "table":
+            columns = [column[0] for column in cur.description or ()]
+            return columns, cur.fetchall() if columns else []
         if stmt.mode == "id":
             return cur.lastrowid
         raise ValueError(stmt.mode)

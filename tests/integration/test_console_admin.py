@@ -480,6 +480,21 @@ async def test_run_and_restore_check_the_client_and_where_acls(director):
 
 
 @pytest_twisted.ensureDeferred
+async def test_restore_selects_a_jobid_by_the_job_acl_only_as_bareos(director):
+    """A console whose Client ACL hides fd-two still selects a backup of fd-two by its JobId
+    (Bareos checks only the Job ACL there) and enters the tree; it restores to its own client."""
+    catalog = await director.catalog_ready()
+    job_id = await backup_job(catalog, name="backup-two", client="fd-two", n=31)
+    client = await login(director, "limited")
+    said = await text(client, "restore client=fd-one", "3", str(job_id), "find *", "mark *",
+                      "done", "no")
+    assert f"You have selected the following JobId: {job_id}" in said
+    assert "/data/a.txt" in said and "is an invalid command" not in said
+    assert "Restore not run." in said
+    client.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_job_acl_with_regular_expression_and_denial(director):
     client = await login(director, "jobs-backup-o")
     assert "OK to run?" in await text(client, "run job=backup-one", "no")

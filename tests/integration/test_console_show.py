@@ -1,6 +1,7 @@
 """``show``, ``configure export``, the dot commands, ``version``/``time``/``wait`` and api 2's
 batch mode, against one in-process director on loopback (started once for the file)."""
 
+import hashlib
 import json
 import re
 import types
@@ -417,6 +418,51 @@ async def test_api_2_is_batch_mode_and_wait_answers_as_bareos(director):
     assert {"jobid": jobid, "level": "Full", "type": "Backup", "status": "Cancel"}.items() <= \
         next(row for row in ended if row["jobid"] == jobid).items()
     admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_backup_stores_its_fileset_as_configuration_text(director):
+    """As Bareos, the catalog keeps the FileSet resource as ``show`` writes it (Description
+    included), and its MD5 is that text's: a changed FileSet is a new catalog FileSet."""
+    admin = await console(director)
+    jobid = int((await admin.result("run job=backup-one"))["run"]["jobid"])
+    await admin.result(f"cancel jobid={jobid}")
+    (stored,) = (await admin.result(f"list fileset jobid={jobid} limit=1"))["filesets"]
+    assert stored["filesettext"] + "\n" == await admin.text("show fileset=Set")
+    assert 'Description = "the files"' in stored["filesettext"]
+    assert stored["md5"] == hashlib.md5(stored["filesettext"].encode()).hexdigest()
+    admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_dot_sql_runs_the_query_on_the_catalog_and_refuses_with_the_databases_error(
+        director):
+    catalog = await director.catalog_ready()
+    jobid = await catalog.create_job(JobRecord(
+        job="backup-one.2026-02-01_00.00.00_00", name="backup-one", job_status="T"))
+    admin = await console(director)
+    insert = f"INSERT INTO Log (JobId, Time, LogText) VALUES ({jobid}, '2099-01-01 00:00:00', 'hi')"
+    assert await admin.result(f'.sql query="{insert}"') == {"query": []}
+    select = f"SELECT JobId AS jobid, LogText AS logtext, NULL AS missing FROM Log WHERE JobId = {jobid}"
+    assert await admin.result(f'.sql query="{select}"') == {
+        "query": [{"jobid": str(jobid), "logtext": "hi", "missing": None}]}
+    table = await admin.text(f'.sql query="{select}"')
+    assert re.search(rf"\| jobid +\| logtext +\| missing +\|\n.*\n\| {jobid} +\| hi +\| NULL +\|",
+                     table), table
+    await admin._set_api(1)
+    rows = [p for p in await admin._packets(f'.sql query="{select}"', Signal.MAIN_PROMPT)
+            if isinstance(p, bytes)]
+    assert rows == [f"{jobid}\thi\t*None*\t".encode()]
+    refused = await admin.call('.sql query="SELEC nonsense"')
+    assert "Query failed: SELEC nonsense. ERR=" in refused["error"]["data"]["messages"]["error"][0]
+    assert "syntax error" in refused["error"]["data"]["messages"]["error"][0]
+    assert (await admin.call(".sql"))["error"]["data"]["messages"]["error"] == \
+        ["query keyword not found.\n"]
+    admin.close()
+    operator = await console(director, "operator")         # no .sql in its Command ACL
+    assert (await operator.call(f'.sql query="{select}"'))["error"]["data"]["messages"][
+        "error"] == [".sql: is an invalid command.\n"]
+    operator.close()
 
 
 @pytest_twisted.ensureDeferred

@@ -26,9 +26,9 @@ def backed_up(tmp_path_factory):
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_text(text)
     suite = Suite(base / "daemons")
-    # a console that may run every command but see no job of this client
+    # a console that may run every command but see neither the jobs nor the client
     suite.add_console("otherclient", full_access=False, extra=(
-        "Command ACL = *all*", "Job ACL = *all*", "Client ACL = other-fd", "Storage ACL = *all*",
+        "Command ACL = *all*", "Job ACL = other-job", "Client ACL = other-fd", "Storage ACL = *all*",
         "Pool ACL = *all*", "FileSet ACL = *all*", "Catalog ACL = *all*", "Where ACL = *all*"))
     try:
         suite.start_sd()

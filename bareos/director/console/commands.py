@@ -29,7 +29,7 @@ class Command:
 # Bareos' table order, which decides what a prefix means ("s" is "status").
 ORDER = [".api", ".bvfs_update", ".bvfs_lsdirs", ".bvfs_lsfiles", ".bvfs_versions",
          ".bvfs_get_jobids", ".bvfs_restore", ".bvfs_cleanup", ".bvfs_clear_cache",
-         ".catalogs", ".clients", ".consoles", ".defaults", ".filesets", ".help", ".jobdefs", ".jobs", ".levels", ".msgs", ".pools", ".profiles", ".schedule", ".status",
+         ".catalogs", ".clients", ".consoles", ".defaults", ".filesets", ".help", ".jobdefs", ".jobs", ".levels", ".msgs", ".pools", ".profiles", ".sql", ".schedule", ".status",
          ".storages", ".types",
          "autodisplay", "cancel", "configure", "delete", "disable", "enable", "estimate", "exit",
          "help", "label", "list", "llist", "messages", "prune", "purge", "quit", "restore", "reload", "run",

@@ -5,8 +5,11 @@ and in api 0/1 with Bareos' plain lines (the names, one a line).  Lists show onl
 console's ACLs let it see.
 """
 
+from bareos.catalog.api import CatalogQueryError, name_text
+from bareos.catalog.core import op_sql_query
 from bareos.director.console import status as status_report
-from bareos.director.console.commands import TABLE, _keyword, command, refuse_unknown
+from bareos.director.console.commands import TABLE, _keyword, command, format_table, refuse_unknown
+from bareos.director.console.output import API_JSON, API_SIGNALS
 from bareos.director.console.jobcommands import status_of_daemon
 from bareos.director.console.show import visible_resources
 
@@ -273,3 +276,39 @@ async def dot_status(session, reply, args):
         return await status_of_daemon(session, reply, target, name)
     reply.error("1900 Bad .status command, wrong argument.")
     return False
+
+
+@command(".sql", "Send an arbitrary SQL command", "query=<sqlquery>")
+async def dot_sql(session, reply, args):
+    """The query run on the catalog as written; its rows as Bareos gives them: a table in
+    api 0, each row's values tab-ended in api 1 (BAT's form), ``{"query": [rows]}`` in api 2."""
+    if refuse_unknown(reply, ".sql", args, ("query",)):
+        return False
+    query = _keyword(args, "query")
+    if not query:
+        reply.error("query keyword not found.")
+        return False
+    catalog = await session.director.catalog_ready()
+    try:
+        columns, rows = await catalog.run_operation(op_sql_query, query)
+    except CatalogQueryError as error:
+        reply.error(f"Query failed: {query}. ERR={error}")
+        return False
+    rows = [[_sql_text(value) for value in row] for row in rows]
+    if session.api == API_SIGNALS:
+        for row in rows:
+            reply.send("".join(("*None*" if v is None else v) + "\t" for v in row))
+    elif session.api != API_JSON and columns:
+        reply.send(format_table(columns, [
+            {c: "NULL" if v is None else v for c, v in zip(columns, row)} for row in rows]))
+    reply.result("query", [dict(zip(columns, row)) for row in rows])
+    return True
+
+
+def _sql_text(value):
+    """A column's value as text (names as the catalog stores them: bytes); NULL stays None."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, memoryview)):
+        return name_text(value)
+    return str(value)

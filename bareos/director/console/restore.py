@@ -237,9 +237,10 @@ async def _permitted_jobs(session, reply, catalog, job_ids):
         if record is None or record.type not in ("B", "C"):      # a copy restores too
             reply.error(f"JobId {job_id} is not a backup job in the catalog.")
             return None
-        if not session.acl_allows("job_acl", record.name) or (
-                record.client and not session.acl_allows("client_acl", record.client)):
-            reply.warning(f'Access to JobId={job_id} (Job "{record.name}") not authorized. '
+        # Bareos selects a JobId by its Job ACL only, not by the Client ACL; the
+        # restore's target client is checked before the restore runs.
+        if not session.acl_allows("job_acl", record.name):
+            reply.error(f'Access to JobId={job_id} (Job "{record.name}") not authorized. '
                           f"Not selected.")
             continue
         records.append(record)

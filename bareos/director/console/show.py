@@ -180,6 +180,13 @@ def _password_text(password, hide):
     return password.clear if password.clear is not None else "[md5]" + password.key.decode()
 
 
+def configuration_text(schema, resource):
+    """``resource`` as configuration text, the directives its own file sets, passwords hidden:
+    what Bareos stores as a FileSet's text in the catalog."""
+    entries = directive_entries(resource, schema.resource(resource.type), True, False)
+    return resource_text(resource.type, entries)
+
+
 def resource_text(resource_type, entries):
     """Configuration text, as Bareos' ``show`` prints it (and this director reads back)."""
     return writer.Resource(resource_type, _writer_items(entries)).text()

@@ -21,6 +21,7 @@ from bareos.director.jobs.job import (
 from bareos.director.jobs.restore import run_restore
 from bareos.director.jobs.verify import run_verify
 from bareos.filedaemon.fileset import fileset_to_lines
+from bareos.director.console.show import configuration_text
 from bareos.director.jobs.common import epoch, local_time, tell_daemon_to_cancel
 from bareos.director import retention
 from bareos.director.links import DaemonUnreachable, ProtocolViolation
@@ -60,10 +61,12 @@ class JobManager:
         client_id = await catalog.ensure_client(job.client.name) if job.client else None
         fileset_id = None
         if job.fileset is not None and job.type in ("B", "V"):
-            lines = fileset_to_lines(job.fileset)
-            digest = hashlib.md5("\n".join(lines).encode("utf-8")).hexdigest()
-            job.options.update(fileset_lines=lines, fileset_md5=digest)
-            fileset_id = await catalog.ensure_fileset(job.fileset.name, "\n".join(lines), digest)
+            # As Bareos, the catalog keeps the FileSet resource as configuration text; its MD5
+            # tells one version of the FileSet from the next.
+            text = configuration_text(self.director.config.schema, job.fileset)
+            digest = hashlib.md5(text.encode("utf-8")).hexdigest()
+            job.options.update(fileset_lines=fileset_to_lines(job.fileset), fileset_md5=digest)
+            fileset_id = await catalog.ensure_fileset(job.fileset.name, text, digest)
         await self.record(job, client_id=client_id, fileset_id=fileset_id)
         self.waiting.append(job)
         self._dispatch()

@@ -15,7 +15,7 @@ from bareos.catalog import (
     FileEntry, FileRecord, ICatalog, JobRecord, make_catalog, open_catalog, open_catalog_retrying,
 )
 from bareos.catalog import core
-from bareos.catalog.api import JobQuery, name_bytes
+from bareos.catalog.api import CatalogQueryError, JobQuery, name_bytes
 from bareos.catalog.sqlite import sqlite_path
 from bareos.network.retry import backoff
 
@@ -158,6 +158,21 @@ def test_ensure_fileset_new_id_when_definition_changes(catalog):
     b = yield catalog.ensure_fileset("LinuxAll", "Include { File = /home }", "md5-b")
     assert b != a
     assert (yield catalog.ensure_fileset("Other", "x", "md5-a")) not in (a, b)
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_consoles_own_sql_gives_columns_and_rows_or_the_databases_refusal(catalog):
+    client_id = yield catalog.ensure_client("fd1-fd")
+    assert (yield catalog.run_operation(
+        core.op_sql_query, f"UPDATE Client SET Uname = 'x' WHERE ClientId = {client_id}")) == \
+        ([], [])
+    assert (yield catalog.run_operation(
+        core.op_sql_query, "SELECT Name AS name, UName AS uname, NULL AS missing FROM Client")) == \
+        (["name", "uname", "missing"], [("fd1-fd", "x", None)])
+    with pytest.raises(CatalogQueryError, match="syntax error"):
+        yield catalog.run_operation(core.op_sql_query, "SELEC name FROM Client")
+    # the refused statement's transaction is over: the catalog goes on
+    assert (yield catalog.ensure_client("fd1-fd")) == client_id
 
 
 @pytest_twisted.inlineCallbacks
