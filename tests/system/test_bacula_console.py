@@ -90,7 +90,7 @@ def test_bacula_console_logs_in_backs_up_and_reads_messages(daemons, console, id
     assert "Running Jobs:" in first and "Terminated Jobs" in first
     assert f"JobId={jobid}" in then and "JobStatus=OK (T)" in then
     assert re.search(r"Termination: +Backup OK", then), then
-    job_row = re.search(rf"^\| {jobid} +\| backup +\|.*\| T +\|$", then, re.MULTILINE)
+    job_row = re.search(rf"^\| +{jobid} \| backup +\|.*\| T +\|$", then, re.MULTILINE)
     assert job_row, then
 
 
