@@ -384,7 +384,7 @@ POOL = ResourceSchema("Pool", IDENTITY + (
     _("File Retention", DURATION),
     _("Job Retention", DURATION),
     _later("Label Type", STRING_VALUE),
-    _later("Action On Purge", STRING_VALUE),
+    _("Action On Purge", Enum("None", "Truncate"), "None"),
     _later("Cleaning Prefix", STRING_VALUE),
     _later("Maximum Block Size", SIZE),
     _later("Minimum Block Size", SIZE),
