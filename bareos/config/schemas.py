@@ -393,7 +393,8 @@ POOL = ResourceSchema("Pool", IDENTITY + (
     _("Migration Low Bytes", SIZE),
     _("Recycle Oldest Volume", BOOLEAN, False),
     _("Purge Oldest Volume", BOOLEAN, False),
-) + _later_all(BOOLEAN, "Use Catalog", "Recycle Current Volume"))
+    _("Recycle Current Volume", BOOLEAN, False),
+) + _later_all(BOOLEAN, "Use Catalog"))
 
 CATALOG = ResourceSchema("Catalog", IDENTITY + (
     # Bareos defaults to postgresql; our default when omitted is the embedded sqlite3.

@@ -7,6 +7,7 @@ rewrote and on the catalog's Media row.
 import os
 import re
 import sqlite3
+import time
 
 import pytest
 
@@ -32,7 +33,9 @@ def _pool_and_job(name, **pool_directives):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     extra = resource_files(*_pool_and_job("Rel"), *_pool_and_job("Plain"),
-                           *_pool_and_job("Trunc", **{"Action On Purge": "Truncate"}))
+                           *_pool_and_job("Trunc", **{"Action On Purge": "Truncate"}),
+                           *_pool_and_job("Cur", **{"Recycle Current Volume": "yes",
+                                                    "Volume Retention": "1 day"}))
     with small_site(tmp_path_factory.mktemp("volcmds"), HOST, extra) as topology:
         yield topology
 
@@ -117,3 +120,19 @@ def test_action_on_purge_truncate_shrinks_the_volume_when_purged(site):
     assert size < BACKUP_BYTES
     assert label_of(site, volume) == (volume, "Trunc")
     assert media(site, volume) == ("Purged", size, "Trunc")
+
+
+@pytest.mark.slow
+def test_recycle_current_volume_reuses_the_last_written_volume_once_expired(site):
+    first = backup_to_new_volume(site, "Cur")
+    # Its job is two days old (catalog time shifted): past the pool's Volume Retention.
+    with sqlite3.connect(site.base / "work-dir" / "bareos.db", timeout=30) as db:
+        db.execute("UPDATE Job SET JobTDate = ? WHERE JobId IN (SELECT jm.JobId FROM JobMedia "
+                   "jm JOIN Media m ON m.MediaId = jm.MediaId WHERE m.VolumeName = ?)",
+                   (int(time.time()) - 2 * 86400, first))
+
+    # Without the directive the pool's Label Format would make a second volume.
+    assert backup_to_new_volume(site, "Cur") == first
+    assert media(site, "Cur-0002") is None
+    assert media(site, first)[0] == "Append"
+    assert label_of(site, first) == (first, "Cur")
