@@ -201,19 +201,16 @@ def label_volume(device, command, sd_name):
 
 
 class RelabelRefused(Exception):
-    """The volume file to relabel is not what the director names (Bareos' 3920/3921)."""
+    """The new name of a relabelled volume is taken by another file (Bareos' 3920)."""
 
 
 def relabel_volume(device, command, sd_name):
     """Rewrite the volume file ``OldName`` as a volume holding only the label of
     ``NewName`` (the same name: the volume is truncated to its label); its size in bytes.
-    The old file must carry the label of ``OldName``, and a different new name must not
-    be taken by another file."""
+    The old file must carry the label of ``OldName`` (else VolumeError), and a different
+    new name must not be taken by another file."""
     directory = device.archive_device
-    with FileVolume.open(directory, command.old_volume, writable=False) as old:
-        if old.label.volume_name != command.old_volume:
-            raise RelabelRefused(f'Wrong volume mounted on device {device.name}: '
-                                 f'want "{command.old_volume}", have "{old.label.volume_name}"')
+    FileVolume.open(directory, command.old_volume, writable=False).close()  # checks the label
     renamed = command.volume != command.old_volume
     if renamed and os.path.exists(os.path.join(directory, command.volume)):
         raise RelabelRefused(f'Cannot label Volume because it is already labeled: '
