@@ -78,7 +78,7 @@ async def truncate_volume(director, storage, volume):
          "[pool=<pool-name>] [yes]")
 async def relabel(session, reply, args):
     if refuse_unknown(reply, "relabel", args,
-                      {"storage", "oldvolume", "volume", "pool", "yes", "drive", "slot"}):
+                      {"storage", "oldvolume", "volume", "pool", "yes"}):
         return False
     director = session.director
     catalog = await director.catalog_ready()
@@ -128,13 +128,12 @@ async def relabel(session, reply, args):
 # -- truncate -----------------------------------------------------------------------------
 
 @command("truncate", "Truncate purged volumes",
-         "volstatus=Purged [storage=<storage>] [pool=<pool>] [volume=<volume>] "
-         "[drive=<drivenum>] [yes]")
+         "volstatus=Purged [storage=<storage>] [pool=<pool>] [volume=<volume>] [yes]")
 async def truncate(session, reply, args):
     usage = ("Usage: truncate volstatus=Purged [storage=<storage>] [pool=<pool>] "
-             "[volume=<volume>] [drive=<drivenum>] [yes]")
+             "[volume=<volume>] [yes]")
     if refuse_unknown(reply, "truncate", args,
-                      {"volstatus", "storage", "pool", "volume", "drive", "yes"}):
+                      {"volstatus", "storage", "pool", "volume", "yes"}):
         return False
     status = _keyword(args, "volstatus")
     if status is None or status.lower() != "purged":
