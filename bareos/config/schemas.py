@@ -384,7 +384,7 @@ POOL = ResourceSchema("Pool", IDENTITY + (
     _("File Retention", DURATION),
     _("Job Retention", DURATION),
     _later("Label Type", STRING_VALUE),
-    _later("Action On Purge", STRING_VALUE),
+    _("Action On Purge", Enum("None", "Truncate"), "None"),
     _later("Cleaning Prefix", STRING_VALUE),
     _later("Maximum Block Size", SIZE),
     _later("Minimum Block Size", SIZE),
@@ -393,7 +393,8 @@ POOL = ResourceSchema("Pool", IDENTITY + (
     _("Migration Low Bytes", SIZE),
     _("Recycle Oldest Volume", BOOLEAN, False),
     _("Purge Oldest Volume", BOOLEAN, False),
-) + _later_all(BOOLEAN, "Use Catalog", "Recycle Current Volume"))
+    _("Recycle Current Volume", BOOLEAN, False),
+) + _later_all(BOOLEAN, "Use Catalog"))
 
 CATALOG = ResourceSchema("Catalog", IDENTITY + (
     # Bareos defaults to postgresql; our default when omitted is the embedded sqlite3.

@@ -114,6 +114,31 @@ async def reusable_volume(director, pool, media_type, exclude):
     return None
 
 
+async def recycled_current_volume(director, pool, media_type, exclude, job):
+    """``Recycle Current Volume``: the pool's most recently written volume (the one a
+    device still has mounted, which Bareos' storage daemon offers first), once past a
+    limit of its pool, pruned by its Volume Retention and, when no job is left on it,
+    recycled for this job.  Or None (a volume still appendable is left to the ordinary
+    search)."""
+    if not pool.recycle_current_volume:
+        return None
+    catalog = director.catalog
+    written = [v for v in await catalog.reusable_volumes(
+        pool.name, media_type, ("Append",) + PRUNABLE_STATES, exclude) if v.last_written]
+    if not written:
+        return None
+    current = max(written, key=lambda volume: volume.last_written)
+    if current.vol_status == "Append" and \
+            await catalog.expire_volume(current.media_id, now=now(director)) is None:
+        return None
+    result = await catalog.prune_volume(current.media_id, now=now(director),
+                                        running=running_job_ids(director))
+    if result is None or not result.purged:
+        return None
+    director.messages.job_message(job, "info", f'Recycled current volume "{current.volume_name}"')
+    return await catalog.recycle_volume(current.media_id)
+
+
 async def oldest_volume(director, pool, media_type, exclude, job):
     """``Purge Oldest Volume`` (its jobs deleted whatever their retention) or ``Recycle
     Oldest Volume`` (only if its jobs have expired): the least recently written volume of

@@ -52,6 +52,7 @@ class StorageDaemon(DirectorServedDaemon):
             ("listen", listen_command),
             ("mount", C.mount_command),
             ("passive", passive_command),
+            ("relabel", C.label_command),
             ("release", C.release_command),
             ("replicate", replicate_command),
             ("run", C.run_command),

@@ -181,19 +181,46 @@ def _find_label_device(daemon, command):
     return candidates[0] if candidates else None
 
 
+def _new_label(device, command, sd_name):
+    now = btime_now()
+    return VolumeLabel(
+        volume_name=command.volume, pool_name=command.pool, pool_type="Backup",
+        media_type=command.media_type or device.media_type, host_name=socket.gethostname()[:127],
+        label_prog=sd_name[:49], prog_version=f"Ver. {bareos.VERSION} {bareos.VERSION_DATE}"[:49],
+        prog_date=time.strftime("Build %b %d %Y %H:%M:%S")[:49], label_btime=now, write_btime=now)
+
+
 def label_volume(device, command, sd_name):
     """Create ``<Archive Device>/<volume>`` holding only a (pre-)label; its size in bytes."""
     path = os.path.join(device.archive_device, command.volume)
     if os.path.exists(path):
         raise FileExistsError(path)
-    now = btime_now()
-    label = VolumeLabel(
-        volume_name=command.volume, pool_name=command.pool, pool_type="Backup",
-        media_type=command.media_type or device.media_type, host_name=socket.gethostname()[:127],
-        label_prog=sd_name[:49], prog_version=f"Ver. {bareos.VERSION} {bareos.VERSION_DATE}"[:49],
-        prog_date=time.strftime("Build %b %d %Y %H:%M:%S")[:49], label_btime=now, write_btime=now)
-    with FileVolume.create(device.archive_device, command.volume, label, label_type=PRE_LABEL) as vol:
+    with FileVolume.create(device.archive_device, command.volume,
+                           _new_label(device, command, sd_name), label_type=PRE_LABEL) as vol:
         return vol.size
+
+
+class RelabelRefused(Exception):
+    """The new name of a relabelled volume is taken by another file (Bareos' 3920)."""
+
+
+def relabel_volume(device, command, sd_name):
+    """Rewrite the volume file ``OldName`` as a volume holding only the label of
+    ``NewName`` (the same name: the volume is truncated to its label); its size in bytes.
+    The old file must carry the label of ``OldName`` (else VolumeError), and a different
+    new name must not be taken by another file."""
+    directory = device.archive_device
+    FileVolume.open(directory, command.old_volume, writable=False).close()  # checks the label
+    renamed = command.volume != command.old_volume
+    if renamed and os.path.exists(os.path.join(directory, command.volume)):
+        raise RelabelRefused(f'Cannot label Volume because it is already labeled: '
+                             f'"{command.volume}"')
+    with FileVolume.create(directory, command.volume, _new_label(device, command, sd_name),
+                           overwrite=True) as vol:
+        size = vol.size
+    if renamed:
+        os.unlink(os.path.join(directory, command.old_volume))
+    return size
 
 
 async def label_command(session, text):
@@ -210,15 +237,26 @@ async def label_command(session, text):
                   f"be opened.\n")
         conn.send_signal(Signal.EOD)
         return True
+    if command.old_volume and daemon.volumes.get(device, command.old_volume) is not None:
+        conn.send(f'3920 Cannot relabel Volume "{command.old_volume}": a job has it open on '
+                  f'device {device.name}\n')
+        conn.send_signal(Signal.EOD)
+        return True
+    write = relabel_volume if command.old_volume else label_volume
     try:
-        size = await threads.deferToThread(label_volume, device, command, daemon.name)
+        # Under the directory's lock: no job mounts the volume while its file is rewritten.
+        size = await daemon.volumes.lock_for(device).run(
+            threads.deferToThread, write, device, command, daemon.name)
     except FileExistsError:
         conn.send(f'3920 Cannot label Volume because it is already labeled: "{command.volume}"\n')
+    except RelabelRefused as exc:
+        conn.send(f"3920 {exc}\n")
     except (VolumeError, OSError, ValueError) as exc:
         conn.send(f"3912 Failed to label Volume: ERR={exc}\n")
     else:
-        log.info("{daemon}: labeled volume {volume} on device {device}", daemon=daemon.name,
-                 volume=command.volume, device=device.name)
+        log.info("{daemon}: labeled volume {volume} (was {old}) on device {device}",
+                 daemon=daemon.name, volume=command.volume, old=command.old_volume or "new",
+                 device=device.name)
         conn.send(P.format_label_ok(size, command.volume, device.name, device.archive_device))
     conn.send_signal(Signal.EOD)
     return True

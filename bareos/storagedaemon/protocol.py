@@ -210,14 +210,18 @@ class LabelCommand:
     slot: int = 0
     drive: int = 0
     storage: str = ""     # ``storage=`` (console-like form): the director's name for this SD
+    old_volume: str = ""  # relabel: the volume whose file is relabelled (== volume: truncate)
 
 
 def parse_label_command(line):
-    """Bareos' ``label <dev> VolumeName=.. PoolName=.. MediaType=.. Slot=.. drive=.. ...``
-    or the console-like ``label storage=.. volume=.. pool=.. [media_type=..]``."""
+    """Bareos' ``label <dev> VolumeName=.. PoolName=.. MediaType=.. Slot=.. drive=.. ...``,
+    ``relabel <dev> OldName=.. NewName=.. PoolName=.. ...`` (the director's relabel and
+    truncate, which relabels a volume with its own name) or the console-like
+    ``label storage=.. volume=.. pool=.. [media_type=..]``."""
     tokens = _text(line).split()
-    if not tokens or tokens[0] != "label":
+    if not tokens or tokens[0] not in ("label", "relabel"):
         raise CommandError("not a label command")
+    relabel = tokens[0] == "relabel"
     device = ""
     pairs = {}
     for token in tokens[1:]:
@@ -228,7 +232,10 @@ def parse_label_command(line):
             device = unbash_spaces(token)
         else:
             raise CommandError(f"unexpected {token[:40]!r} in label command")
-    volume = pairs.get("volumename", pairs.get("volume"))
+    volume = pairs.get("newname") if relabel else pairs.get("volumename", pairs.get("volume"))
+    old_volume = pairs.get("oldname", "") if relabel else ""
+    if relabel and not old_volume:
+        raise CommandError("relabel command needs OldName")
     pool = pairs.get("poolname", pairs.get("pool"))
     device = device or pairs.get("device", "")
     if not volume or not pool:
@@ -239,7 +246,7 @@ def parse_label_command(line):
     except ValueError:
         raise CommandError("Slot/drive must be numbers") from None
     return LabelCommand(device, volume, pool, pairs.get("mediatype", pairs.get("media_type")),
-                        slot, drive, pairs.get("storage", ""))
+                        slot, drive, pairs.get("storage", ""), old_volume)
 
 
 def format_label_ok(vol_bytes, volume, device_name, archive_device):

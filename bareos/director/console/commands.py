@@ -32,8 +32,8 @@ ORDER = [".api", ".bvfs_update", ".bvfs_lsdirs", ".bvfs_lsfiles", ".bvfs_version
          ".catalogs", ".clients", ".consoles", ".defaults", ".filesets", ".help", ".jobdefs", ".jobs", ".levels", ".msgs", ".pools", ".profiles", ".sql", ".schedule", ".status",
          ".storages", ".types",
          "autodisplay", "cancel", "configure", "delete", "disable", "enable", "estimate", "exit",
-         "help", "label", "list", "llist", "messages", "prune", "purge", "quit", "restore", "reload", "run",
-         "status", "setip", "show", "time", "update", "version", "wait", "whoami"]
+         "help", "label", "list", "llist", "messages", "prune", "purge", "quit", "restore", "relabel", "reload", "run",
+         "status", "setip", "show", "time", "truncate", "update", "version", "wait", "whoami"]
 TABLE = []
 log = Logger(namespace="bareos.director.console")
 

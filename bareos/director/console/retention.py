@@ -10,7 +10,7 @@ Running jobs are never pruned or purged.
 
 from bareos.config.types import DURATION
 from bareos.director import retention
-from bareos.director.console import acl
+from bareos.director.console import acl, volumes
 from bareos.director.console.admin import (
     _convert, _pool_resource, _volume, ask_value, choose, confirmed, format_duration)
 from bareos.director.console.commands import _keyword, command, refuse_unknown
@@ -206,15 +206,31 @@ async def _prune_one_volume(session, reply, volume):
 
 
 async def _after_purge(session, reply, result):
-    """A volume that became Purged says so, and goes to its pool's Recycle Pool if set."""
+    """A volume that became Purged says so, is truncated when its pool says ``Action On
+    Purge = Truncate``, and goes to its pool's Recycle Pool if set."""
     if not result.purged:
         return
     volume = result.volume
     reply.warning(f'There are no more Jobs associated with Volume "{volume.volume_name}". '
                   f"Marking it purged.")
     pool = session.director.config.get("pool", volume.pool) if volume.pool else None
+    if pool is not None and pool.action_on_purge == "Truncate" and volume.recycle:
+        await _truncate_on_purge(session, reply, volume)
     if pool is not None and await retention.moved_to_recycle_pool(session.director, pool, volume):
         reply.info(f'Volume "{volume.volume_name}" moved to its Recycle Pool "{pool.recycle_pool}".')
+
+
+async def _truncate_on_purge(session, reply, volume):
+    storage = session.director.config.get("storage", volume.storage) if volume.storage else None
+    if storage is None:
+        reply.warning(f'Unable to truncate volume "{volume.volume_name}": it has no storage.')
+        return
+    try:
+        await volumes.truncate_volume(session.director, storage, volume)
+    except volumes.RelabelFailed as exc:
+        reply.warning(f'Unable to truncate volume "{volume.volume_name}": {exc}')
+    else:
+        reply.send(f'The volume "{volume.volume_name}" has been truncated\n')
 
 
 # -- purge --------------------------------------------------------------------------------

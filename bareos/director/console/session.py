@@ -20,6 +20,7 @@ from bareos.director.console import listing  # noqa: F401 -- registers list and 
 from bareos.director.console import restore  # noqa: F401 -- registers restore
 from bareos.director.console import bvfs  # noqa: F401 -- registers the .bvfs_* commands
 from bareos.director.console import retention  # noqa: F401 -- registers prune and purge
+from bareos.director.console import volumes  # noqa: F401 -- registers relabel and truncate
 from bareos.director.console.output import API_JSON, API_TEXT, Reply
 
 DEFAULT_CONSOLE = "*UserAgent*"

@@ -299,6 +299,11 @@ async def _select_or_create_volume(director, pool_name, media_type, storage, unw
     catalog = director.catalog
     pool = director.config.get("pool", pool_name)
     excluded = list(unwanted)
+    if pool is not None:
+        volume = await retention.recycled_current_volume(director, pool, media_type, excluded,
+                                                         job)
+        if volume is not None:
+            return volume
     while True:
         volume = await catalog.find_appendable_volume(pool_name, media_type, excluded)
         if volume is None:

@@ -325,3 +325,32 @@ async def test_disk_full_under_tls_closes_the_data_channel_of_an_fd_still_sendin
     assert director.end_fields().status == "f"
     await wait_until_in_reactor(lambda: fd.closed.called, 60,
                                 "the data channel closes after the SD failed the job")
+
+
+@pytest_twisted.ensureDeferred
+async def test_relabel_rewrites_only_the_named_volume_and_never_onto_another(sd, peers):
+    conn = await peers.director_login(sd)
+
+    async def ask(command):
+        conn.send(command.encode())
+        reply = await conn.receive(10)
+        assert await conn.receive(10) == Signal.EOD
+        return reply
+
+    for name in ("Old-1", "Other-1"):
+        assert (await ask(f"label FileStorage VolumeName={name} PoolName=Full")).startswith(
+            b"3000 OK label.")
+    # A file whose label names another volume (a copy of Old-1) is not relabelled.
+    (sd.voldir / "Copy-1").write_bytes((sd.voldir / "Old-1").read_bytes())
+    refused = await ask("relabel FileStorage OldName=Copy-1 NewName=New-1 PoolName=Full")
+    assert refused.startswith(b"3912 Failed to label Volume: ") and b"'Old-1'" in refused
+    assert not (sd.voldir / "New-1").exists()
+    assert (await ask("relabel FileStorage OldName=Old-1 NewName=Other-1 PoolName=Full")) == \
+        b'3920 Cannot label Volume because it is already labeled: "Other-1"\n'
+
+    reply = await ask("relabel FileStorage OldName=Old-1 NewName=New-1 PoolName=Full")
+    conn.close()
+    assert reply.startswith(b"3000 OK label. VolBytes=")
+    assert not (sd.voldir / "Old-1").exists()
+    with FileVolume.open(sd.voldir, "New-1", writable=False) as volume:
+        assert (volume.label_type, volume.label.volume_name) == (VOL_LABEL, "New-1")

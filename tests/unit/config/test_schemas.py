@@ -187,13 +187,12 @@ Pool { Name = p; Volume Retention = 1 year; Auto Prune = yes; Recycle = yes
        Action On Purge = Truncate }
 Pool { Name = s; Pool Type = Scratch }
 """, DIRECTOR, filename="d.conf")
-    assert cfg.warnings == [
-        "d.conf:7: warning: 'Recycle Current Volume' in Pool resource 'p' is accepted but not "
-        "acted on yet",
-        "d.conf:8: warning: 'Action On Purge' in Pool resource 'p' is accepted but not acted on yet",
-    ]
+    assert cfg.warnings == []
     client, pool = cfg.get("client", "c"), cfg.get("pool", "p")
     assert (client.file_retention, client.job_retention, client.auto_prune) == \
         (10 * 86400, 30 * 86400, True)
     assert (pool.recycle_oldest_volume, pool.purge_oldest_volume, pool.scratch_pool,
             pool.recycle_pool, pool.file_retention) == (True, False, "s", "s", 5 * 86400)
+    assert (pool.action_on_purge, cfg.get("pool", "s").action_on_purge) == ("Truncate", "None")
+    assert (pool.recycle_current_volume, cfg.get("pool", "s").recycle_current_volume) == \
+        (True, False)

@@ -120,6 +120,17 @@ def test_label_command_in_both_forms():
         '3000 OK label. VolBytes=203 Volume="Vol-1" Device="FileStorage" (/var/lib/bareos/storage)\n')
 
 
+def test_relabel_command_names_the_old_and_the_new_volume():
+    cmd = P.parse_label_command("relabel FileStorage OldName=Full-0001 NewName=Renamed\x011 "
+                                "PoolName=Full MediaType=File Slot=0 drive=0 MinBlocksize=0 "
+                                "MaxBlocksize=0")
+    assert (cmd.device, cmd.old_volume, cmd.volume, cmd.pool) == (
+        "FileStorage", "Full-0001", "Renamed 1", "Full")
+    assert P.parse_label_command("label FileStorage VolumeName=V PoolName=Full").old_volume == ""
+    with pytest.raises(P.CommandError):
+        P.parse_label_command("relabel FileStorage NewName=V PoolName=Full")
+
+
 BSR = """Storage="File"
 Volume="Full-0001"
 MediaType="File"
