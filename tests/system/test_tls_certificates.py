@@ -3,8 +3,9 @@
 Every daemon has a certificate from a CA made here.  The director dials the file and
 storage daemons with certificates alone (TLS PSK Enable = no on its Client and Storage),
 and they accept only the director's common name; consoles log in with a certificate or
-with TLS-PSK (the default console, which run_job uses, in cleartext).  The job channels (FD->SD) stay TLS-PSK with the job's key.  SIGHUP reloads
-the director: a broken file is refused and logged, a good one taken.
+with TLS-PSK (the default console, which run_job uses, in cleartext).  The file daemon has
+no PSK either, so its job channel to the storage daemon is certificate TLS too (Bareos would
+let the job's PSK win).  SIGHUP reloads the director: a broken file is refused and logged, a good one taken.
 """
 
 import os
@@ -60,12 +61,14 @@ def suite(tmp_path_factory):
     try:
         suite.start_sd(director_tls="required", storage_tls="required",
                        storage_extra=certificate_lines(pki, "bareos-sd", allowed="bareos-dir")[:3]
-                       + ["TLS Verify Peer = yes", "TLS Allowed CN = bareos-dir"])
+                       + ["TLS Verify Peer = yes", "TLS Allowed CN = bareos-dir",
+                                         "TLS Allowed CN = bareos-fd"])
         suite.start_fd(director_tls="required", extra_resources={
             f"client/{suite.client_name}.conf": block(
                 "Client", {"Name": suite.client_name, "FdAddress": suite.host,
                            "FdPort": suite.fd_port, "Working Directory": suite.fd_work},
-                certificate_lines(pki, "bareos-fd", allowed="bareos-dir"))})
+                certificate_lines(pki, "bareos-fd", allowed="bareos-dir", psk=False)
+                + ["TLS Allowed CN = bareos-sd"])})        # it dials the SD for jobs
         suite.start_director(
             director_extra=certificate_lines(pki, "bareos-dir", verify=False)[:3],
             extra_resources={**suite.backup_resources(source),
@@ -119,7 +122,7 @@ def test_a_console_that_trusts_another_ca_is_refused(suite, tmp_path):
     assert "Director closed the connection during login" in done.stderr
 
 
-def test_director_to_both_daemons_and_a_backup_over_certificates(suite):
+def test_director_to_both_daemons_and_a_backup_over_certificates_end_to_end(suite):
     jobid, status, output = run_job(suite, "run job=backup yes")
     assert status == "T", output
     fd_log = suite.daemons["fd"].log_text()
@@ -128,6 +131,9 @@ def test_director_to_both_daemons_and_a_backup_over_certificates(suite):
             if "director bareos-dir connected from" in line and line.endswith("(TLS)")], fd_log
     assert [line for line in sd_log.splitlines()
             if "director bareos-dir connected from" in line and line.endswith("(TLS)")], sd_log
+    assert [line for line in sd_log.splitlines()                       # FD->SD
+            if "file daemon for job" in line and line.endswith("(TLS)")], sd_log
+    assert "Connected Storage daemon at" in output and "encryption: TLS\n" in output, output
 
 
 def test_sighup_reload_keeps_a_broken_configuration_out_and_takes_a_good_one(suite):
