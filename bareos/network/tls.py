@@ -122,12 +122,13 @@ def settings(resource: Any) -> TlsSettings:
         cipher_suites=resource.tls_cipher_suites, min_version=MINIMUM_VERSIONS[protocol])
 
 
-#: Resource types, per daemon, whose TLS directives a listener (the first: the daemon's
-#: own resource) or a dial reads in full.
+#: Resource types, per program, whose TLS directives a listener (the first: the daemon's
+#: own resource; None: no listener) or a dial reads in full.
 CERTIFICATE_RESOURCES = {
     "bareos-dir": ("director", "client", "storage"),
     "bareos-fd": ("client", "director"),
     "bareos-sd": ("storage",),
+    "tray-monitor": (None, "director", "client", "storage"),
 }
 
 
@@ -138,6 +139,8 @@ def check_config(config: Any, daemon_name: str) -> None:
     what is not done.  For ``-t``, start and reload."""
     kinds = CERTIFICATE_RESOURCES.get(daemon_name, ())
     for kind in kinds:
+        if kind is None:
+            continue
         for resource in config.resources(kind):
             try:
                 tls = settings(resource)

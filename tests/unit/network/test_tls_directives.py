@@ -23,6 +23,9 @@ CERTIFICATE_TLS = {
     ("bareos-sd", "Storage"): "the storage daemon's listener",
     ("bconsole", "Director"): "bconsole (default console)",
     ("bconsole", "Console"): "bconsole (named console)",
+    ("tray-monitor", "Director"): "the tray monitor dialling a director",
+    ("tray-monitor", "Client"): "the tray monitor dialling a file daemon",
+    ("tray-monitor", "Storage"): "the tray monitor dialling a storage daemon",
 }
 POLICY_DIRECTIVES = {"TLS Enable", "TLS Require"}     # read by tls.resource_policy()
 SCHEMAS = (DIRECTOR, FILEDAEMON, STORAGEDAEMON, CONSOLE, TRAYMONITOR)
