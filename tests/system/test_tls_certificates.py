@@ -4,8 +4,8 @@ Every daemon has a certificate from a CA made here.  The director dials the file
 storage daemons with certificates alone (TLS PSK Enable = no on its Client and Storage),
 and they accept only the director's common name; consoles log in with a certificate or
 with TLS-PSK (the default console, which run_job uses, in cleartext).  The file daemon has
-no PSK either, so its job channel to the storage daemon is certificate TLS too (Bareos would
-let the job's PSK win).  SIGHUP reloads the director: a broken file is refused and logged, a good one taken.
+no PSK either, so its job channel to the storage daemon, and the storage daemon's to it as a
+passive client, are certificate TLS too (Bareos would let the job's PSK win).  SIGHUP reloads the director: a broken file is refused and logged, a good one taken.
 """
 
 import os
@@ -134,6 +134,26 @@ def test_director_to_both_daemons_and_a_backup_over_certificates_end_to_end(suit
     assert [line for line in sd_log.splitlines()                       # FD->SD
             if "file daemon for job" in line and line.endswith("(TLS)")], sd_log
     assert "Connected Storage daemon at" in output and "encryption: TLS\n" in output, output
+
+
+def reload_director(suite):
+    assert "reloaded" in suite.console("reload\n").lower()
+
+
+def test_a_passive_client_is_reached_by_the_storage_daemon_over_certificates(suite):
+    client_file = next((suite.etc / "dir").rglob(f"client/{suite.client_name}.conf"))
+    active = client_file.read_text()
+    client_file.write_text(active.replace("  Password =", "  Passive = yes\n  Password =", 1))
+    try:
+        reload_director(suite)
+        _, status, output = run_job(suite, "run job=backup level=Full yes")
+        assert status == "T", output
+        fd_log = suite.daemons["fd"].log_text()
+        assert [line for line in fd_log.splitlines()
+                if line.rstrip().endswith("(passive client), encryption: TLS")], fd_log
+    finally:
+        client_file.write_text(active)
+        reload_director(suite)
 
 
 def test_sighup_reload_keeps_a_broken_configuration_out_and_takes_a_good_one(suite):
