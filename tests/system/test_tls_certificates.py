@@ -5,7 +5,8 @@ storage daemons with certificates alone (TLS PSK Enable = no on its Client and S
 and they accept only the director's common name; consoles log in with a certificate or
 with TLS-PSK (the default console, which run_job uses, in cleartext).  The file daemon has
 no PSK either, so its job channel to the storage daemon, and the storage daemon's to it as a
-passive client, are certificate TLS too (Bareos would let the job's PSK win).  SIGHUP reloads the director: a broken file is refused and logged, a good one taken.
+passive client, are certificate TLS too (Bareos would let the job's PSK win).  A job held by
+its file list program runs across a console reload and completes.  SIGHUP reloads the director: a broken file is refused and logged, a good one taken.
 """
 
 import os
@@ -14,7 +15,7 @@ import subprocess
 
 import pytest
 
-from backup_helpers import run_job
+from backup_helpers import job_status, queue, run_job
 from bareos.testing.certificates import TestCA
 from bareos.testing.daemons import REPO_ROOT, Suite, daemon_env, default_python
 from bareos.testing.waiting import wait_until
@@ -47,8 +48,22 @@ def suite(tmp_path_factory):
     source = base / "source"
     source.mkdir()
     (source / "file.txt").write_text("protected on the way\n")
+    # The file list of the job "held" comes from a program that waits for a file: the job
+    # runs until the test releases it.
+    hold = base / "hold.sh"
+    suite_files = {"started": base / "held-started", "release": base / "held-release"}
+    hold.write_text(f"#!/bin/sh\ntouch {suite_files['started']}\n"
+                    f"while [ ! -e {suite_files['release']} ]; do sleep 0.1; done\n"
+                    f"echo {source}\n")
+    hold.chmod(0o755)
     suite = Suite(base / "daemons")
     suite.pki = pki
+    suite.held = suite_files
+    held = (block("FileSet", {"Name": "HeldSet"}, [f'Include {{ File = "|{hold}" }}'])
+            + block("Job", {"Name": "held", "Type": "Backup", "Level": "Full",
+                            "Client": suite.client_name, "FileSet": "HeldSet",
+                            "Storage": suite.storage_name, "Pool": "Full",
+                            "Messages": "Standard"}, []))
     suite.add_console("certadmin", tls="required")
     suite.add_console("pskadmin", tls="required")
     client = block("Client", {"Name": suite.client_name, "Address": suite.host,
@@ -73,7 +88,8 @@ def suite(tmp_path_factory):
             director_extra=certificate_lines(pki, "bareos-dir", verify=False)[:3],
             extra_resources={**suite.backup_resources(source),
                              f"client/{suite.client_name}.conf": client,
-                             f"storage/{suite.storage_name}.conf": storage})
+                             f"storage/{suite.storage_name}.conf": storage,
+                             "job/held.conf": held})
         yield suite
     finally:
         suite.stop()
@@ -154,6 +170,15 @@ def test_a_passive_client_is_reached_by_the_storage_daemon_over_certificates(sui
     finally:
         client_file.write_text(active)
         reload_director(suite)
+
+
+def test_a_job_running_across_a_reload_completes(suite):
+    jobid = queue(suite, "run job=held yes")
+    wait_until(suite.held["started"].exists, 60, "the file daemon runs the held job")
+    reload_director(suite)
+    suite.held["release"].touch()
+    suite.console(f"wait jobid={jobid}\n")
+    assert job_status(suite, jobid) == "T"
 
 
 def test_sighup_reload_keeps_a_broken_configuration_out_and_takes_a_good_one(suite):
