@@ -2,11 +2,12 @@
 
 Every daemon has a certificate from a CA made here.  The director dials the file and
 storage daemons with certificates alone (TLS PSK Enable = no on its Client and Storage),
-and they accept only the director's common name; consoles log in with a certificate or
-with TLS-PSK (the default console, which run_job uses, in cleartext).  The file daemon has
-no PSK either, so its job channel to the storage daemon, and the storage daemon's to it as a
-passive client, are certificate TLS too (Bareos would let the job's PSK win).  A job held by
-its file list program runs across a console reload and completes.  SIGHUP reloads the director: a broken file is refused and logged, a good one taken.
+and they accept the director's common name and each other's; consoles log in with a
+certificate or with TLS-PSK (the default console, which run_job uses, in cleartext).  The
+file daemon has no PSK either, so its job channel to the storage daemon, and the storage
+daemon's to it as a passive client, are certificate TLS too (Bareos would let the job's PSK
+win).  A job held by its file list program runs across a console reload and completes.
+SIGHUP reloads the director: a broken file is refused and logged, a good one taken.
 """
 
 import os
