@@ -182,6 +182,30 @@ def test_a_job_running_across_a_reload_completes(suite):
     assert job_status(suite, jobid) == "T"
 
 
+def sighup_reload(suite, which):
+    daemon = suite.daemons[which]
+    before = daemon.log_text().count("configuration reloaded from")
+    os.kill(daemon.pid, signal.SIGHUP)
+    wait_until(lambda: daemon.log_text().count("configuration reloaded from") > before, 30,
+               f"the {which} reloads")
+
+
+def test_a_job_channel_certificate_whose_cn_is_not_allowed_fails_the_job_with_the_rule(suite):
+    client_file = next(path for path in suite.etc.rglob(f"client/{suite.client_name}.conf")
+                       if "bareos-fd.d" in str(path))
+    allowed = client_file.read_text()
+    client_file.write_text(allowed.replace("TLS Allowed CN = bareos-sd", ""))
+    try:
+        sighup_reload(suite, "fd")
+        _, status, output = run_job(suite, "run job=backup level=Full yes")
+        assert status != "T", output
+        assert "common name 'bareos-sd' is not in TLS Allowed CN" in suite.daemons["fd"].log_text()
+        assert "Failed to connect to Storage daemon" in output, output
+    finally:
+        client_file.write_text(allowed)
+        sighup_reload(suite, "fd")
+
+
 def test_sighup_reload_keeps_a_broken_configuration_out_and_takes_a_good_one(suite):
     director = suite.daemons["dir"]
     console_file = next((suite.etc / "dir").rglob("console/pskadmin.conf"))
