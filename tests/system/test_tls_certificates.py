@@ -10,6 +10,7 @@ win).  A job held by its file list program runs across a console reload and comp
 SIGHUP reloads the director: a broken file is refused and logged, a good one taken.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -157,20 +158,38 @@ def reload_director(suite):
     assert "reloaded" in suite.console("reload\n").lower()
 
 
-def test_a_passive_client_is_reached_by_the_storage_daemon_over_certificates(suite):
-    client_file = next((suite.etc / "dir").rglob(f"client/{suite.client_name}.conf"))
-    active = client_file.read_text()
-    client_file.write_text(active.replace("  Password =", "  Passive = yes\n  Password =", 1))
+def sighup_reload(suite, which):
+    daemon = suite.daemons[which]
+    before = daemon.log_text().count("configuration reloaded from")
+    os.kill(daemon.pid, signal.SIGHUP)
+    wait_until(lambda: daemon.log_text().count("configuration reloaded from") > before, 30,
+               f"the {which} reloads")
+
+
+@contextlib.contextmanager
+def changed_client(suite, which, old, new):
+    """The Client resource of the director or the file daemon with ``old`` replaced by
+    ``new``, reloaded (console reload, SIGHUP) for the ``with`` block and then put back."""
+    client_file = next(path for path in suite.etc.rglob(f"client/{suite.client_name}.conf")
+                       if f"bareos-{which}.d" in str(path))
+    original = client_file.read_text()
+    reload = reload_director if which == "dir" else lambda suite: sighup_reload(suite, which)
+    client_file.write_text(original.replace(old, new, 1))
     try:
-        reload_director(suite)
+        reload(suite)
+        yield
+    finally:
+        client_file.write_text(original)
+        reload(suite)
+
+
+def test_a_passive_client_is_reached_by_the_storage_daemon_over_certificates(suite):
+    with changed_client(suite, "dir", "  Password =", "  Passive = yes\n  Password ="):
         _, status, output = run_job(suite, "run job=backup level=Full yes")
         assert status == "T", output
         fd_log = suite.daemons["fd"].log_text()
         assert [line for line in fd_log.splitlines()
                 if line.rstrip().endswith("(passive client), encryption: TLS")], fd_log
-    finally:
-        client_file.write_text(active)
-        reload_director(suite)
 
 
 def test_a_job_running_across_a_reload_completes(suite):
@@ -182,28 +201,19 @@ def test_a_job_running_across_a_reload_completes(suite):
     assert job_status(suite, jobid) == "T"
 
 
-def sighup_reload(suite, which):
-    daemon = suite.daemons[which]
-    before = daemon.log_text().count("configuration reloaded from")
-    os.kill(daemon.pid, signal.SIGHUP)
-    wait_until(lambda: daemon.log_text().count("configuration reloaded from") > before, 30,
-               f"the {which} reloads")
-
-
 def test_a_job_channel_certificate_whose_cn_is_not_allowed_fails_the_job_with_the_rule(suite):
-    client_file = next(path for path in suite.etc.rglob(f"client/{suite.client_name}.conf")
-                       if "bareos-fd.d" in str(path))
-    allowed = client_file.read_text()
-    client_file.write_text(allowed.replace("TLS Allowed CN = bareos-sd", ""))
-    try:
-        sighup_reload(suite, "fd")
+    with changed_client(suite, "fd", "TLS Allowed CN = bareos-sd", ""):
         _, status, output = run_job(suite, "run job=backup level=Full yes")
         assert status != "T", output
         assert "common name 'bareos-sd' is not in TLS Allowed CN" in suite.daemons["fd"].log_text()
         assert "Failed to connect to Storage daemon" in output, output
-    finally:
-        client_file.write_text(allowed)
-        sighup_reload(suite, "fd")
+
+
+def test_a_job_channel_between_daemons_with_both_psk_and_certificates_uses_the_jobs_psk(suite):
+    with changed_client(suite, "fd", "TLS PSK Enable = no", ""):      # as Bareos does
+        _, status, output = run_job(suite, "run job=backup level=Full yes")
+        assert status == "T", output
+        assert "Connected Storage daemon at" in output and "encryption: TLS-PSK\n" in output
 
 
 def test_sighup_reload_keeps_a_broken_configuration_out_and_takes_a_good_one(suite):
