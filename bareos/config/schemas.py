@@ -58,7 +58,7 @@ TLS = (
 )
 
 # Resources whose TLS is TLS-PSK only or whose peer's listener decides the certificates
-# (a director's Consoles, a storage daemon's Directors, the tray monitor's daemons): their
+# (a director's Consoles, a storage daemon's Directors): their
 # TLS Enable and TLS Require are acted on, the certificate directives warned about.
 TLS_POLICY_ONLY = tuple(
     directive if directive.name in ("TLS Enable", "TLS Require") else replace(directive, acted_on=False)
@@ -539,15 +539,15 @@ TRAY_MONITOR = ResourceSchema("Monitor", IDENTITY + (
     # Connections follow the TLS directives of each Director/Client/Storage resource.
 ) + tuple(replace(directive, acted_on=False) for directive in TLS), count=EXACTLY_ONE)
 
-TRAY_DIRECTOR = ResourceSchema("Director", IDENTITY + _peer(DIR_PORT, "Dir") + TLS_POLICY_ONLY)
+TRAY_DIRECTOR = ResourceSchema("Director", IDENTITY + _peer(DIR_PORT, "Dir") + TLS)
 
 TRAY_CLIENT = ResourceSchema("Client", IDENTITY + _peer(FD_PORT, "Fd") + (
     _required("Password", PASSWORD),
-) + TLS_POLICY_ONLY)
+) + TLS)
 
 TRAY_STORAGE = ResourceSchema("Storage", IDENTITY + _peer(SD_PORT, "Sd") + (
     _required("Password", PASSWORD, aliases=("SdPassword",)),
-) + TLS_POLICY_ONLY)
+) + TLS)
 
 CONSOLE_FONT = ResourceSchema("ConsoleFont", IDENTITY + (_later("Font", STRING_VALUE),))
 

@@ -49,7 +49,6 @@ from bareos.filedaemon.streams import STREAM_TYPE_MASK, STREAM_UNIX_ATTRIBUTES
 from bareos.protocol import framing
 from bareos.protocol.connection import ConnectionClosed
 from bareos.protocol.framing import Signal
-from bareos.network.tls import job_channel_settings
 from bareos.protocol.handshake import dial_with_retries
 from bareos.protocol.hello import Hello, HelloKind
 from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
@@ -74,9 +73,10 @@ class StorageConnectFailed(Exception):
     """The SD could not be reached or refused us."""
 
 
-async def connect_storage(reactor, address, port, job_name, key, ssl, own_name, timeout,
+async def connect_storage(reactor, address, port, job_name, key, tls, own_name, timeout,
                           retry_interval=SD_RETRY_INTERVAL, is_canceled=lambda: False):
-    """Dial the SD for ``job_name``, retrying unreachable addresses until ``timeout``.
+    """Dial the SD for ``job_name`` with ``tls`` (``network.tls.job_channel_settings``),
+    retrying unreachable addresses until ``timeout``.
 
     Returns the authenticated BareosConnection; raises StorageConnectFailed
     with a reason an operator understands.
@@ -84,7 +84,7 @@ async def connect_storage(reactor, address, port, job_name, key, ssl, own_name, 
     hello = Hello(HelloKind.START_JOB, job_name, version=bareos.VERSION)
     key = key.encode() if isinstance(key, str) else key
     return await dial_with_retries(reactor, address, port, hello, key, own_name,
-                                   job_channel_settings(ssl), timeout, retry_interval,
+                                   tls, timeout, retry_interval,
                                    "storage daemon", StorageConnectFailed, is_canceled)
 
 

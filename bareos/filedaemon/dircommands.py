@@ -25,6 +25,7 @@ from bareos.filedaemon.jobs import (
 )
 from bareos.filedaemon.messages import jmsg_from_thread, send_jmsg
 from bareos.filedaemon.restore import RestoreError, Restorer, RestoreWhereRefused
+from bareos.network.tls import job_channel_settings, session_kind
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import unbash_spaces
 from bareos.protocol.framing import Signal
@@ -629,7 +630,8 @@ async def storage_command(session, text):
     timeout = daemon.sd_connect_timeout()
     try:
         sd = await datachannel.connect_storage(
-            daemon.reactor, command.address, command.port, job.job, job.sd_key, command.ssl,
+            daemon.reactor, command.address, command.port, job.job, job.sd_key,
+            job_channel_settings(command.ssl, daemon.resource),
             daemon.qualified_name, timeout, retry_interval=daemon.sd_retry_interval,
             is_canceled=lambda: job.canceled)
     except datachannel.StorageConnectFailed as exc:
@@ -645,7 +647,7 @@ async def storage_command(session, text):
         session.conn.send(jobs.bad_command("storage"))
         return False
     if job.job_id:
-        cipher = "TLS-PSK" if sd.is_tls else "Cleartext"
+        cipher = session_kind(sd)
         send_jmsg(session, job, M_INFO, f"Connected Storage daemon at {command.address}:"
                                         f"{command.port}, encryption: {cipher}\n")
     session.conn.send(jobs.OK_STORAGE)

@@ -16,6 +16,7 @@ from twisted.logger import Logger
 
 from bareos.daemon.acceptor import authenticate_peer
 from bareos.filedaemon import datachannel, jobs
+from bareos.network.tls import session_kind
 from bareos.protocol.connection import ConnectionClosed, InvalidPacketStream, ReceiveTimeout
 from bareos.protocol.handshake import AuthenticationFailed
 from bareos.protocol.tls import TlsPolicy
@@ -65,7 +66,7 @@ async def accept_storage_daemon(daemon, conn, hello):
     job.sd_connected = True
     local = conn.transport.getHost()
     local_text = f"{getattr(local, 'host', local)}:{getattr(local, 'port', '')}"
-    encryption = "TLS-PSK" if conn.is_tls else "Cleartext"
+    encryption = session_kind(conn)
     log.info("{fd}: storage daemon for job {job} connected from {peer} to {local} (passive client)"
              ", encryption: {encryption}", fd=daemon.name, job=job.job, peer=conn.peer_text(),
              local=local_text, encryption=encryption)

@@ -32,7 +32,7 @@ the handshake with an alert, which the peer logs as the reason its connection fa
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 from cryptography.x509.oid import NameOID
@@ -122,12 +122,13 @@ def settings(resource: Any) -> TlsSettings:
         cipher_suites=resource.tls_cipher_suites, min_version=MINIMUM_VERSIONS[protocol])
 
 
-#: Resource types, per daemon, whose TLS directives a listener (the first: the daemon's
-#: own resource) or a dial reads in full.
+#: Resource types, per program, whose TLS directives a listener (the first: the daemon's
+#: own resource; None: no listener) or a dial reads in full.
 CERTIFICATE_RESOURCES = {
     "bareos-dir": ("director", "client", "storage"),
     "bareos-fd": ("client", "director"),
     "bareos-sd": ("storage",),
+    "tray-monitor": (None, "director", "client", "storage"),
 }
 
 
@@ -138,18 +139,16 @@ def check_config(config: Any, daemon_name: str) -> None:
     what is not done.  For ``-t``, start and reload."""
     kinds = CERTIFICATE_RESOURCES.get(daemon_name, ())
     for kind in kinds:
+        if kind is None:
+            continue
         for resource in config.resources(kind):
             try:
                 tls = settings(resource)
                 if kind == kinds[0]:
                     server_creator(tls, lambda rtype, name: None, resource.name)
-                    if not tls.psk and daemon_name in ("bareos-fd", "bareos-sd"):
-                        config.warnings.append(
-                            f"{resource.location[0]}:{resource.location[1]}: warning: 'TLS PSK "
-                            f"Enable = no' in {kind.capitalize()} {resource.name!r} applies to "
-                            "its control connections only: the job channels (file daemon to "
-                            "storage daemon, storage to storage, passive clients) are not "
-                            "done with certificates yet and keep TLS-PSK with the job's key")
+                    if daemon_name in ("bareos-fd", "bareos-sd"):   # it dials job channels
+                        client_creator(job_channel_settings(TLS_AUTO, resource),
+                                       b"R_JOB\x1echeck", b"check", resource.name)
                 else:                   # a dial's side, with a stand-in identity and key
                     client_creator(tls, b"R_CHECK\x1echeck", b"check", resource.name)
             except TlsConfigError as exc:
@@ -198,10 +197,21 @@ def job_channel_ssl(peer_resource: Any) -> int:
     return TLS_AUTO if resource_policy(peer_resource) >= TlsPolicy.ENABLED else 0
 
 
-def job_channel_settings(ssl: int) -> TlsSettings:
-    """How a daemon dials a job channel after the director's ``ssl=``: TLS-PSK with the job
-    key for 4, else cleartext (the pre-18.2 post-CRAM TLS negotiation is not supported)."""
-    return psk_settings(TlsPolicy.ENABLED if ssl == TLS_AUTO else TlsPolicy.NONE)
+def job_channel_settings(ssl: int, own_resource: Any) -> TlsSettings:
+    """How a daemon dials a job channel (FD->SD, passive SD->FD, SD->SD) after the
+    director's ``ssl=``: 0 is cleartext (the pre-18.2 post-CRAM TLS negotiation is not
+    supported); 4 is TLS with the dialling daemon's own resource (its Client or Storage:
+    TLS Certificate, CA, Verify Peer, Allowed CN, Cipher List, Protocol) plus TLS-PSK with
+    the job's key, as Bareos does.  The listener always answers that PSK, so it wins and
+    the certificates only take over where ``TLS PSK Enable = no`` (our extension) leaves
+    the PSK out.  Without CA certificates no server certificate could be checked: then
+    the dial offers the PSK alone."""
+    if ssl != TLS_AUTO:
+        return psk_settings(TlsPolicy.NONE)
+    own = replace(settings(own_resource), enable=True, require=False)
+    if own.psk and not own.has_ca:
+        own = replace(own, certificate=None, key=None, verify_peer=False)
+    return own
 
 
 def session_kind(conn: Any) -> str:

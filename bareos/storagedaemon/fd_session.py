@@ -3,6 +3,7 @@
 from twisted.logger import Logger
 
 from bareos.daemon.acceptor import authenticate_peer
+from bareos.network.tls import session_kind
 from bareos.protocol.connection import ConnectionClosed, InvalidPacketStream, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed
@@ -53,7 +54,7 @@ async def accept_file_daemon(daemon, conn, hello):
              daemon=daemon.name, job=job.job,
              kind="storage daemon" if hello.kind is HelloKind.START_STORAGE_JOB else "file daemon", peer=conn.peer_text(),
              local=f"{getattr(local, 'host', local)}:{getattr(local, 'port', '')}",
-             tls=" (TLS-PSK)" if conn.is_tls else "")
+             tls=f" ({session_kind(conn)})" if conn.is_tls else "")
     job.fd_connected(conn)
 
 

@@ -20,7 +20,7 @@ import re
 from twisted.logger import Logger
 
 import bareos
-from bareos.network.tls import job_channel_settings
+from bareos.network.tls import job_channel_settings, session_kind
 from bareos.protocol.handshake import dial_with_retries
 from bareos.protocol.hello import Hello, HelloKind
 
@@ -67,7 +67,7 @@ async def passive_command(session, text):
     local = adopt_dialled_peer(daemon, job, conn, fd)
     if local is None:
         return _refuse(conn, job, line)
-    encryption = "TLS-PSK" if fd.is_tls else "Cleartext"
+    encryption = session_kind(fd)
     job.info(f"Storage daemon connected to File daemon at {address}:{port} (passive client, "
              f"from {local}), encryption: {encryption}\n")
     job.fd_connected(fd)
@@ -115,6 +115,6 @@ async def dial_file_daemon(daemon, job, address, port, ssl):
     log.info("{daemon}: job {job}: connecting to passive file daemon {address}:{port} (ssl={ssl})",
              daemon=daemon.name, job=job.job, address=address, port=port, ssl=ssl)
     return await dial_with_retries(daemon.reactor, address, port, hello, key,
-                                   CHANNEL_7_OWN_NAME, job_channel_settings(ssl), timeout,
+                                   CHANNEL_7_OWN_NAME, job_channel_settings(ssl, daemon.resource), timeout,
                                    retry_interval, "file daemon", PassiveConnectFailed,
                                    lambda: job.canceled)

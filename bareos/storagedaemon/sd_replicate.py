@@ -17,7 +17,7 @@ from twisted.logger import Logger
 import bareos
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.framing import Signal
-from bareos.network.tls import job_channel_settings
+from bareos.network.tls import job_channel_settings, session_kind
 from bareos.protocol.handshake import dial_with_retries
 from bareos.protocol.hello import Hello, HelloKind
 from bareos.protocol.jobstatus import JobStatus
@@ -79,7 +79,7 @@ async def replicate_command(session, text):
     try:
         peer = await dial_with_retries(
             daemon.reactor, address, port, hello, key.encode(), REPLICATE_OWN_NAME,
-            job_channel_settings(ssl), timeout, getattr(daemon, "sd_retry_interval", SD_RETRY_INTERVAL),
+            job_channel_settings(ssl, daemon.resource), timeout, getattr(daemon, "sd_retry_interval", SD_RETRY_INTERVAL),
             "storage daemon", ReplicateFailed, lambda: job.canceled)
     except ReplicateFailed as exc:
         if not job.canceled:
@@ -90,7 +90,7 @@ async def replicate_command(session, text):
         return _refuse(conn, job, line)
     job.info(f"Storage daemon connected to Storage daemon at {address}:{port} to copy "
              f"(from {local}), encryption: "
-             f"{'TLS-PSK' if peer.is_tls else 'Cleartext'}\n")
+             f"{session_kind(peer)}\n")
     job.serve_peer = send_replica
     job.fd_connected(peer)
     conn.send(OK_REPLICATE)

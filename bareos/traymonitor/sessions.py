@@ -74,7 +74,7 @@ async def open_session(reactor, monitor_name: str, target: Target):
     (the status text) and ``close()``.  One attempt: the model retries."""
     if target.kind == DIRECTOR:
         client = await ConsoleClient.connect(reactor, target, monitor_name, target.key,
-                                             target.policy, timeout=target.timeout)
+                                             target.connection_tls, timeout=target.timeout)
         answer_heartbeats(client.conn)
         return DirectorSession(client)
     identity = types.SimpleNamespace(reactor=reactor, name=monitor_name,
@@ -83,7 +83,7 @@ async def open_session(reactor, monitor_name: str, target: Target):
         name=target.name, address=target.address, port=target.port,
         password=types.SimpleNamespace(key=target.key))
     link = await connect_daemon(identity, target.kind, resource, GREETINGS[target.kind],
-                                timeout=0, tls=target.policy)
+                                timeout=0, tls=target.connection_tls)
     answer_heartbeats(link.conn)
     return DaemonSession(link)
 

@@ -15,6 +15,8 @@ from bareos.network.tls import common_name, session_kind
 from bareos.testing.certificates import TestCA
 from bareos.testing.ports import free_port
 from bareos.testing.waiting import wait_until_in_reactor
+from bareos.traymonitor.config import load_monitor_config
+from bareos.traymonitor.sessions import open_session
 
 CERTIFICATE = ('TLS Certificate = "{pki}/{name}.pem"; TLS Key = "{pki}/{name}-key.pem"; '
                'TLS CA Certificate File = "{pki}/ca.pem"; ')
@@ -119,3 +121,41 @@ async def test_client_initiated_connection_with_certificates(start):
                                 "the FD waits in the director")
     conn = director.client_connections.entries()[0].conn
     assert session_kind(conn) == "TLS"
+
+
+TRAY_MONITOR_CONFIG = """
+Monitor {{ Name = test-dir; Password = "unused" }}
+Client {{ Name = fd1; Address = localhost; Port = {port}; Password = "fdpw";
+         TLS Certificate = "{pki}/{name}.pem"; TLS Key = "{pki}/{name}-key.pem";
+         TLS CA Certificate File = "{pki}/ca.pem"; TLS Verify Peer = yes; TLS PSK Enable = no }}
+"""
+
+
+def tray_monitor_target(tmp_path, pki, fd, certificate_of):
+    path = tmp_path / f"tray-monitor-{certificate_of}.conf"
+    path.write_text(TRAY_MONITOR_CONFIG.format(port=fd.resource.port, pki=pki,
+                                               name=certificate_of))
+    return load_monitor_config(path).targets[0]
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_tray_monitor_watches_a_file_daemon_over_certificates(start, pki, tmp_path):
+    _, fd = start()
+    target = tray_monitor_target(tmp_path, pki, fd, certificate_of="test-dir")
+    session = await open_session(reactor, "test-dir", target)
+    try:
+        assert session_kind(session.link.conn) == "TLS"
+        assert peer_cn(session.link.conn) == "fd1"
+        assert "fd1" in await session.query()
+    finally:
+        session.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_tray_monitor_certificate_whose_cn_is_not_allowed_is_refused(
+        start, pki, tmp_path, log_lines):
+    _, fd = start()
+    target = tray_monitor_target(tmp_path, pki, fd, certificate_of="fd1")
+    with pytest.raises(DaemonUnreachable):
+        await open_session(reactor, "test-dir", target)
+    assert any("common name 'fd1' is not in TLS Allowed CN" in line for line in log_lines)

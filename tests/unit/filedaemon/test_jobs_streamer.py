@@ -7,7 +7,6 @@ import pytest
 from twisted.internet import defer
 
 from bareos.filedaemon import datachannel
-from bareos.network.tls import job_channel_settings
 from bareos.filedaemon.walk import Record
 from bareos.protocol.framing import PacketDecoder, Signal
 
@@ -177,9 +176,3 @@ def test_restore_worker_applies_batches_in_order_and_stops_at_a_failure(threads)
     assert results[1].check(OSError) and results[2].check(OSError)
     assert isinstance(defer.succeed(None), defer.Deferred)
 
-
-def test_job_channel_tls_policy():
-    from bareos.protocol.tls import TlsPolicy
-    assert job_channel_settings(4).policy is TlsPolicy.ENABLED
-    assert job_channel_settings(0).policy is TlsPolicy.NONE
-    assert job_channel_settings(254).policy is TlsPolicy.NONE

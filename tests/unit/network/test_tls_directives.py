@@ -23,6 +23,9 @@ CERTIFICATE_TLS = {
     ("bareos-sd", "Storage"): "the storage daemon's listener",
     ("bconsole", "Director"): "bconsole (default console)",
     ("bconsole", "Console"): "bconsole (named console)",
+    ("tray-monitor", "Director"): "the tray monitor dialling a director",
+    ("tray-monitor", "Client"): "the tray monitor dialling a file daemon",
+    ("tray-monitor", "Storage"): "the tray monitor dialling a storage daemon",
 }
 POLICY_DIRECTIVES = {"TLS Enable", "TLS Require"}     # read by tls.resource_policy()
 SCHEMAS = (DIRECTOR, FILEDAEMON, STORAGEDAEMON, CONSOLE, TRAYMONITOR)
@@ -124,14 +127,41 @@ def test_the_configuration_check_reads_the_tls_files_it_names(director, client, 
         tls.check_config(config, "bareos-dir")
 
 
-def test_certificate_only_on_a_file_daemon_warns_that_job_channels_keep_psk(tmp_path):
+def file_daemon_client(tmp_path, directives):
     ca = TestCA(tmp_path)
     issued = ca.issue("fd1")
+    directives = directives.format(certificate=issued.certificate, key=issued.key,
+                                   ca=ca.certificate)
     config = parse_config_text(f"""
-Client {{ Name = fd1; Working Directory = /tmp; TLS PSK Enable = no;
-         TLS Certificate = "{issued.certificate}"; TLS Key = "{issued.key}" }}
+Client {{ Name = fd1; Working Directory = /tmp; {directives} }}
 Director {{ Name = d; Password = p }}
 """, FILEDAEMON)
+    return config, config.resources("client")[0]
+
+
+CERTIFICATE_AND_KEY = 'TLS Certificate = "{certificate}"; TLS Key = "{key}";'
+
+
+def test_a_certificate_only_file_daemon_needs_a_ca_to_dial_its_job_channels(tmp_path):
+    config, _ = file_daemon_client(tmp_path, CERTIFICATE_AND_KEY + " TLS PSK Enable = no")
+    with pytest.raises(ConfigError, match="Client fd1: .*cannot be checked without TLS CA"):
+        tls.check_config(config, "bareos-fd")
+
+
+def test_job_channels_dial_with_the_daemons_own_tls_and_the_job_key(tmp_path):
+    assert not tls.job_channel_settings(0, None).enable             # ssl=0: cleartext
+    _, plain = file_daemon_client(tmp_path / "plain", "TLS Cipher List = AES256-SHA256")
+    psk_only = tls.job_channel_settings(tls.TLS_AUTO, plain)
+    assert (psk_only.enable, psk_only.psk, psk_only.certificate) == (True, True, None)
+    assert psk_only.cipher_list == "AES256-SHA256"                   # its own cipher list
+    # a certificate without CA certificates: no server certificate could be checked
+    _, no_ca = file_daemon_client(tmp_path / "no-ca", CERTIFICATE_AND_KEY)
+    assert tls.job_channel_settings(tls.TLS_AUTO, no_ca).certificate is None
+    config, certificate_only = file_daemon_client(
+        tmp_path / "certificate-only", CERTIFICATE_AND_KEY
+        + ' TLS CA Certificate File = "{ca}"; TLS PSK Enable = no; TLS Verify Peer = yes')
     tls.check_config(config, "bareos-fd")
-    assert [w for w in config.warnings if "'TLS PSK Enable = no' in Client 'fd1'" in w
-            and "keep TLS-PSK with the job's key" in w]
+    assert not [w for w in config.warnings if "TLS PSK Enable" in w]
+    channel = tls.job_channel_settings(tls.TLS_AUTO, certificate_only)
+    assert (channel.psk, channel.verify_peer) == (False, True)
+    assert channel.certificate == certificate_only.tls_certificate
