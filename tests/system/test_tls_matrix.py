@@ -106,31 +106,28 @@ def director_files(suite, mode, policy):
     return files
 
 
-def fd_files(suite, mode, policy):
+def daemon_files(suite, which, mode, policy):
+    """The file (``fd``) or storage (``sd``) daemon's own resource and its Director resource."""
+    own_type, address, name, port, password = {
+        "fd": ("Client", "Fd", suite.client_name, suite.fd_port, suite.fd_password),
+        "sd": ("Storage", "Sd", suite.storage_daemon_name, suite.sd_port, suite.sd_password),
+    }[which]
     return {
-        f"client/{suite.client_name}.conf": resource("Client", [
-            {"Name": suite.client_name, "FdAddress": suite.host, "FdPort": suite.fd_port,
-             "Working Directory": suite.fd_work}, *own(suite.pki, "bareos-fd", mode, policy)]),
+        f"{own_type.lower()}/{name}.conf": resource(own_type, [
+            {"Name": name, f"{address}Address": suite.host, f"{address}Port": port,
+             "Working Directory": getattr(suite, f"{which}_work")},
+            *own(suite.pki, f"bareos-{which}", mode, policy)]),
         f"director/{suite.director_name}.conf": resource("Director", [
-            {"Name": suite.director_name, "Password": Quoted(suite.fd_password)},
-            *policy_lines(policy)])}
-
-
-def sd_files(suite, mode, policy):
-    return {
-        f"storage/{suite.storage_daemon_name}.conf": resource("Storage", [
-            {"Name": suite.storage_daemon_name, "SdAddress": suite.host, "SdPort": suite.sd_port,
-             "Working Directory": suite.sd_work}, *own(suite.pki, "bareos-sd", mode, policy)]),
-        f"director/{suite.director_name}.conf": resource("Director", [
-            {"Name": suite.director_name, "Password": Quoted(suite.sd_password)},
+            {"Name": suite.director_name, "Password": Quoted(password)},
             *policy_lines(policy)])}
 
 
 def configure(suite, mode, policy):
     """Rewrite every daemon's resources for the cell and reload them."""
     write_config_tree(suite.etc / "dir", "bareos-dir.d", director_files(suite, mode, policy))
-    write_config_tree(suite.etc / "fd", "bareos-fd.d", fd_files(suite, mode, policy))
-    write_config_tree(suite.etc / "sd", "bareos-sd.d", sd_files(suite, mode, policy))
+    for which in ("fd", "sd"):
+        write_config_tree(suite.etc / which, f"bareos-{which}.d",
+                          daemon_files(suite, which, mode, policy))
     assert "reloaded" in suite.console("reload\n").lower()
     for which in ("fd", "sd"):
         sighup_reload(suite.daemons[which])
@@ -160,8 +157,8 @@ def suite(tmp_path_factory):
         "Storage": suite.storage_name, "Pool": "Full", "Messages": "Standard"})
         for name in (ACTIVE_CLIENT, PASSIVE_CLIENT)}
     try:
-        suite.start_sd(extra_resources=sd_files(suite, "PSK", "Enable"))
-        suite.start_fd(extra_resources=fd_files(suite, "PSK", "Enable"))
+        suite.start_sd(extra_resources=daemon_files(suite, "sd", "PSK", "Enable"))
+        suite.start_fd(extra_resources=daemon_files(suite, "fd", "PSK", "Enable"))
         # The default console (which runs the jobs) stays in cleartext: the Director
         # resource only lends the console listener its certificate.
         suite.start_director(director_extra=certificate_lines(suite.pki, "bareos-dir"),
