@@ -21,7 +21,7 @@ from twisted.logger import Logger
 
 import bareos
 from bareos.daemon.acceptor import authenticate_peer
-from bareos.network.tls import resource_policy
+from bareos.network.tls import resource_policy, session_kind
 from bareos.protocol.connection import ConnectionClosed, InvalidPacketStream, ReceiveTimeout
 from bareos.protocol.framing import Signal
 from bareos.protocol.handshake import AuthenticationFailed, RefusedBeforeChallenge
@@ -204,8 +204,8 @@ async def accept_client_connection(director, conn, hello):
         conn.close()
         return
     conn.send(f"1000 OK: {director.name} Version: {bareos.VERSION} ({bareos.VERSION_DATE})\n")
-    log.info("Client {name} connected from {peer} and waits for jobs", name=client.name,
-             peer=conn.peer_text())
+    log.info("Client {name} connected from {peer} and waits for jobs ({protection})",
+             name=client.name, peer=conn.peer_text(), protection=session_kind(conn))
     if client.heartbeat_interval:
         enable_keepalive(conn.transport, client.heartbeat_interval)
     director.client_connections.add(WaitingConnection(

@@ -9,8 +9,10 @@ The whole life of the packages in one test, as an administrator would see it:
 3. ``apt-get install ./*.deb``; the user, the configuration and the directories are
    checked;
 4. the three daemons are started with the command lines of the systemd units (as
-   subprocesses: there is no systemd here), ``status director``, a Full backup of the
-   default FileSet and its restore go through the packaged bconsole;
+   subprocesses: there is no systemd here), ``status director``, then each is reloaded
+   by its unit's ExecReload lines (``-t``, then SIGHUP to $MAINPID, as ``systemctl
+   reload``), a Full backup of the default FileSet and its restore go through the
+   packaged bconsole;
 5. ``apt-get remove`` keeps the configuration, ``apt-get purge`` removes
    /etc/bareos, /var/lib/bareos and /var/log/bareos.
 
@@ -186,8 +188,28 @@ class Daemons:
             time.sleep(0.2)
         log(f"{unit}: {' '.join(argv)} (pid {proc.pid}, user {options.get('user', 'root')})")
 
+    def reload(self, unit):
+        """What ``systemctl reload`` does: the unit's ExecReload lines (``-t``, then SIGHUP to
+        $MAINPID) as its user; the daemon must log that it read its configuration again."""
+        settings = unit_settings(unit)
+        proc = dict(self.procs)[unit]
+        reloaded = "configuration reloaded from"
+        before = self.output(unit).count(reloaded)
+        for command in settings["ExecReload"]:
+            run([arg.replace("$MAINPID", str(proc.pid)) for arg in shlex.split(command)],
+                **as_unit_user(settings))
+        deadline = time.monotonic() + 30
+        while self.output(unit).count(reloaded) == before:
+            assert proc.poll() is None, f"{unit} exited on reload:\n{self.tail(unit)}"
+            assert time.monotonic() < deadline, f"{unit} did not reload:\n{self.tail(unit)}"
+            time.sleep(0.2)
+        log(f"{unit}: reloaded by its ExecReload (pid {proc.pid})")
+
+    def output(self, unit):
+        return (self.logdir / f"{unit}.log").read_text()
+
     def tail(self, unit):
-        return (self.logdir / f"{unit}.log").read_text()[-3000:]
+        return self.output(unit)[-3000:]
 
     def stop(self):
         for unit, proc in reversed(self.procs):
@@ -295,6 +317,8 @@ def test_build_lint_install_run_backup_restore_purge(tmp_path):
         assert "bareos-dir Version:" in status and "Scheduled Jobs:" in status, status
         assert "backup-bareos-fd" in status, status
         log("status director through the packaged bconsole")
+        for unit, _ in DAEMONS:         # the backup below runs on the reloaded daemons
+            daemons.reload(unit)
 
         backup = run_and_wait("run job=backup-bareos-fd level=Full yes")
         assert "Backup OK" in backup, backup
