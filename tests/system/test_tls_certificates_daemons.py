@@ -230,3 +230,28 @@ def test_sighup_reload_keeps_a_broken_configuration_out_and_takes_a_good_one(sui
     wait_until(lambda: "configuration reloaded from" in director_log(suite), 30,
                "the director reloads")
     assert director.running
+
+
+def test_a_client_and_a_job_added_to_the_files_run_after_a_sighup_without_restart(suite):
+    """The new Client (the same file daemon under a second name) and its Job take effect for
+    new jobs; removing them and reloading again leaves the configuration as it was."""
+    directory = next(path for path in suite.etc.rglob("bareos-dir.d"))
+    client = next(directory.rglob(f"client/{suite.client_name}.conf"))
+    job = next(directory.rglob("job/backup.conf"))
+    added = [client.with_name("added-fd.conf"), job.with_name("added-backup.conf")]
+    added[0].write_text(client.read_text().replace(f"Name = {suite.client_name}",
+                                                   "Name = added-fd", 1))
+    added[1].write_text(job.read_text().replace("Name = backup", "Name = added-backup", 1)
+                        .replace(f"Client = {suite.client_name}", "Client = added-fd", 1))
+    pid = suite.daemons["dir"].pid
+    try:
+        sighup_reload(suite, "dir")
+        _, status, output = run_job(suite, "run job=added-backup level=Full yes")
+        assert status == "T", output
+        assert "added-fd" in output, output        # the job ran on the new Client
+    finally:
+        for path in added:
+            path.unlink()
+        sighup_reload(suite, "dir")
+    assert suite.daemons["dir"].pid == pid          # the same process all along
+    assert "added-backup" not in suite.console("show jobs\n")
