@@ -73,7 +73,11 @@ def sd_path(work, mib):
 
 
 class _Inline:
-    """Stands in for the reactor, the connection and its transport: calls go straight through."""
+    """Stands in for the reactor, the connection and its transport: calls go straight through.
+
+    The transport copies what it is given into one buffer, as Twisted's TCP transport
+    does (``abstract._concatenate``), and drops it.
+    """
 
     is_open = True
 
@@ -85,7 +89,10 @@ class _Inline:
         fn(*args)
 
     def write(self, data):
-        self.sent += len(data)
+        self.writeSequence([data])
+
+    def writeSequence(self, parts):
+        self.sent += len(b"".join([memoryview(b"")] + parts))
 
 
 def fd_path(work, mib, signature):
