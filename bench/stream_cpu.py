@@ -6,6 +6,9 @@ Two paths, each measured alone so the figure is the daemon's own work:
   ``append._receive`` batches them, go through ``append._write_records`` into a
   ``SessionWriter`` on a real ``FileVolume`` in a temporary directory (blocks of
   64,512 bytes, CRC, ``pwritev``), then flush.
+* ``sd-recv`` / ``sd-recv-tls``: the storage daemon's packet decoder
+  (``framing.PacketDecoder``) on the FD's packets for 64 KiB records, fed in
+  1 MiB pieces (the SD's reads of a TCP transport) or 16 KiB ones (TLS records).
 * ``fd`` / ``fd-nosig``: the file daemon's read -> digest (MD5, or none) -> frame
   path: ``backup_records`` over files in a temporary directory, framed and batched
   by ``BackupStreamer._produce`` into a sink that drops the batches (the reactor
@@ -31,16 +34,19 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from bareos.filedaemon.datachannel import BackupStreamer  # noqa: E402
+from bareos.filedaemon.datachannel import BackupStreamer, frame_records  # noqa: E402
 from bareos.filedaemon.fileset import FileSetSpec  # noqa: E402
 from bareos.filedaemon.walk import backup_records  # noqa: E402
+from bareos.protocol.framing import PacketDecoder  # noqa: E402
 from bareos.storagedaemon.append import BATCH_BYTES, _write_records  # noqa: E402
 from bareos.volume import FileVolume, Record, VolumeLabel  # noqa: E402
 
 MIB = 1 << 20
 GIB = 1 << 30
 CHUNK = 64 * 1024  # the FD's read size, so the size of the SD's data records
-PATHS = ("sd", "fd", "fd-nosig")
+PATHS = ("sd", "sd-recv", "sd-recv-tls", "fd", "fd-nosig")
+# what one dataReceived brings: the SD's 1 MiB reads of a TCP transport, a TLS record
+RECV_CHUNKS = {"sd-recv": 1 << 20, "sd-recv-tls": 16 * 1024}
 
 
 def _cpu_since(started):
@@ -69,6 +75,18 @@ def sd_path(work, mib):
                 batch, size = [], 0
         _write_records(writer, batch)
         writer.flush()
+        return _cpu_since(started)
+
+
+def sd_recv_path(mib, piece):
+    payload = os.urandom(CHUNK)
+    stream = b"".join(b"".join(pieces) for pieces in frame_records(
+        Record(1 + n // 16, 2, payload) for n in range(mib * MIB // CHUNK)))
+    decoder = PacketDecoder()
+    with memoryview(stream) as view:
+        started = os.times()
+        for pos in range(0, len(stream), piece):
+            decoder.feed(view[pos:pos + piece])
         return _cpu_since(started)
 
 
@@ -114,6 +132,8 @@ def run_path(path, mib):
     with tempfile.TemporaryDirectory(prefix="stream-cpu-") as work:
         if path == "sd":
             return sd_path(work, mib)
+        if path in RECV_CHUNKS:
+            return sd_recv_path(mib, RECV_CHUNKS[path])
         return fd_path(work, mib, "M" if path == "fd" else "")
 
 
