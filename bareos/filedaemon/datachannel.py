@@ -250,21 +250,23 @@ class BackupStreamer:
     def stopProducing(self):
         self.stop("the storage daemon connection was closed")
 
-    def _deliver(self, batch):
+    def _deliver(self, parts, size):
         if self._stopped is not None:
             return
-        self._pending.append(batch)
+        self._pending.append((parts, size))
         self._pump()
 
     def _pump(self):
         transport = self.conn.transport
         while self._pending and not self._paused and self._stopped is None:
-            batch = self._pending.popleft()
+            parts, size = self._pending.popleft()
             if not self.conn.is_open:
                 self.stop("the storage daemon connection was closed")
                 return
-            transport.write(batch)
-            self.bytes_sent += len(batch)
+            # the packets as they are: the transport joins them into its own buffer
+            # anyway, so joining them here first would copy every byte twice
+            transport.writeSequence(parts)
+            self.bytes_sent += size
             if self.on_progress is not None:
                 self.on_progress(self.bytes_sent)
             with self._cond:
@@ -328,15 +330,15 @@ class BackupStreamer:
             for piece in pieces:
                 size += len(piece)
             if size >= batch_bytes:
-                if not self._ship(parts):
+                if not self._ship(parts, size):
                     return
                 shipped += size
                 parts, size = [], 0
                 self._throttle(started, shipped)
         if parts and self._stopped is None:
-            self._ship(parts)
+            self._ship(parts, size)
 
-    def _ship(self, parts):
+    def _ship(self, parts, size):
         """Wait for room, then hand one batch to the reactor.  False when stopped."""
         with self._cond:
             while self._in_flight >= self.max_pending and self._stopped is None:
@@ -344,7 +346,7 @@ class BackupStreamer:
             if self._stopped is not None:
                 return False
             self._in_flight += 1
-        self.reactor.callFromThread(self._deliver, b"".join(parts))
+        self.reactor.callFromThread(self._deliver, parts, size)
         return True
 
     def _throttle(self, started, shipped):

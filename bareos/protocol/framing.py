@@ -126,7 +126,9 @@ class PacketDecoder:
                 pos += take
                 if len(buffer) < length + 4:
                     return packets
-                packets.append(bytes(buffer[4:]))
+                # one copy (slicing the bytearray first would copy twice)
+                with memoryview(buffer) as whole:
+                    packets.append(whole[4:].tobytes())
                 buffer.clear()
         end = len(view)
         unpack = _HEADER.unpack_from

@@ -64,6 +64,9 @@ class FakeTransport:
     def write(self, data):
         self.written.append(data)
 
+    def writeSequence(self, parts):
+        self.written.append(b"".join(parts))
+
 
 class FakeConn:
     def __init__(self):

@@ -21,10 +21,22 @@ from bareos.volume import (
     encode_records,
     iter_blocks,
 )
-from bareos.volume.blocks import BLOCK_HEADER_SIZE, MIN_BLOCK_SIZE
+from bareos.volume.blocks import BLOCK_HEADER_SIZE, MIN_BLOCK_SIZE, block_crc32
 
 HDR = struct.Struct(">III4sII")
 REC = struct.Struct(">iiI")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=70000), st.integers(0, 2**32 - 1))
+def test_block_crc_is_zlibs_crc32_over_every_kind_of_piece(data, start):
+    """The block CRC (ISA-L's when installed) gives zlib's values, chained from any start."""
+    expected = zlib.crc32(data, start)
+    assert block_crc32(data, start) == expected
+    assert block_crc32(bytearray(data), start) == expected
+    with memoryview(data) as view:
+        half = len(data) // 2
+        assert block_crc32(view[half:], block_crc32(view[:half], start)) == expected
 
 
 def raw_blocks(data):
