@@ -124,7 +124,7 @@ async def run_backup(director, job):
     if is_passive(job):
         await tell_storage_to_dial_client(director, job, sd)
     else:
-        await tell_client_where_storage_is(director, job, fd)
+        await tell_client_where_storage_is(director, job, fd, sd)
 
     attributes = FileAttributes(director.catalog, job.jobid)
     session = StorageJobSession(director, job, sd, attributes)

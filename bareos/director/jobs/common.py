@@ -7,6 +7,7 @@ from typing import Any, Callable, NamedTuple
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bareos.director.links import (
     DaemonLink, DaemonUnreachable, ProtocolViolation, connect_client, connect_storage)
@@ -92,10 +93,12 @@ def is_passive(job):
     return bool(getattr(job.client, "passive", False))
 
 
-async def tell_client_where_storage_is(director, job, fd, authorization=None):
+async def tell_client_where_storage_is(director, job, fd, sd, authorization=None):
     """Active client: ``storage address=...`` to the FD, which dials the SD (§5.1 step 8).
 
-    ``authorization`` (restores) is the SD session key, sent along as Bareos does.
+    ``authorization`` (restores) is the SD session key, sent along as Bareos does.  When the
+    storage daemon's connection ``sd`` closes before the FD answers, the job fails at once:
+    the FD would go on dialling a storage daemon that is gone for its own SD Connect Timeout.
     """
     client, storage = job.client, job.storage
     address = storage_address_for_client(client, storage)
@@ -103,8 +106,31 @@ async def tell_client_where_storage_is(director, job, fd, authorization=None):
         job, "info", f"File daemon told to connect to Storage daemon at {address}:{storage.port} "
                      f"(its {which_address(client, storage)})")
     key = f" Authorization={authorization}" if authorization else ""
-    await fd.command(f"storage address={address} port={storage.port} "
-                     f"ssl={job_channel_ssl(storage)}{key}\n", "2000 OK storage")
+    answer = defer.ensureDeferred(fd.command(
+        f"storage address={address} port={storage.port} ssl={job_channel_ssl(storage)}{key}\n",
+        "2000 OK storage"))
+    await _unless_connection_closes(answer, sd, f"Storage daemon {storage.name}")
+
+
+async def _unless_connection_closes(pending, link, who):
+    """``pending``'s result, or JobFailed as soon as ``link``'s connection closes first (then
+    ``pending`` is cancelled)."""
+    first = defer.Deferred()
+
+    def settle(value, closed):
+        if not first.called:
+            first.callback((closed, value))
+        return value if closed else None      # the connection's own Deferred keeps its value
+
+    pending.addBoth(settle, False)
+    link.conn.closed.addBoth(settle, True)
+    closed, value = await first
+    if closed:
+        pending.cancel()
+        raise JobFailed(f"{who} closed its connection before the File daemon reached it ({value})")
+    if isinstance(value, Failure):
+        value.raiseException()
+    return value
 
 
 async def tell_storage_to_dial_client(director, job, sd):

@@ -93,7 +93,7 @@ async def read_to_client(director, job, fd, sd, key, command, expected, fd_repor
     serving = defer.ensureDeferred(session.serve())
     try:
         if not is_passive(job):
-            await tell_client_where_storage_is(director, job, fd, authorization=key)
+            await tell_client_where_storage_is(director, job, fd, sd, authorization=key)
         await fd.command(command, expected)
         await wait_for_both_daemons(director, job, fd, defer.ensureDeferred(fd_report()), sd,
                                     serving)
