@@ -140,20 +140,22 @@ async def _catalog_pool(session, reply, args, keyword="pool"):
     return found[0]
 
 
-async def _pool_resource(session, reply, args):
-    """The Pool resource named by ``pool=`` (or chosen), allowed by the Pool ACL; else None."""
+async def named_resource(session, reply, args, kind, select_prompt=None):
+    """The ``kind`` resource named by ``kind=`` (or chosen among those its ACL allows), which
+    the console's ``<kind> ACL`` allows; else None, the refusal replied."""
     config = session.director.config
-    name = _keyword(args, "pool")
+    acl, label = f"{kind}_acl", kind.capitalize()
+    name = _keyword(args, kind)
     if not name:
-        allowed = [p.name for p in config.resources("pool") if session.acl_allows("pool_acl", p.name)]
-        name = await choose(session, reply, "The defined Pool resources are:\n",
-                            _sorted_names(allowed), "Pool", "Select Pool resource")
+        allowed = [r.name for r in config.resources(kind) if session.acl_allows(acl, r.name)]
+        name = await choose(session, reply, f"The defined {label} resources are:\n",
+                            _sorted_names(allowed), label, select_prompt or f"Select {label} resource")
         if name is None:
             return None
-    pool = config.get("pool", name) if session.acl_allows("pool_acl", name) else None
-    if pool is None:
-        reply.error(f'Pool resource "{name}" not found.')
-    return pool
+    resource = config.get(kind, name) if session.acl_allows(acl, name) else None
+    if resource is None:
+        reply.error(f'{label} resource "{name}" not found.')
+    return resource
 
 
 async def _volume(session, reply, args):
@@ -536,7 +538,7 @@ async def _volume_menu(session, reply, args):
             reply.info("Selection terminated.")
             return True
         if entry == "All Volumes from Pool":
-            pool = await _pool_resource(session, reply, [])
+            pool = await named_resource(session, reply, [], "pool")
             return pool is not None and await _update_all_volumes(session, reply, [pool.name])
         if entry == "All Volumes from all Pools":
             return await _update_all_volumes(session, reply, None)
@@ -585,7 +587,7 @@ async def _update_pool(session, reply, args):
     (other values are not taken: they belong in the resource, then ``reload``)."""
     if refuse_unknown(reply, "update pool", args, {"pool"}):
         return False
-    pool = await _pool_resource(session, reply, args)
+    pool = await named_resource(session, reply, args, "pool")
     if pool is None:
         return False
     catalog = await session.director.catalog_ready()

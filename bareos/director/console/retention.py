@@ -12,7 +12,7 @@ from bareos.config.types import DURATION
 from bareos.director import retention
 from bareos.director.console import acl, volumes
 from bareos.director.console.admin import (
-    _convert, _pool_resource, _volume, ask_value, choose, confirmed, format_duration)
+    _convert, _volume, ask_value, choose, confirmed, format_duration, named_resource)
 from bareos.director.console.commands import _keyword, command, refuse_unknown
 
 
@@ -32,28 +32,11 @@ def _need_full_access(session, reply, *kinds):
     return True
 
 
-async def _client_resource(session, reply, args):
-    """The Client resource named by ``client=`` (or chosen), allowed by the Client ACL."""
-    config = session.director.config
-    name = _keyword(args, "client")
-    if not name:
-        allowed = sorted((c.name for c in config.resources("client")
-                          if session.acl_allows("client_acl", c.name)), key=str.lower)
-        name = await choose(session, reply, "The defined Client resources are:\n", allowed,
-                            "Client", "Select Client (File daemon) resource")
-        if name is None:
-            return None
-    client = config.get("client", name) if session.acl_allows("client_acl", name) else None
-    if client is None:
-        reply.error(f'Client resource "{name}" not found.')
-    return client
-
-
 async def _optional_pool(session, reply, args):
     """(whether ``pool=`` was given, its Pool resource or None when refused/not given)."""
     if _keyword(args, "pool") is None:
         return False, None
-    return True, await _pool_resource(session, reply, args)
+    return True, await named_resource(session, reply, args, "pool")
 
 
 async def _confirm_retention(session, reply, args, what, seconds):
@@ -118,7 +101,8 @@ async def prune(session, reply, args):
     await session.director.catalog_ready()
     if item == "volume":
         return await _prune_volumes(session, reply, args)
-    client = await _client_resource(session, reply, args)
+    client = await named_resource(session, reply, args, "client",
+                                  "Select Client (File daemon) resource")
     if client is None:
         return False
     given, pool = await _optional_pool(session, reply, args)
@@ -301,7 +285,8 @@ async def _purge_files(session, reply, args):
     if _keyword(args, "volume") is not None:
         # As Bareos: purge files volume=... is accepted and does nothing.
         return True
-    client = await _client_resource(session, reply, args)
+    client = await named_resource(session, reply, args, "client",
+                                  "Select Client (File daemon) resource")
     if client is None:
         return False
     reply.info(f'Begin purging files for Client "{client.name}"')
@@ -319,12 +304,13 @@ async def _purge_files(session, reply, args):
 async def _purge_jobs(session, reply, args, by_pool):
     director = session.director
     if by_pool:
-        pool = await _pool_resource(session, reply, args)
+        pool = await named_resource(session, reply, args, "pool")
         if pool is None:
             return False
         owner, label = dict(pool=pool.name), f'Pool "{pool.name}"'
     else:
-        client = await _client_resource(session, reply, args)
+        client = await named_resource(session, reply, args, "client",
+                                  "Select Client (File daemon) resource")
         if client is None:
             return False
         reply.info(f'Begin purging jobs from Client "{client.name}"')
