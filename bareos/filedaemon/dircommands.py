@@ -51,7 +51,7 @@ async def end_session(session):
         await run_scripts(session, job, before=False)
         if job.status in (JobStatus.CREATED, JobStatus.RUNNING, JobStatus.BLOCKED):
             job.set_status(JobStatus.TERMINATED)
-        datachannel.close_connection(daemon.reactor, getattr(job, "sd_conn", None))
+        datachannel.close_connection(getattr(job, "sd_conn", None))
         job.sd_connected = False
         if session.conn.is_open:
             session.conn.send(job.end_job_line())
@@ -626,7 +626,7 @@ async def storage_command(session, text):
         return False
     old = getattr(job, "sd_conn", None)
     if old is not None:
-        datachannel.close_connection(daemon.reactor, old)
+        datachannel.close_connection(old)
     timeout = daemon.sd_connect_timeout()
     try:
         sd = await datachannel.connect_storage(
@@ -643,7 +643,7 @@ async def storage_command(session, text):
     job.sd_conn = sd
     job.sd_connected = True
     if job.canceled:
-        datachannel.close_connection(daemon.reactor, sd)
+        datachannel.close_connection(sd)
         session.conn.send(jobs.bad_command("storage"))
         return False
     if job.job_id:
