@@ -29,7 +29,7 @@ from bareos.network.tls import job_channel_settings, session_kind
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import unbash_spaces
 from bareos.protocol.framing import Signal
-from bareos.protocol.jobstatus import JobStatus
+from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
 
 log = Logger(namespace="bareos.filedaemon")
 
@@ -423,8 +423,9 @@ async def run_scripts(session, job, before):
         if not before:
             if not script.after:
                 continue
-            success = job.status in (JobStatus.TERMINATED, JobStatus.WARNINGS, JobStatus.RUNNING,
-                                     JobStatus.CREATED)
+            # not failed so far: ended well, or still running (the scripts end the job)
+            success = job.status in SUCCESSFUL or job.status in (JobStatus.RUNNING,
+                                                                 JobStatus.CREATED)
             if (success and not script.on_success) or (not success and not script.on_failure):
                 continue
         job.scripts.remove(script)
