@@ -97,6 +97,7 @@ def child(what, settings, jobs, files):
 
 async def fill(catalog, jobs, files):
     from bareos.catalog import FileRecord, JobRecord
+    from bareos.protocol.jobstatus import JobStatus
     started = time.monotonic()
     client_id = await catalog.ensure_client(CLIENT)
     fileset_id = await catalog.ensure_fileset("BenchSet", "Include { File = / }", "md5")
@@ -104,7 +105,7 @@ async def fill(catalog, jobs, files):
     for n in range(jobs):
         job_id = await catalog.create_job(JobRecord(
             job=f"bench.{n}", name="bench", client_id=client_id, fileset_id=fileset_id,
-            job_status="E", job_tdate=old + n, job_files=files))
+            job_status=JobStatus.ERROR_TERMINATED, job_tdate=old + n, job_files=files))
         await catalog.add_file_records(job_id, [
             FileRecord(i, f"/data/d{i % 100:02d}/", f"file-{i:07d}", "P0A BAAA IGA B A A A",
                        "0") for i in range(1, files + 1)])

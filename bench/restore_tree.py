@@ -46,6 +46,7 @@ from bareos.catalog import JobRecord, bvfs, open_catalog  # noqa: E402
 from bareos.director.console import bvfs as console_bvfs  # noqa: E402
 from bareos.director.console.output import API_JSON, Reply  # noqa: E402
 from bareos.director.console.restore import build_tree  # noqa: E402
+from bareos.protocol.jobstatus import JobStatus  # noqa: E402
 
 BATCH = 10_000
 FANOUT = 100
@@ -136,7 +137,7 @@ async def bench(reactor, args):
             start = T0 + timedelta(hours=n)
             job_id = await catalog.create_job(JobRecord(
                 job=f"bench.{start:%Y-%m-%d_%H.%M.%S}_{n:02d}", name="bench", level=level,
-                job_status="T", client_id=client, fileset_id=fileset, start_time=start,
+                job_status=JobStatus.TERMINATED, client_id=client, fileset_id=fileset, start_time=start,
                 end_time=start + timedelta(minutes=10)))
             stored = await store(catalog, job_id, file_rows(args.files, changed_every))
             await catalog.update_job(job_id, job_files=stored)

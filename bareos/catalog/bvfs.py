@@ -17,11 +17,13 @@ import re
 
 from bareos.catalog import api
 from bareos.catalog.core import _placeholders, q_all, q_count, q_one, q_script
+from bareos.protocol.jobstatus import JobStatus
 
-#: Job types and statuses whose files bvfs shows (Bareos: backups and archives that ended
-#: or are running).
+#: Job types and statuses whose files bvfs shows (Bareos' choice: backups and archives that
+#: ended OK or with warnings, or were stopped by a fatal error or a cancel).
 BVFS_JOB_TYPES = ("B", "A", "a")
-BVFS_JOB_STATUSES = ("T", "W", "f", "A")
+BVFS_JOB_STATUSES = (JobStatus.TERMINATED, JobStatus.WARNINGS, JobStatus.FATAL,
+                     JobStatus.CANCELED)
 
 #: A restore list's table name: ``b2`` and digits (Bareos' rule), so it is safe in SQL.
 _RESTORE_TABLE = re.compile(r"b2[0-9]{1,18}")

@@ -458,6 +458,9 @@ def op_count_jobs(query):
     return row[0]
 
 
+#: jobstatus.SUCCESSFUL as an SQL list (the letters are constants, not input).
+_SUCCESSFUL = "(" + ", ".join(f"'{status}'" for status in sorted(SUCCESSFUL)) + ")"
+
 #: The job types ``list jobtotals`` adds up: backups, archives and copies.
 _TOTALLED_TYPES = "j.Type IN ('B', 'A', 'a', 'C')"
 
@@ -475,7 +478,7 @@ def op_job_totals():
 def op_subscription_backups():
     newest_full_per_client_and_fileset = (
         "SELECT MAX(j.JobId) FROM Job j JOIN FileSet f ON f.FileSetId = j.FileSetId "
-        "WHERE j.Type = 'B' AND j.Level = 'F' AND j.JobStatus IN ('T', 'W') AND j.JobBytes > 0 "
+        f"WHERE j.Type = 'B' AND j.Level = 'F' AND j.JobStatus IN {_SUCCESSFUL} AND j.JobBytes > 0 "
         "GROUP BY j.ClientId, f.FileSet")
     rows = yield q_all(
         "SELECT c.ClientId, c.Name, f.FileSet, f.FileSetText, j.ReadBytes, j.JobBytes "
@@ -500,9 +503,8 @@ def op_list_copies(job_ids):
 
 
 def _success_condition(type_="B"):
-    successful = sorted(SUCCESSFUL)
-    return (f" j.Type = ? AND j.JobStatus IN ({_placeholders(len(successful))})"
-            " AND j.StartTime IS NOT NULL", (type_, *successful))
+    return (f" j.Type = ? AND j.JobStatus IN {_SUCCESSFUL} AND j.StartTime IS NOT NULL",
+            (type_,))
 
 
 def op_last_successful_job(job_name, client, fileset, levels, type_, before):
@@ -529,7 +531,7 @@ def op_delete_job(job_id):
     # Bareos' rule: once the original is gone, its oldest successful copy becomes the backup.
     yield q_count(
         "UPDATE Job SET Type = 'B' WHERE JobId = (SELECT MIN(JobId) FROM Job WHERE "
-        "PriorJobId = ? AND Type = 'C' AND JobStatus IN ('T', 'W'))", job_id)
+        f"PriorJobId = ? AND Type = 'C' AND JobStatus IN {_SUCCESSFUL})", job_id)
     yield q_count("DELETE FROM File WHERE JobId = ?", job_id)
     yield q_count("DELETE FROM PathVisibility WHERE JobId = ?", job_id)
     yield q_count("DELETE FROM JobMedia WHERE JobId = ?", job_id)
@@ -553,13 +555,13 @@ def op_copy_candidates(pool):
         "SELECT j.JobId, j.Name, j.Type, c.Name, j.JobBytes, jp.Name, m.VolumeName, "
         "m.VolStatus, mp.Name, m.LastWritten, m.VolBytes, m.Enabled, j.RealEndTime, "
         "EXISTS (SELECT 1 FROM Job k WHERE k.PriorJobId = j.JobId AND k.Type IN ('B', 'C') "
-        "AND k.JobStatus IN ('T', 'W')) FROM Job j "
+        f"AND k.JobStatus IN {_SUCCESSFUL}) FROM Job j "
         "LEFT JOIN Client c ON c.ClientId = j.ClientId "
         "LEFT JOIN Pool jp ON jp.PoolId = j.PoolId "
         "LEFT JOIN JobMedia jm ON jm.JobId = j.JobId "
         "LEFT JOIN Media m ON m.MediaId = jm.MediaId "
         "LEFT JOIN Pool mp ON mp.PoolId = m.PoolId "
-        "WHERE j.Type IN ('B', 'C') AND j.JobStatus IN ('T', 'W') AND (jp.Name = ? OR mp.Name = ?) "
+        f"WHERE j.Type IN ('B', 'C') AND j.JobStatus IN {_SUCCESSFUL} AND (jp.Name = ? OR mp.Name = ?) "
         "ORDER BY j.StartTime, j.JobId, jm.JobMediaId", pool, pool)
     return [api.CopyCandidate(*row[:9], py_time(row[9]), row[10] or 0, row[11] == 1,
                               py_time(row[12]), bool(row[13])) for row in rows]
@@ -578,7 +580,7 @@ def op_copied_to_pool(job_ids, pool):
         return set()
     rows = yield q_all(
         "SELECT DISTINCT j.PriorJobId FROM Job j JOIN Pool p ON p.PoolId = j.PoolId "
-        "WHERE p.Name = ? AND j.Type IN ('B', 'C') AND j.JobStatus IN ('T', 'W') "
+        f"WHERE p.Name = ? AND j.Type IN ('B', 'C') AND j.JobStatus IN {_SUCCESSFUL} "
         f"AND j.PriorJobId IN ({_placeholders(len(job_ids))})", pool, *job_ids)
     return {row[0] for row in rows}
 

@@ -103,7 +103,7 @@ class FileDaemon(DirectorServedDaemon):
             # The director ended the session without a job end (e.g. after an estimate).
             if job.status in (JobStatus.CREATED, JobStatus.RUNNING, JobStatus.BLOCKED):
                 job.set_status(JobStatus.TERMINATED)
-            datachannel.close_connection(self.reactor, getattr(job, "sd_conn", None))
+            datachannel.close_connection(getattr(job, "sd_conn", None))
             worker = getattr(job, "restore_worker", None)
             if worker is not None:  # a restore the director left unfinished
                 worker.call(functools.partial(job.restorer.finish, complete=False),

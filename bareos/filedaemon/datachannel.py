@@ -88,16 +88,10 @@ async def connect_storage(reactor, address, port, job_name, key, tls, own_name, 
                                    "storage daemon", StorageConnectFailed, is_canceled)
 
 
-def close_connection(reactor, conn, grace=2.0):
+def close_connection(conn, grace=2.0):
     """TERMINATE and close; abort if the peer does not take the rest within ``grace`` s."""
-    if conn is None:
-        return
-    if conn.is_open:
-        conn.close()
-    if conn.transport is None or conn.closed.called:
-        return
-    call = reactor.callLater(grace, conn.abort, f"the peer did not take the rest within {grace:g} s")
-    conn.closed.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
+    if conn is not None:
+        conn.close(abort_after=grace)
 
 
 SOCKET_BUFFER_BYTES = 1024 * 1024
@@ -564,7 +558,7 @@ async def run_backup(session, job, sd, first_index):
     streamer = None
     # Every wait on the SD below ends when the SD closes the connection; a cancel (also the
     # director's, when the SD failed the job and we did not report) closes it from here.
-    close_sd = lambda: close_connection(reactor, sd, grace=0.5)  # noqa: E731
+    close_sd = lambda: close_connection(sd, grace=0.5)  # noqa: E731
     job.on_cancel(close_sd)
     try:
         ticket = await _start_session(job, sd, jobs.APPEND_OPEN, "append open",
@@ -634,7 +628,7 @@ async def run_backup(session, job, sd, first_index):
             send_jmsg(session, job, M_FATAL, f"{exc}\n")
     finally:
         job.remove_cancel_hook(close_sd)
-        close_connection(reactor, sd)
+        close_connection(sd)
         job.sd_connected = False
 
 
@@ -657,8 +651,7 @@ class _JobStats:
 
 async def run_restore_part(session, job, sd):
     """One read session with the SD (OpenSdReadSession + DoRestore + read close)."""
-    reactor = session.daemon.reactor
-    cancel_hook = lambda: close_connection(reactor, sd, grace=0.5)  # noqa: E731
+    cancel_hook = lambda: close_connection(sd, grace=0.5)  # noqa: E731
     job.on_cancel(cancel_hook)
     try:
         ticket = await _start_session(job, sd, jobs.read_open(job.sd_id, job.sd_time),
@@ -681,7 +674,7 @@ async def run_restore_part(session, job, sd):
         job.set_status(JobStatus.FATAL)
     finally:
         job.remove_cancel_hook(cancel_hook)
-        close_connection(reactor, sd)
+        close_connection(sd)
         job.sd_connected = False
         stats = job.restorer.stats
         job.files, job.job_bytes = stats.files, stats.bytes

@@ -29,7 +29,7 @@ from bareos.network.tls import job_channel_settings, session_kind
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import unbash_spaces
 from bareos.protocol.framing import Signal
-from bareos.protocol.jobstatus import JobStatus
+from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
 
 log = Logger(namespace="bareos.filedaemon")
 
@@ -51,7 +51,7 @@ async def end_session(session):
         await run_scripts(session, job, before=False)
         if job.status in (JobStatus.CREATED, JobStatus.RUNNING, JobStatus.BLOCKED):
             job.set_status(JobStatus.TERMINATED)
-        datachannel.close_connection(daemon.reactor, getattr(job, "sd_conn", None))
+        datachannel.close_connection(getattr(job, "sd_conn", None))
         job.sd_connected = False
         if session.conn.is_open:
             session.conn.send(job.end_job_line())
@@ -423,8 +423,9 @@ async def run_scripts(session, job, before):
         if not before:
             if not script.after:
                 continue
-            success = job.status in (JobStatus.TERMINATED, JobStatus.WARNINGS, JobStatus.RUNNING,
-                                     JobStatus.CREATED)
+            # not failed so far: ended well, or still running (the scripts end the job)
+            success = job.status in SUCCESSFUL or job.status in (JobStatus.RUNNING,
+                                                                 JobStatus.CREATED)
             if (success and not script.on_success) or (not success and not script.on_failure):
                 continue
         job.scripts.remove(script)
@@ -626,7 +627,7 @@ async def storage_command(session, text):
         return False
     old = getattr(job, "sd_conn", None)
     if old is not None:
-        datachannel.close_connection(daemon.reactor, old)
+        datachannel.close_connection(old)
     timeout = daemon.sd_connect_timeout()
     try:
         sd = await datachannel.connect_storage(
@@ -643,7 +644,7 @@ async def storage_command(session, text):
     job.sd_conn = sd
     job.sd_connected = True
     if job.canceled:
-        datachannel.close_connection(daemon.reactor, sd)
+        datachannel.close_connection(sd)
         session.conn.send(jobs.bad_command("storage"))
         return False
     if job.job_id:

@@ -574,9 +574,6 @@ TERMINATED_HEADER = [
     " JobId  Level    Files      Bytes   Status   Finished        Name ",
     "=" * 70,
 ]
-_TERMSTAT = {JobStatus.FATAL: "Error", JobStatus.ERROR_TERMINATED: "Error",
-             JobStatus.CANCELED: "Cancel", JobStatus.TERMINATED: "OK",
-             JobStatus.WARNINGS: "OK -- with warnings", JobStatus.CREATED: "Created"}
 
 
 def terminated_line(job, format_datetime):
@@ -584,7 +581,7 @@ def terminated_line(job, format_datetime):
     name = job.job
     for _ in range(3):  # the Job name without its three-part timestamp suffix
         name = name.rpartition(".")[0] or name
-    status = _TERMSTAT.get(job.status, "Other")
+    status = job.status.ending
     return (f"{job.job_id:6d}  {level:<6} {with_commas(job.files):>8} "
             f"{with_suffix(job.job_bytes):>10}  {status:<7}  "
             f"{format_datetime(job.ended_at or job.started_at):<8} {name}")

@@ -223,16 +223,17 @@ class BareosConnection(protocol.Protocol):
     def close(self, terminate: bool = True, abort_after: Optional[float] = None) -> None:
         """End the conversation politely: TERMINATE, then close after the write.
 
-        ``abort_after``: seconds after which the connection is aborted if the peer has
-        not taken the rest by then (a data channel whose job is over)."""
-        if self._closed_reason is not None:
-            return
-        if terminate:
-            self.send_signal(Signal.TERMINATE)
-        self._closed_reason = "closed by us"
-        self._lose_connection()
-        if abort_after is not None and not self.closed.called:
-            call = self._clock().callLater(abort_after, self.transport.abortConnection)
+        ``abort_after``: seconds after which the connection is aborted (``abort``) if the
+        peer has not taken the rest by then (a data channel whose job is over); also for a
+        connection we closed before without a bound."""
+        if self._closed_reason is None:
+            if terminate:
+                self.send_signal(Signal.TERMINATE)
+            self._closed_reason = "closed by us"
+            self._lose_connection()
+        if abort_after is not None and self.transport is not None and not self.closed.called:
+            call = self._clock().callLater(
+                abort_after, self.abort, f"the peer did not take the rest within {abort_after:g} s")
 
             def cancel_abort(result: str) -> str:
                 if call.active():

@@ -55,6 +55,12 @@ class JobStatus(enum.StrEnum):
         """How consoles and end-of-job reports name the status ("OK", "Fatal error"...)."""
         return _TEXT[self]
 
+    @property
+    def ending(self) -> str:
+        """How a daemon's ``Terminated Jobs:`` table names a job that ended with this status
+        (Bareos' words, the same in the three daemons; "Other" for the rest)."""
+        return _ENDINGS.get(self, "Other")
+
 
 _TEXT = {
     JobStatus.CANCELED: "Canceled",
@@ -83,6 +89,15 @@ _TEXT = {
     JobStatus.WAIT_DEVICE: "Waiting for device",
     JobStatus.WAIT_STORE_RES: "Waiting for storage resource",
     JobStatus.WAIT_START_TIME: "Waiting for start time",
+}
+
+_ENDINGS = {
+    JobStatus.CREATED: "Created",
+    JobStatus.ERROR_TERMINATED: "Error", JobStatus.FATAL: "Error",
+    JobStatus.DIFFERENCES: "Diffs",
+    JobStatus.CANCELED: "Cancel",
+    JobStatus.TERMINATED: "OK",
+    JobStatus.WARNINGS: "OK -- with warnings",
 }
 
 #: A job with one of these has ended well: later jobs build on it (Incremental bases, restores).

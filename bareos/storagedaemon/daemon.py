@@ -191,7 +191,7 @@ class StorageDaemon(DirectorServedDaemon):
             lines.append("===================================================================")
             for t in self.terminated:
                 lines.append(f"{t.job_id:>6}  {t.level:<4} {t.files:>9,} {_size(t.bytes):>10}   "
-                             f"{_status_word(t.status):<8} {format_datetime(t.ended)} {t.job}")
+                             f"{t.status.ending:<8} {format_datetime(t.ended)} {t.job}")
         else:
             lines.append("No Terminated Jobs.")
         lines += ["====", "", "Device status:"]
@@ -227,12 +227,6 @@ def _describe_job(job):
     return [f'{doing}: {level} {kind} job {job.job} JobId={job.job_id} Volume="{job.volume_name or ""}"',
             f'    pool="{pool}" device={device}',
             f"    Files={job.files:,} Bytes={job.bytes:,} AveBytes/sec={int(job.bytes / elapsed):,}"]
-
-
-def _status_word(status):
-    return {JobStatus.TERMINATED: "OK", JobStatus.CANCELED: "Cancel",
-            JobStatus.ERROR_TERMINATED: "Error", JobStatus.FATAL: "Fatal",
-            JobStatus.WARNINGS: "Warning"}.get(status, status)
 
 
 def _size(n):

@@ -70,9 +70,17 @@ class MonitorModel:
 
     def start(self) -> None:
         """Watch every daemon until ``stop()``."""
-        self._loops = [defer.ensureDeferred(self._watch(target)) for target in self.targets]
-        for loop in self._loops:
-            loop.addErrback(lambda f: f.trap(defer.CancelledError))
+        self._loops = []
+        for target in self.targets:
+            loop = defer.ensureDeferred(self._watch(target))
+            loop.addErrback(self._watch_failed, target)
+            self._loops.append(loop)
+
+    def _watch_failed(self, failure, target: Target) -> None:
+        """A cancel is ``stop()``; anything else is a bug that ended the daemon's polling."""
+        if not failure.check(defer.CancelledError):
+            log.failure("Watching {kind} {name} failed; it is no longer polled", failure,
+                        kind=target.kind, name=target.name)
 
     def stop(self) -> None:
         for loop in self._loops:

@@ -16,6 +16,8 @@ import re
 import time
 from typing import Optional
 
+from bareos.protocol.jobstatus import FAILED
+
 DIRECTOR, CLIENT, STORAGE = "director", "client", "storage"
 
 
@@ -35,7 +37,7 @@ _DIR_TERMINATED = re.compile(
     r"(?P<finished>\d\d-[A-Z][a-z]{2}-\d\d \d\d:\d\d)\s+(?P<name>\S+)\s*$", re.M)
 
 #: Status words (and this suite's letters) of a terminated job that failed
-FAILED_WORDS = frozenset({"error", "fatal", "e", "f"})
+FAILED_WORDS = frozenset({"error", "fatal"} | {status.lower() for status in FAILED})
 
 
 def section(text: str, title: str) -> str:

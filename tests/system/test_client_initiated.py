@@ -19,6 +19,7 @@ import pytest
 from backup_helpers import run_job
 from bareos.config.writer import quote, resource
 from bareos.protocol.framing import Signal
+from bareos.protocol.jobstatus import JobStatus
 from bareos.testing.ports import free_port
 from bareos.testing.quick_console import QuickConsole, QuickDirector
 from bareos.testing.relay import TO_CLIENT, FaultyRelay
@@ -123,6 +124,12 @@ def wait_job(suite, jobid):
     status = re.search(r"JobStatus=.*\((\w)\)", output)
     assert status, output
     return status.group(1), output
+
+
+def waits_for_its_client(suite, jobid):
+    """``status director`` lists the job running with status F (waiting for its FD)."""
+    rows = (line.split() for line in suite.console("status director\n").splitlines())
+    return any(row[:1] == [str(jobid)] and row[-1] == JobStatus.WAIT_FD for row in rows)
 
 
 def catalog_rows(suite, sql, *params):
@@ -307,9 +314,8 @@ def test_no_waiting_connection_job_waits_for_the_client_or_fails_saying_what_was
 
     # the client connects while the job waits: it is used
     jobid = queue_job(suite, "run job=backup level=Full yes")
-    # Nothing shows yet that the job has tried to dial the client and now waits for it
-    # (Bareos shows job status F, "waiting for Client"): give it a second to get there.
-    time.sleep(1)
+    # the job has found no waiting connection and dials or waits (status F) before the FD starts
+    wait_until(lambda: waits_for_its_client(suite, jobid), 30, "the job waits for its client")
     start_fd(suite, incoming=True)
     status, output = wait_job(suite, jobid)
     assert status == "T", output

@@ -21,7 +21,7 @@ from bareos.filedaemon.fileset import fileset_to_lines
 from bareos.protocol.connection import ConnectionClosed, ReceiveTimeout
 from bareos.protocol.cram import bash_spaces
 from bareos.protocol.framing import Signal
-from bareos.protocol.jobstatus import JobStatus
+from bareos.protocol.jobstatus import STOPPING, SUCCESSFUL, JobStatus
 
 def _resource(session, reply, kind, name, acl):
     resource = session.director.config.get(kind, name)
@@ -260,11 +260,11 @@ async def wait(session, reply, args):
 def _exit_status(status):
     """``wait``'s exit status, as a monitoring plugin reads it: 0 OK, 1 warning,
     2 critical, 3 unknown."""
-    if status in (JobStatus.TERMINATED, JobStatus.WARNINGS):
+    if status in SUCCESSFUL:
         return 0
     if status == JobStatus.ERROR:
         return 1
-    if status in (JobStatus.FATAL, JobStatus.ERROR_TERMINATED, JobStatus.CANCELED):
+    if status in STOPPING:                  # a fatal error or a cancel
         return 2
     return 3
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from bareos.catalog.api import JOB_TYPES, JobQuery
 from bareos.director.console.arguments import BadArgument, parse_number, parse_number_list
 from bareos.director.console.commands import command, format_table
+from bareos.protocol.jobstatus import SUCCESSFUL, JobStatus
 
 USAGE = ("jobs [job=<name>] [client=<name>] [jobstatus=<s>] [jobtype=<t>] [joblevel=<l>] "
          "[volume=<name>] [pool=<name>] [days=<n>] [hours=<n>] [last] [count] "
@@ -35,8 +36,9 @@ USAGE = ("jobs [job=<name>] [client=<name>] [jobstatus=<s>] [jobtype=<t>] [joble
 # Job type names a console may give for ``jobtype=`` (Bareos' spelling).
 JOB_TYPE_NAMES = {"backup": "B", "admin": "D", "archive": "A", "verify": "V", "restore": "R",
                   "migrate": "g", "copy": "c", "consolidate": "O"}
-JOB_STATUS_NAMES = {"terminated": "T", "warnings": "W", "canceled": "A", "running": "R",
-                    "error": "E", "fatal": "f"}
+JOB_STATUS_NAMES = {"terminated": JobStatus.TERMINATED, "warnings": JobStatus.WARNINGS,
+                    "canceled": JobStatus.CANCELED, "running": JobStatus.RUNNING,
+                    "error": JobStatus.ERROR_TERMINATED, "fatal": JobStatus.FATAL}
 JOB_LEVEL_NAMES = {"full": "F", "differential": "D", "incremental": "I"}
 _ONE_LETTER_CODE = re.compile(r"[A-Za-z]")
 
@@ -376,7 +378,7 @@ async def list_backups(listing):
         filesets = tuple(f.name for f in listing.director.config.resources("fileset")
                          if listing.session.acl_allows("fileset_acl", f.name))
     filters = _common_job_filters(listing)
-    filters["statuses"] = filters["statuses"] or ("T", "W")
+    filters["statuses"] = filters["statuses"] or tuple(sorted(SUCCESSFUL))
     query = JobQuery(client=client, types=("B", "A", "a"), filesets=filesets, **filters)
     return await _emit_jobs(listing, "backups", query)
 

@@ -41,10 +41,6 @@ def director_status(director):
 # JSON parts: how Bareos names a running job's state and a terminated job's end.
 _RUNNING_STATES = {JobStatus.RUNNING: "is running", JobStatus.CREATED: "is waiting execution",
                    JobStatus.BLOCKED: "is blocked"}
-_ENDINGS = {JobStatus.TERMINATED: "OK", JobStatus.WARNINGS: "OK -- with warnings",
-            JobStatus.ERROR_TERMINATED: "Error", JobStatus.FATAL: "Error",
-            JobStatus.CANCELED: "Cancel", JobStatus.DIFFERENCES: "Diffs",
-            JobStatus.CREATED: "Created"}
 
 
 def json_part(status, part):
@@ -65,7 +61,7 @@ def json_part(status, part):
         return [{**_job_row(j), "status": _RUNNING_STATES.get(
                     j["status"], "is " + JobStatus(j["status"]).text.lower())} for j in rows]
     if part == "terminated":
-        return [{**_job_row(j), "status": _ENDINGS.get(j["status"], "Other"),
+        return [{**_job_row(j), "status": JobStatus(j["status"]).ending,
                  "finished": j["finished"]} for j in rows]
     return rows
 

@@ -66,7 +66,7 @@ async def send_level(fd, job):
     while True:
         packet = await fd.receive()
         if packet == Signal.BTIME:
-            fd.send(f"btime {int(time.time() * 1_000_000)}\n")
+            fd.send(f"btime {int(job.clock.seconds() * 1_000_000)}\n")
         elif isinstance(packet, bytes):
             reply = packet.decode("utf-8", "replace")
             if reply.startswith("2000 OK level"):

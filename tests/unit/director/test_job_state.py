@@ -13,6 +13,7 @@ from bareos.director.client_connections import ClientConnectionPool, WaitingConn
 from bareos.director.jobs.common import wait_for_end_job
 from bareos.director.jobs.job import (
     IllegalTransition, Job, JobCanceled, Phase, end_of_job_report)
+from bareos.director.jobs.storage import StorageJobSession
 from bareos.director.links import DaemonLink, DaemonUnreachable, ProtocolViolation
 from bareos.protocol.connection import BareosConnection, ConnectionClosed
 from bareos.protocol.framing import encode_message
@@ -255,7 +256,16 @@ def test_the_storage_daemon_vanishing_before_its_report_ends_the_job_in_error():
     clock = Clock()
     job, _ = end_job_from_the_fd(clock, ord("T"))
     assert (job.fd_status, job.fd_files) == (S.TERMINATED, 3)
+    sd = link_to(clock, "storage", "File")
+    said = []
+    director = types.SimpleNamespace(catalog=None, messages=types.SimpleNamespace(
+        job_message=lambda job, kind, text: said.append((kind, text))))
+    serving = defer.ensureDeferred(StorageJobSession(director, job, sd).serve())
     clock.advance(9)                     # the SD's connection closes without "3099 Job end"
+    sd.conn.connectionLost(Failure(error.ConnectionLost()))
+    assert serving.called and job.sd_status is None
+    assert [(kind, text.partition(":")[0]) for kind, text in said] == [
+        ("error", "Storage daemon File closed the connection before the job ended")]
     assert job.end(daemons_outcome(job.fd_status, job.sd_status)) is S.ERROR_TERMINATED
     assert (job.end_time, job.elapsed()) == (1009, 9)
     assert "SD termination status:  Error" in end_of_job_report(job, "dir")

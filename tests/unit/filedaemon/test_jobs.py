@@ -190,7 +190,7 @@ def test_status_lines_of_a_running_job():
 
 def test_terminated_line():
     job = types.SimpleNamespace(job_id=7, job_type="B", level="I", files=1234, job_bytes=5_600_000,
-                                status="T", ended_at=0, started_at=0,
+                                status=JobStatus.TERMINATED, ended_at=0, started_at=0,
                                 job="nightly.2026-11-26_05.39.00_04")
     line = jobs.terminated_line(job, lambda t: "26-Nov-26 05:39")
     assert line == "     7  Incr      1,234      5.6 M  OK       26-Nov-26 05:39 nightly"

@@ -131,3 +131,13 @@ def test_close_with_abort_after_leaves_a_connection_that_closed_in_time():
     conn.connectionLost()
     conn.clock.advance(10)
     assert not conn.transport.aborted and not conn.clock.getDelayedCalls()
+
+
+def test_a_connection_closed_earlier_is_bounded_by_a_later_close_with_abort_after():
+    conn = BareosConnection(clock=Clock())
+    conn.makeConnection(AbortRecordingTransport())
+    conn.close()                                  # e.g. the job ended; the peer still reads
+    conn.close(abort_after=2)                     # the file daemon's cancel: no longer than 2 s
+    assert conn.transport.value().count(encode_signal(Signal.TERMINATE)) == 1
+    conn.clock.advance(2)
+    assert conn.transport.aborted

@@ -21,6 +21,13 @@ def test_every_bareos_letter_is_there_once_with_a_text():
     assert all(status.text for status in S)
 
 
+def test_a_terminated_jobs_table_names_an_ending_as_all_three_bareos_daemons_do():
+    assert S.ERROR_TERMINATED.ending == S.FATAL.ending == "Error"
+    assert (S.TERMINATED.ending, S.WARNINGS.ending, S.CANCELED.ending, S.DIFFERENCES.ending,
+            S.CREATED.ending) == ("OK", "OK -- with warnings", "Cancel", "Diffs", "Created")
+    assert S.ERROR.ending == S.INCOMPLETE.ending == S.RUNNING.ending == "Other"
+
+
 @pytest.mark.parametrize("code", [0, -1, 0x80, 1000, ord("x"), ord("0")])
 def test_an_unknown_code_is_refused(code):
     with pytest.raises(ValueError):

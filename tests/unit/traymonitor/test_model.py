@@ -2,6 +2,7 @@
 
 from twisted.internet import defer
 from twisted.internet.task import Clock
+from twisted.logger import formatEvent, globalLogPublisher
 
 from tray_monitor_fakes import DIR, FD, FD_RUNNING, REFRESH, SD, FakeDaemon, make_model
 from bareos.traymonitor import check
@@ -105,4 +106,30 @@ def test_the_text_view_writes_a_frame_when_the_picture_changes():
     assert len(frames) == count + 1
     assert "storage sd  UNREACHABLE: connection closed by peer" in frames[-1]
     assert render("mon", model.snapshot()) in frames[-1]
+    model.stop()
+
+
+def test_a_watch_that_fails_on_a_bug_is_logged_by_name_and_the_others_poll_on():
+    clock, daemons = Clock(), {FD: FakeDaemon(FD_RUNNING), SD: FakeDaemon()}
+    model = make_model(daemons, clock)
+    events = []
+    globalLogPublisher.addObserver(events.append)
+
+    raised = []
+
+    def broken_view(model):                 # fails once, on the storage daemon's first result
+        if model.states[SD].polled_at is not None and not raised:
+            raised.append(True)
+            raise RuntimeError("a view's bug")
+    model.subscribe(broken_view)
+    try:
+        model.start()
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    failures = [e for e in events if e.get("log_failure") is not None]
+    assert [formatEvent(e) for e in failures] == [
+        f"Watching {SD.kind} {SD.name} failed; it is no longer polled"]
+    failures[0]["log_failure"].trap(RuntimeError)
+    clock.advance(REFRESH)
+    assert (daemons[FD].queries, daemons[SD].queries) == (2, 1)
     model.stop()
