@@ -23,10 +23,12 @@ wall time), each job's status, bytes and duration (the catalog's EndTime - Start
 whole seconds), ``status director`` latency (calls, median, 90th percentile, max) during
 the run, the CPU seconds (user+sys) and peak RSS of the director and the SD over the run
 (peak reset before it where the kernel allows), the FDs' CPU in total, the volumes made,
-and the load average.  The exit status is 1 unless every job ended T.
+the load average, and whether the catalog's VolBytes and VolBlocks match the volume files.
+The exit status is 1 unless every job ended T and they match.
 """
 
 import argparse
+import collections
 import os
 import sqlite3
 import statistics
@@ -39,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench import cpu_seconds, reset_hwm, vm_hwm_mib  # noqa: E402  (bench/bench.py)
+from bench import TICK, reset_hwm, vm_hwm_mib  # noqa: E402  (bench/bench.py)
 from burst import seconds_between  # noqa: E402  (bench/burst.py)
 from bareos.config.writer import Block, Quoted, Resource, resource_files  # noqa: E402
 from bareos.testing.burst import make_source, with_concurrency  # noqa: E402
@@ -48,8 +50,17 @@ from bareos.testing.daemons import (  # noqa: E402
     write_config_tree)
 from bareos.testing.ports import free_ports  # noqa: E402
 from bareos.testing.quick_console import QuickConsole  # noqa: E402
+from bareos.volume import FileVolume  # noqa: E402
 
 POOL = "Many"
+
+
+def cpu_times(pid):
+    """(user, system) CPU seconds of a process, all threads."""
+    with open(f"/proc/{pid}/stat") as stream:
+        text = stream.read()
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def client_name(index):
@@ -134,14 +145,15 @@ class StatusPoller(threading.Thread):
         self.console.close()
 
 
-def run_all(suite, clients, poll_interval):
-    """Queue a backup per client, wait for all; returns (jobids, wall s, latencies, output)."""
+def run_all(suite, clients, poll_interval, runs_per_client):
+    """Queue ``runs_per_client`` backups per client, wait for all; returns (jobids, wall s,
+    the poller, the console's output)."""
     poller = StatusPoller(suite, poll_interval)
     with QuickConsole(suite.dir_port, suite.dir_password, timeout=120) as console:
         poller.start()
         started = time.monotonic()
         output = "".join(console.command(f"run job=backup-{client['name']} yes")
-                         for client in clients)
+                         for _ in range(runs_per_client) for client in clients)
         output += console.command("wait")
         wall = time.monotonic() - started
     poller.stop()
@@ -155,6 +167,9 @@ def main():
     parser.add_argument("--mib", type=float, default=64, help="MiB of data per client (64)")
     parser.add_argument("--device-jobs", type=int,
                         help="the Device's Maximum Concurrent Jobs (default: --clients)")
+    parser.add_argument("--runs-per-client", type=int, default=1,
+                        help="backups queued per client; beyond the first they wait for the "
+                             "Job's Maximum Concurrent Jobs (1)")
     parser.add_argument("--poll", type=float, default=0.2, help="seconds between status calls (0.2)")
     parser.add_argument("--work", help="directory for daemons and data (default: a temporary one)")
     args = parser.parse_args()
@@ -173,31 +188,35 @@ def report(suite, clients, fds, args):
     director, sd = suite.daemons["dir"], suite.daemons["sd"]
     os.sync()
     load_before = os.getloadavg()
-    cpu_before = {d.pid: cpu_seconds(d.pid) for d in (director, sd, *fds)}
+    cpu_before = {d.pid: cpu_times(d.pid) for d in (director, sd, *fds)}
     for daemon in (director, sd):
         reset_hwm(daemon.pid)
-    jobids, wall, poller, output = run_all(suite, clients, args.poll)
-    cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
+    jobids, wall, poller, output = run_all(suite, clients, args.poll, args.runs_per_client)
+    cpu = {pid: tuple(now - then for now, then in zip(cpu_times(pid), before))
+           for pid, before in cpu_before.items()}
     load_after = os.getloadavg()
     with sqlite3.connect(suite.dir_work / "bareos.db") as db:
         rows = db.execute(
             f"SELECT JobId, Name, JobStatus, JobFiles, JobBytes, StartTime, EndTime FROM Job "
             f"WHERE JobId IN ({','.join('?' * len(jobids))}) ORDER BY JobId", jobids).fetchall()
-        volumes = db.execute("SELECT VolumeName, VolJobs, VolBytes FROM Media ORDER BY MediaId").fetchall()
+        volumes = db.execute("SELECT VolumeName, VolJobs, VolBytes, VolBlocks FROM Media "
+                             "ORDER BY MediaId").fetchall()
+    expected = len(clients) * args.runs_per_client
     total = sum(row[4] for row in rows)
     durations = [seconds_between(row[5], row[6]) for row in rows]
-    statuses = "".join(row[2] for row in rows)
+    statuses = " ".join(f"{status} {count}" for status, count in
+                        sorted(collections.Counter(row[2] for row in rows).items()))
     latencies = sorted(took for _at, took in poller.latencies)
     slowest = sorted(poller.latencies, key=lambda call: call[1])[-3:]
     print(f"{len(clients)} clients x {args.mib:g} MiB, Device Maximum Concurrent Jobs "
           f"{args.device_jobs or len(clients)}; load average before {load_before[0]:.2f}, "
           f"after {load_after[0]:.2f}")
-    print(f"jobs: {len(rows)} of {len(clients)}, statuses {statuses}")
+    print(f"jobs: {len(rows)} of {expected}, statuses {statuses}")
     print(f"wall until the last job ended: {wall:.2f} s; {total / 1e6:.1f} MB backed up, "
           f"aggregate {total / 1e6 / wall:.1f} MB/s")
     print(f"job durations (s): min {min(durations)}, median {statistics.median(durations)}, "
           f"max {max(durations)}")
-    for row, duration in zip(rows, durations):
+    for row, duration in list(zip(rows, durations))[:len(clients)]:
         print(f"  JobId {row[0]:>3} {row[1]:<20} {row[2]} {row[3]:>3} files {row[4] / 1e6:8.1f} MB "
               f"{duration:>4} s  ({row[5][11:]} - {row[6][11:]})")
     if latencies:
@@ -206,15 +225,37 @@ def report(suite, clients, fds, args):
               f"{1000 * latencies[int(0.9 * (len(latencies) - 1))]:.0f} ms, max "
               f"{1000 * latencies[-1]:.0f} ms (up to {poller.longest_output} bytes); slowest at "
               + ", ".join(f"{at:.1f} s: {1000 * took:.0f} ms" for at, took in reversed(slowest)))
-    print(f"director: CPU {cpu[director.pid]:.2f} s, peak RSS {vm_hwm_mib(director.pid)} MiB; "
-          f"SD: CPU {cpu[sd.pid]:.2f} s, peak RSS {vm_hwm_mib(sd.pid)} MiB; "
-          f"FDs: CPU {sum(cpu[fd.pid] for fd in fds):.2f} s in all, peak RSS max "
-          f"{max(vm_hwm_mib(fd.pid) for fd in fds)} MiB")
-    print(f"volumes (name, VolJobs, VolBytes): {volumes}")
-    ok = len(rows) == len(clients) and set(statuses) == {"T"}
+    fds_cpu = [sum(cpu[fd.pid][part] for fd in fds) for part in (0, 1)]
+    print(f"CPU s (user + system): director {_cpu(cpu[director.pid])}, SD {_cpu(cpu[sd.pid])}, "
+          f"FDs in all {_cpu(fds_cpu)}")
+    print(f"peak RSS: director {vm_hwm_mib(director.pid)} MiB, SD {vm_hwm_mib(sd.pid)} MiB, "
+          f"largest FD {max(vm_hwm_mib(fd.pid) for fd in fds)} MiB")
+    print(f"volumes (name, VolJobs, VolBytes, VolBlocks): {volumes}")
+    mismatches = volume_mismatches(suite.storage_dir, volumes)
+    print("the catalog's VolBytes and VolBlocks match the volume files"
+          if not mismatches else f"CATALOG AND VOLUME FILES DIFFER: {mismatches}")
+    ok = len(rows) == expected and all(row[2] == "T" for row in rows) and not mismatches
     if not ok:
         print("NOT every job ended T; the console's output:\n" + output)
     return ok
+
+
+def volume_mismatches(directory, volumes):
+    """(name, catalog (bytes, blocks), file (bytes, blocks)) of each volume that differs."""
+    mismatches = []
+    for name, _jobs, catalog_bytes, catalog_blocks in volumes:
+        volume = FileVolume.open(directory, name, writable=False)
+        try:
+            on_disk = volume.find_end()
+        finally:
+            volume.close()
+        if on_disk != (catalog_bytes, catalog_blocks):
+            mismatches.append((name, (catalog_bytes, catalog_blocks), on_disk))
+    return mismatches
+
+
+def _cpu(times):
+    return f"{sum(times):.2f} ({times[0]:.2f} + {times[1]:.2f})"
 
 
 if __name__ == "__main__":

@@ -85,8 +85,8 @@ class OpenVolume:
         self.name = volume.name
         self.users = 0
         self.catalog = None          # the latest MediaInfo from the director
-        self.writers = []            # every SessionWriter that wrote here (block counting)
-        self.base_blocks = 0         # VolBlocks when we opened it
+        self.writers = []            # the SessionWriters writing here now (block counting)
+        self.base_blocks = 0         # VolBlocks when we opened it, with those of ended sessions
         self.first_written = 0
 
     @property
@@ -95,6 +95,13 @@ class OpenVolume:
 
     def blocks(self):
         return self.base_blocks + sum(w.blocks_written for w in self.writers)
+
+    def retire(self, writer):
+        """A session has ended here: its blocks stay counted, its writer is let go (a volume
+        open for thousands of jobs in a row keeps neither their writers nor a longer sum)."""
+        if writer in self.writers:       # None, or not started here, when the job failed early
+            self.writers.remove(writer)
+            self.base_blocks += writer.blocks_written
 
 
 class VolumeRegistry:
