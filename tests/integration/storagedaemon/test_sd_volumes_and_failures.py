@@ -280,6 +280,20 @@ async def test_a_waiting_job_whose_director_leaves_takes_no_slot(sd, peers):
     assert third.use_reply == b"3000 OK use device device=TinyStorage\n"
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_job_canceled_while_it_waits_for_a_device_is_answered_at_once(sd, peers):
+    first = await peers.FakeDirector(sd, media_type="Tiny").start(
+        15, "tiny1.2026-01-01_10.00.00_15", device="TinyStorage")
+    second, starting, _ = await start_waiting(peers, sd, 16)
+    other = await peers.director_login(sd)
+    other.send(f"cancel Job={second.job}\n")
+    assert (await other.receive(10)).startswith(b"3000 JobId=16")
+    await starting                           # not after the first job, nor a minute later
+    assert second.use_reply.startswith(b"3924 ")
+    other.close()
+    first.conn.close()
+
+
 # -- a full disk -------------------------------------------------------------------------
 
 @pytest.fixture
