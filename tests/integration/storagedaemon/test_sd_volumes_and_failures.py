@@ -235,6 +235,17 @@ async def test_a_volume_shorter_than_the_catalog_says_is_not_appended_to(sd, pee
                for m in director.jmsgs), director.jmsgs
 
 
+TINY_GRANTED = b"3000 OK use device device=TinyStorage\n"
+
+
+async def occupy_the_tiny_device(peers, sd):
+    """A job holding TinyStorage (Maximum Concurrent Jobs = 1): its FakeDirector."""
+    director = await peers.FakeDirector(sd, media_type="Tiny").start(
+        15, "tiny1.2026-01-01_10.00.00_15", device="TinyStorage")
+    assert director.use_reply == TINY_GRANTED
+    return director
+
+
 async def start_waiting(peers, sd, job_id):
     """A job of a FakeDirector asking for the busy TinyStorage: (director, its start, the
     heartbeats the SD sends it meanwhile)."""
@@ -255,43 +266,35 @@ async def test_a_job_on_a_busy_device_waits_for_its_slot_and_heartbeats_meanwhil
     tell the director that the storage daemon is alive."""
     from bareos.storagedaemon import dir_commands
     monkeypatch.setattr(dir_commands, "DEVICE_HEARTBEAT", 0.05)
-    first = await peers.FakeDirector(sd, media_type="Tiny").start(
-        15, "tiny1.2026-01-01_10.00.00_15", device="TinyStorage")
-    assert first.use_reply == b"3000 OK use device device=TinyStorage\n"
+    first = await occupy_the_tiny_device(peers, sd)
     second, starting, heartbeats = await start_waiting(peers, sd, 16)
     await wait_until_in_reactor(lambda: len(heartbeats) >= 3, 10, "three heartbeats")
     assert not starting.called
     first.conn.close()                       # the first job's director leaves before run
     await starting
-    assert second.use_reply == b"3000 OK use device device=TinyStorage\n"
+    assert second.use_reply == TINY_GRANTED
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_waiting_job_whose_director_leaves_takes_no_slot(sd, peers):
-    first = await peers.FakeDirector(sd, media_type="Tiny").start(
-        15, "tiny1.2026-01-01_10.00.00_15", device="TinyStorage")
+    first = await occupy_the_tiny_device(peers, sd)
     second, starting, _ = await start_waiting(peers, sd, 16)
     second.conn.close()
     with pytest.raises(ConnectionClosed):
         await starting
-    first.conn.close()
-    third, starting, _ = await start_waiting(peers, sd, 17)
-    await starting
-    assert third.use_reply == b"3000 OK use device device=TinyStorage\n"
+    first.conn.close()                       # the slot goes to the next job that asks
+    await occupy_the_tiny_device(peers, sd)
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_job_canceled_while_it_waits_for_a_device_is_answered_at_once(sd, peers):
-    first = await peers.FakeDirector(sd, media_type="Tiny").start(
-        15, "tiny1.2026-01-01_10.00.00_15", device="TinyStorage")
+    await occupy_the_tiny_device(peers, sd)
     second, starting, _ = await start_waiting(peers, sd, 16)
     other = await peers.director_login(sd)
     other.send(f"cancel Job={second.job}\n")
     assert (await other.receive(10)).startswith(b"3000 JobId=16")
     await starting                           # not after the first job, nor a minute later
     assert second.use_reply.startswith(b"3924 ")
-    other.close()
-    first.conn.close()
 
 
 # -- a full disk -------------------------------------------------------------------------
