@@ -61,6 +61,20 @@ class DaemonLink:
                                     f"where a reply was expected")
         return packet.decode("utf-8", "replace").rstrip("\x00")
 
+    async def receive_line_while_alive(self, silence=None):
+        """The next reply line, however long it takes while the daemon shows it is alive:
+        only a whole ``silence`` seconds (REPLY_TIMEOUT) without a packet from it, heartbeats
+        included, is a ReceiveTimeout.  For answers that wait on something else, such as a
+        storage daemon reserving a busy device (it heartbeats meanwhile)."""
+        silence = REPLY_TIMEOUT if silence is None else silence
+        while True:
+            heard_at = self.conn.last_received_at
+            try:
+                return await self.receive_line(silence)
+            except ReceiveTimeout:
+                if self.conn.last_received_at == heard_at:
+                    raise
+
     async def command(self, line, expect, timeout=REPLY_TIMEOUT):
         """Send ``line``; return the reply if it starts with ``expect``, else raise."""
         self.send(line)

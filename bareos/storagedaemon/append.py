@@ -378,6 +378,7 @@ class AppendSession:
             await self._update_media(ov, status)
             await self._create_jobmedia(ov, writer)
         finally:
+            ov.retire(writer)
             try:
                 await self._release(ov)
             finally:

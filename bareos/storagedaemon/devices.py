@@ -49,31 +49,30 @@ class DeviceManager:
                 return device
         return None
 
-    async def reserve(self, media_type, names, timeout):
-        """A device with a free slot; waits up to ``timeout`` s for one to be released."""
-        deadline = self.clock.seconds() + timeout
-        while True:
-            device = self.try_reserve(media_type, names)
-            if device is not None:
-                return device
-            remaining = deadline - self.clock.seconds()
-            if remaining <= 0:
-                return None
-            waiter = defer.Deferred()
-            self._waiters.append(waiter)
-            call = self.clock.callLater(remaining, lambda w=waiter: w.called or w.callback(None))
-            await waiter
-            if call.active():
-                call.cancel()
+    def released(self, timeout):
+        """A Deferred that fires (None) at the next ``release`` or ``wake``, or after
+        ``timeout`` seconds."""
+        waiter = defer.Deferred()
+        self._waiters.append(waiter)
+
+        def timed_out():
+            self._waiters.remove(waiter)
+            waiter.callback(None)
+        call = self.clock.callLater(timeout, timed_out)
+        waiter.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
+        return waiter
 
     def release(self, device):
         if device is None or self.in_use[device.name] <= 0:
             return
         self.in_use[device.name] -= 1
+        self.wake()
+
+    def wake(self):
+        """Every job waiting for a device looks again (a slot freed, or one of them ended)."""
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
-            if not waiter.called:
-                waiter.callback(None)
+            waiter.callback(None)
 
 
 class OpenVolume:
@@ -85,8 +84,8 @@ class OpenVolume:
         self.name = volume.name
         self.users = 0
         self.catalog = None          # the latest MediaInfo from the director
-        self.writers = []            # every SessionWriter that wrote here (block counting)
-        self.base_blocks = 0         # VolBlocks when we opened it
+        self.writers = []            # the SessionWriters writing here now (block counting)
+        self.base_blocks = 0         # VolBlocks when we opened it, with those of ended sessions
         self.first_written = 0
 
     @property
@@ -95,6 +94,13 @@ class OpenVolume:
 
     def blocks(self):
         return self.base_blocks + sum(w.blocks_written for w in self.writers)
+
+    def retire(self, writer):
+        """A session has ended here: its blocks stay counted, its writer is let go (a volume
+        open for thousands of jobs in a row keeps neither their writers nor a longer sum)."""
+        if writer in self.writers:       # None, or not started here, when the job failed early
+            self.writers.remove(writer)
+            self.base_blocks += writer.blocks_written
 
 
 class VolumeRegistry:

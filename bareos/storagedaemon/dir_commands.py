@@ -23,7 +23,11 @@ from bareos.volume import PRE_LABEL, FileVolume, VolumeError, VolumeLabel, btime
 log = Logger(namespace="bareos.storagedaemon")
 
 COMMAND_TIMEOUT = 300          # waiting for the rest of a multi-packet command
-DEVICE_WAIT = 1800             # waiting for a busy device to become free
+# Waiting for a busy device lasts as long as the job does, as in Bareos; meanwhile the
+# director gets a heartbeat this often (it takes silence as a dead storage daemon) and the
+# job's log a line this often.
+DEVICE_HEARTBEAT = 60
+DEVICE_WAIT_NOTICE = 300
 
 
 def _job(session):
@@ -88,28 +92,54 @@ async def use_command(session, text):
         conn.send(P.format_bad_use(text))
         return False
     job.use = uses
-    device = None
-    last_name = ""
-    for use in uses:
-        last_name = use.devices[-1] if use.devices else use.storage
-        try:
-            device = await daemon.devices.reserve(use.media_type, use.devices, DEVICE_WAIT)
-        except NoSuchDevice:
-            device = None
-        if device is not None:
-            job.append = use.append
-            job.use = [use] + [u for u in uses if u is not use]
-            break
+    use, device = await _reserve_device(daemon, job, conn, uses)
     if device is None:
-        job.fatal(f"Device reservation failed for JobId={job.job_id}: no free device of "
-                  f'Media Type "{uses[0].media_type}" for Storage "{uses[0].storage}".')
-        conn.send(P.format_no_device(last_name))
+        if not conn.closed.called:
+            last = uses[-1]
+            if not job.canceled:
+                job.fatal(f"Device reservation failed for JobId={job.job_id}: no device of "
+                          f'Media Type "{uses[0].media_type}" for Storage "{uses[0].storage}" '
+                          f"in this storage daemon's configuration.")
+            conn.send(P.format_no_device(last.devices[-1] if last.devices else last.storage))
         return False
+    job.append = use.append
+    job.use = [use] + [u for u in uses if u is not use]
     if job.device is not None:
         daemon.devices.release(job.device)
     job.device = device
     conn.send(P.format_use_ok(device.name))
     return True
+
+
+async def _reserve_device(daemon, job, conn, uses):
+    """(use, device): the first of ``uses`` with a device that has a free slot.  While every
+    device is busy it waits, without end, as Bareos does, until a slot frees; (None, None)
+    when no device of the uses exists, or the job is canceled or its director leaves."""
+    devices, clock = daemon.devices, daemon.devices.clock
+    conn.closed.addBoth(lambda reason: (devices.wake(), reason)[1])
+    next_heartbeat = clock.seconds() + DEVICE_HEARTBEAT
+    next_notice = clock.seconds() + DEVICE_WAIT_NOTICE
+    while not (job.canceled or conn.closed.called):
+        exists = False
+        for use in uses:
+            try:
+                device = devices.try_reserve(use.media_type, use.devices)
+            except NoSuchDevice:
+                continue
+            exists = True
+            if device is not None:
+                return use, device
+        if not exists:
+            break
+        now = clock.seconds()
+        if now >= next_heartbeat:
+            conn.send_signal(Signal.HEARTBEAT)
+            next_heartbeat = now + DEVICE_HEARTBEAT
+        if now >= next_notice:
+            job.info(f"JobId={job.job_id}, Job {job.job} waiting to reserve a device.")
+            next_notice = now + DEVICE_WAIT_NOTICE
+        await devices.released(next_heartbeat - now)
+    return None, None
 
 
 async def bootstrap_command(session, text):

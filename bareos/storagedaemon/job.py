@@ -192,6 +192,7 @@ class StorageJob:
     def cancel(self):
         self.canceled = True
         self.set_status(JobStatus.CANCELED)
+        self.daemon.devices.wake()             # if it waits for a busy device, it stops
         if not self._fd_event.called:
             self._fd_event.callback(None)
         if self.fd_conn is not None and self.fd_conn.is_open:

@@ -13,6 +13,7 @@ CLIENT_CONNECTION_ROW = "{:<20}{:<20}{:<20}{:<40}"
 
 def director_status(director):
     """Everything the report shows, as plain data."""
+    running = director.running_jobs()
     return {
         "header": {
             "name": director.name,
@@ -21,12 +22,12 @@ def director_status(director):
             "os": f"{platform.system().lower()}",
             "started": format_datetime(director.started_at),
             "jobs_run": director.jobs_run,
-            "jobs_running": len(director.running_jobs()),
+            "jobs_running": len(running),
             "db": director.catalog_driver,
             "config_warnings": bool(director.config.warnings),
         },
         "scheduled": director.scheduled_jobs(),
-        "running": director.running_jobs(),
+        "running": running,
         "consoles": [format_datetime(c.connected_at) for c in director.consoles],
         "terminated": director.terminated_jobs(),
         "client-connection": [

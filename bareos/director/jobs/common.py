@@ -79,7 +79,8 @@ async def open_storage_job(director, job, append):
         link.send(f"use device={bash_spaces(device)}\n")
     link.conn.send_signal(Signal.EOD)
     link.conn.send_signal(Signal.EOD)
-    reply = await link.receive_line()
+    # The answer comes once a device is free, which may take as long as the jobs before it.
+    reply = await link.receive_line_while_alive()
     if not reply.startswith("3000 OK use device"):
         raise JobFailed(f"Storage daemon {storage.name} cannot reserve a device: {reply.strip()}")
     director.messages.job_message(

@@ -6,6 +6,7 @@ free slot (``Maximum Concurrent Jobs`` of each), then runs; higher priority
 status in the catalog, an end-of-job report and a place in the terminated list.
 """
 
+import bisect
 import collections
 import hashlib
 
@@ -39,8 +40,14 @@ KEEP_TERMINATED = 100
 class JobManager:
     def __init__(self, director):
         self.director = director
-        self.waiting = []
+        self.waiting = []                                   # by (priority, JobId)
         self.running = {}                                   # JobId -> Job
+        # Slots taken, so that a limit is checked without walking the running jobs: running
+        # jobs per Job, Client and Storage resource (by identity: after a reload the jobs
+        # still running count against the resources they started with), and jobs waiting
+        # or running per Job resource.
+        self._running_per_resource = collections.Counter()
+        self._active_per_job = collections.Counter()
         self.terminated = collections.deque(maxlen=KEEP_TERMINATED)
         self.jobs_run = 0
         self._sequence = 0
@@ -68,8 +75,17 @@ class JobManager:
             job.options.update(fileset_lines=fileset_to_lines(job.fileset), fileset_md5=digest)
             fileset_id = await catalog.ensure_fileset(job.fileset.name, text, digest)
         await self.record(job, client_id=client_id, fileset_id=fileset_id)
-        self.waiting.append(job)
-        self._dispatch()
+        self._active_per_job[id(job.resource)] += 1
+        # Every job already waiting is held back by a limit that has not changed since the
+        # last dispatch: only the new one may start now (no pass over thousands that wait).
+        limit = self._limit_reached(job)
+        if self.director.running and limit is None:
+            self._take_slots(job)
+            self._launch(job)
+        else:
+            bisect.insort(self.waiting, job, key=_queue_order)
+            if limit is not None:
+                job.queue(limit)
         return job
 
     async def record(self, job, name=None, client_id=None, fileset_id=None, prior_job_id=None):
@@ -96,34 +112,48 @@ class JobManager:
                     raise
 
     def _dispatch(self):
+        """Start the waiting jobs the limits now let run, in order of priority and JobId; each
+        of the others shows the limit that holds it back.  One pass; limits checked by count."""
         if not self.director.running:            # stopping: waiting jobs are canceled instead
             return
-        for job in sorted(self.waiting, key=lambda j: (j.priority, j.jobid)):
+        held, starting = [], []
+        for job in self.waiting:
             limit = self._limit_reached(job)
             if limit is None:
-                self.waiting.remove(job)
-                self.running[job.jobid] = job
-                job.run()
-                self.director.spawn(self._run(job), f"JobId {job.jobid}")
-            elif job.status is not limit:
-                job.queue(limit)
+                self._take_slots(job)
+                starting.append(job)
+            else:
+                if job.status is not limit:
+                    job.queue(limit)
+                held.append(job)
+        self.waiting = held
+        for job in starting:
+            self._launch(job)
+
+    def _take_slots(self, job):
+        self.running[job.jobid] = job
+        self._count_running(job, 1)
+
+    def _launch(self, job):
+        job.run()
+        self.director.spawn(self._run(job), f"JobId {job.jobid}")
+
+    def _count_running(self, job, change):
+        for resource in (job.resource, job.client, job.storage):
+            if resource is not None:
+                self._running_per_resource[id(resource)] += change
 
     def _limit_reached(self, job):
         """The wait status of the first Maximum Concurrent Jobs limit that holds ``job``
         back (the Director's, the Job's, the Client's, the Storage's), or None."""
-        limits = [
-            (lambda j: True, self.director.resource.maximum_concurrent_jobs,
-             JobStatus.WAIT_MAX_JOBS),
-            (lambda j: j.resource is job.resource, job.resource.maximum_concurrent_jobs,
-             JobStatus.WAIT_JOB_RES),
-            (lambda j: j.client is job.client, getattr(job.client, "maximum_concurrent_jobs", 0),
-             JobStatus.WAIT_CLIENT_RES),
-            (lambda j: j.storage is job.storage, getattr(job.storage, "maximum_concurrent_jobs", 0),
-             JobStatus.WAIT_STORE_RES),
-        ]
-        running = list(self.running.values())
-        for same, limit, status in limits:
-            if limit and sum(1 for j in running if same(j)) >= limit:
+        limit = self.director.resource.maximum_concurrent_jobs
+        if limit and len(self.running) >= limit:
+            return JobStatus.WAIT_MAX_JOBS
+        for resource, status in ((job.resource, JobStatus.WAIT_JOB_RES),
+                                 (job.client, JobStatus.WAIT_CLIENT_RES),
+                                 (job.storage, JobStatus.WAIT_STORE_RES)):
+            limit = getattr(resource, "maximum_concurrent_jobs", 0)
+            if limit and self._running_per_resource[id(resource)] >= limit:
                 return status
         return None
 
@@ -179,7 +209,9 @@ class JobManager:
         except Exception:
             log.failure("Recording the end of JobId {jobid} in the catalog failed", jobid=job.jobid)
         await self._autoprune(job)         # still counted as running: it prunes nothing of itself
-        self.running.pop(job.jobid, None)
+        if self.running.pop(job.jobid, None) is not None:
+            self._count_running(job, -1)
+        self._active_per_job[id(job.resource)] -= 1
         self.terminated.append(job)
         self.jobs_run += 1
         job.announce_end()
@@ -265,7 +297,7 @@ class JobManager:
             interval = resource.run_on_incoming_connect_interval
             if resource.enabled is False:
                 continue
-            if any(j.resource is resource for j in list(self.running.values()) + self.waiting):
+            if self._active_per_job[id(resource)]:      # waiting or running already
                 continue
             key = (resource.name, client.name)
             started = self._incoming_started.get(key)
@@ -291,6 +323,10 @@ class JobManager:
     def wait_all(self):
         pending = [job.finished() for job in list(self.running.values()) + self.waiting]
         return defer.DeferredList(pending) if pending else defer.succeed(None)
+
+
+def _queue_order(job):
+    return job.priority, job.jobid
 
 
 def new_job(director, resource, level=None, client=None, fileset=None, pool=None, storage=None,

@@ -4,7 +4,7 @@ import os
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor
 
 from bareos.protocol.connection import BareosConnection, ConnectionClosed
 from bareos.protocol.framing import Signal
@@ -235,21 +235,66 @@ async def test_a_volume_shorter_than_the_catalog_says_is_not_appended_to(sd, pee
                for m in director.jmsgs), director.jmsgs
 
 
-@pytest_twisted.ensureDeferred
-async def test_a_job_on_a_busy_device_waits_for_its_slot(sd, peers, monkeypatch):
-    from bareos.storagedaemon import dir_commands
-    monkeypatch.setattr(dir_commands, "DEVICE_WAIT", 5)
-    first = await peers.FakeDirector(sd, media_type="Tiny").start(
+TINY_GRANTED = b"3000 OK use device device=TinyStorage\n"
+
+
+async def occupy_the_tiny_device(peers, sd):
+    """A job holding TinyStorage (Maximum Concurrent Jobs = 1): its FakeDirector."""
+    director = await peers.FakeDirector(sd, media_type="Tiny").start(
         15, "tiny1.2026-01-01_10.00.00_15", device="TinyStorage")
-    assert first.use_reply == b"3000 OK use device device=TinyStorage\n"
-    second = peers.FakeDirector(sd, media_type="Tiny")
-    starting = defer.ensureDeferred(second.start(16, "tiny2.2026-01-01_10.00.00_16",
-                                                 device="TinyStorage"))
-    await task.deferLater(reactor, 0.3, lambda: None)  # a grace period: nothing marks the wait
+    assert director.use_reply == TINY_GRANTED
+    return director
+
+
+async def start_waiting(peers, sd, job_id):
+    """A job of a FakeDirector asking for the busy TinyStorage: (director, its start, the
+    heartbeats the SD sends it meanwhile)."""
+    director = peers.FakeDirector(sd, media_type="Tiny")
+    starting = defer.ensureDeferred(director.start(
+        job_id, f"tiny{job_id}.2026-01-01_10.00.00_{job_id}", device="TinyStorage"))
+    await wait_until_in_reactor(lambda: director.conn is not None, 10, "the director logged in")
+    heartbeats = []
+    director.conn.on_heartbeat = lambda: heartbeats.append(reactor.seconds())
+    return director, starting, heartbeats
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_job_on_a_busy_device_waits_for_its_slot_and_heartbeats_meanwhile(
+        sd, peers, monkeypatch):
+    """As in Bareos the wait has no end of its own (the director's reply timeout once failed
+    jobs queued behind a device with Maximum Concurrent Jobs = 1 for 300 s); the heartbeats
+    tell the director that the storage daemon is alive."""
+    from bareos.storagedaemon import dir_commands
+    monkeypatch.setattr(dir_commands, "DEVICE_HEARTBEAT", 0.05)
+    first = await occupy_the_tiny_device(peers, sd)
+    second, starting, heartbeats = await start_waiting(peers, sd, 16)
+    await wait_until_in_reactor(lambda: len(heartbeats) >= 3, 10, "three heartbeats")
     assert not starting.called
     first.conn.close()                       # the first job's director leaves before run
     await starting
-    assert second.use_reply == b"3000 OK use device device=TinyStorage\n"
+    assert second.use_reply == TINY_GRANTED
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_waiting_job_whose_director_leaves_takes_no_slot(sd, peers):
+    first = await occupy_the_tiny_device(peers, sd)
+    second, starting, _ = await start_waiting(peers, sd, 16)
+    second.conn.close()
+    with pytest.raises(ConnectionClosed):
+        await starting
+    first.conn.close()                       # the slot goes to the next job that asks
+    await occupy_the_tiny_device(peers, sd)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_job_canceled_while_it_waits_for_a_device_is_answered_at_once(sd, peers):
+    await occupy_the_tiny_device(peers, sd)
+    second, starting, _ = await start_waiting(peers, sd, 16)
+    other = await peers.director_login(sd)
+    other.send(f"cancel Job={second.job}\n")
+    assert (await other.receive(10)).startswith(b"3000 JobId=16")
+    await starting                           # not after the first job, nor a minute later
+    assert second.use_reply.startswith(b"3924 ")
 
 
 # -- a full disk -------------------------------------------------------------------------

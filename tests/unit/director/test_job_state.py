@@ -15,8 +15,8 @@ from bareos.director.jobs.job import (
     IllegalTransition, Job, JobCanceled, Phase, end_of_job_report)
 from bareos.director.jobs.storage import StorageJobSession
 from bareos.director.links import DaemonLink, DaemonUnreachable, ProtocolViolation
-from bareos.protocol.connection import BareosConnection, ConnectionClosed
-from bareos.protocol.framing import encode_message
+from bareos.protocol.connection import BareosConnection, ConnectionClosed, ReceiveTimeout
+from bareos.protocol.framing import Signal, encode_message, encode_signal
 from bareos.protocol.jobstatus import JobStatus, daemons_outcome
 
 S = JobStatus
@@ -241,6 +241,34 @@ def test_the_file_daemon_vanishing_mid_job_ends_it_fatal_at_that_moment():
     assert (job.status, job.start_time, job.end_time, job.elapsed()) == (S.FATAL, 1000, 1042, 42)
     report = end_of_job_report(job, "dir")
     assert "FD termination status:  Error" in report and "*** Backup Error ***" in report
+
+
+def test_the_storage_daemons_answer_to_use_device_is_awaited_while_it_heartbeats():
+    """Jobs queued behind a busy device wait as long as it takes (the SD heartbeats once a
+    minute meanwhile); before, the reply timeout failed those queued longer than 300 s."""
+    clock = Clock()
+    sd = link_to(clock, "storage", "File")
+    answer = defer.ensureDeferred(sd.receive_line_while_alive(silence=300))
+    for _ in range(30):
+        clock.advance(60)
+        sd.conn.dataReceived(encode_signal(Signal.HEARTBEAT))
+    assert not answer.called
+    sd.conn.dataReceived(encode_message(b"3000 OK use device device=FileStorage\n"))
+    assert answer.result == "3000 OK use device device=FileStorage\n"
+
+
+def test_a_storage_daemon_silent_while_reserving_a_device_times_out():
+    clock = Clock()
+    sd = link_to(clock, "storage", "File")
+    answer = defer.ensureDeferred(sd.receive_line_while_alive(silence=300))
+    clock.advance(60)
+    sd.conn.dataReceived(encode_signal(Signal.HEARTBEAT))
+    clock.advance(299)
+    assert not answer.called             # heard from 299 s ago
+    clock.advance(301)
+    failure = []
+    answer.addErrback(failure.append)
+    assert failure[0].check(ReceiveTimeout)
 
 
 def end_job_from_the_fd(clock, term_code):
