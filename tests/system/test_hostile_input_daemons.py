@@ -1,5 +1,5 @@
 """Hostile input against real ``twistd`` daemons (issue 17 items 5b, 6, 7 and 10's job
-messages); the in-process tests of the same in tests/integration/test_hostile_input.py
+messages and doubled full stop); the in-process tests of the same in tests/integration/test_hostile_input.py
 look closer (log lines, every peer kind), these show it holds in the daemons as run.
 
 Times are not asserted: ``bench/console_abuse.py`` prints them.
@@ -14,8 +14,10 @@ import pytest
 
 from bareos.config.writer import Resource, destination, resource_files
 from bareos.protocol.framing import MAX_MESSAGE_LEN, MAX_PACKET_SIZE
+from bareos.testing.daemons import director_of_daemon
 from bareos.testing.login_flood import CONSOLE_HELLO, director_hello
 from bareos.testing.quick_console import QuickConsole
+from bareos.testing.waiting import wait_until
 
 from backup_helpers import job_status, queue
 
@@ -110,3 +112,20 @@ def test_job_messages_held_by_their_file_do_not_stop_the_director(suite, tmp_pat
         assert b"Start Backup JobId" in os.read(reader, 1 << 20)
     finally:
         os.close(reader)
+
+
+def test_a_refused_connection_is_one_sentence_in_the_file_daemons_log(suite, tmp_path):
+    """10: "Connection refused.." -- the reason already ended in a full stop; here a file
+    daemon dials its director (client-initiated), and no director listens."""
+    messages = tmp_path / "fd-messages.log"
+    fd = suite.start_fd(extra_resources=resource_files(
+        director_of_daemon(suite.director_name, suite.fd_password, extra=[
+            "Address = 127.0.0.1", f"Port = {suite.dir_port}",
+            "Connection From Client To Director = yes"]),
+        Resource("Messages", {"Name": "Standard", "Director": destination(suite.director_name),
+                              "Append": destination(messages)})))
+    wait_until(lambda: messages.exists() and "Connection refused" in messages.read_text(), 60,
+               "a refused dial in the FD's messages")
+    refused = [line for line in fd.log_text().splitlines() + messages.read_text().splitlines()
+               if "Connection refused" in line]
+    assert not [line for line in refused if ".." in line], refused
