@@ -1,7 +1,8 @@
 """What the Hypothesis fuzz tests share: how many cases, and what counts as a crash.
 
 The normal run tries ``FUZZ_EXAMPLES`` cases per target (default 300, seconds per
-target); issue 17 asks for 10,000 per target: ``BAREOS_FUZZ_EXAMPLES=10000``.
+target); issue 17 asks for 10,000 per target: ``./scripts/fuzz`` runs every target with
+``BAREOS_FUZZ_EXAMPLES=10000``, one after the other.
 """
 
 import os

@@ -218,6 +218,9 @@ class FakeDirector:
                     return self.media_reply(record)
             return self.media_reply(self.add_volume(f"{self.pool}-{len(self.volumes) + 1:04d}"))
         if " UpdateMedia " in text:
+            # a volume only a fuzzed reply named: answered as the director answers
+            if fields["VolName"] not in self.volumes:
+                return f'1997 Volume "{fields["VolName"]}" not in catalog.\n'
             record = self.volumes[fields["VolName"]]
             for key in ("VolJobs", "VolFiles", "VolBlocks", "VolBytes", "VolMounts", "VolErrors",
                         "VolWrites", "VolStatus"):

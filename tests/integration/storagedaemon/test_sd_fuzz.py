@@ -137,6 +137,8 @@ class FuzzedDirector:
 # found by this test: int() of more than 4,300 digits raised ValueError (a traceback)
 @example(items=["append open session", "append data {ticket}", "9" * 5000 + " 1 0"], replies=[])
 @example(items=["read open session = V " + "9" * 5000 + " 1 0 0 0 0"], replies=[])
+# found by the 10,000-case run: a FindMedia reply naming only a volume the director does not know
+@example(items=["append open session", "", "append data {ticket}"], replies=["1000 OK VolName=x\n"])
 @pytest_twisted.ensureDeferred
 async def test_no_data_channel_crashes_the_storage_daemon(sd, peers, log_events, cases, items,
                                                           replies):
