@@ -154,10 +154,16 @@ class ClientConnectionPool(service.Service):
         return None
 
     def wait_for(self, name, timeout):
-        """A Deferred firing with the next connection of ``name``, or None after ``timeout``.
+        """A Deferred firing with a connection of ``name``: the one waiting now (as ``take``),
+        else the next to arrive, or None after ``timeout``.  One call for both, so that no
+        caller misses a connection that came while it was busy elsewhere (issue 17 item 1:
+        one that arrived while the director was dialling the client was left unused).
 
         Canceling it (a canceled job) withdraws the wish: the next connection waits in the pool.
         """
+        waiting = self.take(name)
+        if waiting is not None:
+            return defer.succeed(waiting)
         def withdraw(waiter):
             if waiter in self._wanted.get(name, ()):
                 self._wanted[name].remove(waiter)

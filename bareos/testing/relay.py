@@ -77,6 +77,7 @@ class FaultyRelay:
         self._lock = threading.Lock()
         self._stopping = False
         self.accepted = 0
+        self.refused = 0             # connections reset at once while refusing
         self._signals = {TO_SERVER: collections.Counter(), TO_CLIENT: collections.Counter()}
         self._thread = threading.Thread(target=self._run, name="faulty-relay", daemon=True)
         self._thread.start()
@@ -147,6 +148,7 @@ class FaultyRelay:
         except BlockingIOError:
             return
         if self._refusing:
+            self.refused += 1
             _Flow(client, socket.socket()).close(reset=True)
             return
         try:

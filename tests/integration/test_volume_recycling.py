@@ -9,7 +9,7 @@ import time
 from datetime import datetime
 
 import pytest_twisted
-from twisted.internet import reactor
+from twisted.internet import defer, reactor
 
 from bareos.catalog import JobRecord
 from bareos.director.jobs.job import Job
@@ -46,6 +46,7 @@ Pool { Name = FromScratch; Scratch Pool = Scratch; Volume Retention = 3 days }
 Pool { Name = GivesBack; Recycle Pool = Holding; Volume Retention = 1 day }
 Pool { Name = Holding }
 Pool { Name = Auto; Label Format = "Auto-" }
+Pool { Name = Burst; Label Format = "Burst-" }
 Pool { Name = States; Maximum Volumes = 5; Volume Retention = 1 day; Purge Oldest Volume = yes }""",
     "job/jobs.conf": """
 Job { Name = backup; Type = Backup; Client = fd-auto; FileSet = Set; Storage = File;
@@ -97,6 +98,20 @@ async def volume_for(director, pool):
     job = await a_job(director, pool)
     volume = await appendable_volume(director, pool, "File", job.storage, [], job)
     return volume, job
+
+
+@pytest_twisted.ensureDeferred
+async def test_jobs_asking_at_once_on_an_empty_pool_all_get_its_one_new_volume(director):
+    """Issue 17 item 2, the director's half: every job found no volume and created the
+    next one from the Label Format, all under the same name, and all but one failed on
+    the catalog's UNIQUE VolumeName.  The storage daemon serializes its questions per
+    device; jobs of one pool on several devices or storage daemons count on this."""
+    jobs = [await a_job(director, "Burst") for _ in range(10)]
+    volumes = await defer.gatherResults([
+        defer.ensureDeferred(appendable_volume(director, "Burst", "File", job.storage, [], job))
+        for job in jobs])
+    assert [volume.volume_name for volume in volumes] == ["Burst-0001"] * 10
+    assert await director.catalog.count_volumes("Burst") == 1
 
 
 @pytest_twisted.ensureDeferred

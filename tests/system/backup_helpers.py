@@ -63,3 +63,8 @@ def set_fd_pace(suite, bytes_per_second, job=""):
     with QuickDirector(suite.fd_port, OPS_PASSWORD, "ops") as ops:
         reply = ops.command(f"setbandwidth={bytes_per_second} Job={job}")
     assert reply.startswith(b"2000 OK"), reply
+
+
+def volume_bytes(suite):
+    """The bytes of all volume files of the storage daemon."""
+    return sum(path.stat().st_size for path in suite.storage_dir.iterdir() if path.is_file())

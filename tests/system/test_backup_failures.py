@@ -11,7 +11,7 @@ import os
 import pytest
 
 import volume_reader
-from backup_helpers import queue, run_job
+from backup_helpers import queue, run_job, volume_bytes
 from bareos.testing.filesystems import small_tmpfs
 from bareos.testing.trees import differences, snapshot
 from bareos.testing.waiting import wait_until
@@ -30,10 +30,6 @@ def start(suite, catalog, source, **options):
     suite.start_fd()
     suite.start_director(extra_resources={**suite.backup_resources(source, **options),
                                           **catalog.resources})
-
-
-def volume_bytes(suite):
-    return sum(path.stat().st_size for path in suite.storage_dir.iterdir() if path.is_file())
 
 
 def first_backup_then_a_big_one_under_way(suite, catalog, tmp_path):

@@ -324,6 +324,48 @@ def test_no_waiting_connection_job_waits_for_the_client_or_fails_saying_what_was
            "for backup." in log, log
 
 
+DIALLING = 15               # the director's FD Connect Timeout in the restart test below
+
+
+@pytest.mark.slow                       # the job waits out the director's dialling
+def test_director_restarted_with_a_job_queued_at_once_uses_the_client_that_connects_meanwhile(
+        suite, tmp_path):
+    """Issue 17 item 1: both directions allowed, the client unreachable by dialling.  The
+    director is restarted and a job queued at once, before the file daemon is back; the file
+    daemon connects while the director still dials it.  The job must use that connection
+    (it was left waiting, listed by ``status director``, until the job failed)."""
+    source = tmp_path / "source"
+    make_tree(source, big_file_mib=1, small_files=20)
+    unreachable_client = FaultyRelay(free_port())    # resets every connection the director makes
+    unreachable_client.refuse()
+    to_director = FaultyRelay(suite.dir_port)        # the file daemon's way to the director
+    try:
+        suite.start_sd()
+        director = start_director(suite, source, outgoing=True, port=unreachable_client.port,
+                                  fd_connect_timeout=DIALLING)
+        start_fd(suite, director_port=to_director.port)
+        with QuickConsole(suite.dir_port, suite.dir_password) as console:
+            wait_until(lambda: console.waiting_clients() == [suite.client_name], APPEAR_WITHIN,
+                       "the FD appears")
+        to_director.refuse()                         # the FD stays away until the job dials it
+        director.stop()
+        director.start()
+        jobid = queue_job(suite, "run job=backup level=Full yes")
+        wait_until(lambda: unreachable_client.refused >= 1, DIALLING,
+                   "the director dials the client for the job")
+        to_director.refuse(False)
+        with QuickConsole(suite.dir_port, suite.dir_password) as console:
+            wait_until(lambda: console.waiting_clients() == [suite.client_name], DIALLING,
+                       "the FD is back and waits while the director still dials it")
+        status, output = wait_job(suite, jobid)
+        assert status == "T", output
+        assert ("Using Client Initiated Connection (bareos-fd), which arrived while waiting "
+                "for backup.") in job_log(suite, jobid)
+    finally:
+        to_director.stop()
+        unreachable_client.stop()
+
+
 # -- two jobs at once, status client and cancel while they run ------------------------------------
 
 SLOW_BYTES_PER_SECOND = 100_000

@@ -197,8 +197,7 @@ async def client_link(director, client, timeout, retry_interval=None):
         except DaemonUnreachable as exc:
             tried.append(str(exc))
     if client.connection_from_client_to_director:
-        # one may have come while we were dialling; else wait for the next
-        waiting = pool.take(client.name) or await pool.wait_for(client.name, timeout)
+        waiting = await pool.wait_for(client.name, timeout)     # also one that came meanwhile
         if waiting is not None:
             return (DaemonLink(waiting.conn, "client", client.name, ""),
                     f"Using Client Initiated Connection ({client.name}), which arrived while waiting")

@@ -108,3 +108,14 @@ def test_newest_connection_first_and_waiters_served_by_the_next_one():
     pool.wait_for("fd1", 5).addCallback(results.append)
     clock.advance(5)
     assert results == [arriving, None]
+
+
+def test_waiting_for_a_client_takes_the_connection_already_there():
+    """One wait covers both: a connection that came while the caller was busy (dialling)
+    is handed over at once, not left in the pool while the caller waits for the next."""
+    clock, pool = setup()
+    there = waiting(pool, clock)
+    results = []
+    pool.wait_for("fd1", 5).addCallback(results.append)
+    assert results == [there]
+    assert pool.entries() == []
