@@ -16,7 +16,7 @@ import re
 import time
 from typing import Optional
 
-from bareos.protocol.jobstatus import FAILED
+from bareos.protocol.jobstatus import JobStatus
 
 DIRECTOR, CLIENT, STORAGE = "director", "client", "storage"
 
@@ -29,15 +29,16 @@ class Job:
 
 _FD_RUNNING = re.compile(r"^JobId (\d+) Job (\S+)\s+is running", re.M)
 _SD_RUNNING = re.compile(r"\bjob (\S+) JobId=(\d+)", re.I)
-# " 12  Back Full  3  4,096  backup.2026-12-03_08.50.00_04  R": JobId, three or four
+# " 12  Back Full  3  4,096  backup.2026-12-03_08.50.00_04  is running": JobId, three or four
 # columns, then the unique name (it contains the date, so it is told from the others)
 _DIR_RUNNING = re.compile(r"^\s*(\d+)\s+(?:\S+\s+){2,5}?(\S+\.\d{4}-\d\d-\d\d_\S+)", re.M)
 _DIR_TERMINATED = re.compile(
     r"^\s*(\d+)\s+.*?\s(?P<status>[A-Za-z]+(?: -- with warnings)?)\s+"
     r"(?P<finished>\d\d-[A-Z][a-z]{2}-\d\d \d\d:\d\d)\s+(?P<name>\S+)\s*$", re.M)
 
-#: Status words (and this suite's letters) of a terminated job that failed
-FAILED_WORDS = frozenset({"error", "fatal"} | {status.lower() for status in FAILED})
+#: The status word of a terminated job that failed (Bareos' daemons and ours print "Error"
+#: for an error or a fatal error)
+FAILED_WORDS = frozenset({JobStatus.FATAL.ending.lower(), JobStatus.ERROR_TERMINATED.ending.lower()})
 
 
 def section(text: str, title: str) -> str:

@@ -39,9 +39,14 @@ def director_status(director):
     }
 
 
-# JSON parts: how Bareos names a running job's state and a terminated job's end.
+# How Bareos names a running job's state, in the text and the JSON report alike (a terminated
+# job's end is JobStatus.ending).
 _RUNNING_STATES = {JobStatus.RUNNING: "is running", JobStatus.CREATED: "is waiting execution",
                    JobStatus.BLOCKED: "is blocked"}
+
+
+def running_state(status):
+    return _RUNNING_STATES.get(status, "is " + JobStatus(status).text.lower())
 
 
 def json_part(status, part):
@@ -59,8 +64,7 @@ def json_part(status, part):
                  "priority": j["priority"], "scheduled": j["scheduled"],
                  "volume": j.get("volume", "")} for j in rows]
     if part == "running":
-        return [{**_job_row(j), "status": _RUNNING_STATES.get(
-                    j["status"], "is " + JobStatus(j["status"]).text.lower())} for j in rows]
+        return [{**_job_row(j), "status": running_state(j["status"])} for j in rows]
     if part == "terminated":
         return [{**_job_row(j), "status": JobStatus(j["status"]).ending,
                  "finished": j["finished"]} for j in rows]
@@ -116,7 +120,7 @@ def running_lines(jobs):
     rows = [" JobId  Type Level     Files     Bytes  Name              Status",
             "=" * 70]
     rows += [f"{j['jobid']:>6}  {j['type']:<4} {j['level']:<5} {j['jobfiles']:>9} "
-             f"{j['jobbytes']:>9}  {j['name']:<17} {j['status']}" for j in jobs]
+             f"{j['jobbytes']:>9}  {j['name']:<17} {running_state(j['status'])}" for j in jobs]
     return rows + ["===="]
 
 
@@ -127,5 +131,5 @@ def terminated_lines(jobs):
             " JobId  Level      Files    Bytes   Status   Finished        Name ",
             "=" * 68]
     rows += [f"{j['jobid']:>6}  {j['level']:<5} {j['jobfiles']:>9} {j['jobbytes']:>9}   "
-             f"{j['status']:<8} {j['finished']:<15} {j['name']}" for j in jobs]
+             f"{JobStatus(j['status']).ending:<8} {j['finished']:<15} {j['name']}" for j in jobs]
     return rows + ["===="]

@@ -57,6 +57,19 @@ def test_running_jobs_of_each_daemon():
     assert running_jobs(DIRECTOR, text) == (Job(4, NAME),)
 
 
+def test_the_director_names_job_states_in_words_as_bareos():
+    text = director_status(
+        running=[row(4, NAME, JobStatus.RUNNING), row(5, NAME + "5", JobStatus.CREATED)],
+        terminated=[row(1, "a", JobStatus.TERMINATED, "03-Dec-26 08:10"),
+                    row(2, "b", JobStatus.FATAL, "03-Dec-26 08:11"),
+                    row(3, "c", JobStatus.CANCELED, "03-Dec-26 08:12")])
+    running = text.split("Running Jobs:")[1].split("Terminated Jobs:")[0]
+    assert running.count("is running") == 1 and running.count("is waiting execution") == 1
+    finished = [line.split()[4] for line in text.split("Terminated Jobs:")[1].splitlines()
+                if line.strip()[:1].isdigit()]
+    assert finished == ["OK", "Error", "Cancel"]
+
+
 def test_idle_daemons_run_nothing():
     idle_fd = FD_STATUS.replace(f"JobId 4 Job {NAME} is running.", "No Jobs running.")
     assert running_jobs(CLIENT, idle_fd) == ()
