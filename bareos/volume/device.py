@@ -295,7 +295,8 @@ class FileVolume:
         offset = start
         for complete, blk in enumerate(blocks):
             size = blk.size
-            pieces = blk.parts if len(blk.parts) <= _IOV_MAX else [blk.tobytes()]
+            pieces: Sequence[bytes | bytearray | memoryview] = (
+                blk.parts if len(blk.parts) <= _IOV_MAX else [blk.tobytes()])
             done = 0
             try:
                 while done < size:
