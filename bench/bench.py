@@ -68,11 +68,16 @@ def sync():
     os.sync()
 
 
-def cpu_seconds(pid):
+def cpu_times(pid):
+    """(user, system) CPU seconds of a process, all its threads."""
     with open(f"/proc/{pid}/stat") as f:
         s = f.read()
     fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def cpu_seconds(pid):
+    return sum(cpu_times(pid))
 
 
 def vm_hwm_mib(pid):
@@ -207,7 +212,7 @@ class OurSystem:
         """Run *commands*; wait for the job's Termination line; return a result dict."""
         self.log_path.touch()
         offset = self.log_path.stat().st_size
-        cpu0 = {k: cpu_seconds(p) for k, p in self.pids.items()}
+        cpu0 = {k: cpu_times(p) for k, p in self.pids.items()}
         reset = all(reset_hwm(p) for p in self.pids.values())
         t0 = time.monotonic()
         done = self.console(commands)
@@ -229,7 +234,7 @@ class OurSystem:
                     raise RuntimeError(f"JobId {jid}: no end-of-job report after 1 h")
                 time.sleep(POLL)
         wall = time.monotonic() - t0
-        cpu1 = {k: cpu_seconds(p) for k, p in self.pids.items()}
+        cpu1 = {k: cpu_times(p) for k, p in self.pids.items()}
         report = buf[buf.rfind(f"JobId {jid}:", 0, mm.start()):mm.end()]
         fields = {}
         for line in report.splitlines():
@@ -239,7 +244,8 @@ class OurSystem:
         return {
             "jobid": int(jid), "termination": mm.group(1).strip(), "wall_s": round(wall, 3),
             "console_queue_s": round(t_queued, 3), "elapsed": fields.get("Elapsed time"),
-            "cpu_s": {k: round(cpu1[k] - cpu0[k], 2) for k in self.pids},
+            "cpu_s": {k: round(sum(cpu1[k]) - sum(cpu0[k]), 2) for k in self.pids},
+            "sys_s": {k: round(cpu1[k][1] - cpu0[k][1], 2) for k in self.pids},
             "hwm_mib": {k: vm_hwm_mib(p) for k, p in self.pids.items()},
             "hwm_is_step_peak": reset,
         }
@@ -269,7 +275,7 @@ def one_run(args, run, facts, results_dir):
             f.write(json.dumps(res) + "\n")
         extra = ""
         if "cpu_s" in res:
-            extra = (f" cpu {res['cpu_s']} peak RSS MiB {res['hwm_mib']}"
+            extra = (f" cpu {res['cpu_s']} (sys {res['sys_s']}) peak RSS MiB {res['hwm_mib']}"
                      f" (console {res['console_queue_s']:.2f} s) {res['termination']}")
         log(f"  run {run}  {step:30s} {wall:7.2f} s {res['mb_per_s'] or 0:9.1f} MB/s "
             f"{res['files_per_s'] or 0:10.1f} files/s{extra}")

@@ -9,6 +9,9 @@ Two paths, each measured alone so the figure is the daemon's own work:
 * ``sd-recv`` / ``sd-recv-tls``: the storage daemon's packet decoder
   (``framing.PacketDecoder``) on the FD's packets for 64 KiB records, fed in
   1 MiB pieces (the SD's reads of a TCP transport) or 16 KiB ones (TLS records).
+* ``write-size`` (CPU seconds only): buffered ``pwrite`` of 64,512 bytes (one block
+  per call, as the SD writes now) against 1 MiB (16 blocks per call, as before),
+  in turns, into a new file: the kernel's page-cache cost alone.
 * ``fd`` / ``fd-nosig``: the file daemon's read -> digest (MD5, or none) -> frame
   path: ``backup_records`` over files in a temporary directory, framed and batched
   by ``BackupStreamer._produce`` into a sink that drops the batches (the reactor
@@ -47,6 +50,9 @@ MIB = 1 << 20
 GIB = 1 << 30
 CHUNK = 64 * 1024  # the FD's read size, so the size of the SD's data records
 PATHS = ("sd", "sd-recv", "sd-recv-tls", "fd", "fd-nosig")
+# write-size: not a code path but the kernel's side of the SD's writes (CPU seconds only)
+WRITE_SIZES = (64512, 1 << 20)       # one block per call (as now), 16 blocks per call (before)
+WRITE_REGION = 32 * MIB
 # what one dataReceived brings: the SD's 1 MiB reads of a TCP transport, a TLS record
 RECV_CHUNKS = {"sd-recv": 1 << 20, "sd-recv-tls": 16 * 1024}
 
@@ -130,6 +136,29 @@ def fd_path(work, mib, signature):
     return _cpu_since(started)
 
 
+def write_size_path(work, mib):
+    """System CPU s per GiB of buffered pwrites into a new file, by write size.
+
+    The sizes take turns region by region, so both meet the same state of the
+    machine's memory (which moves the figures by a factor of ten here)."""
+    buffers = {size: os.urandom(size) for size in WRITE_SIZES}
+    spent = dict.fromkeys(WRITE_SIZES, 0.0)
+    written = dict.fromkeys(WRITE_SIZES, 0)
+    fd = os.open(os.path.join(work, "written"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        offset = 0
+        for turn in range(max(1, mib * MIB // WRITE_REGION)):
+            size = WRITE_SIZES[turn % len(WRITE_SIZES)]
+            started, end = os.times(), offset + WRITE_REGION
+            while offset < end:
+                offset += os.pwrite(fd, buffers[size], offset)
+            spent[size] += _cpu_since(started)[1]
+            written[size] += WRITE_REGION
+    finally:
+        os.close(fd)
+    return {size: spent[size] * GIB / written[size] for size in WRITE_SIZES if written[size]}
+
+
 def run_path(path, mib):
     with tempfile.TemporaryDirectory(prefix="stream-cpu-") as work:
         if path == "sd":
@@ -148,11 +177,19 @@ def instructions(path, mib):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path", choices=PATHS, action="append", help="path(s) to measure (default: all)")
+    parser.add_argument("--path", choices=PATHS + ("write-size",), action="append",
+                        help="path(s) to measure (default: all but write-size)")
+    parser.add_argument("--dir", default="/var/tmp", help="where write-size writes (a disk, not a tmpfs)")
     parser.add_argument("--mib", type=int, default=64, help="MiB pushed through each path")
     parser.add_argument("--callgrind", action="store_true", help="count instructions under callgrind")
     args = parser.parse_args()
     for path in args.path or PATHS:
+        if path == "write-size":
+            with tempfile.TemporaryDirectory(prefix="stream-cpu-", dir=args.dir) as work:
+                figures = write_size_path(work, args.mib)
+            print("write-size " + ", ".join(f"{size:,}-byte writes {s:.2f}" for size, s in figures.items())
+                  + f" system CPU s per GiB ({args.mib} MiB in turns of {WRITE_REGION // MIB} MiB)")
+            continue
         if args.callgrind:
             per_gib = (instructions(path, args.mib) - instructions(path, 0)) * GIB / (args.mib * MIB)
             print(f"{path:9s} {per_gib / 1e9:8.3f} G instructions per GiB ({args.mib} MiB under callgrind)")

@@ -30,7 +30,7 @@ import threading
 import time
 
 from twisted.application import service
-from twisted.internet import defer
+from twisted.internet import defer, tcp
 from twisted.logger import Logger
 from twisted.python import failure as tw_failure
 from twisted.python.threadpool import ThreadPool
@@ -67,6 +67,7 @@ SD_REPLY_TIMEOUT = None
 
 _HEADER = struct.Struct("!i")
 _EOD = framing.encode_signal(Signal.EOD)
+_IOV_MAX = 1024                 # pieces one sendmsg takes (Linux' UIO_MAXIOV)
 
 
 class StorageConnectFailed(Exception):
@@ -112,6 +113,38 @@ def widen_socket_buffer(conn, nbytes=SOCKET_BUFFER_BYTES):
             transport.bufferSize = nbytes
             return
         transport = getattr(transport, "transport", None)
+
+
+def send_batch(transport, parts):
+    """Hand one batch of packet pieces to ``transport``, in order.
+
+    On a plain TCP transport with nothing buffered, the pieces go to the socket in one
+    ``sendmsg`` (the kernel gathers them); only what the socket does not take now is
+    left to the transport.  Its ``writeSequence`` would first join the whole batch
+    into a new buffer: a copy of every byte, and a fresh allocation whose first touch
+    is costly here (see bench/README, "What distorts the figures").  Under TLS, or
+    behind data the transport still holds, the pieces go to ``writeSequence``.
+    """
+    if (not isinstance(transport, tcp.Connection) or transport.TLS or not transport.connected
+            or transport.disconnecting or transport.dataBuffer or transport._tempDataBuffer):
+        transport.writeSequence(parts)
+        return
+    try:
+        sent = transport.socket.sendmsg(parts[:_IOV_MAX])
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    except OSError:
+        # the transport finds and reports the error on its own next write
+        transport.writeSequence(parts)
+        return
+    for index, piece in enumerate(parts):
+        if sent < len(piece):
+            rest = parts[index:]
+            if sent:
+                rest[0] = bytes(memoryview(piece)[sent:])
+            transport.writeSequence(rest)
+            return
+        sent -= len(piece)
 
 
 def frame_records(records, job=None):
@@ -257,9 +290,7 @@ class BackupStreamer:
             if not self.conn.is_open:
                 self.stop("the storage daemon connection was closed")
                 return
-            # the packets as they are: the transport joins them into its own buffer
-            # anyway, so joining them here first would copy every byte twice
-            transport.writeSequence(parts)
+            send_batch(transport, parts)
             self.bytes_sent += size
             if self.on_progress is not None:
                 self.on_progress(self.bytes_sent)

@@ -1,6 +1,7 @@
 """``twistd bareos-fd``: options and service construction."""
 
 from bareos.config.schemas import FILEDAEMON
+from bareos.daemon.memory import keep_freed_memory
 from bareos.daemon.options import DaemonOptions
 from bareos.filedaemon.daemon import FileDaemon
 
@@ -11,6 +12,7 @@ class Options(DaemonOptions):
 
 
 def makeService(options):
+    keep_freed_memory()
     service = FileDaemon(options.config)
     service.config_path = options["config"]     # SIGHUP reads it again
     return service

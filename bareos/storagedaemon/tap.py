@@ -1,6 +1,7 @@
 """``twistd bareos-sd``: options and service construction."""
 
 from bareos.config.schemas import STORAGEDAEMON
+from bareos.daemon.memory import keep_freed_memory
 from bareos.daemon.options import DaemonOptions
 from bareos.storagedaemon.daemon import StorageDaemon
 
@@ -11,6 +12,7 @@ class Options(DaemonOptions):
 
 
 def makeService(options):
+    keep_freed_memory()
     service = StorageDaemon(options.config)
     service.config_path = options["config"]     # SIGHUP reads it again
     return service

@@ -193,9 +193,11 @@ def test_enospc_truncates_partial_block(tmp_path, monkeypatch):
 
     def failing(fd, bufs, offset):
         calls.append(offset)
-        if len(calls) == 1:  # a short write: 1.5 blocks land on disk
+        if len(calls) == 1:
+            return real(fd, bufs, offset)
+        if len(calls) == 2:  # a short write: half of the second block lands on disk
             joined = b"".join(bytes(x) for x in bufs)
-            return real(fd, [joined[:4096 + 2048]], offset)
+            return real(fd, [joined[:2048]], offset)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "pwritev", failing)
