@@ -24,6 +24,7 @@ of connects, as it would for real clients.
 """
 
 import argparse
+import os
 import resource
 import statistics
 import sys
@@ -45,6 +46,7 @@ from bareos.config.schemas import FILEDAEMON  # noqa: E402
 from bareos.filedaemon.director_link import DirectorLink, LinkState  # noqa: E402
 from bareos.testing.daemons import Suite  # noqa: E402
 from bareos.testing.quick_console import QuickConsole  # noqa: E402
+from config_scale import cpu_seconds  # noqa: E402  (bench/, this script's directory)
 
 PASSWORD = "bench-client-password"
 
@@ -97,7 +99,7 @@ def simulated_fds(reactor, suite, args):
     return links
 
 
-async def wait_for(reactor, condition, timeout, step=0.05):
+async def wait_for(reactor, condition, timeout, step=0.25):
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > timeout:
@@ -151,35 +153,46 @@ async def count_in_director(reactor, console, wanted, timeout):
     return None
 
 
+def phase_cpu(director, started_cpu):
+    """(director's CPU seconds, this process's CPU seconds) since ``started_cpu``."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    now = (cpu_seconds(director.pid), own.ru_utime + own.ru_stime)
+    return now[0] - started_cpu[0], now[1] - started_cpu[1]
+
+
 async def run(reactor, args):
+    """One run; returns its figures (None: timed out)."""
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-client-initiated-"))
-    limit = raise_open_files(4 * args.clients + 1024)
+    raise_open_files(4 * args.clients + 1024)
     suite = Suite(work)
     clients = [{"name": client_name(i), "port": 9, "password": PASSWORD, "tls": "none",
                 "extra": ["Connection From Client To Director = yes",
                           "Connection From Director To Client = no",
                           f"Heartbeat Interval = {args.heartbeat}"]}
                for i in range(args.clients)]
+    figures = {"load average (1 min) at the start": os.getloadavg()[0]}
+    started = time.monotonic()
     director = await threads.deferToThread(suite.start_director, clients=clients)
-    figures = {"clients": args.clients, "open files limit": limit}
+    figures["director start until listening (s)"] = time.monotonic() - started
     try:
         await task.deferLater(reactor, 1, lambda: None)
         figures["director RSS, no clients (MiB)"] = rss_kib(director.pid) / 1024
         links = simulated_fds(reactor, suite, args)
-        started = time.monotonic()
+        started, cpu = time.monotonic(), phase_cpu(director, (0, 0))
         for link in links:
             link.startService()
 
         def all_waiting():
-            return sum(link.state is LinkState.WAITING for link in links) == len(links)
+            return all(link.state is LinkState.WAITING for link in links)
 
         timeout = 60 + 3 * args.max_interval
-        took = await wait_for(reactor, all_waiting, timeout)
-        figures["all connected, links' view (s)"] = took
+        figures["all connected, links' view (s)"] = await wait_for(reactor, all_waiting, timeout)
         console = Console(suite)
         took_dir = await count_in_director(reactor, console, args.clients, timeout)
         figures["all listed in status director, from start (s)"] = \
             None if took_dir is None else time.monotonic() - started
+        (figures["director CPU until all listed (s)"],
+         figures["simulated FDs' CPU until all listed (s)"]) = phase_cpu(director, cpu)
         await task.deferLater(reactor, 2 * args.heartbeat, lambda: None)   # heartbeats flowing
         figures[f"director RSS, {args.clients} waiting (MiB)"] = rss_kib(director.pid) / 1024
         timings = []
@@ -193,28 +206,54 @@ async def run(reactor, args):
         # a director restart
         await threads.deferToThread(director.stop)
         await task.deferLater(reactor, args.down, lambda: None)
+        started = time.monotonic()
         await threads.deferToThread(director.start)
         back = time.monotonic()
+        figures["after restart: director start until listening (s)"] = back - started
+        cpu = phase_cpu(director, (0, 0))
         took = await wait_for(reactor, all_waiting, timeout)
         figures["after restart: all links waiting again (s)"] = took
         took_dir = await count_in_director(reactor, console, args.clients, timeout)
         figures["after restart: all listed in status director (s)"] = \
             None if took_dir is None else time.monotonic() - back
+        (figures["after restart: director CPU until all listed (s)"],
+         figures["after restart: simulated FDs' CPU until all listed (s)"]) = \
+            phase_cpu(director, cpu)
         figures["connection attempts in total"] = sum(link.attempts for link in links)
         figures["director RSS after restart (MiB)"] = rss_kib(director.pid) / 1024
+        figures["load average (1 min) at the end"] = os.getloadavg()[0]
         console.reset()
         for link in links:
             link.stopService()
     finally:
         await threads.deferToThread(suite.stop)
-    width = max(len(k) for k in figures)
+    print(f"  (logs: {suite.run_dir})", flush=True)
+    return figures
+
+
+def summary(values):
+    """A median with [min-max] over the runs; a timed-out run counts as the worst."""
+    if any(v is None for v in values):
+        timed_out = sum(v is None for v in values)
+        known = [v for v in values if v is not None]
+        return f"timed out in {timed_out} of {len(values)}" + \
+            (f", others {', '.join(f'{v:.2f}' for v in known)}" if known else "")
+    if len(values) == 1:
+        return f"{values[0]:.2f}" if isinstance(values[0], float) else str(values[0])
+    return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+async def runs(reactor, args):
+    results = []
+    for number in range(args.runs):
+        print(f"run {number + 1} of {args.runs} ...", flush=True)
+        results.append(await run(reactor, args))
     print(f"\nClient-initiated connections: {args.clients} simulated file daemons, heartbeat "
-          f"{args.heartbeat} s, backoff 1..{args.max_interval} s, director down {args.down} s")
-    for key, value in figures.items():
-        shown = "timed out" if value is None else (f"{value:.2f}" if isinstance(value, float)
-                                                   else str(value))
-        print(f"  {key:<{width}}  {shown}")
-    print(f"  (logs: {suite.run_dir})")
+          f"{args.heartbeat} s, backoff 1..{args.max_interval} s, director down {args.down} s; "
+          f"{args.runs} run(s): median [min-max]")
+    width = max(len(k) for k in results[0])
+    for key in results[0]:
+        print(f"  {key:<{width}}  {summary([r[key] for r in results])}")
 
 
 def main():
@@ -223,12 +262,14 @@ def main():
     parser.add_argument("--heartbeat", type=int, default=10)
     parser.add_argument("--max-interval", type=int, default=10)
     parser.add_argument("--down", type=float, default=3.0, help="seconds the director is down")
-    parser.add_argument("--work", help="directory for configs and logs (default: a new temp dir)")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--work", help="directory for configs and logs (default: a new temp dir "
+                                       "per run)")
     args = parser.parse_args()
     globalLogBeginner.beginLoggingTo([FilteringLogObserver(
         textFileLogObserver(sys.stderr),
         [LogLevelFilterPredicate(defaultLogLevel=LogLevel.error)])], redirectStandardIO=False)
-    task.react(lambda reactor: defer.ensureDeferred(run(reactor, args)))
+    task.react(lambda reactor: defer.ensureDeferred(runs(reactor, args)))
 
 
 if __name__ == "__main__":
