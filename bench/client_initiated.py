@@ -193,7 +193,7 @@ async def run(reactor, args):
             None if took_dir is None else time.monotonic() - started
         (figures["director CPU until all listed (s)"],
          figures["simulated FDs' CPU until all listed (s)"]) = phase_cpu(director, cpu)
-        await task.deferLater(reactor, 2 * args.heartbeat, lambda: None)   # heartbeats flowing
+        await task.deferLater(reactor, min(2 * args.heartbeat, 30), lambda: None)   # settled
         figures[f"director RSS, {args.clients} waiting (MiB)"] = rss_kib(director.pid) / 1024
         timings = []
         for _ in range(5):
@@ -259,7 +259,8 @@ async def runs(reactor, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--heartbeat", type=int, default=10)
+    parser.add_argument("--heartbeat", type=int, default=60,
+                        help="the FDs' Heartbeat Interval (default: 60, the FD's own default)")
     parser.add_argument("--max-interval", type=int, default=10)
     parser.add_argument("--down", type=float, default=3.0, help="seconds the director is down")
     parser.add_argument("--runs", type=int, default=1)
