@@ -108,3 +108,21 @@ def test_newest_connection_first_and_waiters_served_by_the_next_one():
     pool.wait_for("fd1", 5).addCallback(results.append)
     clock.advance(5)
     assert results == [arriving, None]
+
+
+def test_taking_a_clients_connection_looks_at_that_clients_connections_only():
+    clock, pool = setup()
+    others = [waiting(pool, clock, name=f"fd{n}") for n in range(2, 1002)]
+    dead_other = others[0]
+    dead_other.conn.dataReceived(encode_message(b"spoke out of turn"))   # dead, found so
+    looked_at = []                                                       # at the next check
+    entries = [waiting(pool, clock), waiting(pool, clock)]
+    for entry in others + entries:
+        entry.is_dead = lambda now, entry=entry: looked_at.append(entry) or \
+            WaitingConnection.is_dead(entry, now)
+    assert pool.take("fd1") is entries[1]             # the newest
+    assert looked_at == [entries[1]]
+    assert pool.take("fd1") is entries[0] and pool.take("fd1") is None
+    assert dead_other in pool._waiting
+    clock.advance(CHECK_INTERVAL)
+    assert dead_other not in pool.entries() and len(pool.entries()) == 999
