@@ -70,8 +70,8 @@ def test_a_heartbeating_client_is_dropped_when_its_heartbeat_is_half_an_interval
     clock.advance(2)                                  # 6 s since the last heartbeat
     assert pool.entries() == [entry]
     clock.advance(1)                                  # 7 s > 1.5 intervals
+    assert entry.conn.transport.aborted and not entry.conn.is_open   # nobody had to look
     assert pool.entries() == []
-    assert entry.conn.transport.aborted and not entry.conn.is_open
 
 
 def test_before_the_rhythm_is_known_the_configured_or_default_interval_applies():
