@@ -1,26 +1,34 @@
 #!/usr/bin/env python3
 """Client-initiated connections at scale: N simulated file daemons against one real director.
 
-    .venv/bin/python bench/client_initiated.py [--clients 1000] [--heartbeat 10] [--work DIR]
+    .venv/bin/python bench/client_initiated.py [--clients 1000] [--runs 3] [--heartbeat 60]
+        [--max-interval 10] [--down 3] [--work DIR]
 
 The director is our real ``twistd bareos-dir`` process, with one Client resource per
-simulated file daemon (``Connection From Client To Director = yes``, cleartext).  The
-file daemons are this one process: N ``DirectorLink`` objects (the file daemon's own
-link code: dial, hello, CRAM-MD5, greeting, waiting, heartbeats, backoff with jitter)
-on one reactor, without the rest of a file daemon.
+simulated file daemon (``Connection From Client To Director = yes``, cleartext) and its
+default connection limits.  The file daemons are this one process: N ``DirectorLink``
+objects (the file daemon's own link code: dial, hello, CRAM-MD5, greeting, waiting,
+heartbeats, backoff with jitter) on one reactor, without the rest of a file daemon.  So
+the simulated side does for N clients what each real one does for itself: on a 2-core
+machine it needs about as much CPU as the director, and answers each CRAM-MD5 step only
+as fast as its one reactor gets round to it.
 
-Printed (nothing is asserted):
+Printed (nothing is asserted), per run and as medians with [min-max] over ``--runs``:
 
-* the time until all N wait in the director (all links WAITING and ``status director``
-  listing N connections);
+* the director's start until it listens (its configuration of N Clients loaded);
+* the time from the links' start until all N wait in the director (all links WAITING, and
+  ``status director`` listing N connections), and the CPU seconds the director and this
+  process used until then;
 * the director's RSS (VmRSS) before any client and with N waiting;
 * the time one ``status director`` takes on an open console session (median of 5);
-* after a director restart (SIGTERM, a pause, start): the time from the new director
-  listening until all N are back, and until ``status director`` lists N again.
+* after a director restart (SIGTERM, ``--down`` seconds, start): the same, counted from
+  the new director listening; the connection attempts of all links in the run;
+* the 1-minute load average at the start and the end of the run.
 
-Backoff for the simulation: Reconnect Min Interval 1 s, Max ``--max-interval`` (10 s),
-jitter 20 %; the director's listen backlog (Twisted's default, 50) throttles the burst
-of connects, as it would for real clients.
+Settings of the simulated file daemons: Heartbeat Interval ``--heartbeat`` (60 s, the
+file daemon's default), Reconnect Min Interval 1 s, Max ``--max-interval`` (10 s), jitter
+20 %.  All links dial from 127.0.0.1: the director's admission control counts addresses
+only once a login from them failed, so one address for all is no handicap.
 """
 
 import argparse
