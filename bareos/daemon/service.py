@@ -249,7 +249,7 @@ class Daemon(service.MultiService):
         res = self.resource
         return AdmissionLimits(
             max_connections=max(res.maximum_connections, self.minimum_connections()),
-            max_waiting=res.maximum_waiting_connections,
+            max_waiting=max(res.maximum_waiting_connections, self.minimum_waiting_connections()),
             max_unauthenticated=res.maximum_unauthenticated_connections,
             max_unauthenticated_per_address=res.maximum_unauthenticated_connections_per_address,
             max_failed_logins_per_address=res.maximum_failed_logins_per_address,
@@ -257,6 +257,11 @@ class Daemon(service.MultiService):
 
     def minimum_connections(self):
         """``Maximum Connections`` is raised to this (Bareos' rule, which differs per daemon)."""
+        return 1
+
+    def minimum_waiting_connections(self):
+        """``Maximum Waiting Connections`` is raised to this: the peers that may all dial at
+        once (e.g. after a restart) should find a place in the queue."""
         return 1
 
     def startService(self):
