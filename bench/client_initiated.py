@@ -15,7 +15,9 @@ as fast as its one reactor gets round to it.
 
 Printed (nothing is asserted), per run and as medians with [min-max] over ``--runs``:
 
-* the director's start until it listens (its configuration of N Clients loaded);
+* the director's start until it listens (the wall time includes writing its N Client
+  files and, after the restart, finding its port among this process's N sockets) and the
+  CPU seconds the director used until then: loading its configuration;
 * the time from the links' start until all N wait in the director (all links WAITING, and
   ``status director`` listing N connections), and the CPU seconds the director and this
   process used until then;
@@ -182,6 +184,8 @@ async def run(reactor, args):
     started = time.monotonic()
     director = await threads.deferToThread(suite.start_director, clients=clients)
     figures["director start until listening (s)"] = time.monotonic() - started
+    figures["director CPU until listening: loading its configuration (s)"] = \
+        cpu_seconds(director.pid)
     try:
         await task.deferLater(reactor, 1, lambda: None)
         figures["director RSS, no clients (MiB)"] = rss_kib(director.pid) / 1024
@@ -218,6 +222,7 @@ async def run(reactor, args):
         await threads.deferToThread(director.start)
         back = time.monotonic()
         figures["after restart: director start until listening (s)"] = back - started
+        figures["after restart: director CPU until listening (s)"] = cpu_seconds(director.pid)
         cpu = phase_cpu(director, (0, 0))
         took = await wait_for(reactor, all_waiting, timeout)
         figures["after restart: all links waiting again (s)"] = took
