@@ -91,13 +91,16 @@ def _admission(max_connections: int) -> tuple[Directive, ...]:
 
     ``Maximum Connections`` is Bareos': how many connections are handled at once (Bareos
     raises it to fit its other limits; so does ``Daemon.admission_limits``); connections over it
-    wait, up to ``Maximum Waiting Connections``.  The others are
+    wait, up to ``Maximum Waiting Connections``; while that queue is full the daemon accepts
+    nothing, and new connections wait in the kernel's ``Listen Backlog`` (Bareos: 50; the
+    kernel caps it at ``net.core.somaxconn``).  The others are
     project extensions (not Bareos) against password guessing and floods of connections that
     never log in.
     """
     return (
         _("Maximum Connections", POSITIVE, max_connections),
         _("Maximum Waiting Connections", POSITIVE, 1000),
+        _("Listen Backlog", POSITIVE, 1024),
         _("Maximum Unauthenticated Connections", POSITIVE, 64),
         _("Maximum Unauthenticated Connections Per Address", POSITIVE, 10),
         _("Maximum Failed Logins Per Address", POSITIVE, 10),

@@ -55,12 +55,29 @@ JOBS_STOP_TIMEOUT = 30
 CLOSE_TIMEOUT = 5
 
 
-def listen_description(host, port):
+def listen_description(host, port, backlog):
     """The endpoint-string description of a listening address: ``tcp6`` for an IPv6
-    address (its colons escaped), else ``tcp``; host "" listens on all IPv4 interfaces."""
+    address (its colons escaped), else ``tcp``; host "" listens on all IPv4 interfaces.
+    ``backlog``: connections the kernel completes and holds before we accept them."""
     if ":" in (host or ""):
-        return f"tcp6:port={port}:interface={endpoints.quoteStringArgument(host)}"
-    return f"tcp:port={port}:interface={endpoints.quoteStringArgument(host or '0.0.0.0')}"
+        return f"tcp6:port={port}:backlog={backlog}:interface={endpoints.quoteStringArgument(host)}"
+    return (f"tcp:port={port}:backlog={backlog}:"
+            f"interface={endpoints.quoteStringArgument(host or '0.0.0.0')}")
+
+
+class _PortsOf:
+    """An endpoint wrapper keeping the ports it listens on, so the daemon can pause them."""
+
+    def __init__(self, endpoint, ports):
+        self._endpoint = endpoint
+        self._ports = ports
+
+    def listen(self, factory):
+        return self._endpoint.listen(factory).addCallback(self._keep)
+
+    def _keep(self, port):
+        self._ports.append(port)
+        return port
 
 
 def when_all_fired(deferreds):
@@ -129,10 +146,19 @@ class Daemon(service.MultiService):
         self.listener = factory = SniffingServerFactory(
             Factory.forProtocol(lambda: BareosConnection(self.reactor, self._accepted)),
             self.server_tls(self.resource), clock=self.reactor, admission=self.admission)
+        ports = []
+        # While the admission queue is full the ports are not read: new connections wait
+        # in the kernel's listen backlog instead of being accepted and refused.
+        self.admission.pause_intake_with(
+            lambda: [port.pauseProducing() for port in ports],
+            lambda: [port.resumeProducing() for port in ports])
         for host, port in addresses:
             # strports' service refuses to start (CannotListenError) when the port is taken
-            strports.service(listen_description(host, port), factory,
-                             reactor=self.reactor).setServiceParent(self.intake)
+            listening = strports.service(
+                listen_description(host, port, self.resource.listen_backlog), factory,
+                reactor=self.reactor)
+            listening.endpoint = _PortsOf(listening.endpoint, ports)
+            listening.setServiceParent(self.intake)
 
     def server_tls(self, resource):
         """The listener's TLS side for our own ``resource``; raises TlsConfigError."""
@@ -223,7 +249,7 @@ class Daemon(service.MultiService):
         res = self.resource
         return AdmissionLimits(
             max_connections=max(res.maximum_connections, self.minimum_connections()),
-            max_waiting=res.maximum_waiting_connections,
+            max_waiting=max(res.maximum_waiting_connections, self.minimum_waiting_connections()),
             max_unauthenticated=res.maximum_unauthenticated_connections,
             max_unauthenticated_per_address=res.maximum_unauthenticated_connections_per_address,
             max_failed_logins_per_address=res.maximum_failed_logins_per_address,
@@ -231,6 +257,11 @@ class Daemon(service.MultiService):
 
     def minimum_connections(self):
         """``Maximum Connections`` is raised to this (Bareos' rule, which differs per daemon)."""
+        return 1
+
+    def minimum_waiting_connections(self):
+        """``Maximum Waiting Connections`` is raised to this: the peers that may all dial at
+        once (e.g. after a restart) should find a place in the queue."""
         return 1
 
     def startService(self):

@@ -193,6 +193,11 @@ class Director(Daemon):
         # Bareos' rule: Maximum Connections leaves room for the consoles and ten others
         return self.resource.maximum_console_connections + 10
 
+    def minimum_waiting_connections(self):
+        # every client that dials us may do so in the same second (after our restart)
+        return sum(1 for client in self.config.resources("client")
+                   if client.connection_from_client_to_director)
+
     @contextlib.contextmanager
     def console_login(self):
         """Count a console login in progress against Maximum Console Connections, as Bareos

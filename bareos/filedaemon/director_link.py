@@ -26,8 +26,10 @@ waiting connection) the link retries after the ``bareos.network.retry.backoff``
 delay: exponential from ``Reconnect Min Interval`` up to ``Reconnect Max Interval``,
 shortened by a random part of up to ``Reconnect Jitter Percent`` so that many
 clients do not return in step after a director restart.  The count restarts once a
-connection has been waited on for a heartbeat interval or was taken; such a
-connection, when it ends, is replaced at once.  Failures go to the daemon's
+connection has been waited on for a heartbeat interval or was taken.  A taken connection
+is replaced at once; a waiting one that proved itself and ends is replaced after a random
+part of ``Reconnect Min Interval``: when a director stops, all its clients lose their
+connections in the same instant, and should not all dial again in the next one.  Failures go to the daemon's
 Messages resource: the first of a series, every ``REPORT_EVERY``-th, and the recovery.
 
 Why not ``twisted.application.internet.ClientService``: its ``prepareConnection``
@@ -39,7 +41,7 @@ the next waiting one at once; (2) it resets its count as soon as a connection is
 prepared and waits ``retryPolicy(1)`` after any loss, while here a waiting
 connection that dies within a heartbeat interval is one more failure (a director
 that authenticates and then drops us is not hammered) and one that proved itself
-is replaced at once.  The link is the same machine (attempt → connected → wait →
+is replaced within a Reconnect Min Interval.  The link is the same machine (attempt → connected → wait →
 retry with backoff on an injected clock), written for these rules.
 """
 
@@ -105,8 +107,10 @@ class DirectorLink(service.Service):
         self.heartbeat = heartbeat_interval(client)
         self.heartbeats = bool(getattr(director, "heartbeat_while_waiting", True))
         self.answer_window = max(1.0, self.heartbeat / 2)
+        self.reconnect_min_interval = float(getattr(client, "reconnect_min_interval", 1) or 0)
+        self._rand = rand
         self.retry_delay = backoff(
-            float(getattr(client, "reconnect_min_interval", 1) or 0),
+            self.reconnect_min_interval,
             float(getattr(client, "reconnect_max_interval", 60) or 0),
             factor=BACKOFF_FACTOR,
             jitter=float(getattr(client, "reconnect_jitter_percent", 20) or 0) / 100, rand=rand)
@@ -245,8 +249,9 @@ class DirectorLink(service.Service):
 
     def _ended(self, conn, reason):
         """The waiting connection is gone (closed, or found dead).  One that had proved
-        itself (waited a heartbeat interval) is replaced at once; one that dies young
-        counts as a failed attempt."""
+        itself (waited a heartbeat interval) is replaced after a random part of Reconnect
+        Min Interval (see the module docstring); one that dies young counts as a failed
+        attempt."""
         now = self.clock.seconds()
         lived = now - (now if self.waiting_since is None else self.waiting_since)
         self._stop_waiting()
@@ -260,8 +265,9 @@ class DirectorLink(service.Service):
         self._report("warning", f"{reason}. Reconnecting.")
         self.state = LinkState.RETRYING
         self.last_error = reason
-        self.next_attempt_at = self.clock.seconds()
-        self._retry_call = self.clock.callLater(0, self._attempt_now)
+        delay = self._rand() * self.reconnect_min_interval
+        self.next_attempt_at = self.clock.seconds() + delay
+        self._retry_call = self.clock.callLater(delay, self._attempt_now)
 
     def _stop_waiting(self):
         self.waiting_conn = None

@@ -15,13 +15,18 @@ time, before a byte is processed, whether a connection is served, waits, or is r
 
 A connection over ``max_connections`` (Bareos' ``Maximum Connections``: the connections being
 handled at once) waits, as in Bareos, whose extra connections wait for a thread: its bytes are
-kept, not processed, and the oldest waiting connection is let in when a served one ends.  At
-most ``max_waiting`` wait (``Maximum Waiting Connections``, over all the daemon's listening
-ports; each holds a socket and at most a few kilobytes of its first bytes); one more is
-refused.  A waiting connection does not count
+kept, not processed, and the oldest waiting connection is let in when a served one ends.  Up
+to ``max_waiting`` wait (``Maximum Waiting Connections``, over all the daemon's listening
+ports; each holds a socket and at most a few kilobytes of its first bytes).  Once the queue
+is full the daemon stops accepting (``pause_intake_with``): new connections wait in the
+kernel's listen backlog, at no cost to the daemon, until the queue is down to half.  The rest
+of the batch the daemon was accepting when the queue filled still joins it (at most the
+listen backlog more).  A daemon that cannot pause its intake refuses a connection over a full
+queue.  A waiting connection does not count
 as unauthenticated until it is let in, and one whose peer hangs up leaves the queue.
 
-A connection is refused when ``max_connections`` are served and the queue is full, when
+A connection is refused when ``max_connections`` are served and the queue is full (and the
+intake cannot be paused), when
 ``max_unauthenticated`` connections
 (from anywhere) have not authenticated yet, when its address failed to log in
 ``max_failed_logins_per_address`` times within the last ``failed_login_window`` seconds, or when
@@ -101,8 +106,21 @@ class AdmissionControl:
         self.unauthenticated: collections.Counter[str] = collections.Counter()
         self.waiting: dict[Admission, None] = {}      # an ordered set: the oldest first
         self._letting_in = False
+        self._pause_intake: Optional[Callable[[], object]] = None     # None: cannot pause
+        self._resume_intake: Callable[[], object] = lambda: None
+        self._intake_paused = False
         self._failures: dict[str, collections.deque[float]] = {}   # address -> times
         self._refusals = ThrottledLog(log, clock, limits.failed_login_window)
+
+    def pause_intake_with(self, pause: Callable[[], object],
+                          resume: Callable[[], object]) -> None:
+        """``pause()`` is called when the queue becomes full (stop accepting connections),
+        ``resume()`` when it is down to half of ``max_waiting`` again."""
+        self._pause_intake, self._resume_intake = pause, resume
+
+    @property
+    def intake_paused(self) -> bool:
+        return self._intake_paused
 
     def admit(self, address: str) -> Optional[Admission]:
         """An ``Admission`` for a connection just accepted from ``address`` (it may have to
@@ -110,9 +128,14 @@ class AdmissionControl:
         (the refusal is logged here)."""
         reason = self._lockout_reason(address)
         if reason is None and self.served >= self.limits.max_connections:
-            if len(self.waiting) < self.limits.max_waiting:
+            # while the intake is paused only connections accepted in the same batch come
+            if len(self.waiting) < self.limits.max_waiting or self._intake_paused:
                 admission = Admission(self, address, waiting=True)
                 self.waiting[admission] = None
+                if (len(self.waiting) >= self.limits.max_waiting and not self._intake_paused
+                        and self._pause_intake is not None):
+                    self._intake_paused = True
+                    self._pause_intake()
                 self._refusals.warn("waiting", f"{self.daemon_name}: {self.limits.max_connections}"
                                                f" connections are being served (Maximum "
                                                f"Connections): new ones wait for a free place")
@@ -179,6 +202,12 @@ class AdmissionControl:
                     admission._refuse()
         finally:
             self._letting_in = False
+        self._queue_shrank()
+
+    def _queue_shrank(self) -> None:
+        if self._intake_paused and len(self.waiting) <= self.limits.max_waiting // 2:
+            self._intake_paused = False
+            self._resume_intake()
 
     def recent_failures(self, address: str) -> int:
         """Failed logins from ``address`` within the window (older ones are forgotten)."""
@@ -258,6 +287,7 @@ class Admission:
         if self._turn is _Turn.WAITING:
             del self._control.waiting[self]
             self._turn = _Turn.DONE
+            self._control._queue_shrank()
         elif not self._session_running:
             self._release()
 

@@ -13,7 +13,9 @@ from typing import Any, Callable, Mapping, Optional, TypeVar, cast
 
 from twisted.internet import defer, error as net_error, task
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
-from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.endpoints import (
+    HostnameEndpoint, TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS)
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
@@ -127,7 +129,7 @@ async def dial(reactor: Any, host: str, port: int, hello: Hello, key: bytes, own
     if isinstance(tls, TlsPolicy):
         tls = network_tls.psk_settings(tls)
     policy = tls.policy
-    endpoint: IStreamClientEndpoint = HostnameEndpoint(reactor, host, port, timeout=connect_timeout)
+    endpoint = tcp_endpoint(reactor, host, port, connect_timeout)
     creator = network_tls.client_creator(tls, psk_identity(hello.kind.psk_type, hello.name), key,
                                          host)
     if creator is not None:
@@ -145,6 +147,17 @@ async def dial(reactor: Any, host: str, port: int, hello: Hello, key: bytes, own
         conn.close(terminate=False)
         raise
     return conn
+
+
+def tcp_endpoint(reactor: Any, host: str, port: int, timeout: float) -> IStreamClientEndpoint:
+    """The endpoint to ``host``: an address literal is dialled directly, a name through
+    ``HostnameEndpoint`` (whose lookup takes a thread of the reactor's pool, which
+    thousands of dials at once, e.g. file daemons coming back to a director, would queue on)."""
+    if isIPAddress(host):
+        return TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
+    if isIPv6Address(host):
+        return TCP6ClientEndpoint(reactor, host, port, timeout=timeout)
+    return HostnameEndpoint(reactor, host, port, timeout=timeout)
 
 
 # A TCP connection could not be made (the address is worth trying again)

@@ -1,10 +1,12 @@
-"""dial_with_retries (FD -> SD, SD -> passive FD) against a closed port on loopback."""
+"""dial_with_retries (FD -> SD, SD -> passive FD) against a closed port on loopback, and the
+endpoint every dial uses."""
 
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
+from twisted.internet.endpoints import HostnameEndpoint, TCP4ClientEndpoint, TCP6ClientEndpoint
 
-from bareos.protocol.handshake import dial_with_retries
+from bareos.protocol.handshake import dial_with_retries, tcp_endpoint
 from bareos.protocol.hello import Hello, HelloKind
 from bareos.protocol.tls import TlsPolicy
 from bareos.testing.ports import free_port
@@ -45,3 +47,12 @@ async def test_a_cancel_while_retrying_ends_the_dial_saying_so():
 
     with pytest.raises(ChannelFailed, match="^job canceled$"):
         await dial_closed_port(30, canceled_during_the_first_wait)
+
+
+@pytest.mark.parametrize("host, endpoint", [("127.0.0.1", TCP4ClientEndpoint),
+                                            ("::1", TCP6ClientEndpoint),
+                                            ("localhost", HostnameEndpoint)])
+def test_only_a_name_is_looked_up_before_dialling(host, endpoint):
+    # a literal address needs no thread of the reactor's pool (thousands of file daemons
+    # dialling one director at once would queue on its ten threads)
+    assert type(tcp_endpoint(reactor, host, 9101, timeout=5)) is endpoint

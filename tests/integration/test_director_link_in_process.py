@@ -1,11 +1,12 @@
 """Client-initiated connections in one process: a real Director and a real FileDaemon whose
 director link dials it, on 127.0.0.1 with the real reactor."""
 
+import socket
 import types
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, task
 from twisted.logger import formatEvent
 
 from bareos.config import parse_config_text
@@ -16,13 +17,14 @@ from bareos.director.links import DaemonUnreachable
 from bareos.filedaemon.daemon import FileDaemon
 from bareos.filedaemon.director_link import LinkState
 from bareos.protocol import handshake
-from bareos.protocol.framing import Signal
+from bareos.protocol.framing import Signal, encode_packet
+from bareos.protocol.hello import Hello, HelloKind, format_hello
 from bareos.testing.ports import free_port, refusing_port
 from bareos.testing.waiting import wait_until_in_reactor
 
 DIRECTOR_CONFIG = """
 Director {{ Name = test-dir; DirAddress = 127.0.0.1; DirPort = {port}; Password = "dirpw";
-           Messages = Daemon; Working Directory = "{work}"; TLS Enable = no }}
+           Messages = Daemon; Working Directory = "{work}"; TLS Enable = no; {limits} }}
 Client {{ Name = fd1; Address = 127.0.0.1; Port = 1; Password = "fdpw"; {tls}
          Connection From Client To Director = yes; Connection From Director To Client = no }}
 Client {{ Name = intruder; Address = 127.0.0.1; Port = 1; Password = "fdpw"; TLS Enable = no }}
@@ -48,11 +50,12 @@ def quick_refusals(monkeypatch):
     monkeypatch.setattr(handshake, "FAILURE_DELAY", 0.05)
 
 
-def start_director(tmp_path, tls):
+def start_director(tmp_path, tls, limits=""):
     port = free_port()
     work = tmp_path / "dir"
     work.mkdir()
-    config = parse_config_text(DIRECTOR_CONFIG.format(port=port, work=work, tls=tls), DIRECTOR)
+    config = parse_config_text(DIRECTOR_CONFIG.format(port=port, work=work, tls=tls,
+                                                      limits=limits), DIRECTOR)
     director = Director(config, reactor)
     director.port = port
     director.startService()
@@ -114,6 +117,36 @@ async def test_waiting_connection_is_taken_for_status_and_replaced(tmp_path, sto
                                 "a new waiting connection, opened at once")
     assert director.client_connections.entries()[0] is not entry
     assert fd.director_links[0].taken == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_over_a_full_queue_a_connection_waits_in_the_listen_backlog(tmp_path, stoppers):
+    # Maximum Connections raised to 11 (1 console + 10, Bareos' rule) and 2 in the queue:
+    # 13 silent peers fill both
+    director = start_director(tmp_path, CLEAR, limits="Maximum Connections = 1; "
+                                                      "Maximum Console Connections = 1; "
+                                                      "Maximum Waiting Connections = 2")
+    stoppers.append(director)
+    blockers = [socket.create_connection(("127.0.0.1", director.port)) for _ in range(13)]
+    admission = director.admission
+    await wait_until_in_reactor(lambda: admission.served == 11 and len(admission.waiting) == 2,
+                                TIMEOUT, "11 served and 2 waiting")
+    assert admission.intake_paused
+    late = socket.create_connection(("127.0.0.1", director.port))   # the kernel completes it
+    late.sendall(encode_packet(format_hello(Hello(HelloKind.CLIENT, "fd1", version="25.1.1"))))
+    late.setblocking(False)
+    await task.deferLater(reactor, 0.1, lambda: None)   # the director would have accepted it
+    for blocker in blockers:
+        blocker.close()
+
+    def challenged():
+        try:
+            return late.recv(100)                   # b"" had it been accepted and refused
+        except BlockingIOError:
+            return None
+    answer = await wait_until_in_reactor(challenged, TIMEOUT, "the late peer's turn")
+    late.close()
+    assert b"auth cram-md5" in answer and not admission.intake_paused
 
 
 @pytest_twisted.ensureDeferred

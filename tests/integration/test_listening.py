@@ -43,3 +43,14 @@ async def test_a_director_serves_consoles_on_each_ipv4_and_ipv6_address(tmp_path
         await director.stopService()
     assert not is_listening(port4, host="127.0.0.1")
     assert not is_listening(port6, host="::1")
+
+
+def test_the_queue_holds_every_client_that_may_dial_the_director_at_once(tmp_path):
+    clients = "".join(
+        f'Client {{ Name = fd{n}; Address = 127.0.0.1; Password = "pw"; '
+        f'Connection From Client To Director = {"yes" if n < 1500 else "no"} }}\n'
+        for n in range(1600))
+    config = parse_config_text(CONFIG.format(workdir=tmp_path, port4=1, port6=1) + clients,
+                               DIRECTOR)
+    # Maximum Waiting Connections (default 1000) is raised to the 1500 that dial in
+    assert Director(config, reactor).admission.limits.max_waiting == 1500

@@ -12,15 +12,18 @@ from bareos.daemon.service import (
 
 
 @pytest.mark.parametrize("host, port, description, endpoint_type", [
-    ("127.0.0.1", 9101, "tcp:port=9101:interface=127.0.0.1", endpoints.TCP4ServerEndpoint),
-    ("", 9102, "tcp:port=9102:interface=0.0.0.0", endpoints.TCP4ServerEndpoint),
-    ("::1", 9103, r"tcp6:port=9103:interface=\:\:1", endpoints.TCP6ServerEndpoint),
-    ("fe80::1%eth0", 9104, r"tcp6:port=9104:interface=fe80\:\:1%eth0",
+    ("127.0.0.1", 9101, "tcp:port=9101:backlog=1024:interface=127.0.0.1",
+     endpoints.TCP4ServerEndpoint),
+    ("", 9102, "tcp:port=9102:backlog=1024:interface=0.0.0.0", endpoints.TCP4ServerEndpoint),
+    ("::1", 9103, r"tcp6:port=9103:backlog=1024:interface=\:\:1", endpoints.TCP6ServerEndpoint),
+    ("fe80::1%eth0", 9104, r"tcp6:port=9104:backlog=1024:interface=fe80\:\:1%eth0",
      endpoints.TCP6ServerEndpoint),
 ])
-def test_listen_descriptions_escape_ipv6_colons(host, port, description, endpoint_type):
-    assert listen_description(host, port) == description
-    assert isinstance(endpoints.serverFromString(Clock(), description), endpoint_type)
+def test_listen_descriptions_escape_ipv6_colons_and_carry_the_backlog(host, port, description,
+                                                                      endpoint_type):
+    assert listen_description(host, port, 1024) == description
+    endpoint = endpoints.serverFromString(Clock(), description)
+    assert isinstance(endpoint, endpoint_type) and endpoint._backlog == 1024
 
 
 class Catalog(service.Service):

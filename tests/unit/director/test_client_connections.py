@@ -55,7 +55,7 @@ def test_a_taken_connection_is_no_longer_answered():
 def test_a_client_that_never_heartbeats_is_kept_however_silent():
     clock, pool = setup()
     entry = waiting(pool, clock, configured=60)
-    clock.pump([CHECK_INTERVAL] * 2000)               # 1000 s of silence (a Bareos FD waits so)
+    clock.pump([CHECK_INTERVAL] * int(1000 / CHECK_INTERVAL))   # 1000 s of silence (a Bareos FD waits so)
     assert pool.entries() == [entry]
 
 
@@ -64,14 +64,14 @@ def test_a_heartbeating_client_is_dropped_when_its_heartbeat_is_half_an_interval
     entry = waiting(pool, clock)
     for _ in range(4):                                # learns the rhythm: every 4 s
         beat(entry)
-        clock.pump([CHECK_INTERVAL] * 8)
+        clock.advance(4)
     assert entry.interval() == 4
     assert pool.entries() == [entry]
-    clock.pump([CHECK_INTERVAL] * 4)                  # 6 s since the last heartbeat
+    clock.advance(2)                                  # 6 s since the last heartbeat
     assert pool.entries() == [entry]
-    clock.pump([CHECK_INTERVAL] * 2)                  # 7 s > 1.5 intervals
+    clock.advance(1)                                  # 7 s > 1.5 intervals
+    assert entry.conn.transport.aborted and not entry.conn.is_open   # nobody had to look
     assert pool.entries() == []
-    assert entry.conn.transport.aborted and not entry.conn.is_open
 
 
 def test_before_the_rhythm_is_known_the_configured_or_default_interval_applies():
@@ -119,3 +119,21 @@ def test_waiting_for_a_client_takes_the_connection_already_there():
     pool.wait_for("fd1", 5).addCallback(results.append)
     assert results == [there]
     assert pool.entries() == []
+
+
+def test_taking_a_clients_connection_looks_at_that_clients_connections_only():
+    clock, pool = setup()
+    others = [waiting(pool, clock, name=f"fd{n}") for n in range(2, 1002)]
+    dead_other = others[0]
+    dead_other.conn.dataReceived(encode_message(b"spoke out of turn"))   # dead, found so
+    looked_at = []                                                       # at the next check
+    entries = [waiting(pool, clock), waiting(pool, clock)]
+    for entry in others + entries:
+        entry.is_dead = lambda now, entry=entry: looked_at.append(entry) or \
+            WaitingConnection.is_dead(entry, now)
+    assert pool.take("fd1") is entries[1]             # the newest
+    assert looked_at == [entries[1]]
+    assert pool.take("fd1") is entries[0] and pool.take("fd1") is None
+    assert dead_other in pool._waiting
+    clock.advance(CHECK_INTERVAL)
+    assert dead_other not in pool.entries() and len(pool.entries()) == 999

@@ -166,10 +166,28 @@ def test_a_good_connection_resets_the_backoff(harness):
     assert harness.messages[-1] == ("warning", "waiting connection to Director dir1 lost: "
                                                "connection closed by peer. Reconnecting.")
     attempts = len(harness.attempts)
-    harness.clock.advance(0)                          # replaced at once
+    harness.clock.advance(0.5 - 0.01)                 # replaced within Reconnect Min Interval:
+    assert len(harness.attempts) == attempts          # rand() = 0.5 of its 1 s
+    harness.clock.advance(0.01)
     assert len(harness.attempts) == attempts + 1
     harness.refuse()                                  # the director is down: back off from here
     assert harness.link.next_attempt_at - harness.clock.seconds() == 1
+
+
+def test_clients_losing_their_director_together_do_not_all_dial_in_the_same_instant():
+    retries = []
+    for rand in (0.0, 0.3, 0.9):                  # three clients of one director
+        h = Harness()
+        h.link._rand = lambda rand=rand: rand
+        h.link.startService()
+        conn = h.connect_ok()
+        h.clock.advance(1)
+        conn.deliver(Signal.HB_RESPONSE)
+        h.clock.advance(9)                        # it proved itself
+        conn.lose()                               # the director stopped
+        retries.append(h.link.next_attempt_at - h.clock.seconds())
+        h.link.stopService()
+    assert retries == pytest.approx([0.0, 0.3, 0.9])   # spread over Reconnect Min Interval (1 s)
 
 
 def test_a_connection_that_dies_at_once_keeps_backing_off(harness):
@@ -205,7 +223,8 @@ def test_unanswered_heartbeat_means_dead_within_half_an_interval(harness):
     harness.clock.advance(0.2)
     assert not conn.is_open
     assert "did not answer a heartbeat within 5 s" in conn.abort_reason
-    assert len(harness.attempts) == 2                 # it had proved itself: replaced at once
+    harness.clock.advance(0.5)                        # it had proved itself: replaced soon
+    assert len(harness.attempts) == 2
     assert harness.link.state is LinkState.CONNECTING
 
 
@@ -264,7 +283,7 @@ def test_terminate_from_the_director_means_reconnect(harness):
     assert not conn.is_open and harness.served == []
     assert harness.link.state is LinkState.RETRYING
     assert "closed the waiting connection" in harness.link.last_error
-    assert harness.link.next_attempt_at == harness.clock.seconds()    # it was a good one
+    assert harness.link.next_attempt_at == harness.clock.seconds() + 0.5   # it was a good one
 
 
 def test_greeting_refused_is_a_failure(harness):

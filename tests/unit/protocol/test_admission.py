@@ -169,6 +169,23 @@ def test_the_queue_is_bounded_above_it_connections_are_refused(refusals):
         "(Maximum Connections) and 3 wait (Maximum Waiting Connections)"]
 
 
+def test_a_full_queue_pauses_the_intake_until_it_is_down_to_half():
+    admissions, _ = control(dataclasses.replace(LIMITS, max_connections=1, max_waiting=4))
+    intake = []
+    admissions.pause_intake_with(lambda: intake.append("pause"), lambda: intake.append("resume"))
+    served = serve_authenticated(admissions, "10.0.0.1")
+    outcomes = []
+    queued = [wait_in_queue(admissions, "10.0.1.1", outcomes) for _ in range(4)]
+    assert intake == ["pause"] and admissions.intake_paused
+    queued.append(wait_in_queue(admissions, "10.0.1.2", outcomes))   # accepted in that batch
+    queued[0].connection_closed()
+    queued[1].connection_closed()                 # 3 wait: more than half
+    assert intake == ["pause"]
+    served.session_ended()                        # one let in: 2 wait, half
+    assert intake == ["pause", "resume"] and not admissions.intake_paused
+    assert outcomes == [("10.0.1.1", "in")]
+
+
 def test_a_failed_login_keeps_its_place_until_its_handler_ends_even_if_the_peer_left():
     admissions, _ = control()
     admission = admissions.admit("10.0.0.1")
