@@ -19,7 +19,6 @@ import pytest
 from backup_helpers import run_job
 from bareos.config.writer import quote, resource
 from bareos.protocol.framing import Signal
-from bareos.protocol.jobstatus import JobStatus
 from bareos.testing.ports import free_port
 from bareos.testing.quick_console import QuickConsole, QuickDirector
 from bareos.testing.relay import TO_CLIENT, FaultyRelay
@@ -127,9 +126,9 @@ def wait_job(suite, jobid):
 
 
 def waits_for_its_client(suite, jobid):
-    """``status director`` lists the job running with status F (waiting for its FD)."""
-    rows = (line.split() for line in suite.console("status director\n").splitlines())
-    return any(row[:1] == [str(jobid)] and row[-1] == JobStatus.WAIT_FD for row in rows)
+    """``status director`` lists the job waiting for its FD (status F)."""
+    return any(line.split()[:1] == [str(jobid)] and line.endswith("is waiting on Client")
+               for line in suite.console("status director\n").splitlines())
 
 
 def catalog_rows(suite, sql, *params):

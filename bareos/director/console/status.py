@@ -41,8 +41,19 @@ def director_status(director):
 
 # How Bareos names a running job's state, in the text and the JSON report alike (a terminated
 # job's end is JobStatus.ending).
-_RUNNING_STATES = {JobStatus.RUNNING: "is running", JobStatus.CREATED: "is waiting execution",
-                   JobStatus.BLOCKED: "is blocked"}
+_RUNNING_STATES = {
+    JobStatus.RUNNING: "is running", JobStatus.CREATED: "is waiting execution",
+    JobStatus.BLOCKED: "is blocked", JobStatus.WAIT_FD: "is waiting on Client",
+    JobStatus.WAIT_SD: "is waiting on Storage",
+    JobStatus.WAIT_STORE_RES: "is waiting on max Storage jobs",
+    JobStatus.WAIT_CLIENT_RES: "is waiting on max Client jobs",
+    JobStatus.WAIT_JOB_RES: "is waiting on max Job jobs",
+    JobStatus.WAIT_MAX_JOBS: "is waiting on max total jobs",
+    JobStatus.WAIT_START_TIME: "is waiting for its start time",
+    JobStatus.WAIT_PRIORITY: "is waiting for higher priority jobs to finish",
+    JobStatus.WAIT_MEDIA: "is waiting for an appendable Volume",
+    JobStatus.WAIT_MOUNT: "is waiting for a mount request",
+}
 
 
 def running_state(status):
