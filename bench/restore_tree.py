@@ -15,7 +15,8 @@ Then, per run, in this process (the director's code, not a daemon):
   cleared before each run);
 * ``.bvfs_lsdirs`` of one directory of 100 subdirectories;
 * ``.bvfs_lsfiles`` of one directory of 100 files (the console command's catalog operation
-  and its api 2 rendering);
+  and its api 2 rendering); both listings are checked to hold what the tree has, which
+  below 10,000 files is fewer subdirectories (below 100, fewer files);
 * the restore tree: every File row of both jobs read (alone: "rows only"), and read and
   the tree built (``restore``'s ``Building directory tree``), then ``mark *`` on it.
 
@@ -68,13 +69,17 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def directory_count(files):
+    """How many leaf directories ``/data/dNNN/sNNN/`` the tree of ``files`` files has."""
+    return -(-files // FANOUT)
+
+
 def file_rows(files, changed_every=None):
     """(FileIndex, Path, Name, LStat, MD5, DeltaSeq) of the tree, directory records after
     their files; with ``changed_every`` only every n-th file (an Incremental)."""
     index = 0
     per_directory = FANOUT
-    directories = -(-files // per_directory)
-    for d in range(directories):
+    for d in range(directory_count(files)):
         top, sub = divmod(d, FANOUT)
         path = f"/data/d{top:03d}/s{sub:03d}/".encode()
         for f in range(per_directory):
@@ -148,6 +153,12 @@ async def bench(reactor, args):
 
         results, rss = {}, {}
         leaf = await catalog.run_operation(bvfs.op_path_id, "/data/d000/s000/")
+        # below 10,000 files /data/d000/ has fewer than 100 subdirectories, below 100
+        # /data/d000/s000/ fewer than 100 files: what the listings must hold follows --files
+        top_subdirs = min(FANOUT, directory_count(args.files))
+        leaf_files = min(FANOUT, args.files)
+        lsdirs_label = f".bvfs_lsdirs ({top_subdirs} dirs)"
+        lsfiles_label = f".bvfs_lsfiles ({leaf_files} files)"
         for run in range(args.runs):
             await catalog.run_operation(bvfs.op_bvfs_clear_cache)
 
@@ -163,14 +174,15 @@ async def bench(reactor, args):
                 entries = await catalog.run_operation(bvfs.op_bvfs_lsdirs, jobs, top, 2000, 0)
                 console_bvfs._render(Reply(Sink(), API_JSON), "directories", entries)
                 return entries
-            assert len(await timed(".bvfs_lsdirs (100 dirs)", results, lsdirs, top)) == FANOUT + 2
+            # "." and ".." (its parent /data/) besides the subdirectories
+            assert len(await timed(lsdirs_label, results, lsdirs, top)) == top_subdirs + 2
 
             async def lsfiles():
                 entries = await catalog.run_operation(bvfs.op_bvfs_lsfiles, jobs, leaf, 2000, 0)
                 console_bvfs._render(Reply(Sink(), API_JSON), "files", entries)
                 return entries
-            assert len(await timed(".bvfs_lsfiles (100 files)", results, lsfiles)) == FANOUT
-            rss.setdefault(".bvfs_lsfiles (100 files)", peak_rss_mib())
+            assert len(await timed(lsfiles_label, results, lsfiles)) == leaf_files
+            rss.setdefault(lsfiles_label, peak_rss_mib())
 
             async def read_rows():
                 count = 0
@@ -191,7 +203,7 @@ async def bench(reactor, args):
             del built
             print(f"run {run + 1}/{args.runs} done", flush=True)
 
-        print(f"\n{args.files:,} files in {args.files // FANOUT:,} directories + an Incremental "
+        print(f"\n{args.files:,} files in {directory_count(args.files):,} directories + an Incremental "
               f"of 1%, {args.backend}, {args.runs} runs")
         print(f"{'step':<28} {'median ms':>10}  {'[min-max]':<20} {'CPU ms':>8}  peak RSS MiB")
         for label, runs in results.items():
