@@ -253,6 +253,10 @@ class AppendSession:
             job.job, use.pool_name, use.media_type, self.unwanted))
         try:
             info = P.parse_media_reply(reply)
+        except P.MalformedMediaReply as exc:
+            raise self._fail(
+                f'Error getting Volume info from the director for Pool "{use.pool_name}": '
+                f'incomplete answer to FindMedia: {exc}.') from None
         except P.CatalogRefused as exc:
             raise self._fail(
                 f'No appendable Volume in Pool "{use.pool_name}" for Media Type '

@@ -331,8 +331,18 @@ class CatalogRefused(Exception):
     """The director answered a catalog request with an error line."""
 
 
+class MalformedMediaReply(CatalogRefused):
+    """A ``1000 OK VolName=...`` answer that does not carry the whole volume record."""
+
+
 def parse_media_reply(reply):
-    """``1000 OK VolName=... key=value ...`` -> MediaInfo; anything else -> CatalogRefused."""
+    """``1000 OK VolName=... key=value ...`` -> MediaInfo; an error line -> CatalogRefused.
+
+    Every field of the record is required (Bareos' storage daemon refuses an answer
+    its scan does not fill completely): a volume whose counters, limits or MediaId
+    were guessed would be written and reported wrongly.  Only EncryptionKey (and
+    VolStatus) may be empty; unknown keys are ignored.
+    """
     text = _text(reply)
     if not text.startswith("1000 OK VolName="):
         raise CatalogRefused(text.strip() or "empty answer")
@@ -346,12 +356,15 @@ def parse_media_reply(reply):
             try:
                 value = int(value)
             except ValueError:
-                raise CatalogRefused(f"bad {key}= in {text[:200]}") from None
+                raise MalformedMediaReply(f"bad {key}= in {text[:200]!r}") from None
         else:
             value = unbash_spaces(value)
         values[attr] = value
     if not values.get("name"):
-        raise CatalogRefused(f"no volume name in {text[:200]}")
+        raise MalformedMediaReply(f"no volume name in {text[:200]!r}")
+    missing = [key for key, (attr, _) in _MEDIA_KEYS.items() if attr not in values]
+    if missing:
+        raise MalformedMediaReply(f"{', '.join(missing)} missing in {text[:200]!r}")
     return MediaInfo(**values)
 
 

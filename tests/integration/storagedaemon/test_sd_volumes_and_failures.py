@@ -135,9 +135,8 @@ async def test_cancel_stops_a_running_backup(sd, peers):
     assert director.volumes["Full-0001"]["VolStatus"] == "Append"
 
 
-@pytest_twisted.ensureDeferred
-async def test_no_media_fails_the_job_with_a_clear_message(sd, peers):
-    director = await peers.FakeDirector(sd, no_media=True).start(12, "nomedia.2026-01-01_10.00.00_12")
+async def append_fails(sd, peers, director):
+    """Run ``director``'s job: the SD refuses ``append data`` and the job ends failed."""
     ended = director.run()
     fd = await peers.fd_connect(sd, director.job, director.key)
     fd.send(b"append open session\n")
@@ -146,22 +145,37 @@ async def test_no_media_fails_the_job_with_a_clear_message(sd, peers):
     assert await fd.receive(10) == b"3903 Error append data\n"
     await ended
     assert director.end_fields().status == "f"
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_media_fails_the_job_with_a_clear_message(sd, peers):
+    director = await peers.FakeDirector(sd, no_media=True).start(12, "nomedia.2026-01-01_10.00.00_12")
+    await append_fails(sd, peers, director)
     assert any('No appendable Volume in Pool "Full"' in m and "1901 No Media." in m
                for m in director.jmsgs)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_find_media_answer_naming_only_a_volume_fails_the_job(sd, peers):
+    # "1000 OK VolName=x" lacks the counters, limits and MediaId the SD writes and
+    # reports by: refused by name (as Bareos' SD refuses a reply its scan does not
+    # fill), never taken with defaults (that labelled a new volume Full-0009).
+    director = await peers.FakeDirector(sd).start(15, "short.2026-01-01_10.00.00_15")
+    answer_for_the_record = director.catalog
+    director.catalog = lambda text: ("1000 OK VolName=Full-0009\n" if "FindMedia" in text
+                                     else answer_for_the_record(text))
+    await append_fails(sd, peers, director)
+    assert [c for c in director.catreqs if "FindMedia" in c] == director.catreqs   # nothing updated
+    assert any("incomplete answer to FindMedia" in m and "VolJobs, VolFiles," in m
+               and "MaxBlocksize missing" in m and "Full-0009" in m for m in director.jmsgs)
+    assert not os.listdir(sd.voldir)
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_device_with_label_media_no_does_not_label_new_volumes(sd, peers):
     director = await peers.FakeDirector(sd, media_type="Manual").start(
         14, "manual.2026-01-01_10.00.00_14", device="ManualStorage")
-    ended = director.run()
-    fd = await peers.fd_connect(sd, director.job, director.key)
-    fd.send(b"append open session\n")
-    assert await fd.receive(10) == b"3000 OK open ticket = %d\n" % director.sid
-    fd.send(b"append data %d\n" % director.sid)
-    assert await fd.receive(10) == b"3903 Error append data\n"
-    await ended
-    assert director.end_fields().status == "f"
+    await append_fails(sd, peers, director)
     assert any("Label Media = no" in m for m in director.jmsgs)
     assert not os.listdir(sd.voldir)
 

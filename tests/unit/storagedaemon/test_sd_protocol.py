@@ -5,6 +5,8 @@ import struct
 
 import pytest
 
+from bareos.catalog.api import VolumeRecord
+from bareos.director.jobs.storage import volume_info_line
 from bareos.storagedaemon import protocol as P
 
 
@@ -62,6 +64,29 @@ def test_media_reply_parses_by_key():
         "Full-0001", 2, 1048576, 53687091200, "Append", 3)
     with pytest.raises(P.CatalogRefused, match="1901 No Media."):
         P.parse_media_reply("1901 No Media.\n")
+
+
+def test_media_reply_is_our_directors_volume_line():
+    volume = VolumeRecord(media_id=7, volume_name="Full 0007", pool_id=1, media_type="File",
+                          vol_jobs=3, vol_bytes=5 << 32, max_vol_bytes=1 << 40, in_changer=1,
+                          max_block_size=1048576)
+    info = P.parse_media_reply(volume_info_line(volume))
+    assert (info.name, info.jobs, info.bytes, info.max_bytes, info.in_changer, info.media_id,
+            info.encryption_key, info.max_blocksize) == (
+        "Full 0007", 3, 5 << 32, 1 << 40, 1, 7, "", 1048576)
+
+
+def test_media_reply_without_the_whole_record_is_refused_by_name():
+    with pytest.raises(P.MalformedMediaReply, match=r"^VolJobs, VolFiles, .*, MaxBlocksize missing "
+                                                     r"in '1000 OK VolName=x'$"):
+        P.parse_media_reply("1000 OK VolName=x\n")
+    full = volume_info_line(VolumeRecord(media_id=1, volume_name="x", pool_id=1, media_type="F"))
+    with pytest.raises(P.MalformedMediaReply, match=r"^MediaId missing in "):
+        P.parse_media_reply(full.replace(" MediaId=1", ""))
+    with pytest.raises(P.MalformedMediaReply, match=r"^bad VolBytes= in "):
+        P.parse_media_reply(full.replace(" VolBytes=0", " VolBytes="))
+    with pytest.raises(P.MalformedMediaReply, match=r"^no volume name in "):
+        P.parse_media_reply(full.replace("VolName=x", "VolName="))
 
 
 def test_catalog_request_lines():
