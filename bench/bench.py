@@ -40,11 +40,11 @@ sys.path.insert(0, str(REPO))
 
 from bareos.config.writer import quote, resource  # noqa: E402
 from bareos.testing.daemons import Suite, daemon_env, default_python  # noqa: E402
+from procstat import cpu_times, reset_hwm, vm_hwm_mib  # noqa: E402  (bench/procstat.py)
 
 PEER = (REPO / ".." / "shared" / "peers" / "bacula").resolve()
 if not PEER.is_dir():
     PEER = Path("/work/shared/peers/bacula")
-TICK = os.sysconf("SC_CLK_TCK")
 POLL = 0.005
 EXT4_WAIT = float(os.environ.get("BAREOS_BENCH_EXT4_WAIT", "370"))
 
@@ -66,36 +66,6 @@ def log(*parts):
 
 def sync():
     os.sync()
-
-
-def cpu_times(pid):
-    """(user, system) CPU seconds of a process, all its threads."""
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
-
-
-def cpu_seconds(pid):
-    return sum(cpu_times(pid))
-
-
-def vm_hwm_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return None
-
-
-def reset_hwm(pid):
-    """Reset the peak RSS to the current RSS (Linux >= 4.0); False if not allowed."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def dataset_facts(data):

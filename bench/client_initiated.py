@@ -56,7 +56,7 @@ from bareos.config.schemas import FILEDAEMON  # noqa: E402
 from bareos.filedaemon.director_link import DirectorLink, LinkState  # noqa: E402
 from bareos.testing.daemons import Suite  # noqa: E402
 from bareos.testing.quick_console import QuickConsole  # noqa: E402
-from config_scale import cpu_seconds  # noqa: E402  (bench/, this script's directory)
+from procstat import cpu_seconds  # noqa: E402  (bench/procstat.py)
 
 PASSWORD = "bench-client-password"
 

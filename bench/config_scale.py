@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from bareos.config.writer import Resource, Verbatim, resource_files  # noqa: E402
 from bareos.testing.daemons import Suite, daemon_env, twistd_command, write_config_tree  # noqa: E402
+from procstat import cpu_seconds, vm_hwm_mib  # noqa: E402  (bench/procstat.py)
 
 
 CATALOG_READY = "Catalog MyCatalog (sqlite3) is ready"
@@ -69,21 +70,6 @@ def scale_resources(suite, clients, with_jobs=True):
     return suite.director_resources(clients=client_specs, extra_resources=shared | jobs)
 
 
-def peak_rss_mib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
-
-
-def cpu_seconds(pid):
-    """User + system CPU time of a running process so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def time_config_check(suite, config):
     """(seconds, peak RSS MiB, CPU seconds) of ``twistd bareos-dir -c CONFIG -t``."""
     argv = twistd_command("bareos-dir", ["-c", str(config), "-t"], logfile=suite.run_dir / "check.log")
@@ -109,7 +95,7 @@ def time_start(suite, config, timeout):
     director.start(wait=True)
     try:
         listening = time.monotonic() - started
-        figures = (listening, peak_rss_mib(director.pid), cpu_seconds(director.pid))
+        figures = (listening, vm_hwm_mib(director.pid), cpu_seconds(director.pid))
         while CATALOG_READY not in director.log_text(since_start=True):
             if time.monotonic() - started > timeout:
                 raise RuntimeError(f"catalog not ready after {timeout} s:\n{director.describe()}")

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench import cpu_seconds  # noqa: E402
+from procstat import cpu_seconds  # noqa: E402
 from bareos.config.writer import Quoted, Resource, resource_files  # noqa: E402
 from bareos.testing.ports import free_port  # noqa: E402
 from bareos.testing.topology import Topology  # noqa: E402

@@ -41,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench import TICK, reset_hwm, vm_hwm_mib  # noqa: E402  (bench/bench.py)
+from procstat import cpu_times, reset_hwm, vm_hwm_mib  # noqa: E402  (bench/procstat.py)
 from burst import seconds_between  # noqa: E402  (bench/burst.py)
 from bareos.config.writer import Block, Quoted, Resource, resource_files  # noqa: E402
 from bareos.testing.burst import make_source, with_concurrency  # noqa: E402
@@ -53,14 +53,6 @@ from bareos.testing.quick_console import QuickConsole  # noqa: E402
 from bareos.volume import FileVolume  # noqa: E402
 
 POOL = "Many"
-
-
-def cpu_times(pid):
-    """(user, system) CPU seconds of a process, all threads."""
-    with open(f"/proc/{pid}/stat") as stream:
-        text = stream.read()
-    fields = text[text.rindex(")") + 2:].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def client_name(index):
